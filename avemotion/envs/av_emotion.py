@@ -1,0 +1,214 @@
+"""``AVEmotion-v0``: decide, step by step, whether to wait for more evidence or name the emotion."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from avemotion.envs.core import (
+    SAMPLING_MODES,
+    InvalidActionError,
+    ObservationLayout,
+    RewardSpec,
+    check_choice,
+    resolve_store,
+)
+from avemotion.store import FeatureStore
+
+
+def as_action_index(action: Any, n_actions: int) -> int:
+    """Validate one action and return it as a Python int."""
+    if isinstance(action, np.ndarray) and action.shape == ():
+        action = action.item()
+    if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+        raise InvalidActionError(f"action: expected an integer in [0, {n_actions - 1}], got {action!r} ({type(action).__name__})")
+    if not 0 <= action < n_actions:
+        raise InvalidActionError(f"action: {int(action)} is out of range for Discrete({n_actions}) (0 = wait, k = class k-1)")
+    return int(action)
+
+
+class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
+    """
+    ## Description
+
+    Online emotion recognition from a stream of per-step audio-visual embeddings, after
+    Kansizoglou, Bampis & Gasteratos, "An Active Learning Paradigm for Online Audio-Visual
+    Emotion Recognition" (IEEE Trans. Affective Computing, 2019). Each episode is one clip
+    of a :class:`~avemotion.FeatureStore`. At every step the agent sees one more time step of
+    the clip and either waits for more evidence or names the emotion, which ends the episode.
+    With no ``store`` the env reads the deterministic **synthetic** default corpus.
+
+    ## Observation
+
+    A float32 ``Box`` of shape ``(obs_dim,)`` with finite bounds (the store's value range,
+    and ``[0, 1]`` for the time feature), the concatenation of:
+
+    | part            | size | present when ``obs_mode`` is |
+    |-----------------|------|------------------------------|
+    | embedding of step t                    | dim | ``"frame"``, ``"frame+mean"`` |
+    | running mean of steps 0..t             | dim | ``"mean"``, ``"frame+mean"`` |
+    | t / T_max (T_max = longest clip)       | 1   | always |
+
+    ## Actions
+
+    ``Discrete(K + 1)``: ``0`` waits for the next step, ``k`` (1..K) classifies the clip as
+    class ``k - 1`` of ``store.class_names``. Waiting on a clip's last step is impossible and
+    masked out: see :meth:`action_masks` and ``info["action_mask"]`` (int8, 1 = allowed).
+
+    ## Rewards
+
+    ``+reward_correct`` (default 1) for a correct answer, ``reward_wrong`` (default -1) for a
+    wrong one, and ``-wait_cost`` (default 0.01) for every wait. An agent that ignores the
+    mask and waits on the last step gets ``masked_wait_reward`` (default -1) and the
+    episode ends as a wrong answer with ``info["prediction"] == -1``.
+
+    ## Starting State
+
+    ``reset`` picks a clip (uniformly at random from ``self.np_random`` with
+    ``sampling="random"``; in store order, cycling, with ``sampling="sequential"``; or the
+    one given by ``options={"clip_index": i}``) and returns its first step.
+
+    ## Episode End
+
+    The episode terminates when the agent classifies (or waits on the last step). It never
+    lasts longer than the clip. ``truncated`` is only ever set by a ``TimeLimit`` wrapper
+    (``gym.make(..., max_episode_steps=N)``). Calling ``step`` after the end raises.
+
+    ## Information
+
+    Every step and reset return the same numpy-typed keys: ``label``, ``frame_index``,
+    ``clip_index`` (position in the store; ``env.unwrapped.store.clip(i).clip_id`` names it),
+    ``speaker`` (index into ``store.speaker_names``), ``clip_length``, ``prediction``
+    (-1 until the agent answers) and ``action_mask``.
+
+    ## Arguments
+
+    ```python
+    import avemotion, gymnasium as gym
+    env = gym.make("AVEmotion-v0", store=None, speakers=None, exclude_speakers=None,
+                   obs_mode="frame+mean", sampling="random", reward_correct=1.0,
+                   reward_wrong=-1.0, wait_cost=0.01, masked_wait_reward=-1.0)
+    ```
+
+    * ``store``: a :class:`FeatureStore`, a path to one, or ``None`` for the synthetic corpus.
+    * ``speakers`` / ``exclude_speakers``: keep only / drop these speakers' clips.
+    * ``obs_mode``: ``"frame"``, ``"mean"`` or ``"frame+mean"`` (see Observation).
+    * ``sampling``: ``"random"`` or ``"sequential"`` (evaluation sweeps each clip once).
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 10}
+
+    def __init__(
+        self,
+        store: FeatureStore | str | os.PathLike[str] | None = None,
+        speakers: Sequence[str] | None = None,
+        exclude_speakers: Sequence[str] | None = None,
+        obs_mode: str = "frame+mean",
+        sampling: str = "random",
+        reward_correct: float = 1.0,
+        reward_wrong: float = -1.0,
+        wait_cost: float = 0.01,
+        masked_wait_reward: float = -1.0,
+        render_mode: str | None = None,
+    ) -> None:
+        self.store = resolve_store(store, speakers, exclude_speakers)
+        self.sampling = check_choice("sampling", sampling, SAMPLING_MODES)
+        self.rewards = RewardSpec(float(reward_correct), float(reward_wrong), float(wait_cost), float(masked_wait_reward))
+        self.layout = ObservationLayout(self.store, obs_mode)
+        self.n_classes = self.store.n_classes
+        self.observation_space = self.layout.space
+        self.action_space = spaces.Discrete(self.n_classes + 1)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode: expected one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.render_mode = render_mode
+        self._frames = np.asarray(self.store.frames)
+        self._obs = np.zeros(self.layout.size, dtype=np.float32)
+        self._mean = np.zeros(self.store.dim, dtype=np.float32)
+        self._cursor = 0
+        self._clip = -1
+        self._t = 0
+        self._length = 0
+        self._label = 0
+        self._prediction = -1
+        self._done = True
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self._cursor = 0
+        clip = (options or {}).get("clip_index")
+        if clip is None:
+            if self.sampling == "random":
+                clip = int(self.np_random.integers(self.store.n_clips))
+            else:
+                clip = self._cursor % self.store.n_clips
+                self._cursor += 1
+        elif not 0 <= int(clip) < self.store.n_clips:
+            raise IndexError(f"options['clip_index']: {clip} is out of range for {self.store.n_clips} clips")
+        self._clip = int(clip)
+        self._length = int(self.store.lengths[self._clip])
+        self._label = int(self.store.labels[self._clip])
+        self._t = 0
+        self._prediction = -1
+        self._done = False
+        self._mean[:] = 0.0
+        return self._observe(), self._info()
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        if self._done:
+            raise RuntimeError("step() called after the episode ended; call reset() first")
+        a = as_action_index(action, self.n_classes + 1)
+        if a == 0:
+            if self._t < self._length - 1:
+                self._t += 1
+                return self._observe(), -self.rewards.wait_cost, False, False, self._info()
+            reward = self.rewards.masked_wait
+        else:
+            self._prediction = a - 1
+            reward = self.rewards.correct if self._prediction == self._label else self.rewards.wrong
+        self._done = True
+        return self._obs.copy(), float(reward), True, False, self._info()
+
+    def action_masks(self) -> np.ndarray:
+        """Valid actions now, as a bool array of size K + 1 (waiting is invalid on the last step)."""
+        mask = np.ones(self.n_classes + 1, dtype=bool)
+        mask[0] = self._t < self._length - 1
+        return mask
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        clip = self.store.clip(self._clip) if self._clip >= 0 else None
+        if clip is None:
+            return "AVEmotion: not reset"
+        answer = "waiting" if self._prediction < 0 else self.store.class_names[self._prediction]
+        return f"{clip.clip_id} ({clip.speaker}, {self.store.class_names[clip.label]}): step {self._t + 1}/{self._length}, {answer}"
+
+    # ------------------------------------------------------------------ internals
+    def _observe(self) -> np.ndarray:
+        frame = self._frames[int(self.store.offsets[self._clip]) + self._t]
+        layout = self.layout
+        if layout.with_mean:
+            self._mean += (frame - self._mean) / (self._t + 1)
+            self._obs[layout.mean_slice] = self._mean
+        if layout.with_frame:
+            self._obs[layout.frame_slice] = frame
+        self._obs[-1] = self._t / layout.max_length
+        return self._obs.copy()
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "label": np.int64(self._label),
+            "frame_index": np.int64(self._t),
+            "clip_index": np.int64(self._clip),
+            "speaker": np.int64(self.store.speaker_index[self._clip]),
+            "clip_length": np.int64(self._length),
+            "prediction": np.int64(self._prediction),
+            "action_mask": self.action_masks().astype(np.int8),
+        }

@@ -1,0 +1,81 @@
+"""What the single and the vector environment share: store resolution, rewards, observations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from avemotion.envs.synthetic import synthetic_store
+from avemotion.store import FeatureStore
+
+OBS_MODES = ("frame", "mean", "frame+mean")
+SAMPLING_MODES = ("random", "sequential")
+
+
+class InvalidActionError(ValueError):
+    """An action outside ``Discrete(K + 1)``, or not an integer."""
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """Rewards of ``AVEmotion-v0``; every value is configurable through the env's arguments."""
+
+    correct: float = 1.0
+    """Reward for classifying the clip as its true class."""
+    wrong: float = -1.0
+    """Reward for classifying the clip as another class."""
+    wait_cost: float = 0.01
+    """Cost of waiting one step: the reward of a wait is ``-wait_cost``."""
+    masked_wait: float = -1.0
+    """Reward for waiting on the last step, which the mask forbids; the episode then ends
+    as a wrong answer (``info["prediction"] == -1``)."""
+
+
+def resolve_store(
+    store: FeatureStore | str | os.PathLike[str] | None,
+    speakers: Sequence[str] | None = None,
+    exclude_speakers: Sequence[str] | None = None,
+) -> FeatureStore:
+    """Open ``store`` (a FeatureStore, a path, or ``None`` for the synthetic corpus) and select speakers."""
+    if store is None:
+        store = synthetic_store()
+    elif isinstance(store, (str, os.PathLike)):
+        store = FeatureStore.open(store)
+    elif not isinstance(store, FeatureStore):
+        raise TypeError(f"store: expected a FeatureStore, a path or None, got {type(store).__name__}")
+    if store.frames.dtype != np.float32:
+        raise TypeError(f"{store.path}: frames: expected float32, got {store.frames.dtype}")
+    if speakers is not None or exclude_speakers:
+        store = store.subset(speakers=speakers, exclude_speakers=exclude_speakers)
+    return store
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
+    return value
+
+
+class ObservationLayout:
+    """Where each part sits in the flat observation ``[frame?, running mean?, t / T_max]``."""
+
+    def __init__(self, store: FeatureStore, obs_mode: str) -> None:
+        check_choice("obs_mode", obs_mode, OBS_MODES)
+        self.mode = obs_mode
+        self.dim = store.dim
+        self.with_frame = obs_mode in ("frame", "frame+mean")
+        self.with_mean = obs_mode in ("mean", "frame+mean")
+        self.frame_slice = slice(0, self.dim) if self.with_frame else slice(0, 0)
+        start = self.dim if self.with_frame else 0
+        self.mean_slice = slice(start, start + self.dim) if self.with_mean else slice(start, start)
+        self.size = self.mean_slice.stop + 1
+        self.max_length = int(store.lengths.max()) if store.n_clips else 1
+        lo, hi = store.value_range
+        low = np.full(self.size, lo, dtype=np.float32)
+        high = np.full(self.size, hi, dtype=np.float32)
+        low[-1], high[-1] = 0.0, 1.0
+        self.space = spaces.Box(low=low, high=high, dtype=np.float32)
