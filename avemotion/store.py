@@ -173,7 +173,9 @@ class FeatureStore:
         for field, names in (("speakers", speakers), ("exclude_speakers", exclude_speakers)):
             unknown = sorted(set(names or ()) - known)
             if unknown:
-                raise StoreError(f"{self.path}: {field}: unknown speaker(s) {unknown}; known: {sorted(known)}")
+                raise StoreError(
+                    f"{self.path}: {field}: unknown speaker(s) {unknown}; known: {sorted(known)}"
+                )
         keep = np.ones(self.n_clips, dtype=bool)
         if indices is not None:
             keep[:] = False
@@ -187,7 +189,13 @@ class FeatureStore:
             raise StoreError(f"{self.path}: speakers: the selection holds no clips")
         offsets, lengths, labels, speaker_index = self._full
         return FeatureStore(
-            self.path, self.frames, offsets, lengths, labels, speaker_index, self.meta,
+            self.path,
+            self.frames,
+            offsets,
+            lengths,
+            labels,
+            speaker_index,
+            self.meta,
             clip_index=self.clip_index[keep],
         )
 
@@ -214,15 +222,23 @@ class FeatureStore:
         if n == 0:
             raise StoreError(f"{path}: sequences: no clips given")
         if not (len(labels) == len(speakers) == n):
-            raise StoreError(f"{path}: labels/speakers: expected {n} entries each, got {len(labels)} and {len(speakers)}")
-        clip_ids = [str(c) for c in clip_ids] if clip_ids is not None else [f"clip{i:06d}" for i in range(n)]
+            raise StoreError(
+                f"{path}: labels/speakers: expected {n} entries each, got {len(labels)} and {len(speakers)}"
+            )
+        clip_ids = (
+            [str(c) for c in clip_ids]
+            if clip_ids is not None
+            else [f"clip{i:06d}" for i in range(n)]
+        )
         if len(clip_ids) != n or len(set(clip_ids)) != n:
             raise StoreError(f"{path}: clip_ids: expected {n} unique ids")
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path}: a store already exists here (pass overwrite=True)")
         first = np.asarray(sequences[0])
         if first.ndim != 2:
-            raise StoreError(f"{path}: sequences[0]: expected a [T, dim] array, got shape {first.shape}")
+            raise StoreError(
+                f"{path}: sequences[0]: expected a [T, dim] array, got shape {first.shape}"
+            )
         dim = first.shape[1]
         lengths = np.array([len(s) for s in sequences], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
@@ -231,12 +247,16 @@ class FeatureStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
         try:
-            frames = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.float32, shape=(int(lengths.sum()), dim))
+            frames = np.lib.format.open_memmap(
+                tmp / "frames.npy", mode="w+", dtype=np.float32, shape=(int(lengths.sum()), dim)
+            )
             lo, hi = np.inf, -np.inf
             for i, seq in enumerate(sequences):
                 seq = np.asarray(seq)
                 if seq.ndim != 2 or seq.shape[1] != dim:
-                    raise StoreError(f"{path}: sequences[{i}]: expected shape [T, {dim}], got {seq.shape}")
+                    raise StoreError(
+                        f"{path}: sequences[{i}]: expected shape [T, {dim}], got {seq.shape}"
+                    )
                 if len(seq) == 0:
                     raise StoreError(f"{path}: sequences[{i}] ({clip_ids[i]}): empty clip")
                 if not np.isfinite(seq).all():
@@ -249,7 +269,10 @@ class FeatureStore:
             np.save(tmp / "offsets.npy", offsets)
             np.save(tmp / "lengths.npy", lengths)
             np.save(tmp / "labels.npy", label_array)
-            np.save(tmp / "speakers.npy", np.array([speaker_lookup[str(s)] for s in speakers], dtype=np.int64))
+            np.save(
+                tmp / "speakers.npy",
+                np.array([speaker_lookup[str(s)] for s in speakers], dtype=np.int64),
+            )
             full_meta: dict[str, Any] = {
                 "modality": "unknown",
                 "steps_per_second": 10.0,
@@ -286,15 +309,27 @@ class FeatureStore:
         path = Path(path)
         meta_path = path / "meta.json"
         if not meta_path.is_file():
-            raise StoreError(f"{path}: meta.json: missing (not a feature store, or a half-written one)")
+            raise StoreError(
+                f"{path}: meta.json: missing (not a feature store, or a half-written one)"
+            )
         try:
             meta = json.loads(meta_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise StoreError(f"{path}: meta.json: unreadable JSON ({error})") from None
         version = meta.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise StoreError(f"{path}: schema_version: unknown version {version!r} (this package reads {SCHEMA_VERSION})")
-        for key in ("dim", "class_names", "speaker_names", "clip_ids", "checksums", "frame_min", "frame_max"):
+            raise StoreError(
+                f"{path}: schema_version: unknown version {version!r} (this package reads {SCHEMA_VERSION})"
+            )
+        for key in (
+            "dim",
+            "class_names",
+            "speaker_names",
+            "clip_ids",
+            "checksums",
+            "frame_min",
+            "frame_max",
+        ):
             if key not in meta:
                 raise StoreError(f"{path}: meta.json: missing field {key!r}")
         arrays: dict[str, np.ndarray] = {}
@@ -303,16 +338,24 @@ class FeatureStore:
             if not file.is_file():
                 raise StoreError(f"{path}: {name}.npy: missing")
             if verify and _hash_file(file) != meta["checksums"].get(name):
-                raise StoreError(f"{path}: {name}.npy: checksum mismatch (the file changed after the store was written)")
+                raise StoreError(
+                    f"{path}: {name}.npy: checksum mismatch (the file changed after the store was written)"
+                )
             try:
-                arrays[name] = np.load(file, mmap_mode="r" if name == "frames" else None, allow_pickle=False)
+                arrays[name] = np.load(
+                    file, mmap_mode="r" if name == "frames" else None, allow_pickle=False
+                )
             except ValueError as error:
                 raise StoreError(f"{path}: {name}.npy: unreadable ({error})") from None
         frames = arrays["frames"]
         if frames.dtype != np.float32 or frames.ndim != 2:
-            raise StoreError(f"{path}: frames: expected a float32 [N, dim] array, got {frames.dtype} {frames.shape}")
+            raise StoreError(
+                f"{path}: frames: expected a float32 [N, dim] array, got {frames.dtype} {frames.shape}"
+            )
         if frames.shape[1] != meta["dim"]:
-            raise StoreError(f"{path}: dim: meta.json says {meta['dim']}, frames.npy has {frames.shape[1]}")
+            raise StoreError(
+                f"{path}: dim: meta.json says {meta['dim']}, frames.npy has {frames.shape[1]}"
+            )
         offsets, lengths = arrays["offsets"], arrays["lengths"]
         n = len(offsets)
         for name in ("lengths", "labels", "speakers"):
@@ -324,9 +367,13 @@ class FeatureStore:
         if len(empty):
             raise StoreError(f"{path}: lengths: clip {meta['clip_ids'][empty[0]]!r} is empty")
         if n and (offsets.min() < 0 or (offsets + lengths).max() > len(frames)):
-            raise StoreError(f"{path}: offsets: clips reach past the {len(frames)} rows of frames.npy")
+            raise StoreError(
+                f"{path}: offsets: clips reach past the {len(frames)} rows of frames.npy"
+            )
         _validate_labels(path, arrays["labels"], len(meta["class_names"]))
-        if n and (arrays["speakers"].min() < 0 or arrays["speakers"].max() >= len(meta["speaker_names"])):
+        if n and (
+            arrays["speakers"].min() < 0 or arrays["speakers"].max() >= len(meta["speaker_names"])
+        ):
             raise StoreError(f"{path}: speakers: speaker index out of range")
         if verify:
             for chunk in _chunks(frames):
@@ -347,7 +394,11 @@ class FeatureStore:
             "n_clips": self.n_clips,
             "dim": self.dim,
             "total_frames": int(self.lengths.sum()),
-            "clip_length": {"min": int(self.lengths.min()), "mean": float(self.lengths.mean()), "max": int(self.lengths.max())},
+            "clip_length": {
+                "min": int(self.lengths.min()),
+                "mean": float(self.lengths.mean()),
+                "max": int(self.lengths.max()),
+            },
             "classes": {name: int(c) for name, c in zip(self.class_names, counts)},
             "speakers": self.speaker_set,
         }
@@ -356,4 +407,6 @@ class FeatureStore:
 def _validate_labels(path: Path, labels: np.ndarray, n_classes: int) -> None:
     bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
     if len(bad):
-        raise StoreError(f"{path}: labels: label {int(labels[bad[0]])} of clip {int(bad[0])} is out of range for {n_classes} classes")
+        raise StoreError(
+            f"{path}: labels: label {int(labels[bad[0]])} of clip {int(bad[0])} is out of range for {n_classes} classes"
+        )

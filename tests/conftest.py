@@ -26,7 +26,9 @@ def _one_torch_thread() -> None:
 def shared_data() -> Path:
     """``../shared/data``; skips the test with a reason when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data folder {SHARED_DATA} is absent (set AVEMOTION_SHARED_DATA to point at it)")
+        pytest.skip(
+            f"real data folder {SHARED_DATA} is absent (set AVEMOTION_SHARED_DATA to point at it)"
+        )
     return SHARED_DATA
 
 

@@ -15,7 +15,9 @@ COMMANDS = ("info", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="avemotion", description="Online audio-visual emotion recognition.")
+    parser = argparse.ArgumentParser(
+        prog="avemotion", description="Online audio-visual emotion recognition."
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"avemotion.cli.{name}").add_parser(subparsers)

@@ -10,7 +10,9 @@ from avemotion.store import FeatureStore
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("info", help="print a feature store's summary")
-    parser.add_argument("store", nargs="?", default=None, help="store directory (default: the synthetic corpus)")
+    parser.add_argument(
+        "store", nargs="?", default=None, help="store directory (default: the synthetic corpus)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 

@@ -12,6 +12,7 @@ from gymnasium import spaces
 
 from avemotion.envs.core import (
     SAMPLING_MODES,
+    FrameSource,
     InvalidActionError,
     ObservationLayout,
     RewardSpec,
@@ -26,9 +27,13 @@ def as_action_index(action: Any, n_actions: int) -> int:
     if isinstance(action, np.ndarray) and action.shape == ():
         action = action.item()
     if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
-        raise InvalidActionError(f"action: expected an integer in [0, {n_actions - 1}], got {action!r} ({type(action).__name__})")
+        raise InvalidActionError(
+            f"action: expected an integer in [0, {n_actions - 1}], got {action!r} ({type(action).__name__})"
+        )
     if not 0 <= action < n_actions:
-        raise InvalidActionError(f"action: {int(action)} is out of range for Discrete({n_actions}) (0 = wait, k = class k-1)")
+        raise InvalidActionError(
+            f"action: {int(action)} is out of range for Discrete({n_actions}) (0 = wait, k = class k-1)"
+        )
     return int(action)
 
 
@@ -114,20 +119,31 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
         reward_wrong: float = -1.0,
         wait_cost: float = 0.01,
         masked_wait_reward: float = -1.0,
+        preload: bool | str = "auto",
         render_mode: str | None = None,
     ) -> None:
         self.store = resolve_store(store, speakers, exclude_speakers)
         self.sampling = check_choice("sampling", sampling, SAMPLING_MODES)
-        self.rewards = RewardSpec(float(reward_correct), float(reward_wrong), float(wait_cost), float(masked_wait_reward))
+        self.rewards = RewardSpec(
+            float(reward_correct), float(reward_wrong), float(wait_cost), float(masked_wait_reward)
+        )
         self.layout = ObservationLayout(self.store, obs_mode)
         self.n_classes = self.store.n_classes
         self.observation_space = self.layout.space
         self.action_space = spaces.Discrete(self.n_classes + 1)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: expected one of {self.metadata['render_modes']}, got {render_mode!r}")
+            raise ValueError(
+                f"render_mode: expected one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
         self.render_mode = render_mode
-        self._frames = np.asarray(self.store.frames)
+        self._source = FrameSource(self.store, self.layout, preload)
         self._obs = np.zeros(self.layout.size, dtype=np.float32)
+        self._masks = (
+            np.ones(self.n_classes + 1, dtype=np.int8),
+            np.ones(self.n_classes + 1, dtype=np.int8),
+        )
+        self._masks[0][0] = 0  # index 0: waiting forbidden (last step); index 1: all allowed
+        self._static_info: dict[str, Any] = {}
         self._mean = np.zeros(self.store.dim, dtype=np.float32)
         self._cursor = 0
         self._clip = -1
@@ -136,9 +152,12 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
         self._label = 0
         self._prediction = -1
         self._done = True
+        self._row = 0
 
     # ------------------------------------------------------------------ gym API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         if seed is not None:
             self._cursor = 0
@@ -150,20 +169,33 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
                 clip = self._cursor % self.store.n_clips
                 self._cursor += 1
         elif not 0 <= int(clip) < self.store.n_clips:
-            raise IndexError(f"options['clip_index']: {clip} is out of range for {self.store.n_clips} clips")
+            raise IndexError(
+                f"options['clip_index']: {clip} is out of range for {self.store.n_clips} clips"
+            )
         self._clip = int(clip)
         self._length = int(self.store.lengths[self._clip])
         self._label = int(self.store.labels[self._clip])
         self._t = 0
         self._prediction = -1
         self._done = False
+        self._row = int(self.store.offsets[self._clip])
         self._mean[:] = 0.0
+        self._static_info = {
+            "label": np.int64(self._label),
+            "clip_index": np.int64(self._clip),
+            "speaker": np.int64(self.store.speaker_index[self._clip]),
+            "clip_length": np.int64(self._length),
+        }
         return self._observe(), self._info()
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         if self._done:
             raise RuntimeError("step() called after the episode ended; call reset() first")
-        a = as_action_index(action, self.n_classes + 1)
+        a = (
+            action
+            if type(action) is int and 0 <= action <= self.n_classes
+            else as_action_index(action, self.n_classes + 1)
+        )
         if a == 0:
             if self._t < self._length - 1:
                 self._t += 1
@@ -173,7 +205,12 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
             self._prediction = a - 1
             reward = self.rewards.correct if self._prediction == self._label else self.rewards.wrong
         self._done = True
-        return self._obs.copy(), float(reward), True, False, self._info()
+        return self._last_obs(), float(reward), True, False, self._info()
+
+    def _last_obs(self) -> np.ndarray:
+        if self._source.rows_with_progress is not None:
+            return self._source.rows_with_progress[self._row + self._t].copy()
+        return self._obs.copy()
 
     def action_masks(self) -> np.ndarray:
         """Valid actions now, as a bool array of size K + 1 (waiting is invalid on the last step)."""
@@ -192,10 +229,13 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
 
     # ------------------------------------------------------------------ internals
     def _observe(self) -> np.ndarray:
-        frame = self._frames[int(self.store.offsets[self._clip]) + self._t]
+        row = self._row + self._t
+        if self._source.rows_with_progress is not None:
+            return self._source.rows_with_progress[row].copy()
+        frame = self._source.frames[row]
         layout = self.layout
         if layout.with_mean:
-            self._mean += (frame - self._mean) / (self._t + 1)
+            self._mean += (frame - self._mean) / np.float32(self._t + 1)
             self._obs[layout.mean_slice] = self._mean
         if layout.with_frame:
             self._obs[layout.frame_slice] = frame
@@ -204,11 +244,8 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
 
     def _info(self) -> dict[str, Any]:
         return {
-            "label": np.int64(self._label),
+            **self._static_info,
             "frame_index": np.int64(self._t),
-            "clip_index": np.int64(self._clip),
-            "speaker": np.int64(self.store.speaker_index[self._clip]),
-            "clip_length": np.int64(self._length),
             "prediction": np.int64(self._prediction),
-            "action_mask": self.action_masks().astype(np.int8),
+            "action_mask": self._masks[int(self._t < self._length - 1)].copy(),
         }

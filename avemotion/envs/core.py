@@ -46,7 +46,9 @@ def resolve_store(
     elif isinstance(store, (str, os.PathLike)):
         store = FeatureStore.open(store)
     elif not isinstance(store, FeatureStore):
-        raise TypeError(f"store: expected a FeatureStore, a path or None, got {type(store).__name__}")
+        raise TypeError(
+            f"store: expected a FeatureStore, a path or None, got {type(store).__name__}"
+        )
     if store.frames.dtype != np.float32:
         raise TypeError(f"{store.path}: frames: expected float32, got {store.frames.dtype}")
     if speakers is not None or exclude_speakers:
@@ -79,3 +81,39 @@ class ObservationLayout:
         high = np.full(self.size, hi, dtype=np.float32)
         low[-1], high[-1] = 0.0, 1.0
         self.space = spaces.Box(low=low, high=high, dtype=np.float32)
+
+
+PRELOAD_LIMIT_BYTES = 1 << 30
+
+
+class FrameSource:
+    """Frames as the envs read them: copied into RAM when small, else read from the memory map.
+
+    With ``preload="auto"`` a store whose frames take at most 1 GiB is copied into memory
+    (random row reads from a memory map are about twice as slow); a larger one is read
+    through the memory map and never loaded whole. In ``obs_mode="frame"`` a preloaded
+    source also keeps each row with its ``t / T_max`` appended, so an observation is a
+    single row read.
+    """
+
+    def __init__(
+        self, store: FeatureStore, layout: ObservationLayout, preload: bool | str = "auto"
+    ) -> None:
+        if preload not in (True, False, "auto"):
+            raise ValueError(f"preload: expected True, False or 'auto', got {preload!r}")
+        nbytes = store.frames.nbytes
+        self.in_memory = preload is True or (preload == "auto" and nbytes <= PRELOAD_LIMIT_BYTES)
+        self.frames: np.ndarray = (
+            np.array(store.frames) if self.in_memory else np.asarray(store.frames)
+        )
+        self.rows_with_progress: np.ndarray | None = None
+        if self.in_memory and layout.mode == "frame":
+            table = np.zeros((len(self.frames), layout.dim + 1), dtype=np.float32)
+            table[:, : layout.dim] = self.frames
+            within = np.arange(int(store.lengths.sum())) - np.repeat(
+                np.cumsum(store.lengths) - store.lengths, store.lengths
+            )
+            rows = np.repeat(store.offsets, store.lengths) + within
+            table[rows, -1] = within / layout.max_length
+            self.rows_with_progress = table
+            self.frames = table[:, : layout.dim]

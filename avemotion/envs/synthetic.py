@@ -8,8 +8,9 @@ pipeline produces:
 - K = 6 emotions, 8 speakers, clips of 20–80 steps at 10 steps/s;
 - a 128-d "visual" part and a 128-d "audio" part (fused dim 256);
 - each clip starts neutral; class evidence ramps up after a random onset;
-- every speaker adds its own offset, partly aligned with the class directions, so that an
-  unseen speaker is harder than an unseen clip of a known speaker;
+- every speaker adds its own offset, partly aligned with the class directions, and expresses
+  each emotion in a personal style (the class direction plus a speaker-specific deviation),
+  so that an unseen speaker is harder than an unseen clip of a known speaker;
 - per-step noise is large, so averaging more steps (waiting longer) is more accurate.
 """
 
@@ -28,6 +29,7 @@ N_SPEAKERS = 8
 CLIPS_PER_SPEAKER_CLASS = 10
 VISUAL_DIM = 128
 AUDIO_DIM = 128
+STYLE_SD = 0.35
 
 
 def cache_dir() -> Path:
@@ -43,11 +45,15 @@ def generate_synthetic_clips(seed: int = 0) -> dict:
     prototypes /= np.linalg.norm(prototypes, axis=1, keepdims=True) / np.sqrt(dim) * 2.0
     # The audio part carries weaker evidence than the visual part, as in the paper.
     prototypes[:, VISUAL_DIM:] *= 0.6
-    speaker_offsets = []
+    speaker_offsets, speaker_styles = [], []
     for _ in range(N_SPEAKERS):
         mix = rng.normal(0.0, 0.1, size=k)
         offset = mix @ prototypes + rng.normal(0.0, 0.6, size=dim)
         speaker_offsets.append(offset.astype(np.float32))
+        # How this speaker expresses each emotion: the shared prototype plus a personal deviation.
+        speaker_styles.append(
+            (prototypes + rng.normal(0.0, STYLE_SD, size=(k, dim))).astype(np.float32)
+        )
     sequences, labels, speakers, clip_ids = [], [], [], []
     for s in range(N_SPEAKERS):
         for c in range(k):
@@ -55,11 +61,11 @@ def generate_synthetic_clips(seed: int = 0) -> dict:
                 length = int(rng.integers(20, 81))
                 onset = int(rng.integers(2, max(3, length // 3)))
                 ramp = float(rng.uniform(5.0, 20.0))
-                intensity = float(rng.uniform(0.4, 0.8))
+                intensity = float(rng.uniform(0.3, 0.6))
                 t = np.arange(length, dtype=np.float32)
                 evidence = np.clip((t - onset) / ramp, 0.0, 1.0) * intensity
                 noise = rng.normal(0.0, 1.0, size=(length, dim)).astype(np.float32)
-                frames = speaker_offsets[s] + evidence[:, None] * prototypes[c] + noise
+                frames = speaker_offsets[s] + evidence[:, None] * speaker_styles[s][c] + noise
                 sequences.append(frames.astype(np.float32))
                 labels.append(c)
                 speakers.append(f"S{s + 1:02d}")
@@ -73,7 +79,11 @@ def synthetic_store(path: str | os.PathLike[str] | None = None, seed: int = 0) -
     Concurrent first uses are safe: each writes its own temporary directory and the
     atomic rename lets exactly one win; the others open the winner's store.
     """
-    path = Path(path) if path is not None else cache_dir() / f"synthetic-v{SYNTHETIC_VERSION}-seed{seed}"
+    path = (
+        Path(path)
+        if path is not None
+        else cache_dir() / f"synthetic-v{SYNTHETIC_VERSION}-seed{seed}"
+    )
     if (path / "meta.json").is_file():
         return FeatureStore.open(path, verify=False)
     clips = generate_synthetic_clips(seed)

@@ -13,6 +13,7 @@ from gymnasium.vector.utils import batch_space
 
 from avemotion.envs.core import (
     SAMPLING_MODES,
+    FrameSource,
     InvalidActionError,
     ObservationLayout,
     RewardSpec,
@@ -21,7 +22,15 @@ from avemotion.envs.core import (
 )
 from avemotion.store import FeatureStore
 
-INFO_KEYS = ("label", "frame_index", "clip_index", "speaker", "clip_length", "prediction", "action_mask")
+INFO_KEYS = (
+    "label",
+    "frame_index",
+    "clip_index",
+    "speaker",
+    "clip_length",
+    "prediction",
+    "action_mask",
+)
 
 
 class AVEmotionVectorEnv(VectorEnv):
@@ -52,6 +61,7 @@ class AVEmotionVectorEnv(VectorEnv):
         wait_cost: float = 0.01,
         masked_wait_reward: float = -1.0,
         max_episode_steps: int | None = None,
+        preload: bool | str = "auto",
         render_mode: str | None = None,
     ) -> None:
         if int(num_envs) < 1:
@@ -61,7 +71,9 @@ class AVEmotionVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.store = resolve_store(store, speakers, exclude_speakers)
         self.sampling = check_choice("sampling", sampling, SAMPLING_MODES)
-        self.rewards = RewardSpec(float(reward_correct), float(reward_wrong), float(wait_cost), float(masked_wait_reward))
+        self.rewards = RewardSpec(
+            float(reward_correct), float(reward_wrong), float(wait_cost), float(masked_wait_reward)
+        )
         self.layout = ObservationLayout(self.store, obs_mode)
         self.max_episode_steps = max_episode_steps
         self.render_mode = None
@@ -72,9 +84,12 @@ class AVEmotionVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
         n, dim = self.num_envs, self.store.dim
-        self._frames = np.asarray(self.store.frames)
-        self._obs = np.zeros((n, self.layout.size), dtype=np.float32)
-        self._frame_buffer = np.zeros((n, dim), dtype=np.float32)
+        self._source = FrameSource(self.store, self.layout, preload)
+        # Reward by outcome code: 0 restart, 1 wait, 2 masked wait, 3 wrong, 4 correct.
+        r = self.rewards
+        self._reward_table = np.array(
+            [0.0, -r.wait_cost, r.masked_wait, r.wrong, r.correct], dtype=np.float32
+        )
         self._mean = np.zeros((n, dim), dtype=np.float32)
         self._clip = np.zeros(n, dtype=np.int64)
         self._offset = np.zeros(n, dtype=np.int64)
@@ -90,7 +105,9 @@ class AVEmotionVectorEnv(VectorEnv):
         self._all_true.flags.writeable = False
 
     # ------------------------------------------------------------------ gym API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         if seed is not None:
             self._cursor = 0
@@ -99,30 +116,27 @@ class AVEmotionVectorEnv(VectorEnv):
         self._reset_called = True
         return self._observe(self._all_true), self._info()
 
-    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    def step(
+        self, actions: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._reset_called:
             raise RuntimeError("step() called before reset()")
         a = self._validate(actions)
         restart = self._prev_done
         active = ~restart
-        wait = (a == 0) & active
         can_wait = self._t < self._length - 1
+        wait = (a == 0) & active
         advance = wait & can_wait
         masked = wait & ~can_wait
         classify = (a > 0) & active
+        correct = classify & (a - 1 == self._label)
 
-        reward = np.where(advance, -self.rewards.wait_cost, 0.0)
-        prediction = a - 1
-        correct = prediction == self._label
-        reward = np.where(classify & correct, self.rewards.correct, reward)
-        reward = np.where(classify & ~correct, self.rewards.wrong, reward)
-        reward = np.where(masked, self.rewards.masked_wait, reward).astype(np.float32)
-        self._prediction = np.where(classify, prediction, self._prediction)
-
+        reward = self._reward_table[advance + 2 * masked + 3 * classify + correct]
+        np.copyto(self._prediction, a - 1, where=classify)
         terminated = classify | masked
         self._t += advance
-        self._steps += active
         if self.max_episode_steps is not None:
+            self._steps += active
             truncated = active & ~terminated & (self._steps >= self.max_episode_steps)
         else:
             truncated = np.zeros(self.num_envs, dtype=bool)
@@ -143,42 +157,51 @@ class AVEmotionVectorEnv(VectorEnv):
         a = np.asarray(actions)
         if a.shape != (self.num_envs,):
             raise InvalidActionError(f"actions: expected shape ({self.num_envs},), got {a.shape}")
-        if not np.issubdtype(a.dtype, np.integer):
+        if a.dtype.kind not in "iu":
             raise InvalidActionError(f"actions: expected integers, got dtype {a.dtype}")
-        if a.size and (a.min() < 0 or a.max() > self.n_classes):
+        a = a.astype(np.int64, copy=False)
+        if (a.view(np.uint64) > self.n_classes).any():
             bad = int(a[(a < 0) | (a > self.n_classes)][0])
-            raise InvalidActionError(f"actions: {bad} is out of range for Discrete({self.n_classes + 1})")
-        return a.astype(np.int64, copy=False)
+            raise InvalidActionError(
+                f"actions: {bad} is out of range for Discrete({self.n_classes + 1})"
+            )
+        return a
 
     def _start_clips(self, which: np.ndarray) -> None:
-        count = int(which.sum())
+        envs = np.flatnonzero(which)
         n_clips = self.store.n_clips
         if self.sampling == "random":
-            clips = self.np_random.integers(n_clips, size=count)
+            clips = self.np_random.integers(n_clips, size=len(envs))
         else:
-            clips = (self._cursor + np.arange(count)) % n_clips
-            self._cursor += count
-        self._clip[which] = clips
-        self._offset[which] = self.store.offsets[clips]
-        self._length[which] = self.store.lengths[clips]
-        self._label[which] = self.store.labels[clips]
-        self._t[which] = 0
-        self._steps[which] = 0
-        self._prediction[which] = -1
+            clips = (self._cursor + np.arange(len(envs))) % n_clips
+            self._cursor += len(envs)
+        self._clip[envs] = clips
+        self._offset[envs] = self.store.offsets[clips]
+        self._length[envs] = self.store.lengths[clips]
+        self._label[envs] = self.store.labels[clips]
+        self._t[envs] = 0
+        self._steps[envs] = 0
+        self._prediction[envs] = -1
 
     def _observe(self, moved: np.ndarray) -> np.ndarray:
         layout = self.layout
-        np.take(self._frames, self._offset + self._t, axis=0, out=self._frame_buffer)
+        rows = self._offset + self._t
+        if self._source.rows_with_progress is not None:
+            return self._source.rows_with_progress.take(rows, axis=0)
+        obs = np.empty((self.num_envs, layout.size), dtype=np.float32)
+        frames = self._source.frames.take(rows, axis=0)
         if layout.with_mean:
             count = (self._t + 1).astype(np.float32)[:, None]
-            self._mean += (self._frame_buffer - self._mean) / count * moved[:, None]
-            self._obs[:, layout.mean_slice] = self._mean
+            self._mean += (frames - self._mean) / count * moved[:, None]
+            obs[:, layout.mean_slice] = self._mean
         if layout.with_frame:
-            self._obs[:, layout.frame_slice] = self._frame_buffer
-        self._obs[:, -1] = self._t / layout.max_length
-        return self._obs.copy()
+            obs[:, layout.frame_slice] = frames
+        obs[:, -1] = self._t / layout.max_length
+        return obs
 
     def _info(self) -> dict[str, Any]:
+        mask = np.ones((self.num_envs, self.n_classes + 1), dtype=np.int8)
+        mask[:, 0] = self._t < self._length - 1
         info: dict[str, Any] = {
             "label": self._label.copy(),
             "frame_index": self._t.copy(),
@@ -186,7 +209,7 @@ class AVEmotionVectorEnv(VectorEnv):
             "speaker": self.store.speaker_index[self._clip],
             "clip_length": self._length.copy(),
             "prediction": self._prediction.copy(),
-            "action_mask": self.action_masks().astype(np.int8),
+            "action_mask": mask,
         }
         for key in INFO_KEYS:
             info[f"_{key}"] = self._all_true
