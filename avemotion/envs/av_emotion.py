@@ -208,8 +208,8 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
         return self._last_obs(), float(reward), True, False, self._info()
 
     def _last_obs(self) -> np.ndarray:
-        if self._source.rows_with_progress is not None:
-            return self._source.rows_with_progress[self._row + self._t].copy()
+        if self._source.obs_table is not None:
+            return self._source.obs_table[self._row + self._t].copy()
         return self._obs.copy()
 
     def action_masks(self) -> np.ndarray:
@@ -230,8 +230,8 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
     # ------------------------------------------------------------------ internals
     def _observe(self) -> np.ndarray:
         row = self._row + self._t
-        if self._source.rows_with_progress is not None:
-            return self._source.rows_with_progress[row].copy()
+        if self._source.obs_table is not None:
+            return self._source.obs_table[row].copy()
         frame = self._source.frames[row]
         layout = self.layout
         if layout.with_mean:

@@ -89,11 +89,12 @@ PRELOAD_LIMIT_BYTES = 1 << 30
 class FrameSource:
     """Frames as the envs read them: copied into RAM when small, else read from the memory map.
 
-    With ``preload="auto"`` a store whose frames take at most 1 GiB is copied into memory
-    (random row reads from a memory map are about twice as slow); a larger one is read
-    through the memory map and never loaded whole. In ``obs_mode="frame"`` a preloaded
-    source also keeps each row with its ``t / T_max`` appended, so an observation is a
-    single row read.
+    With ``preload="auto"`` a store whose observation table (every row's observation, see
+    below) takes at most 1 GiB is held in memory; a larger one is read through the memory
+    map and never loaded whole (random row reads from a memory map are about twice as slow).
+    In memory, ``obs_table`` holds each row's full observation (frame, running mean from
+    the clip's start, ``t / T_max``), computed once with the same float32 update as the
+    streaming path, so an observation is a single row read.
     """
 
     def __init__(
@@ -101,19 +102,26 @@ class FrameSource:
     ) -> None:
         if preload not in (True, False, "auto"):
             raise ValueError(f"preload: expected True, False or 'auto', got {preload!r}")
-        nbytes = store.frames.nbytes
-        self.in_memory = preload is True or (preload == "auto" and nbytes <= PRELOAD_LIMIT_BYTES)
-        self.frames: np.ndarray = (
-            np.array(store.frames) if self.in_memory else np.asarray(store.frames)
+        table_bytes = len(store.frames) * layout.size * 4
+        self.in_memory = preload is True or (
+            preload == "auto" and table_bytes <= PRELOAD_LIMIT_BYTES
         )
-        self.rows_with_progress: np.ndarray | None = None
-        if self.in_memory and layout.mode == "frame":
-            table = np.zeros((len(self.frames), layout.dim + 1), dtype=np.float32)
-            table[:, : layout.dim] = self.frames
-            within = np.arange(int(store.lengths.sum())) - np.repeat(
-                np.cumsum(store.lengths) - store.lengths, store.lengths
-            )
-            rows = np.repeat(store.offsets, store.lengths) + within
-            table[rows, -1] = within / layout.max_length
-            self.rows_with_progress = table
-            self.frames = table[:, : layout.dim]
+        self.frames: np.ndarray = np.asarray(store.frames)
+        self.obs_table: np.ndarray | None = None
+        if self.in_memory:
+            self.obs_table = self._build_table(store, layout)
+
+    def _build_table(self, store: FeatureStore, layout: ObservationLayout) -> np.ndarray:
+        table = np.zeros((len(self.frames), layout.size), dtype=np.float32)
+        mean = np.zeros((store.n_clips, layout.dim), dtype=np.float32)
+        for t in range(int(store.lengths.max())):
+            clips = np.flatnonzero(store.lengths > t)
+            rows = store.offsets[clips] + t
+            frames = np.asarray(self.frames[rows])
+            if layout.with_mean:
+                mean[clips] += (frames - mean[clips]) / np.float32(t + 1)
+                table[rows, layout.mean_slice] = mean[clips]
+            if layout.with_frame:
+                table[rows, layout.frame_slice] = frames
+            table[rows, -1] = t / layout.max_length
+        return table

@@ -186,8 +186,8 @@ class AVEmotionVectorEnv(VectorEnv):
     def _observe(self, moved: np.ndarray) -> np.ndarray:
         layout = self.layout
         rows = self._offset + self._t
-        if self._source.rows_with_progress is not None:
-            return self._source.rows_with_progress.take(rows, axis=0)
+        if self._source.obs_table is not None:
+            return self._source.obs_table.take(rows, axis=0)
         obs = np.empty((self.num_envs, layout.size), dtype=np.float32)
         frames = self._source.frames.take(rows, axis=0)
         if layout.with_mean:
