@@ -1,29 +1,44 @@
-"""``avemotion bench WHAT``: speed benchmarks, printed as one JSON object (last line of stdout)."""
+"""``avemotion bench WHAT``: benchmarks, printed as one JSON object (the last line of stdout)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
+
+WHAT = {
+    "env": "AVEmotion-v0 steps/s beside CartPole-v1, and the vector env at 1/64/1024 envs",
+    "fuzz": "random actions and seeds over --steps env steps; exits 1 on any broken invariant",
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="run a speed benchmark and print JSON")
-    parser.add_argument(
-        "what", choices=["env"], help="env: AVEmotion-v0 steps/s beside CartPole-v1"
+    parser = subparsers.add_parser(
+        "bench",
+        help="run a benchmark and print JSON",
+        description="; ".join(f"{k}: {v}" for k, v in WHAT.items()),
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="fewer steps (a smoke run, noisier figures)"
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="accepted for symmetry; the output is always JSON"
-    )
+    parser.add_argument("what", choices=sorted(WHAT))
+    parser.add_argument("--quick", action="store_true", help="env: fewer steps (noisier figures)")
+    parser.add_argument("--steps", type=int, default=1_000_000, help="fuzz: steps per env kind")
+    parser.add_argument("--seed", type=int, default=0, help="fuzz: random seed")
+    parser.add_argument("--json", action="store_true", help="accepted for symmetry: output is JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    result: dict[str, Any]
+    status = 0
     if args.what == "env":
         from avemotion.benchmarks.env_speed import run_env_benchmark
 
         result = run_env_benchmark(quick=args.quick)
+    elif args.what == "fuzz":
+        from avemotion.benchmarks.fuzz import run_fuzz
+
+        if args.steps < 1:
+            raise ValueError(f"--steps: expected a positive number, got {args.steps}")
+        result = run_fuzz(steps=args.steps, seed=args.seed)
+        status = 1 if result["violations"] else 0
     print(json.dumps(result))
-    return 0
+    return status
