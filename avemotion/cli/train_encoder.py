@@ -1,0 +1,125 @@
+"""``avemotion train-encoder``: train one stage of the encoder cascade into an ENC_DIR."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train-encoder",
+        help="train an audio/visual branch, the fusion DNN or the temporal LSTM on a corpus",
+        description="Train one stage and write an encoder directory. Stages chain with --init.",
+    )
+    parser.add_argument(
+        "--dataset", help="corpus: ravdess, crema-d, rml, baum-1s, enterface, mead, emodb or csv"
+    )
+    parser.add_argument("--root", help="corpus folder (or the CSV file for --dataset csv)")
+    parser.add_argument(
+        "--modality", choices=("audio", "visual", "fusion", "temporal"), help="part to train"
+    )
+    parser.add_argument(
+        "--out", required=True, help="encoder directory to write (may equal an --init directory)"
+    )
+    parser.add_argument(
+        "--init",
+        action="append",
+        default=[],
+        help="encoder directory or local weights file to start from (repeatable)",
+    )
+    parser.add_argument(
+        "--params",
+        help="the official code's params.json (num_epochs, batch_size, learning_rate, decay_step, decay_rate, modality, speaker)",
+    )
+    parser.add_argument("--heldout", nargs="+", help="held-out speakers (params.json 'speaker')")
+    parser.add_argument(
+        "--train-speakers", nargs="+", help="speakers to train on (default: all not held out)"
+    )
+    parser.add_argument("--epochs", type=int, dest="num_epochs", help="training epochs")
+    parser.add_argument("--batch-size", type=int, dest="batch_size")
+    parser.add_argument("--lr", type=float, dest="learning_rate")
+    parser.add_argument(
+        "--decay-step", type=int, dest="decay_step", help="StepLR period (0: one-cycle)"
+    )
+    parser.add_argument("--decay-rate", type=float, dest="decay_rate")
+    parser.add_argument("--audio-variant", choices=("small", "vggish"))
+    parser.add_argument("--visual-variant", choices=("small", "mobilenet_v2"))
+    parser.add_argument("--temporal-hidden", type=int)
+    parser.add_argument(
+        "--window-fraction", type=float, help="fraction of training windows per epoch"
+    )
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--threads", type=int, help="torch threads (default 2)")
+    parser.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        default=None,
+        help="let CSV paths leave the root",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the stage's metrics as one JSON object"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from avemotion.encoders.train import TrainConfig, train_encoder
+
+    overrides = {
+        "dataset": args.dataset,
+        "root": args.root,
+        "modality": args.modality,
+        "out": args.out,
+        "init": args.init or None,
+        "speaker": args.heldout,
+        "train_speakers": args.train_speakers,
+        "num_epochs": args.num_epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "decay_step": args.decay_step,
+        "decay_rate": args.decay_rate,
+        "audio_variant": args.audio_variant,
+        "visual_variant": args.visual_variant,
+        "temporal_hidden": args.temporal_hidden,
+        "window_fraction": args.window_fraction,
+        "seed": args.seed,
+        "threads": args.threads,
+        "allow_outside_root": args.allow_outside_root,
+    }
+    if args.params:
+        config = TrainConfig.from_params_json(args.params, **overrides)
+    else:
+        config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+    for name in ("dataset", "root", "modality"):
+        if not getattr(config, name):
+            raise ValueError(f"--{name}: required (on the command line or in --params)")
+    entry = train_encoder(config)
+    if args.json:
+        print(json.dumps(entry["metrics"]))
+        return 0
+    metrics = entry["metrics"]
+    print(
+        f"trained {entry['stage']} on {entry['dataset']}: {entry['n_train_clips']} clips of {len(entry['train_speakers'])} speakers in {entry['seconds']} s -> {config.out}"
+    )
+    if entry["skipped"]:
+        print(f"skipped {len(entry['skipped'])} file(s):")
+        for reason in entry["skipped"]:
+            print(f"  {reason}")
+    if metrics:
+        held = ", ".join(entry["heldout_speakers"])
+        print(f"held-out speakers ({held}), {metrics['n_clips']} clips:")
+        print(
+            f"  per-window accuracy  {metrics['per_window']['accuracy']:.3f} (unweighted {metrics['per_window']['unweighted_accuracy']:.3f})"
+        )
+        print(
+            f"  whole-clip accuracy  {metrics['whole_clip']['accuracy']:.3f} (unweighted {metrics['whole_clip']['unweighted_accuracy']:.3f})"
+        )
+        if "after_fraction" in metrics:
+            print(
+                "  accuracy after fraction of clip  "
+                + ", ".join(f"{k}: {v:.3f}" for k, v in metrics["after_fraction"].items())
+            )
+    else:
+        print("no held-out speakers: no accuracy to report")
+    return 0

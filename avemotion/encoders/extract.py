@@ -1,0 +1,280 @@
+"""Extraction: media → per-step features → a :class:`~avemotion.FeatureStore`.
+
+Every clip is encoded on its own (so the result does not depend on batching, worker count
+or interruptions) and saved atomically into a work directory next to the output
+(``STORE.work/``). A killed run started again with the same arguments skips the clips already
+there and ends with the same store as an uninterrupted run. Unusable files are skipped with a
+one-line reason, kept in the store's metadata. The run fails only if nothing was extracted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from avemotion.encoders.bundle import Encoder, load_encoder
+from avemotion.encoders.datasets import Item, list_dataset, select_speakers
+from avemotion.encoders.face import load_cascade
+from avemotion.encoders.media import MediaError
+from avemotion.encoders.steps import StepConfig, clip_steps
+from avemotion.store import FeatureStore
+
+
+@dataclass
+class ExtractConfig:
+    """One extraction run (``avemotion extract``)."""
+
+    dataset: str
+    """Corpus adapter name or ``csv``."""
+    root: str
+    """Corpus folder (or CSV file)."""
+    encoder: str
+    """Encoder directory (ENC_DIR)."""
+    out: str
+    """Store directory to write."""
+    level: str = "embedding"
+    """``embedding``, ``fusion`` or ``temporal`` (see ``avemotion.encoders.bundle.LEVELS``)."""
+    speakers: list[str] | None = None
+    """Only these speakers (default: all)."""
+    exclude_speakers: list[str] = field(default_factory=list)
+    """Leave these speakers out."""
+    workers: int = 2
+    """Worker processes, each with one torch thread (1 = in this process)."""
+    frame_pool: int = 1
+    """Face frames per step (11 for the paper's pooling at stride 2)."""
+    overwrite: bool = False
+    """Replace an existing store."""
+    allow_outside_root: bool = False
+    """Let a CSV's paths leave the dataset root."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+class ExtractionError(ValueError):
+    """Nothing could be extracted; the message names the first reason."""
+
+
+# ------------------------------------------------------------------------------ one clip
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(enc_dir: str, step_config: dict[str, Any], threads: int) -> None:
+    torch.set_num_threads(threads)
+    encoder = load_encoder(enc_dir)
+    _WORKER.update(
+        encoder=encoder,
+        steps=StepConfig(**step_config),
+        cascade=load_cascade() if encoder.visual is not None else None,
+    )
+
+
+def encode_clip(
+    encoder: Encoder, item: Item, level: str, steps: StepConfig, cascade: object | None = None
+) -> tuple[np.ndarray, int]:
+    """Encode one clip: its ``[T, dim]`` float32 rows at ``level`` and its face-detected steps."""
+    clip = clip_steps(
+        item, encoder.audio is not None, encoder.visual is not None, steps, cascade=cascade
+    )
+    audio = encoder.audio_embeddings(clip.patches) if encoder.audio is not None else None
+    visual = encoder.visual_embeddings(clip.crops) if encoder.visual is not None else None
+    rows = encoder.level_features(level, audio, visual).numpy().astype(np.float32)
+    return rows, clip.faces_detected
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _work_clip(task: tuple[int, Item, str, str]) -> tuple[int, str | None]:
+    index, item, level, work = task
+    clips = Path(work)
+    try:
+        rows, detected = encode_clip(
+            _WORKER["encoder"], item, level, _WORKER["steps"], _WORKER["cascade"]
+        )
+    except MediaError as error:
+        reason = str(error)
+        _atomic_write(clips / f"{index:06d}.skip", lambda p: p.write_text(reason))
+        return index, reason
+    _atomic_write(clips / f"{index:06d}.npy", lambda p: np.save(open(p, "wb"), rows))  # noqa: SIM115
+    _atomic_write(
+        clips / f"{index:06d}.json",
+        lambda p: p.write_text(
+            json.dumps({"clip_id": item.clip_id, "detected": detected, "steps": len(rows)})
+        ),
+    )
+    return index, None
+
+
+# ------------------------------------------------------------------------------ the run
+def _fingerprint(config: ExtractConfig, items: list[Item], enc_dir: Path) -> str:
+    digest = hashlib.blake2b(digest_size=12)
+    job = {
+        k: v
+        for k, v in asdict(config).items()
+        if k not in ("workers", "overwrite", "progress", "out")
+    }
+    digest.update(json.dumps(job, sort_keys=True).encode())
+    for item in items:
+        digest.update(
+            f"{item.path}|{item.audio_path}|{item.label}|{item.speaker}|{item.clip_id}\n".encode()
+        )
+    for file in sorted(enc_dir.iterdir()):
+        if file.is_file():
+            digest.update(file.name.encode() + file.read_bytes())
+    return digest.hexdigest()
+
+
+def work_dir(out: str | os.PathLike[str]) -> Path:
+    """Where completed clips of an unfinished extraction into ``out`` are kept."""
+    out = Path(out)
+    return out.with_name(out.name + ".work")
+
+
+def _done(work: Path, index: int) -> bool:
+    return (work / f"{index:06d}.skip").is_file() or (
+        (work / f"{index:06d}.npy").is_file() and (work / f"{index:06d}.json").is_file()
+    )
+
+
+def extract(config: ExtractConfig) -> tuple[FeatureStore, list[str]]:
+    """Run (or resume) an extraction; return the store and the skipped files' reasons."""
+    out = Path(config.out)
+    if (out / "meta.json").exists() and not config.overwrite:
+        raise FileExistsError(f"{out}: a store already exists here (pass --overwrite)")
+    encoder = load_encoder(config.encoder)
+    encoder.check_level(config.level)
+    media = {"audio": "audio", "visual": "visual", "audio-visual": "fusion"}[encoder.modality]
+    items, class_names = list_dataset(config.dataset, config.root, media, config.allow_outside_root)
+    items = select_speakers(items, config.speakers, config.exclude_speakers)
+    steps = StepConfig(
+        encoder.steps_per_second,
+        encoder.visual.input_size if encoder.visual is not None else 112,
+        config.frame_pool,
+    )
+    work = work_dir(out)
+    fingerprint = _fingerprint(config, items, Path(config.encoder))
+    job_file = work / "job.json"
+    if work.is_dir() and (
+        not job_file.is_file() or json.loads(job_file.read_text()).get("fingerprint") != fingerprint
+    ):
+        shutil.rmtree(work)  # left by a different job: start afresh
+    work.mkdir(parents=True, exist_ok=True)
+    _atomic_write(
+        job_file,
+        lambda p: p.write_text(json.dumps({"fingerprint": fingerprint, "n_items": len(items)})),
+    )
+    pending = [i for i in range(len(items)) if not _done(work, i)]
+    tasks = [(i, items[i], config.level, str(work)) for i in pending]
+    bar = tqdm(
+        total=len(items),
+        initial=len(items) - len(pending),
+        desc=f"extract {config.dataset}",
+        unit="clip",
+        disable=not config.progress,
+    )
+    init_args = (str(config.encoder), asdict(steps), 1)
+    if config.workers > 1 and len(tasks) > 1:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(config.workers, initializer=_init_worker, initargs=init_args) as pool:
+            for _ in pool.imap_unordered(_work_clip, tasks, chunksize=4):
+                bar.update()
+    else:
+        threads = torch.get_num_threads()
+        _init_worker(*init_args)
+        try:
+            for task in tasks:
+                _work_clip(task)
+                bar.update()
+        finally:
+            torch.set_num_threads(threads)
+    bar.close()
+    return _assemble(config, encoder, items, class_names, work, out)
+
+
+def _assemble(
+    config: ExtractConfig,
+    encoder: Encoder,
+    items: list[Item],
+    class_names: tuple[str, ...],
+    work: Path,
+    out: Path,
+) -> tuple[FeatureStore, list[str]]:
+    sequences, kept, skipped, detected, total = [], [], [], 0, 0
+    for index, item in enumerate(items):
+        skip = work / f"{index:06d}.skip"
+        if skip.is_file():
+            skipped.append(skip.read_text().strip())
+            continue
+        sequences.append(np.load(work / f"{index:06d}.npy", allow_pickle=False))
+        info = json.loads((work / f"{index:06d}.json").read_text())
+        detected += info["detected"]
+        total += info["steps"]
+        kept.append(item)
+    if not kept:
+        raise ExtractionError(
+            f"{config.root}: nothing could be extracted; {len(skipped)} file(s) skipped, first: {skipped[0] if skipped else 'none'}"
+        )
+    meta = store_meta(
+        config, encoder, detected / total if encoder.visual is not None and total else None, skipped
+    )
+    store = FeatureStore.create(
+        out,
+        sequences,
+        [class_names.index(i.label) for i in kept],
+        [i.speaker for i in kept],
+        class_names,
+        clip_ids=[i.clip_id for i in kept],
+        meta=meta,
+        overwrite=config.overwrite or out.exists(),
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    return store, skipped
+
+
+def store_meta(
+    config: ExtractConfig, encoder: Encoder, face_fraction: float | None, skipped: list[str]
+) -> dict[str, Any]:
+    """The store metadata of an extraction: corpus, modality, time base, encoder identity and
+    training speakers, level layout, face-detected fraction and skipped files."""
+    history = encoder.config.get("history", [])
+    trained_on = sorted({s for entry in history for s in entry.get("train_speakers", [])})
+    layout: dict[str, list[int]] = {}
+    if config.level == "embedding":
+        start = 0
+        for part, dim in (
+            ("visual", 1280 if encoder.visual is not None else 0),
+            ("audio", 128 if encoder.audio is not None else 0),
+        ):
+            if dim:
+                layout[part] = [start, start + dim]
+                start += dim
+    elif config.level == "temporal":
+        hidden = encoder.temporal.hidden  # type: ignore[union-attr]
+        layout = {"hidden": [0, hidden], "posteriors": [hidden, hidden + encoder.n_classes]}
+    return {
+        "corpus": config.dataset,
+        "root": str(config.root),
+        "modality": encoder.modality,
+        "steps_per_second": encoder.steps_per_second,
+        "encoder": encoder.identity,
+        "encoder_dir": str(Path(config.encoder).resolve()),
+        "encoder_classes": encoder.class_names,
+        "encoder_train_speakers": trained_on,
+        "level": config.level,
+        "parts": layout,
+        "face_detected_fraction": face_fraction,
+        "skipped": skipped,
+    }

@@ -1,0 +1,275 @@
+"""Optimisation loops and held-out metrics shared by the training stages.
+
+Window stages (audio, visual, fusion) classify single steps with the clip's label; the
+whole-clip prediction averages log-posteriors over the clip's voiced steps. The temporal
+stage trains the LSTM to name the clip's emotion at every step; its whole-clip prediction is
+the posterior at the last step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pad_sequence
+from tqdm.auto import tqdm
+
+from avemotion.encoders.bundle import Encoder
+from avemotion.encoders.models import TemporalNet
+
+if TYPE_CHECKING:
+    from avemotion.encoders.train import TrainConfig
+
+EVAL_BATCH = 256
+
+
+@dataclass
+class ClipBatch:
+    """The clips of one split, as tensors: per-clip inputs, voiced masks, labels."""
+
+    clips: list[Any]
+    labels: np.ndarray
+    voiced: list[np.ndarray]
+    embeddings: list[torch.Tensor] | None = None
+    """Frozen branch embeddings per clip (visual ⊕ audio), for the fusion and temporal stages."""
+
+    @classmethod
+    def build(cls, clips: list[Any], encoder: Encoder, class_names: tuple[str, ...]) -> ClipBatch:
+        labels = np.array([class_names.index(c.item.label) for c in clips], dtype=np.int64)
+        return cls(clips, labels, [c.voiced for c in clips])
+
+    def ensure_embeddings(self, encoder: Encoder) -> list[torch.Tensor]:
+        """Compute (once) each clip's frozen branch embeddings."""
+        if self.embeddings is None:
+            self.embeddings = []
+            for clip in tqdm(self.clips, desc="embed", unit="clip", leave=False):
+                audio = (
+                    encoder.audio_embeddings(clip.patches) if encoder.audio is not None else None
+                )
+                visual = (
+                    encoder.visual_embeddings(clip.crops) if encoder.visual is not None else None
+                )
+                self.embeddings.append(encoder.embeddings(audio, visual))
+        return self.embeddings
+
+
+def _inputs(modality: str, batch: ClipBatch, pairs: np.ndarray, encoder: Encoder) -> torch.Tensor:
+    if modality == "audio":
+        return torch.stack([batch.clips[c].patches[s] for c, s in pairs])
+    if modality == "visual":
+        crops = [batch.clips[c].crops[s] for c, s in pairs]
+        return torch.as_tensor(np.stack(crops))
+    embeddings = batch.ensure_embeddings(encoder)
+    return torch.stack([embeddings[c][s] for c, s in pairs])
+
+
+def _window_pairs(batch: ClipBatch) -> np.ndarray:
+    return np.array(
+        [(c, s) for c, voiced in enumerate(batch.voiced) for s in np.flatnonzero(voiced)],
+        dtype=np.int64,
+    )
+
+
+def _augment(modality: str, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Light augmentation: a random mel-band mask for audio, a random flip for faces."""
+    if modality == "audio":
+        x = x.clone()
+        width = int(rng.integers(0, 9))
+        start = int(rng.integers(0, x.shape[2] - width + 1))
+        x[:, :, start : start + width] = x.mean()
+    elif modality == "visual" and x.ndim == 4 and rng.random() < 0.5:
+        x = x.flip(2)
+    return x
+
+
+def _optimiser(
+    params: list[nn.Parameter], config: TrainConfig, steps_per_epoch: int
+) -> tuple[torch.optim.Optimizer, Any, bool]:
+    optimiser = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=1e-3)
+    if config.decay_step > 0:
+        return (
+            optimiser,
+            torch.optim.lr_scheduler.StepLR(optimiser, config.decay_step, config.decay_rate),
+            False,
+        )
+    total = max(1, config.num_epochs * steps_per_epoch)
+    return (
+        optimiser,
+        torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=total),
+        True,
+    )
+
+
+def fit_windows(
+    net: nn.Module, modality: str, batch: ClipBatch, encoder: Encoder, config: TrainConfig
+) -> None:
+    """Train ``net`` (a branch or the fusion DNN) on single steps labelled with their clip."""
+    rng = np.random.default_rng(config.seed)
+    pairs = _window_pairs(batch)
+    per_epoch = max(1, int(len(pairs) * config.window_fraction))
+    steps = (per_epoch + config.batch_size - 1) // config.batch_size
+    if modality == "fusion":
+        batch.ensure_embeddings(encoder)
+        for part in (encoder.audio, encoder.visual):
+            if part is not None:
+                part.eval()
+    optimiser, schedule, per_step = _optimiser(
+        [p for p in net.parameters() if p.requires_grad], config, steps
+    )
+    labels = torch.as_tensor(batch.labels)
+    for epoch in tqdm(
+        range(config.num_epochs), desc=f"train {modality}", unit="epoch", leave=False
+    ):
+        net.train()
+        chosen = pairs[rng.permutation(len(pairs))[:per_epoch]]
+        for start in range(0, len(chosen), config.batch_size):
+            part = chosen[start : start + config.batch_size]
+            if len(part) < 2:  # batch norm needs two samples
+                continue
+            x = _augment(modality, _inputs(modality, batch, part, encoder), rng)
+            loss = F.cross_entropy(net(x), labels[part[:, 0]], label_smoothing=0.1)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            if per_step:
+                schedule.step()
+        if not per_step:
+            schedule.step()
+    net.eval()
+
+
+@torch.no_grad()
+def window_log_probs(
+    net: nn.Module, modality: str, batch: ClipBatch, encoder: Encoder
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-posteriors of every voiced step of every clip, and the clip index of each row."""
+    net.eval()
+    pairs = _window_pairs(batch)
+    out = [
+        torch.log_softmax(net(_inputs(modality, batch, pairs[i : i + EVAL_BATCH], encoder)), -1)
+        for i in range(0, len(pairs), EVAL_BATCH)
+    ]
+    return torch.cat(out).numpy(), pairs[:, 0]
+
+
+def _accuracy(predicted: np.ndarray, labels: np.ndarray, n_classes: int) -> dict[str, float]:
+    correct = predicted == labels
+    per_class = [correct[labels == k].mean() for k in range(n_classes) if (labels == k).any()]
+    return {
+        "accuracy": round(float(correct.mean()), 4),
+        "unweighted_accuracy": round(float(np.mean(per_class)), 4),
+    }
+
+
+def evaluate_windows(
+    net: nn.Module, modality: str, batch: ClipBatch, encoder: Encoder
+) -> dict[str, Any]:
+    """Per-window and whole-clip accuracy of a window classifier on ``batch``."""
+    log_probs, clip_of = window_log_probs(net, modality, batch, encoder)
+    k = log_probs.shape[1]
+    window = _accuracy(log_probs.argmax(1), batch.labels[clip_of], k)
+    clip_scores = np.stack([log_probs[clip_of == c].mean(0) for c in range(len(batch.clips))])
+    clip = _accuracy(clip_scores.argmax(1), batch.labels, k)
+    return {
+        "per_window": window,
+        "whole_clip": clip,
+        "n_windows": int(len(clip_of)),
+        "n_clips": len(batch.clips),
+    }
+
+
+def _temporal_inputs(batch: ClipBatch, encoder: Encoder) -> list[torch.Tensor]:
+    with torch.no_grad():
+        return [
+            encoder.step_features(*_split(encoder, e)) if encoder.fusion is not None else e
+            for e in batch.ensure_embeddings(encoder)
+        ]
+
+
+def _split(
+    encoder: Encoder, joint: torch.Tensor
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    if encoder.visual is not None and encoder.audio is not None:
+        return joint[:, 1280:], joint[:, :1280]
+    return (joint, None) if encoder.audio is not None else (None, joint)
+
+
+def fit_temporal(
+    net: TemporalNet, batches: dict[str, ClipBatch], encoder: Encoder, config: TrainConfig
+) -> dict[str, Any]:
+    """Train the LSTM over frozen per-step features to name the clip at every step."""
+    sequences = _temporal_inputs(batches["train"], encoder)
+    metrics = fit_sequences(net, sequences, batches["train"].labels, config)
+    if "test" in batches:
+        metrics = evaluate_sequences(
+            net, _temporal_inputs(batches["test"], encoder), batches["test"].labels
+        )
+    return metrics
+
+
+def fit_sequences(
+    net: TemporalNet, sequences: list[torch.Tensor], labels: np.ndarray, config: TrainConfig
+) -> dict[str, Any]:
+    """Train ``net`` on ``[T_i, D]`` sequences with the clip label as every step's target."""
+    rng = np.random.default_rng(config.seed)
+    steps = (len(sequences) + config.batch_size - 1) // config.batch_size
+    optimiser, schedule, per_step = _optimiser(list(net.parameters()), config, steps)
+    targets = torch.as_tensor(labels)
+    for _ in tqdm(range(config.num_epochs), desc="train temporal", unit="epoch", leave=False):
+        net.train()
+        order = rng.permutation(len(sequences))
+        for start in range(0, len(order), config.batch_size):
+            chosen = order[start : start + config.batch_size]
+            x = pad_sequence([sequences[i] for i in chosen], batch_first=True)
+            lengths = torch.tensor([len(sequences[i]) for i in chosen])
+            mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+            logits, _, _ = net(x)
+            per_step_loss = F.cross_entropy(
+                logits.transpose(1, 2),
+                targets[chosen][:, None].expand_as(mask),
+                reduction="none",
+                label_smoothing=0.1,
+            )
+            loss = (per_step_loss * mask).sum() / mask.sum()
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimiser.step()
+            if per_step:
+                schedule.step()
+        if not per_step:
+            schedule.step()
+    net.eval()
+    return {}
+
+
+@torch.no_grad()
+def evaluate_sequences(
+    net: TemporalNet, sequences: list[torch.Tensor], labels: np.ndarray
+) -> dict[str, Any]:
+    """Per-step accuracy, whole-clip (last-step) accuracy, and accuracy after 25/50/75 % of each clip."""
+    net.eval()
+    k = net.head.out_features
+    step_pred: list[np.ndarray] = []
+    step_label: list[np.ndarray] = []
+    at: dict[float, list[int]] = {0.25: [], 0.5: [], 0.75: [], 1.0: []}
+    for seq, label in zip(sequences, labels):
+        logits, _, _ = net(seq[None])
+        predicted = logits[0].argmax(-1).numpy()
+        step_pred.append(predicted)
+        step_label.append(np.full(len(predicted), label))
+        for fraction in at:
+            at[fraction].append(int(predicted[max(0, int(np.ceil(fraction * len(predicted))) - 1)]))
+    metrics: dict[str, Any] = {
+        "per_window": _accuracy(np.concatenate(step_pred), np.concatenate(step_label), k)
+    }
+    metrics["whole_clip"] = _accuracy(np.array(at[1.0]), labels, k)
+    metrics["after_fraction"] = {
+        str(f): _accuracy(np.array(p), labels, k)["accuracy"] for f, p in at.items()
+    }
+    metrics["n_clips"] = len(sequences)
+    return metrics

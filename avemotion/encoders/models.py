@@ -1,0 +1,253 @@
+"""The networks: a face branch, an audio branch, a fusion DNN and a temporal LSTM.
+
+Each branch maps its input to an embedding (``embed``) and has a linear classification
+head (``forward`` returns logits), so it can be trained on its own and then frozen:
+
+- :class:`VisualNet`: torchvision MobileNetV2; ``"mobilenet_v2"`` is the paper's (224 px,
+  width 1.0), ``"small"`` is the CPU-sized variant (112 px, width 0.35). Both give 1280-d.
+- :class:`AudioNet`: ``"vggish"`` is the VGGish architecture (128-d); ``"small"`` is the
+  CPU-sized variant over the same 96 × 64 log-mel patch, also 128-d.
+- :class:`FusionNet`: concat → BN → FC 512 → BN → ReLU → FC 512 → BN → ReLU → FC K.
+- :class:`TemporalNet`: an LSTM over steps with a per-step classifier; :meth:`TemporalNet.step`
+  advances one step with explicit ``(h, c)`` state for streaming use.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+AUDIO_VARIANTS = ("small", "vggish")
+VISUAL_VARIANTS = ("small", "mobilenet_v2")
+AUDIO_DIM = 128
+VISUAL_DIM = 1280
+VISUAL_INPUT = {"small": 112, "mobilenet_v2": 224}
+"""Face crop side in pixels for each visual variant."""
+
+
+def _check(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
+    return value
+
+
+class VGGish(nn.Module):
+    """The VGGish network; parameter names follow the converted ``pytorch_vggish.pth``
+    (``features.*`` and ``fc.*``), so that file loads with ``load_state_dict``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        def conv(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, stride=1, padding=1), nn.ReLU(inplace=True)]
+
+        pool = nn.MaxPool2d(2, stride=2)
+        self.features = nn.Sequential(
+            *conv(1, 64),
+            pool,
+            *conv(64, 128),
+            pool,
+            *conv(128, 256),
+            *conv(256, 256),
+            pool,
+            *conv(256, 512),
+            *conv(512, 512),
+            pool,
+        )
+        self.fc = nn.Sequential(
+            nn.Linear(512 * 24, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, AUDIO_DIM),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, patch: torch.Tensor) -> torch.Tensor:
+        x = self.features(patch.unsqueeze(1))  # [B, 512, 6, 4]
+        x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # channels last, as TensorFlow
+        return self.fc(x)
+
+
+class SmallAudio(nn.Module):
+    """CPU-sized audio branch over the same 96 × 64 patch: the 64 mel bands are channels of
+    a 1-D convolution over the 96 frames (three blocks of 64 channels), then mean and max
+    pooling over time and a 128-d projection. About 6 MFLOP per patch, 0.05 M parameters."""
+
+    def __init__(self, width: int = 64) -> None:
+        super().__init__()
+        self.input_norm = nn.BatchNorm1d(64)
+        layers: list[nn.Module] = []
+        cin = 64
+        for kernel in (5, 3, 3):
+            layers += [
+                nn.Conv1d(cin, width, kernel, padding=kernel // 2, bias=False),
+                nn.BatchNorm1d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool1d(2),
+            ]
+            cin = width
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Sequential(
+            nn.Dropout(0.3), nn.Linear(cin * 2, AUDIO_DIM), nn.ReLU(inplace=True)
+        )
+
+    def forward(self, patch: torch.Tensor) -> torch.Tensor:
+        x = self.features(self.input_norm(patch.transpose(1, 2)))  # [B, C, 12]
+        x = torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+        return self.fc(x)
+
+
+class AudioNet(nn.Module):
+    """Audio branch: ``embed`` maps ``[B, 96, 64]`` log-mel patches to ``[B, 128]``."""
+
+    def __init__(self, n_classes: int, variant: str = "small") -> None:
+        super().__init__()
+        self.variant = _check("audio variant", variant, AUDIO_VARIANTS)
+        self.body = VGGish() if variant == "vggish" else SmallAudio()
+        self.head = nn.Linear(AUDIO_DIM, n_classes)
+
+    def embed(self, patch: torch.Tensor) -> torch.Tensor:
+        return self.body(patch)
+
+    def forward(self, patch: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(patch))
+
+
+class VisualNet(nn.Module):
+    """Face branch: ``embed`` maps uint8 RGB crops ``[B, S, S, 3]`` to ``[B, 1280]``.
+
+    The backbone is torchvision's MobileNetV2 cut after the global pool (``classifier[0]``
+    is dropout), normalised with mean 0.5 and std 0.5 as in the official code.
+    """
+
+    def __init__(self, n_classes: int, variant: str = "small") -> None:
+        super().__init__()
+        from torchvision.models import mobilenet_v2
+
+        self.variant = _check("visual variant", variant, VISUAL_VARIANTS)
+        self.input_size = VISUAL_INPUT[variant]
+        self.backbone = mobilenet_v2(
+            weights=None, width_mult=1.0 if variant == "mobilenet_v2" else 0.35
+        )
+        self.head = nn.Linear(VISUAL_DIM, n_classes)
+
+    def embed(self, crops: torch.Tensor) -> torch.Tensor:
+        x = crops.permute(0, 3, 1, 2).float().div(255.0).sub(0.5).div(0.5)
+        x = self.backbone.features(x)
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(crops))
+
+
+class FusionNet(nn.Module):
+    """Fusion DNN: ``in_dim`` (1280 + 128 = 1408) → 512 → 512 → K with batch norm."""
+
+    def __init__(
+        self, n_classes: int, in_dim: int = VISUAL_DIM + AUDIO_DIM, hidden: int = 512
+    ) -> None:
+        super().__init__()
+        self.input_norm = nn.BatchNorm1d(in_dim)
+        self.body = nn.Sequential(
+            nn.Linear(in_dim, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(hidden, n_classes)
+
+    def embed(self, fused: torch.Tensor) -> torch.Tensor:
+        return self.body(self.input_norm(fused))
+
+    def forward(self, fused: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(fused))
+
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]
+
+
+class TemporalNet(nn.Module):
+    """LSTM over per-step features with a classifier at every step.
+
+    ``forward`` runs whole ``[B, T, D]`` sequences; :meth:`step` runs one ``[B, D]`` step
+    from an explicit state, giving the same outputs step by step.
+    """
+
+    def __init__(self, n_classes: int, in_dim: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.in_dim, self.hidden = in_dim, hidden
+        self.input_norm = nn.LayerNorm(in_dim)
+        self.lstm = nn.LSTM(in_dim, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, n_classes)
+
+    def initial_state(self, batch: int = 1) -> LSTMState:
+        zeros = torch.zeros(1, batch, self.hidden)
+        return zeros, zeros.clone()
+
+    def forward(
+        self, steps: torch.Tensor, state: LSTMState | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, LSTMState]:
+        """Return per-step logits ``[B, T, K]``, hidden states ``[B, T, H]`` and the last state."""
+        hidden, state = self.lstm(self.input_norm(steps), state)
+        return self.head(hidden), hidden, state
+
+    def step(
+        self, features: torch.Tensor, state: LSTMState | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, LSTMState]:
+        """Advance one step: ``[B, D]`` in, ``[B, K]`` logits, ``[B, H]`` hidden and the new state."""
+        logits, hidden, state = self.forward(features.unsqueeze(1), state)
+        return logits[:, 0], hidden[:, 0], state
+
+
+def unwrap_state_dict(blob: object, source: str) -> dict[str, torch.Tensor]:
+    """The tensor mapping inside a loaded checkpoint (``state_dict``/``model_state_dict``
+    wrappers and DataParallel ``module.`` prefixes removed)."""
+    if isinstance(blob, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if key in blob and isinstance(blob[key], dict):
+                blob = blob[key]
+                break
+    if not isinstance(blob, dict) or not all(isinstance(v, torch.Tensor) for v in blob.values()):
+        raise ValueError(f"{source}: not a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in blob.items()}
+
+
+def load_vggish_weights(net: AudioNet, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load a VGGish state dict (``pytorch_vggish.pth`` keys ``features.*``/``fc.*``, or the
+    ``embeddings.*`` spelling of other ports) into ``net.body``."""
+    if net.variant != "vggish":
+        raise ValueError(
+            f"{source}: VGGish weights need the 'vggish' audio variant, not {net.variant!r}"
+        )
+    renamed = {
+        ("fc." + k[len("embeddings.") :] if k.startswith("embeddings.") else k): v
+        for k, v in state.items()
+    }
+    body_keys = set(net.body.state_dict())
+    wanted = {k: v for k, v in renamed.items() if k in body_keys}
+    missing = sorted(body_keys - set(wanted))
+    if missing:
+        raise ValueError(f"{source}: not a VGGish state dict (missing {missing[:3]})")
+    try:
+        net.body.load_state_dict(wanted)
+    except RuntimeError as error:
+        raise ValueError(
+            f"{source}: VGGish weights do not fit ({str(error).splitlines()[0]})"
+        ) from None
+
+
+def load_mobilenet_weights(net: VisualNet, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load a torchvision MobileNetV2 (or AffectNet-trained MobileNetV2) state dict into the
+    backbone; a classifier of another class count is left out."""
+    own = net.backbone.state_dict()
+    wanted = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    missing = sorted(k for k in own if k.startswith("features.") and k not in wanted)
+    if missing:
+        raise ValueError(
+            f"{source}: does not fit the {net.variant!r} MobileNetV2 (missing or mis-shaped {missing[:3]})"
+        )
+    net.backbone.load_state_dict(wanted, strict=False)

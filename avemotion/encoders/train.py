@@ -1,0 +1,296 @@
+"""Training the encoders in cascade: a branch (audio or visual), the fusion DNN, the LSTM.
+
+Each stage reads the corpus through an adapter, holds out speakers, trains one part, reports
+per-window and whole-clip accuracy on the held-out speakers, and writes an encoder directory
+(:mod:`avemotion.encoders.bundle`). Stages chain: ``init`` names an encoder directory (or a
+published weights file for a branch) to start from, so a model can be fine-tuned on corpus A
+and then on corpus B, as in the paper's training strategies.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from avemotion.encoders.bundle import (
+    Encoder,
+    EncoderError,
+    build_nets,
+    load_encoder,
+    load_weights,
+    save_encoder,
+)
+from avemotion.encoders.datasets import list_dataset, select_speakers
+from avemotion.encoders.face import load_cascade
+from avemotion.encoders.loops import ClipBatch, evaluate_windows, fit_temporal, fit_windows
+from avemotion.encoders.media import MediaError
+from avemotion.encoders.models import (
+    VISUAL_INPUT,
+    AudioNet,
+    TemporalNet,
+    VisualNet,
+    load_mobilenet_weights,
+    load_vggish_weights,
+)
+from avemotion.encoders.steps import StepConfig, clip_steps
+
+MODALITIES = ("audio", "visual", "fusion", "temporal")
+PARAMS_KEYS = (
+    "num_epochs",
+    "batch_size",
+    "learning_rate",
+    "decay_step",
+    "decay_rate",
+    "modality",
+    "speaker",
+)
+
+
+@dataclass
+class TrainConfig:
+    """One training stage (``avemotion train-encoder``)."""
+
+    dataset: str = "ravdess"
+    """Corpus adapter name (see ``avemotion.encoders.datasets.ADAPTERS``) or ``csv``."""
+    root: str = ""
+    """Corpus folder (or CSV file for ``csv``)."""
+    modality: str = "audio"
+    """Part to train: ``audio``, ``visual``, ``fusion`` or ``temporal``."""
+    out: str = ""
+    """Encoder directory to write."""
+    init: list[str] = field(default_factory=list)
+    """Encoder directories and/or branch weights files to start from (merged in order)."""
+    speaker: list[str] = field(default_factory=list)
+    """Held-out speakers (the official ``params.json`` key); evaluated, never trained on."""
+    train_speakers: list[str] | None = None
+    """Speakers to train on (default: every speaker not held out)."""
+    num_epochs: int = 15
+    """Passes over the training windows (clips for ``temporal``)."""
+    batch_size: int = 128
+    """Windows (clips for ``temporal``) per gradient step."""
+    learning_rate: float = 3e-3
+    """Peak learning rate of Adam(W)."""
+    decay_step: int = 0
+    """StepLR period in epochs; 0 uses a one-cycle schedule instead."""
+    decay_rate: float = 0.1
+    """StepLR factor."""
+    window_fraction: float = 0.3
+    """Fraction of the (90 %-overlapping) training windows drawn per epoch."""
+    audio_variant: str = "small"
+    """``small`` (CPU-sized) or ``vggish``."""
+    visual_variant: str = "small"
+    """``small`` (CPU-sized, 112 px) or ``mobilenet_v2`` (224 px)."""
+    temporal_hidden: int = 128
+    """LSTM hidden size."""
+    steps_per_second: float = 10.0
+    """Time base of the steps."""
+    seed: int = 0
+    """Seed of initialisation, sampling and augmentation."""
+    threads: int = 1
+    """torch threads (1 is fastest for these small nets on 2 busy cores)."""
+    allow_outside_root: bool = False
+    """Let a CSV's paths leave the dataset root."""
+
+    @classmethod
+    def from_params_json(cls, path: str | Path, **overrides: Any) -> TrainConfig:
+        """Read the official code's ``params.json`` (``num_epochs``, ``batch_size``,
+        ``learning_rate``, ``decay_step``, ``decay_rate``, ``modality``, ``speaker``)."""
+        path = Path(path)
+        try:
+            params = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path}: unreadable params.json ({error})") from None
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown key(s) {unknown}; known: {list(PARAMS_KEYS)}")
+        if "speaker" in params and not isinstance(params["speaker"], list):
+            params["speaker"] = [str(params["speaker"])]
+        return cls(**{**params, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+# ------------------------------------------------------------------------------ set-up
+def _start(
+    config: TrainConfig, class_names: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, torch.nn.Module]]:
+    """The encoder config and nets to train from: merged ``init`` parts, heads resized to
+    the corpus's classes, and a fresh net for the stage's part when none was given."""
+    enc_config: dict[str, Any] = {
+        "class_names": list(class_names),
+        "steps_per_second": config.steps_per_second,
+        "history": [],
+    }
+    nets: dict[str, torch.nn.Module] = {}
+    for source in config.init:
+        path = Path(source)
+        if path.is_dir():
+            encoder = load_encoder(path)
+            for part in ("audio", "visual", "fusion", "temporal"):
+                net = getattr(encoder, part)
+                if net is not None:
+                    nets[part], enc_config[part] = net, encoder.config[part]
+            enc_config["history"] += encoder.config.get("history", [])
+        else:
+            _load_branch_file(path, config, enc_config, nets, len(class_names))
+    k = len(class_names)
+    for net in nets.values():  # a new corpus may have another class set
+        if net.head.out_features != k:
+            net.head = torch.nn.Linear(net.head.in_features, k)
+    part = config.modality
+    if part == "audio" and "audio" not in nets:
+        enc_config["audio"] = {"variant": config.audio_variant}
+    elif part == "visual" and "visual" not in nets:
+        enc_config["visual"] = {"variant": config.visual_variant}
+    elif part == "fusion":
+        if "audio" not in nets or "visual" not in nets:
+            raise EncoderError("init: fusion needs encoders with both an audio and a visual part")
+        enc_config.setdefault("fusion", {"hidden": 512})
+    elif part == "temporal":
+        if "audio" not in nets and "visual" not in nets:
+            raise EncoderError("init: temporal needs an encoder directory with a trained branch")
+        probe = Encoder(enc_config, nets)
+        enc_config["temporal"] = {"hidden": config.temporal_hidden, "in_dim": probe.feature_dim}
+    fresh = build_nets(enc_config)
+    for name, net in fresh.items():
+        nets.setdefault(name, net)
+    if part == "temporal":
+        nets["temporal"] = fresh["temporal"]
+    return enc_config, nets
+
+
+def _load_branch_file(
+    path: Path,
+    config: TrainConfig,
+    enc_config: dict[str, Any],
+    nets: dict[str, torch.nn.Module],
+    k: int,
+) -> None:
+    state = load_weights(path)
+    if config.modality == "audio":
+        net = AudioNet(k, "vggish")
+        load_vggish_weights(net, state, str(path))
+        nets["audio"], enc_config["audio"] = net, {"variant": "vggish", "weights": str(path)}
+    elif config.modality == "visual":
+        first = state.get("features.0.0.weight")
+        variant = "mobilenet_v2" if first is not None and first.shape[0] == 32 else "small"
+        net = VisualNet(k, variant)
+        load_mobilenet_weights(net, state, str(path))
+        nets["visual"], enc_config["visual"] = net, {"variant": variant, "weights": str(path)}
+    else:
+        raise EncoderError(
+            f"{path}: a weights file initialises a branch; for {config.modality} pass an encoder directory"
+        )
+
+
+# ------------------------------------------------------------------------------ data
+def load_clips(config: TrainConfig, enc_config: dict[str, Any]) -> tuple[list[Any], list[str]]:
+    """Decode every clip of the corpus onto the step time base (skipping unusable ones)."""
+    need_audio = bool(enc_config.get("audio"))
+    need_visual = bool(enc_config.get("visual"))
+    items, _ = list_dataset(
+        config.dataset,
+        config.root,
+        _media_modality(need_audio, need_visual),
+        config.allow_outside_root,
+    )
+    step_config = StepConfig(
+        config.steps_per_second,
+        VISUAL_INPUT[enc_config["visual"]["variant"]] if need_visual else 112,
+    )
+    cascade = load_cascade() if need_visual else None
+    clips, skipped = [], []
+    for item in tqdm(items, desc=f"decode {config.dataset}", unit="clip", leave=False):
+        try:
+            clips.append(clip_steps(item, need_audio, need_visual, step_config, cascade=cascade))
+        except MediaError as error:
+            skipped.append(str(error))
+    if not clips:
+        raise MediaError(
+            f"{config.root}: no usable clip ({skipped[0] if skipped else 'empty corpus'})"
+        )
+    return clips, skipped
+
+
+def _media_modality(audio: bool, visual: bool) -> str:
+    return "fusion" if audio and visual else ("audio" if audio else "visual")
+
+
+def split_clips(clips: list[Any], config: TrainConfig) -> tuple[list[Any], list[Any]]:
+    """Training and held-out clips, by speaker."""
+    items = [c.item for c in clips]
+    held = set(config.speaker)
+    if held:
+        select_speakers(items, config.speaker)  # validates the names
+    train_names = config.train_speakers
+    if train_names is not None:
+        select_speakers(items, train_names)
+        overlap = sorted(set(train_names) & held)
+        if overlap:
+            raise ValueError(f"train_speakers: {overlap} are also held out (speaker)")
+    train = [
+        c
+        for c in clips
+        if c.item.speaker not in held and (train_names is None or c.item.speaker in train_names)
+    ]
+    test = [c for c in clips if c.item.speaker in held]
+    if not train:
+        raise ValueError("speaker: holding these out leaves no training clip")
+    return train, test
+
+
+# ------------------------------------------------------------------------------ stages
+def train_encoder(config: TrainConfig) -> dict[str, Any]:
+    """Run one stage and write ``config.out``; return the stage's history entry (metrics)."""
+    if config.modality not in MODALITIES:
+        raise ValueError(f"modality: expected one of {list(MODALITIES)}, got {config.modality!r}")
+    if not config.out:
+        raise ValueError("out: an encoder directory to write is required")
+    torch.set_num_threads(max(1, config.threads))
+    torch.manual_seed(config.seed)
+    started = time.perf_counter()
+    _, class_names = list_dataset(config.dataset, config.root, "any", config.allow_outside_root)
+    enc_config, nets = _start(config, class_names)
+    clips, skipped = load_clips(config, enc_config)
+    train, test = split_clips(clips, config)
+    class_names = tuple(enc_config["class_names"])
+    encoder = Encoder(enc_config, nets)
+    batches = {
+        name: ClipBatch.build(part, encoder, class_names)
+        for name, part in (("train", train), ("test", test))
+        if part
+    }
+    if config.modality in ("audio", "visual", "fusion"):
+        net = nets[config.modality]
+        fit_windows(net, config.modality, batches["train"], encoder, config)
+        metrics = (
+            evaluate_windows(net, config.modality, batches["test"], encoder)
+            if "test" in batches
+            else {}
+        )
+    else:
+        metrics = fit_temporal(nets["temporal"], batches, encoder, config)  # type: ignore[arg-type]
+    entry = {
+        "stage": config.modality,
+        "dataset": config.dataset,
+        "root": str(config.root),
+        "train_speakers": sorted({c.item.speaker for c in train}),
+        "heldout_speakers": sorted({c.item.speaker for c in test}),
+        "n_train_clips": len(train),
+        "n_heldout_clips": len(test),
+        "skipped": skipped,
+        "metrics": metrics,
+        "seconds": round(time.perf_counter() - started, 1),
+        "config": {k: v for k, v in asdict(config).items() if k not in ("out", "root")},
+    }
+    enc_config["history"] = [*enc_config.get("history", []), entry]
+    save_encoder(config.out, enc_config, nets)
+    return entry
+
+
+__all__ = ["TrainConfig", "train_encoder", "TemporalNet"]
