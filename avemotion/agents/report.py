@@ -1,0 +1,99 @@
+"""The comparison table: methods as rows, metrics as ``mean ± std`` columns, in Markdown and CSV.
+
+A row is a dict with a ``method`` name (or ``agent``), optional counts (``n_trials``,
+``n_folds``, ``n_seeds``) and, for each metric ``m``, ``m_mean`` and ``m_std``. The sweep
+(:mod:`avemotion.sweep`) and the experiments' comparison script both write their tables
+with :func:`write_comparison`, so their outputs have the same layout.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_METRICS = ("accuracy", "balanced_accuracy", "earliness", "harmonic_mean", "mean_decision_s")
+"""The metrics a comparison shows unless told otherwise, in column order."""
+COUNT_COLUMNS = ("n_trials", "n_folds", "n_seeds")
+"""Counts copied into the table when the rows carry them."""
+
+
+def _name(row: dict[str, Any]) -> str:
+    return str(row.get("method", row.get("agent", "")))
+
+
+def format_mean_std(mean: float, std: float, digits: int = 3) -> str:
+    """``"0.812 ± 0.034"``; ``"–"`` for a missing (NaN) mean."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _metrics_present(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> list[str]:
+    return [m for m in metrics if any(f"{m}_mean" in row for row in rows)]
+
+
+def comparison_markdown(
+    rows: Sequence[dict[str, Any]], metrics: Sequence[str] = DEFAULT_METRICS, digits: int = 3
+) -> str:
+    """The table as GitHub Markdown: one row per method, ``mean ± std`` per metric."""
+    metrics = _metrics_present(rows, metrics)
+    counts = [c for c in COUNT_COLUMNS if any(c in row for row in rows)]
+    header = ["method", *counts, *metrics]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+    ]
+    for row in rows:
+        cells = [_name(row), *(str(row.get(c, "")) for c in counts)]
+        cells += [
+            format_mean_std(row.get(f"{m}_mean", math.nan), row.get(f"{m}_std", math.nan), digits)
+            for m in metrics
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_csv(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = DEFAULT_METRICS) -> str:
+    """The table as CSV with separate ``<metric>_mean`` and ``<metric>_std`` columns."""
+    metrics = _metrics_present(rows, metrics)
+    counts = [c for c in COUNT_COLUMNS if any(c in row for row in rows)]
+    header = ["method", *counts, *(f"{m}_{part}" for m in metrics for part in ("mean", "std"))]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(
+            [
+                _name(row),
+                *(row.get(c, "") for c in counts),
+                *(row.get(h, "") for h in header[1 + len(counts) :]),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_comparison(
+    rows: Sequence[dict[str, Any]],
+    stem: str | os.PathLike[str],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+) -> tuple[Path, Path]:
+    """Write ``<stem>.md`` and ``<stem>.csv`` atomically; return both paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    markdown, table = stem.with_suffix(".md"), stem.with_suffix(".csv")
+    _write_text_atomic(markdown, comparison_markdown(rows, metrics))
+    _write_text_atomic(table, comparison_csv(rows, metrics))
+    return markdown, table

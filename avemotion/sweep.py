@@ -1,0 +1,365 @@
+"""Scale out on Ray: every (fold x agent x seed) of a speaker-split comparison is a Ray Tune trial.
+
+A trial trains one agent on every speaker but its fold's, then evaluates it greedily on
+the fold's speakers (:func:`run_trial`). :func:`run_sweep` runs all trials as a Ray Tune
+grid, on a local Ray instance by default or on a cluster given an address, and writes::
+
+    DIR/
+      results.json     one entry per finished trial (fold, agent, seed and the evaluate
+                       metrics) and the aggregated table (mean ± std over seeds and folds)
+      comparison.md    the aggregated table, by the experiments' comparison writer
+      comparison.csv   the same table as CSV
+      runs/<trial>/    each trial's run directory (model, config, training log)
+      tune/sweep/      Ray Tune's experiment state, from which ``resume=True`` continues
+
+Each trial opens the feature store memory-mapped from its *path* in its own worker (the
+store never travels through Ray's object store) and sets its torch thread count to the
+CPUs it reserved, so concurrent trials do not oversubscribe the cores. An interrupted
+sweep resumes with Ray Tune's restore: finished trials keep their results and are not
+run again. On a multi-node cluster, ``DIR`` and the store must be on a filesystem that
+every node sees under the same path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avemotion.store import FeatureStore
+
+SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "earliness", "harmonic_mean", "mean_decision_s")
+"""Scalar evaluate metrics that the aggregated table reports as mean ± std."""
+ENTRY_METRICS = (*SUMMARY_METRICS, "n_clips", "per_class_recall", "confusion_matrix", "class_names")
+"""Evaluate metrics that every trial entry of ``results.json`` keeps."""
+EXPERIMENT_NAME = "sweep"
+
+
+class SweepError(RuntimeError):
+    """Some trials of a sweep failed or did not finish; ``results.json`` holds the others."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """A group of test speakers; the fold's agents train on every other speaker."""
+
+    name: str
+    """Short name of the fold: its speakers joined by ``+``."""
+    test_speakers: tuple[str, ...]
+    """Speakers held out for evaluation."""
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One trial of a sweep: which fold, which agent, which seed."""
+
+    fold: str
+    """Name of the fold (see :class:`Fold`)."""
+    test_speakers: tuple[str, ...]
+    """Speakers the trial evaluates on; it trains on all others."""
+    agent: str
+    """Agent name, as :func:`avemotion.agents.runner.train` takes it."""
+    seed: int
+    """Training seed."""
+
+    @property
+    def trial_id(self) -> str:
+        """A filesystem-safe unique name, ``<fold>__<agent>__seed<seed>``."""
+        return f"{self.fold}__{self.agent}__seed{self.seed}"
+
+
+def parse_folds(spec: str, speakers: Sequence[str]) -> list[Fold]:
+    """Folds from ``"loso"`` (one per speaker) or ``"speakers:A,B;C,D"`` (explicit groups).
+
+    Raises ``ValueError`` naming the ``folds`` field for an unknown, repeated or empty group,
+    or when a fold would leave no speaker to train on.
+    """
+    known = sorted(speakers)
+    if spec == "loso":
+        groups = [[speaker] for speaker in known]
+    elif spec.startswith("speakers:"):
+        groups = [
+            [s.strip() for s in group.split(",") if s.strip()]
+            for group in spec[len("speakers:") :].split(";")
+        ]
+    else:
+        raise ValueError(f"folds: expected 'loso' or 'speakers:A,B;C,D', got {spec!r}")
+    seen: set[str] = set()
+    folds = []
+    for group in groups:
+        if not group:
+            raise ValueError(f"folds: an empty speaker group in {spec!r}")
+        unknown = sorted(set(group) - set(known))
+        if unknown:
+            raise ValueError(f"folds: unknown speaker(s) {unknown}; known: {known}")
+        if seen & set(group):
+            raise ValueError(f"folds: speaker(s) {sorted(seen & set(group))} appear in two folds")
+        if set(group) == set(known):
+            raise ValueError(f"folds: fold {group} holds every speaker, leaving none to train on")
+        seen |= set(group)
+        folds.append(Fold("+".join(group), tuple(group)))
+    return folds
+
+
+def plan_trials(
+    folds: Sequence[Fold], agents: Sequence[str], seeds: Sequence[int]
+) -> list[TrialSpec]:
+    """Every (fold, agent, seed), fold-major, in the order given."""
+    return [
+        TrialSpec(f.name, f.test_speakers, a, int(s)) for f in folds for a in agents for s in seeds
+    ]
+
+
+def run_trial(
+    trial: TrialSpec,
+    store: FeatureStore | str | os.PathLike[str],
+    steps: int,
+    runs_dir: str | os.PathLike[str],
+    torch_threads: int = 1,
+    agent_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train ``trial.agent`` on all speakers but the fold's, evaluate on the fold's; return the entry.
+
+    ``store`` given as a path is opened memory-mapped (without re-hashing; the sweep
+    verifies it once). The run directory ``runs_dir/<trial_id>`` is replaced if it exists,
+    so a trial cut short and run again starts clean.
+    """
+    import torch
+
+    from avemotion.agents.evaluate import evaluate_run
+    from avemotion.agents.runner import train
+
+    torch.set_num_threads(int(torch_threads))
+    if not isinstance(store, FeatureStore):
+        store = FeatureStore.open(store, verify=False)
+    run_dir = Path(runs_dir) / trial.trial_id
+    options = {"progress": False, **(agent_kwargs or {})}
+    train(
+        trial.agent,
+        store,
+        int(steps),
+        trial.seed,
+        run_dir,
+        exclude_speakers=trial.test_speakers,
+        overwrite=True,
+        **options,
+    )
+    report = evaluate_run(run_dir, store, speakers=trial.test_speakers)
+    return {
+        "trial_id": trial.trial_id,
+        "fold": trial.fold,
+        "test_speakers": list(trial.test_speakers),
+        "agent": trial.agent,
+        "seed": trial.seed,
+        "steps": int(steps),
+        "run_dir": str(run_dir),
+        **{key: report[key] for key in ENTRY_METRICS if key in report},
+    }
+
+
+def aggregate(
+    entries: Sequence[dict[str, Any]], metrics: Sequence[str] = SUMMARY_METRICS
+) -> list[dict[str, Any]]:
+    """One row per agent: mean and std (population, ``ddof=0``) of each metric over seeds and folds.
+
+    Rows keep the agents' first-appearance order and count their trials, folds and seeds.
+    """
+    rows = []
+    for agent in dict.fromkeys(e["agent"] for e in entries):
+        mine = [e for e in entries if e["agent"] == agent]
+        row: dict[str, Any] = {
+            "agent": agent,
+            "n_trials": len(mine),
+            "n_folds": len({e["fold"] for e in mine}),
+            "n_seeds": len({e["seed"] for e in mine}),
+        }
+        for metric in metrics:
+            values = np.array([e[metric] for e in mine if metric in e], dtype=np.float64)
+            row[f"{metric}_mean"] = float(values.mean()) if len(values) else math.nan
+            row[f"{metric}_std"] = float(values.std()) if len(values) else math.nan
+        rows.append(row)
+    return rows
+
+
+def _tune_trial(config: dict[str, Any]) -> None:
+    """The Ray Tune trainable: one :func:`run_trial`, reported as its only result."""
+    from ray import tune
+
+    trial = TrialSpec(
+        **{**config["trial"], "test_speakers": tuple(config["trial"]["test_speakers"])}
+    )
+    entry = run_trial(
+        trial,
+        config["store"],
+        config["steps"],
+        config["runs_dir"],
+        config["torch_threads"],
+        config["agent_kwargs"],
+    )
+    tune.report(
+        {**{k: entry[k] for k in SUMMARY_METRICS if k in entry}, "entry_json": json.dumps(entry)}
+    )
+
+
+def _trial_dirname(trial: Any) -> str:
+    """Tune's directory name of a trial: its Tune id and its :attr:`TrialSpec.trial_id`."""
+    return f"{trial.trial_id}_{TrialSpec(**trial.config['trial']).trial_id}"
+
+
+def _write_json_atomic(path: Path, value: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(value, indent=1))
+    os.replace(tmp, path)
+
+
+def _connect_ray(address: str | None, num_cpus: int | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+
+
+def run_sweep(
+    store: str | os.PathLike[str],
+    agents: Sequence[str],
+    seeds: Sequence[int],
+    folds: str,
+    steps: int,
+    out: str | os.PathLike[str],
+    address: str | None = None,
+    resume: bool = False,
+    cpus_per_trial: int = 1,
+    num_cpus: int | None = None,
+    agent_kwargs: dict[str, Any] | None = None,
+    verbose: int = 1,
+) -> dict[str, Any]:
+    """Run every (fold x agent x seed) as a Ray Tune trial and write ``out/results.json``.
+
+    ``store`` is a feature store's path (workers memory-map it). ``folds`` is ``"loso"`` or
+    ``"speakers:A,B;C,D"``. ``address`` connects to a running Ray cluster (``"auto"``,
+    ``"ray://host:10001"``); without it a local instance starts (``num_cpus`` of them), unless
+    Ray is already initialised in this process. Each trial reserves ``cpus_per_trial`` CPUs
+    and uses as many torch threads. ``resume`` continues an interrupted sweep in ``out``
+    without rerunning its finished trials. Returns the content of ``results.json``; raises
+    :class:`SweepError` (after writing it) when some trial failed or did not finish.
+    """
+    from ray import tune
+
+    from avemotion.agents.runner import AGENTS
+
+    out = Path(out).resolve()
+    store_path = Path(store).resolve()
+    opened = FeatureStore.open(store_path)  # verify the checksums once, here
+    unknown = sorted(set(agents) - set(AGENTS))
+    if unknown or not agents:
+        raise ValueError(f"agents: expected names from {list(AGENTS)}, got {list(agents)}")
+    if not seeds:
+        raise ValueError("seeds: expected at least one seed")
+    if int(steps) < 1:
+        raise ValueError(f"steps: expected a positive integer, got {steps}")
+    trials = plan_trials(parse_folds(folds, opened.speaker_set), list(agents), list(seeds))
+    plan = {
+        "store": str(store_path),
+        "agents": list(agents),
+        "seeds": [int(s) for s in seeds],
+        "folds": folds,
+        "steps": int(steps),
+        "agent_kwargs": dict(agent_kwargs or {}),
+        "trials": [t.trial_id for t in trials],
+    }
+    tune_dir = out / "tune"
+    experiment = tune_dir / EXPERIMENT_NAME
+    plan_path = out / "sweep.json"
+    if resume:
+        if not plan_path.is_file():
+            raise FileNotFoundError(
+                f"{plan_path}: missing, so there is no sweep to resume in {out}"
+            )
+        previous = json.loads(plan_path.read_text())
+        if previous != plan:
+            changed = sorted(k for k in plan if previous.get(k) != plan[k])
+            raise ValueError(
+                f"{plan_path}: resume: the sweep differs from the interrupted one in {changed}"
+            )
+    elif plan_path.exists() or experiment.exists():
+        raise FileExistsError(
+            f"{out}: a sweep already exists here (pass resume, or choose another directory)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(plan_path, plan)
+
+    _connect_ray(address, num_cpus)
+    trainable = tune.with_resources(_tune_trial, {"cpu": int(cpus_per_trial)})
+    if resume and tune.Tuner.can_restore(str(experiment)):
+        tuner = tune.Tuner.restore(
+            str(experiment), trainable, resume_unfinished=True, resume_errored=True
+        )
+    else:
+        param_space = {
+            "trial": tune.grid_search([dataclasses.asdict(t) for t in trials]),
+            "store": str(store_path),
+            "steps": int(steps),
+            "runs_dir": str(out / "runs"),
+            "torch_threads": int(cpus_per_trial),
+            "agent_kwargs": dict(agent_kwargs or {}),
+        }
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space,
+            # Reused actors keep torch imported between trials; each trial still sets its threads.
+            tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_dirname),
+            run_config=tune.RunConfig(
+                name=EXPERIMENT_NAME, storage_path=str(tune_dir), verbose=verbose
+            ),
+        )
+    grid = tuner.fit()
+    return _collect(grid, trials, plan, out)
+
+
+def _collect(
+    grid: Any, trials: Sequence[TrialSpec], plan: dict[str, Any], out: Path
+) -> dict[str, Any]:
+    """Gather the finished trials' entries, aggregate them and write the outputs."""
+    from avemotion.agents.report import write_comparison
+
+    by_id: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    for result in grid:
+        trial_id = TrialSpec(**result.config["trial"]).trial_id
+        if result.error is not None:
+            failed[trial_id] = (
+                str(result.error).strip().splitlines()[-1] if str(result.error).strip() else "error"
+            )
+        elif result.metrics and "entry_json" in result.metrics:
+            by_id[trial_id] = json.loads(result.metrics["entry_json"])
+    entries = [by_id[t.trial_id] for t in trials if t.trial_id in by_id]
+    unfinished = [
+        t.trial_id for t in trials if t.trial_id not in by_id and t.trial_id not in failed
+    ]
+    table = aggregate(entries)
+    results = {
+        **plan,
+        "trials": entries,
+        "table": table,
+        "failed": failed,
+        "unfinished": unfinished,
+    }
+    _write_json_atomic(out / "results.json", results)
+    write_comparison(table, out / "comparison")
+    if failed or unfinished:
+        raise SweepError(
+            f"{out}: {len(entries)} of {len(trials)} trials finished; failed: {sorted(failed)}, "
+            f"unfinished: {unfinished} (rerun the same sweep with resume to finish them)"
+        )
+    return results
