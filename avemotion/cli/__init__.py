@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from avemotion.store import StoreError
 
 # Module names under avemotion.cli, in the order ``avemotion --help`` lists them.
-COMMANDS = ("info", "bench", "train_encoder", "extract", "sweep")
+COMMANDS = ("info", "bench", "train_encoder", "extract", "sweep", "stream")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,137 @@
+"""``avemotion stream``: recognise the emotion of a file or a capture device as a live stream.
+
+Prints one line per step (one JSON object with ``--json``) and, last, the summary with
+``decision``, ``decision_time_s``, ``steps_encoded``, ``total_steps`` and ``posteriors``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "stream",
+        help="recognise emotion online from a video/audio file or a capture device",
+        description="Feed media step by step to a trained run (encoders + LSTM + agent); encoding stops once the agent answers.",
+    )
+    parser.add_argument(
+        "--video",
+        help="video file (its audio track is used too when the encoder needs audio and --audio is absent)",
+    )
+    parser.add_argument(
+        "--audio", help="audio file (wav, flac, or any container with an audio track)"
+    )
+    parser.add_argument("--device", type=int, help="read camera N (/dev/videoN) instead of files")
+    parser.add_argument(
+        "--audio-device", help="ALSA capture device for live audio with --device (e.g. default)"
+    )
+    parser.add_argument("--run", required=True, help="trained run directory (from avemotion train)")
+    parser.add_argument(
+        "--encoder", help="encoder directory (default: the one named by the run's feature store)"
+    )
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace file input at wall-clock speed, as a live source",
+    )
+    parser.add_argument(
+        "--plot", help="write the confidence timeline figure here (png, pdf or svg)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per step, the summary object last"
+    )
+    parser.add_argument(
+        "--no-early-stop",
+        action="store_true",
+        help="keep encoding after the decision (the full timeline)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: fastest for batch-1 steps)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _describe(step: object, class_names: list[str]) -> str:
+    posteriors = step.posteriors  # type: ignore[attr-defined]
+    best = int(posteriors.argmax())
+    if step.action is None:  # type: ignore[attr-defined]
+        what = "(after decision)"
+    elif step.action == 0:  # type: ignore[attr-defined]
+        what = "wait"
+    else:
+        what = f"ANSWER {class_names[step.action - 1]}" + (" (forced)" if step.forced else "")  # type: ignore[attr-defined]
+    return f"t={step.time_s:6.2f} s  step {step.step:4d}  {what:<24} top: {class_names[best]} {posteriors[best]:.2f}"  # type: ignore[attr-defined]
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from avemotion.online.recognizer import OnlineRecognizer
+    from avemotion.online.sources import device_chunks, file_chunks
+    from avemotion.online.streaming import StreamInterrupted, run_stream
+
+    if args.device is None and args.video is None and args.audio is None:
+        raise ValueError("input: give --video and/or --audio, or --device")
+    if args.device is not None and (args.video or args.audio):
+        raise ValueError("--device: read either a capture device or files, not both")
+    torch.set_num_threads(max(1, args.threads))
+    recognizer = OnlineRecognizer.from_run(
+        args.run, args.encoder, stop_on_decision=not args.no_early_stop
+    )
+    names = recognizer.class_names
+    if args.device is not None:
+        chunks = device_chunks(
+            args.device, recognizer.need_video, recognizer.need_audio, args.audio_device
+        )
+    else:
+        chunks = file_chunks(args.video, args.audio, recognizer.need_video, recognizer.need_audio)
+
+    def show(step: object) -> None:
+        print(json.dumps(step.to_json(names)) if args.json else _describe(step, names), flush=True)  # type: ignore[attr-defined]
+
+    live = args.device is not None
+    try:
+        summary = run_stream(
+            recognizer,
+            chunks,
+            realtime=args.realtime,
+            on_step=show,
+            stop_reading_on_decision=live and not args.no_early_stop,
+        )
+    except StreamInterrupted as error:
+        summary = {**error.summary, "error": str(error)}
+        print(
+            json.dumps(summary)
+            if args.json
+            else f"stopped after {summary['steps_encoded']} steps: no decision",
+            flush=True,
+        )
+        print(f"avemotion stream: error: {error}", file=sys.stderr)
+        _plot(args, recognizer, summary)
+        return 2
+    _plot(args, recognizer, summary)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        how = "forced at the stream's end" if summary["forced"] else "agent's decision"
+        print(
+            f"decision: {summary['decision']} at {summary['decision_time_s']:.2f} s ({how}); "
+            f"{summary['steps_encoded']} of {summary['total_steps']} steps encoded"
+        )
+    return 0
+
+
+def _plot(args: argparse.Namespace, recognizer: object, summary: dict) -> None:
+    if not args.plot or not recognizer.steps:  # type: ignore[attr-defined]
+        return
+    from avemotion.online.timeline import plot_timeline
+
+    source = args.video or args.audio or f"device {args.device}"
+    plot_timeline(recognizer.steps, recognizer.class_names, args.plot, summary, title=f"{source}")  # type: ignore[attr-defined]
+    print(f"wrote {args.plot}", file=sys.stderr)

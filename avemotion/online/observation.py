@@ -1,0 +1,85 @@
+"""The agent's observation of a live stream, built as ``AVEmotion-v0`` builds it.
+
+The env's observation of step ``t`` is ``[frame?, running mean of 0..t?, t / T_max]`` laid
+out by :class:`~avemotion.envs.core.ObservationLayout`, with the float32 running-mean
+update of ``AVEmotionEnv._observe``. :class:`StreamingObservation` applies the same layout
+and the same arithmetic to rows that arrive one at a time; :func:`run_layout` rebuilds the
+layout the run was trained with (``T_max`` is the longest clip of its training selection).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from avemotion.envs.core import ObservationLayout, resolve_store
+from avemotion.store import FeatureStore
+
+
+def advance_observation(
+    layout: ObservationLayout, obs: np.ndarray, mean: np.ndarray, frame: np.ndarray, t: int
+) -> None:
+    """Write the observation of step ``t`` into ``obs``, updating the running ``mean`` in place.
+
+    The same float32 update as ``AVEmotionEnv._observe`` and ``FrameSource._build_table``.
+    """
+    if layout.with_mean:
+        mean += (frame - mean) / np.float32(t + 1)
+        obs[layout.mean_slice] = mean
+    if layout.with_frame:
+        obs[layout.frame_slice] = frame
+    obs[-1] = t / layout.max_length
+
+
+class StreamingObservation:
+    """Observations of one stream, one step at a time."""
+
+    def __init__(self, layout: ObservationLayout) -> None:
+        self.layout = layout
+        self._obs = np.zeros(layout.size, dtype=np.float32)
+        self._mean = np.zeros(layout.dim, dtype=np.float32)
+        self.t = 0
+
+    @property
+    def max_length(self) -> int:
+        """``T_max``: the longest training clip, in steps."""
+        return self.layout.max_length
+
+    def reset(self) -> None:
+        self._mean[:] = 0.0
+        self.t = 0
+
+    def advance(self, frame: np.ndarray) -> np.ndarray:
+        """The observation of the next step, given its row at the store's level."""
+        frame = np.asarray(frame, dtype=np.float32)
+        if frame.shape != (self.layout.dim,):
+            raise ValueError(
+                f"frame: expected {self.layout.dim} values per step, got shape {frame.shape}"
+            )
+        advance_observation(self.layout, self._obs, self._mean, frame, self.t)
+        self.t += 1
+        return self._obs.copy()
+
+
+def training_store(run_config: dict[str, Any], run_dir: str) -> FeatureStore:
+    """The feature store a run was trained on (unverified open: only its metadata and
+    lengths are read), with the run's speaker selection applied."""
+    path = run_config.get("store")
+    if path is None:
+        raise ValueError(
+            f"{run_dir}: store: the run was trained on the synthetic corpus, which no encoder produced"
+        )
+    store = FeatureStore.open(path, verify=False)
+    return resolve_store(store, run_config.get("speakers"), run_config.get("exclude_speakers"))
+
+
+def run_layout(run_config: dict[str, Any], store: FeatureStore) -> ObservationLayout:
+    """The observation layout of the run's training env."""
+    obs_mode = run_config["agent_config"].get("obs_mode", "frame+mean")
+    layout = ObservationLayout(store, obs_mode)
+    if layout.size != int(run_config["obs_dim"]):
+        raise ValueError(
+            f"{store.path}: obs_dim: the store gives {layout.size}, the run was trained with {run_config['obs_dim']}"
+        )
+    return layout

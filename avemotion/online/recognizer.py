@@ -1,0 +1,412 @@
+"""Online recognition: encoders, temporal model and agent, fed a live stream step by step.
+
+:class:`OnlineRecognizer` takes media as it arrives (video frames with their times and/or
+16 kHz audio samples), cuts it into steps exactly as extraction does
+(:class:`~avemotion.online.alignment.StepAligner`), encodes each step (face crop, visual
+CNN, log-mel and audio CNN, fusion, one LSTM step with its state kept across calls), builds
+the agent's observation as the env does and asks the agent to wait or answer. Once the
+agent answers, encoding stops: later steps are only counted (``total_steps``), never
+encoded (``steps_encoded``). A stream that ends undecided is answered on its last step with
+waiting masked out, as the env forces it; so is a stream that reaches the longest training
+clip's length, beyond which no training episode ever went.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from avemotion.encoders.bundle import Encoder, load_encoder
+from avemotion.encoders.face import FaceConfig, FaceTracker, load_cascade
+from avemotion.encoders.frontend import PATCH_FRAMES, WINDOW_SAMPLES, log_mel
+from avemotion.encoders.media import AUDIO_RATE
+from avemotion.envs.core import ObservationLayout
+from avemotion.online.alignment import PATCH_SAMPLES, StepAligner, StepMedia, StreamError
+from avemotion.online.observation import StreamingObservation, run_layout, training_store
+
+STAGES = (
+    "decode",
+    "face_detection",
+    "visual_cnn",
+    "audio_frontend",
+    "audio_cnn",
+    "fusion",
+    "lstm",
+    "policy",
+)
+"""Pipeline stages timed by :class:`StageTimes` (``decode`` is timed by the media source)."""
+
+
+@dataclass
+class StageTimes:
+    """Wall and CPU seconds (all threads of the process) spent in each stage, and the wall
+    time of every encoded step."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    cpu_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    step_latencies: list[float] = field(default_factory=list)
+
+    @contextmanager
+    def stage(self, name: str) -> Any:
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
+            self.cpu_seconds[name] += time.process_time() - cpu
+
+
+@dataclass
+class StepResult:
+    """What the recognizer knows after one step."""
+
+    step: int
+    """Step index from the start of the stream."""
+    time_s: float
+    """Centre of the step's audio window, in seconds of stream time."""
+    posteriors: np.ndarray
+    """Class posteriors of the temporal model after this step."""
+    action: int | None
+    """The agent's action (0 = wait, k = class k − 1); ``None`` after the decision."""
+    decided: bool
+    """Whether the agent has answered (at this step or before)."""
+    prediction: int | None = None
+    """The answered class index, once decided."""
+    forced: bool = False
+    """The answer was forced (stream end or longest training clip reached)."""
+
+    def to_json(self, class_names: Sequence[str]) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "time_s": round(self.time_s, 4),
+            "posteriors": {name: float(p) for name, p in zip(class_names, self.posteriors)},
+            "action": self.action,
+            "decided": self.decided,
+            "prediction": None if self.prediction is None else class_names[self.prediction],
+            "forced": self.forced,
+        }
+
+
+class OnlineRecognizer:
+    """A trained run (encoders + temporal model + agent) applied to a live stream.
+
+    ``feed_video``/``feed_audio``/``feed`` return the steps encoded by that call; ``finish``
+    ends the stream and returns the summary; ``reset`` starts a new utterance. Invalid input
+    raises :class:`StreamError` and leaves the steps so far intact.
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        agent: Any,
+        layout: ObservationLayout,
+        level: str,
+        class_names: Sequence[str] | None = None,
+        frame_pool: int = 1,
+        stop_on_decision: bool = True,
+        face: FaceConfig | None = None,
+    ) -> None:
+        encoder.check_level(level)
+        if encoder.level_dim(level) != layout.dim:
+            raise ValueError(
+                f"level {level}: the encoder gives {encoder.level_dim(level)} values per step, the agent expects {layout.dim}"
+            )
+        self.encoder, self.agent, self.level = encoder, agent, level
+        self.class_names = list(class_names if class_names is not None else encoder.class_names)
+        if len(self.class_names) != encoder.n_classes:
+            raise ValueError(
+                f"class_names: {len(self.class_names)} names for an encoder of {encoder.n_classes} classes"
+            )
+        self.stop_on_decision = stop_on_decision
+        self.need_audio, self.need_video = encoder.audio is not None, encoder.visual is not None
+        self.aligner = StepAligner(
+            self.need_audio, self.need_video, encoder.steps_per_second, frame_pool
+        )
+        self.observation = StreamingObservation(layout)
+        self.times = StageTimes()
+        self._face = (
+            face or FaceConfig(**encoder.config.get("visual", {}).get("face", {}))
+            if self.need_video
+            else None
+        )
+        self._cascade = load_cascade() if self.need_video else None
+        self.reset()
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_run(
+        cls,
+        run_dir: str | os.PathLike[str],
+        encoder_dir: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> OnlineRecognizer:
+        """Load a trained run and the encoder its store was extracted with.
+
+        The run's ``config.json`` names its feature store; the store's metadata names the
+        encoder directory (``encoder_dir``), its identity and the extraction ``level``.
+        Pass ``encoder_dir`` to use a moved copy; its identity and classes must match.
+        """
+        from avemotion.agents.evaluate import read_run_config
+        from avemotion.agents.runner import load_agent
+
+        config = read_run_config(run_dir)
+        store = training_store(config, str(run_dir))
+        meta = store.meta
+        enc_path = encoder_dir if encoder_dir is not None else meta.get("encoder_dir")
+        if enc_path is None:
+            raise ValueError(
+                f"{store.path}: meta.json: no encoder_dir (the store was not extracted by avemotion); pass encoder_dir"
+            )
+        encoder = load_encoder(enc_path)
+        if meta.get("encoder") not in (None, "unknown", encoder.identity):
+            raise ValueError(
+                f"{enc_path}: encoder {encoder.identity} is not the one the store was extracted with ({meta['encoder']})"
+            )
+        if "level" not in meta:
+            raise ValueError(f"{store.path}: meta.json: no level (embedding, fusion or temporal)")
+        if list(config["class_names"]) != list(store.class_names):
+            raise ValueError(f"{run_dir}: class_names differ from the store's {store.class_names}")
+        layout = run_layout(config, store)
+        agent = load_agent(run_dir)
+        kwargs.setdefault("frame_pool", int(meta.get("frame_pool", 1)))
+        return cls(encoder, agent, layout, meta["level"], store.class_names, **kwargs)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def modality(self) -> str:
+        return self.encoder.modality
+
+    @property
+    def steps(self) -> list[StepResult]:
+        """Every step encoded since the last :meth:`reset`."""
+        return list(self._steps)
+
+    @property
+    def decision(self) -> StepResult | None:
+        """The step at which the agent answered, or ``None``."""
+        return self._decision
+
+    @property
+    def decided(self) -> bool:
+        return self._decision is not None
+
+    @property
+    def steps_encoded(self) -> int:
+        return len(self._steps)
+
+    @property
+    def total_steps(self) -> int:
+        """Steps the stream has held so far (encoded or not)."""
+        return self.aligner.next_step
+
+    def reset(self) -> None:
+        """Start a new utterance: media buffers, LSTM state, observation and agent."""
+        self.aligner.reset()
+        self.observation.reset()
+        self.agent.reset()
+        self._state: Any = None
+        self._steps: list[StepResult] = []
+        self._decision: StepResult | None = None
+        self._agent_before: Any = None
+        self._last_obs: np.ndarray | None = None
+        self._crops: dict[int, np.ndarray] = {}
+        self._tracker = (
+            FaceTracker(self.encoder.visual.input_size, self._face, self._cascade)
+            if self.need_video
+            else None
+        )  # type: ignore[union-attr]
+
+    # ------------------------------------------------------------------ input
+    def feed_audio(self, samples: np.ndarray, rate: int = AUDIO_RATE) -> list[StepResult]:
+        """Append mono audio samples (16 kHz); return the steps completed by them."""
+        if rate != AUDIO_RATE:
+            raise StreamError(
+                f"audio: rate: expected {AUDIO_RATE} Hz samples (resample first), got {rate}"
+            )
+        self.aligner.add_audio(samples)
+        return self._advance()
+
+    def feed_video(
+        self,
+        frames: Sequence[np.ndarray] | np.ndarray,
+        times: Sequence[float] | np.ndarray,
+        fps: float | None = None,
+    ) -> list[StepResult]:
+        """Append RGB uint8 frames with their times in seconds; return the steps completed."""
+        self.aligner.add_video(frames, times, fps)
+        return self._advance()
+
+    def feed(
+        self,
+        audio: np.ndarray | None = None,
+        frames: Sequence[np.ndarray] | None = None,
+        times: Sequence[float] | None = None,
+        fps: float | None = None,
+    ) -> list[StepResult]:
+        """Feed audio and/or video at once; return the steps completed."""
+        done: list[StepResult] = []
+        if frames is not None:
+            done += self.feed_video(frames, times if times is not None else [], fps)
+        if audio is not None:
+            done += self.feed_audio(audio)
+        return done
+
+    def finish(self) -> dict[str, Any]:
+        """End the stream: release the last steps, force an answer if none, return :meth:`summary`."""
+        self.aligner.end()
+        self._advance()
+        if not self._steps:
+            need = f"{(PATCH_SAMPLES if self.need_audio else WINDOW_SAMPLES) / AUDIO_RATE:.3f} s"
+            raise StreamError(
+                f"stream: ended before its first step was complete (a step needs {need} of media)"
+            )
+        if self._decision is None:
+            self._force(self._steps[-1])
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        """The decision so far: class name, time, steps encoded against total, posteriors."""
+        decision = self._decision
+        last = decision if decision is not None else (self._steps[-1] if self._steps else None)
+        return {
+            "decision": None if decision is None else self.class_names[decision.prediction],  # type: ignore[index]
+            "decision_step": None if decision is None else decision.step,
+            "decision_time_s": None if decision is None else round(decision.time_s, 4),
+            "forced": bool(decision is not None and decision.forced),
+            "steps_encoded": self.steps_encoded,
+            "total_steps": self.total_steps,
+            "posteriors": None
+            if last is None
+            else {n: float(p) for n, p in zip(self.class_names, last.posteriors)},
+            "modality": self.modality,
+        }
+
+    # ------------------------------------------------------------------ stepping
+    def _advance(self) -> list[StepResult]:
+        done: list[StepResult] = []
+        for media in self.aligner.steps():
+            if self._decision is not None and self.stop_on_decision:
+                continue  # counted in total_steps, never encoded
+            done.append(self._encode(media))
+        return done
+
+    def _encode(self, media: StepMedia) -> StepResult:
+        start = time.perf_counter()
+        row, posteriors = self._features(media)
+        if self._decision is not None:  # encoding on after the answer (stop_on_decision=False)
+            result = StepResult(
+                media.index,
+                media.time_s,
+                posteriors,
+                None,
+                True,
+                self._decision.prediction,
+                self._decision.forced,
+            )
+        else:
+            obs = self.observation.advance(row)
+            with self.times.stage("policy"):
+                self._agent_before = copy.copy(self.agent)
+                action = int(self.agent.act(obs, np.ones(len(self.class_names) + 1, dtype=np.int8)))
+            self._last_obs = obs
+            result = StepResult(
+                media.index,
+                media.time_s,
+                posteriors,
+                action,
+                action != 0,
+                action - 1 if action else None,
+            )
+        self._steps.append(result)
+        if result.action:
+            self._decision = result
+        elif result.action == 0 and self.observation.t >= self.observation.max_length:
+            self._force(result)
+        self.times.step_latencies.append(time.perf_counter() - start)
+        return result
+
+    def _force(self, last: StepResult) -> None:
+        """Answer on ``last`` with waiting masked, from the agent's state before that step."""
+        assert self._agent_before is not None and self._last_obs is not None
+        mask = np.ones(len(self.class_names) + 1, dtype=np.int8)
+        mask[0] = 0
+        with self.times.stage("policy"):
+            self.agent = self._agent_before
+            action = int(self.agent.act(self._last_obs, mask))
+        if action == 0:
+            raise RuntimeError(
+                f"agent {type(self.agent).__name__}: waited although waiting was masked"
+            )
+        last.action, last.decided, last.prediction, last.forced = action, True, action - 1, True
+        self._decision = last
+
+    @torch.no_grad()
+    def _features(self, media: StepMedia) -> tuple[np.ndarray, np.ndarray]:
+        """The step's row at the store's level and the class posteriors."""
+        enc, times = self.encoder, self.times
+        audio = visual = None
+        if media.window is not None:
+            with times.stage("audio_frontend"):
+                patch = log_mel(media.window)[:PATCH_FRAMES]
+            with times.stage("audio_cnn"):
+                audio = enc.audio.embed(patch[None])  # type: ignore[union-attr]
+        if media.frames is not None:
+            with times.stage("face_detection"):
+                crops = np.stack([self._crop(index, frame) for index, frame in media.frames])
+            with times.stage("visual_cnn"):
+                visual = enc.visual.embed(torch.from_numpy(crops)).mean(0, keepdim=True)  # type: ignore[union-attr]
+        with times.stage("fusion"):
+            joint = enc.embeddings(audio, visual)
+            features = enc.fusion.embed(joint) if enc.fusion is not None else joint
+        if enc.temporal is not None:
+            with times.stage("lstm"):
+                out, self._state = enc.temporal_step(features, self._state)
+            posteriors = out[0, enc.temporal.hidden :]
+        else:
+            posteriors = self._head_posteriors(joint, audio, visual)
+        row = {
+            "embedding": joint,
+            "fusion": features,
+            "temporal": out if enc.temporal is not None else None,
+        }[self.level]
+        return row[0].numpy().astype(np.float32), posteriors.numpy().astype(np.float64)
+
+    def _head_posteriors(
+        self, joint: torch.Tensor, audio: torch.Tensor | None, visual: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Posteriors of the deepest classifier head when the encoder has no LSTM."""
+        enc = self.encoder
+        if enc.fusion is not None:
+            return torch.softmax(enc.fusion.head(enc.fusion.embed(joint)), -1)[0]
+        heads = [
+            torch.softmax(net.head(x), -1)[0]
+            for net, x in ((enc.audio, audio), (enc.visual, visual))
+            if net is not None and x is not None
+        ]
+        return torch.stack(heads).mean(0)
+
+    def _crop(self, index: int, frame: np.ndarray) -> np.ndarray:
+        """The face crop of video frame ``index`` (each frame is tracked once, in order)."""
+        if index not in self._crops:
+            crop, _ = self._tracker(frame)  # type: ignore[misc]
+            self._crops = {k: v for k, v in self._crops.items() if k >= index - 64}
+            self._crops[index] = crop
+        return self._crops[index]
+
+
+def load_recognizer(
+    run_dir: str | os.PathLike[str],
+    encoder_dir: str | os.PathLike[str] | None = None,
+    **kwargs: Any,
+) -> OnlineRecognizer:
+    """Shorthand for :meth:`OnlineRecognizer.from_run`."""
+    return OnlineRecognizer.from_run(Path(run_dir), encoder_dir, **kwargs)

@@ -1,0 +1,300 @@
+"""Live media sources: files decoded incrementally, and capture devices.
+
+A source is an iterator of :class:`MediaChunk` in stream-time order. Files are decoded as
+extraction decodes them (:mod:`avemotion.encoders.media`): video frames as RGB shrunk so no
+side exceeds 320 px, audio as 16 kHz mono float (soundfile for 16 kHz sound files, else
+PyAV's resampler), but chunk by chunk, so a recognizer can answer before the file has been
+read to its end. A file that breaks or stops short of its declared duration raises
+:class:`~avemotion.encoders.media.MediaError` when the break is reached, after the chunks
+before it were delivered.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avemotion.encoders.media import AUDIO_RATE, MediaError
+
+MAX_SIDE = 320
+"""Video frames are shrunk so that no side exceeds this, as extraction does."""
+AUDIO_BLOCK = 1600
+"""Samples per audio chunk read from a 16 kHz sound file (0.1 s)."""
+TRUNCATION_TOLERANCE_S = 0.15
+"""A stream ending this much before its declared duration counts as truncated."""
+
+
+@dataclass
+class MediaChunk:
+    """A piece of a stream: either audio samples or video frames, ending at ``end_s``."""
+
+    end_s: float
+    """Stream time reached by this chunk, in seconds (used for real-time pacing)."""
+    audio: np.ndarray | None = None
+    frames: list[np.ndarray] | None = None
+    times: list[float] | None = None
+    fps: float | None = None
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _open(path: Path) -> object:
+    import av
+
+    if not path.is_file():
+        raise MediaError(f"{path}: no such file")
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        raise MediaError(
+            f"{path}: cannot open the file as audio or video ({_one_line(error)})"
+        ) from None
+
+
+def _declared_seconds(container: object, stream: object) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:  # type: ignore[attr-defined]
+        return float(stream.duration * stream.time_base)  # type: ignore[attr-defined]
+    duration = container.duration  # type: ignore[attr-defined]
+    return float(duration) / 1e6 if duration else None
+
+
+def _check_complete(path: Path, kind: str, reached: float, declared: float | None) -> None:
+    if declared is not None and reached < declared - TRUNCATION_TOLERANCE_S:
+        raise MediaError(
+            f"{path}: {kind} track truncated or corrupt: it stops at {reached:.2f} s of {declared:.2f} s"
+        )
+
+
+def _container_chunks(path: Path, want_video: bool, want_audio: bool) -> Iterator[MediaChunk]:
+    """Decode the video and/or audio track of one container, in file order."""
+    import av
+
+    container = _open(path)
+    with container:  # type: ignore[attr-defined]
+        video = container.streams.video[0] if want_video and container.streams.video else None  # type: ignore[attr-defined]
+        audio = container.streams.audio[0] if want_audio and container.streams.audio else None  # type: ignore[attr-defined]
+        if want_video and video is None:
+            raise MediaError(f"{path}: no video track")
+        if want_audio and audio is None:
+            raise MediaError(f"{path}: no audio track")
+        fps, size = 25.0, (0, 0)
+        if video is not None:
+            rate = video.average_rate or video.guessed_rate
+            fps = float(rate) if rate else 25.0
+            width, height = video.codec_context.width, video.codec_context.height
+            scale = min(1.0, MAX_SIDE / max(width, height, 1))
+            size = (max(2, round(width * scale)), max(2, round(height * scale)))
+        resampler = (
+            av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+            if audio is not None
+            else None
+        )
+        n_frames, n_samples, last_time = 0, 0, 0.0
+        streams = [s for s in (video, audio) if s is not None]
+        try:
+            for packet in container.demux(streams):  # type: ignore[attr-defined]
+                for frame in packet.decode():
+                    if isinstance(frame, av.VideoFrame):
+                        last_time = float(frame.time) if frame.time is not None else n_frames / fps
+                        n_frames += 1
+                        yield MediaChunk(
+                            last_time + 1.0 / fps,
+                            frames=[
+                                frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                            ],
+                            times=[last_time],
+                            fps=fps,
+                        )
+                    else:
+                        samples = np.concatenate(
+                            [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+                            or [np.zeros(0, np.float32)]
+                        )  # type: ignore[union-attr]
+                        n_samples += len(samples)
+                        if len(samples):
+                            yield MediaChunk(
+                                n_samples / AUDIO_RATE, audio=samples.astype(np.float32, copy=False)
+                            )
+            if resampler is not None:
+                tail = [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+                if tail:
+                    samples = np.concatenate(tail).astype(np.float32)
+                    n_samples += len(samples)
+                    yield MediaChunk(n_samples / AUDIO_RATE, audio=samples)
+        except (av.error.FFmpegError, ValueError) as error:
+            at = max(n_samples / AUDIO_RATE, last_time)
+            raise MediaError(f"{path}: corrupt media at {at:.2f} s ({_one_line(error)})") from None
+        if video is not None:
+            _check_complete(
+                path,
+                "video",
+                last_time + 1.0 / fps if n_frames else 0.0,
+                _declared_seconds(container, video),
+            )
+        if audio is not None:
+            _check_complete(
+                path, "audio", n_samples / AUDIO_RATE, _declared_seconds(container, audio)
+            )
+
+
+def _sound_file_chunks(path: Path) -> Iterator[MediaChunk] | None:
+    """16 kHz sound files through soundfile (as extraction reads them), else ``None``."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        return None
+    if info.samplerate != AUDIO_RATE:
+        return None
+
+    def chunks() -> Iterator[MediaChunk]:
+        done = 0
+        try:
+            for block in soundfile.blocks(
+                str(path), blocksize=AUDIO_BLOCK, dtype="float32", always_2d=True
+            ):
+                samples = block.mean(axis=1)
+                done += len(samples)
+                yield MediaChunk(done / AUDIO_RATE, audio=samples)
+        except (soundfile.LibsndfileError, RuntimeError) as error:
+            raise MediaError(
+                f"{path}: corrupt audio at {done / AUDIO_RATE:.2f} s ({_one_line(error)})"
+            ) from None
+        _check_complete(path, "audio", done / AUDIO_RATE, info.frames / AUDIO_RATE)
+
+    return chunks()
+
+
+def file_chunks(
+    video: str | os.PathLike[str] | None,
+    audio: str | os.PathLike[str] | None,
+    need_video: bool,
+    need_audio: bool,
+) -> Iterator[MediaChunk]:
+    """The chunks of a file-based stream, merged in stream-time order.
+
+    ``video`` supplies frames (and the audio too when ``audio`` is not given and the
+    encoder needs it); ``audio`` supplies the audio. Raises :class:`MediaError` for a
+    missing track or a bad file, naming the file.
+    """
+    video_path = Path(video) if video is not None else None
+    audio_path = Path(audio) if audio is not None else None
+    if need_video and video_path is None:
+        raise MediaError(
+            "--video: the run's encoder has a visual part: give a video (or a capture device)"
+        )
+    if need_audio and audio_path is None:
+        if video_path is None:
+            raise MediaError(
+                "--audio: the run's encoder has an audio part: give audio or a video with an audio track"
+            )
+        audio_path = video_path
+    if not need_audio and audio_path is not None and audio_path != video_path:
+        raise MediaError(f"{audio_path}: the run's encoder has no audio part (visual only)")
+    if need_video and need_audio and audio_path == video_path:
+        return _container_chunks(video_path, True, True)  # type: ignore[arg-type]
+    sources: list[Iterator[MediaChunk]] = []
+    if need_video:
+        sources.append(_container_chunks(video_path, True, False))  # type: ignore[arg-type]
+    if need_audio:
+        assert audio_path is not None
+        sources.append(_sound_file_chunks(audio_path) or _container_chunks(audio_path, False, True))
+    return sources[0] if len(sources) == 1 else heapq.merge(*sources, key=lambda chunk: chunk.end_s)
+
+
+def device_chunks(
+    device: int, need_video: bool, need_audio: bool, audio_device: str | None = None
+) -> Iterator[MediaChunk]:
+    """Chunks from capture devices: camera ``device`` (OpenCV) and, for audio, the ALSA
+    device ``audio_device`` (PyAV). Raises :class:`MediaError` when a device is missing."""
+    import cv2
+
+    if need_audio:
+        if audio_device is None:
+            raise MediaError(
+                "--audio-device: the run's encoder has an audio part: name an ALSA capture device (e.g. default)"
+            )
+        yield from _alsa_with_camera(device, need_video, audio_device)
+        return
+    if not need_video:
+        raise MediaError("device: the run's encoder needs neither audio nor video")
+    capture = cv2.VideoCapture(int(device))
+    if not capture.isOpened():
+        raise MediaError(
+            f"capture device {device}: not available (no camera /dev/video{device} on this machine)"
+        )
+    start = time.monotonic()
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                raise MediaError(f"capture device {device}: stopped delivering frames")
+            now = time.monotonic() - start
+            yield MediaChunk(
+                now, frames=[_shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))], times=[now]
+            )
+    finally:
+        capture.release()
+
+
+def _shrink(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    height, width = rgb.shape[:2]
+    scale = min(1.0, MAX_SIDE / max(width, height, 1))
+    if scale == 1.0:
+        return rgb
+    return cv2.resize(
+        rgb,
+        (max(2, round(width * scale)), max(2, round(height * scale))),
+        interpolation=cv2.INTER_AREA,
+    )
+
+
+def _alsa_with_camera(device: int, need_video: bool, audio_device: str) -> Iterator[MediaChunk]:
+    import av
+    import cv2
+
+    try:
+        microphone = av.open(audio_device, format="alsa")
+    except (av.error.FFmpegError, ValueError) as error:
+        raise MediaError(
+            f"audio capture device {audio_device!r}: not available ({_one_line(error)})"
+        ) from None
+    capture = cv2.VideoCapture(int(device)) if need_video else None
+    if capture is not None and not capture.isOpened():
+        microphone.close()
+        raise MediaError(
+            f"capture device {device}: not available (no camera /dev/video{device} on this machine)"
+        )
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+    start, samples_done = time.monotonic(), 0
+    try:
+        for frame in microphone.decode(audio=0):
+            samples = np.concatenate(
+                [o.to_ndarray().reshape(-1) for o in resampler.resample(frame)]
+                or [np.zeros(0, np.float32)]
+            )
+            samples_done += len(samples)
+            yield MediaChunk(samples_done / AUDIO_RATE, audio=samples.astype(np.float32))
+            if capture is not None and capture.grab():
+                ok, bgr = capture.retrieve()
+                if ok:
+                    now = time.monotonic() - start
+                    yield MediaChunk(
+                        now, frames=[_shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))], times=[now]
+                    )
+    finally:
+        microphone.close()
+        if capture is not None:
+            capture.release()

@@ -1,0 +1,79 @@
+"""The confidence timeline: class posteriors over stream time, the decision instant and the
+answer (the paper's teaser figure, drawn from a real stream)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avemotion.online.recognizer import StepResult
+
+
+def plot_timeline(
+    steps: Sequence[StepResult],
+    class_names: Sequence[str],
+    out: str | os.PathLike[str],
+    summary: dict[str, Any] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Draw the posteriors of every class per step, mark the decision and save to ``out``.
+
+    Steps after the decision (present when encoding went on) are drawn dashed. The file
+    type follows ``out``'s suffix (png, pdf, svg); it is written atomically.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not steps:
+        raise ValueError("steps: nothing to plot (no step was encoded)")
+    out = Path(out)
+    times = np.array([s.time_s for s in steps])
+    posteriors = np.stack([s.posteriors for s in steps])
+    decision = next((s for s in steps if s.action), None)
+    cut = steps.index(decision) + 1 if decision is not None else len(steps)
+    figure, axes = plt.subplots(figsize=(8, 4), constrained_layout=True)
+    colours = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
+    for k, name in enumerate(class_names):
+        colour = colours(k % colours.N)
+        axes.plot(
+            times[:cut], posteriors[:cut, k], color=colour, lw=2, marker="o", ms=3, label=name
+        )
+        if cut < len(steps):
+            axes.plot(
+                times[cut - 1 :], posteriors[cut - 1 :, k], color=colour, lw=1, ls="--", alpha=0.6
+            )
+    if decision is not None:
+        answer = class_names[decision.prediction]  # type: ignore[index]
+        how = "forced at stream end" if decision.forced else "agent decided"
+        axes.axvline(decision.time_s, color="black", lw=1.5)
+        axes.annotate(
+            f"{answer}\n({how}, t = {decision.time_s:.2f} s)",
+            xy=(decision.time_s, float(decision.posteriors[decision.prediction])),  # type: ignore[index]
+            xytext=(8, 8),
+            textcoords="offset points",
+            fontsize=9,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "0.5"},
+        )
+    if summary is not None and summary.get("total_steps"):
+        axes.set_xlabel(
+            f"stream time (s); {summary['steps_encoded']} of {summary['total_steps']} steps encoded"
+        )
+    else:
+        axes.set_xlabel("stream time (s)")
+    axes.set_ylabel("class posterior")
+    axes.set_ylim(0.0, 1.0)
+    axes.set_title(title or "Online emotion recognition: confidence over time")
+    axes.legend(loc="upper left", fontsize=8, ncol=2, framealpha=0.8)
+    axes.grid(alpha=0.3)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    figure.savefig(tmp, dpi=120)
+    plt.close(figure)
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,163 @@
+"""Tiny encoders, stores and trained runs for the online tests, built in seconds.
+
+The encoders are freshly initialised (seeded) networks of the CPU-sized variants: the
+streaming machinery is under test, not accuracy. Each store is extracted from short
+synthetic audio-visual clips with the encoders' own ``encode_clip``, and a small DQN is
+trained on it for a few hundred env steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+CLASSES = ["neutral", "happy", "sad", "angry"]
+
+
+@dataclass
+class TinyRun:
+    """An encoder directory, the store extracted with it, a trained run, and the clips."""
+
+    encoder_dir: Path
+    store_dir: Path
+    run_dir: Path
+    clips: list[Path]
+    modality: str
+
+
+@pytest.fixture(scope="session")
+def av_clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Four short synthetic AV clips (128 px video, 16 kHz audio) of 1.5 to 2.4 s."""
+    from avemotion.benchmarks.av_fixture import synthetic_av_clip
+
+    root = tmp_path_factory.mktemp("clips")
+    return [
+        synthetic_av_clip(root / f"clip{i}.mkv", seconds=1.5 + 0.3 * i, size=128, seed=i)
+        for i in range(4)
+    ]
+
+
+def encoder_config(modality: str) -> dict:
+    """Config of a tiny encoder: small branches, a 32-unit fusion DNN, a 16-unit LSTM."""
+    config: dict = {"class_names": CLASSES, "steps_per_second": 10.0}
+    if modality in ("audio", "audio-visual"):
+        config["audio"] = {"variant": "small"}
+    if modality in ("visual", "audio-visual"):
+        config["visual"] = {"variant": "small"}
+    if modality == "audio-visual":
+        config["fusion"] = {"hidden": 32}
+        config["temporal"] = {"in_dim": 32, "hidden": 16}
+    else:
+        config["temporal"] = {"in_dim": 128 if modality == "audio" else 1280, "hidden": 16}
+    return config
+
+
+def build_run(
+    root: Path, modality: str, clips: list[Path], level: str = "temporal", agent_steps: int = 300
+) -> TinyRun:
+    from avemotion.agents.runner import train
+    from avemotion.encoders.bundle import build_nets, load_encoder, save_encoder
+    from avemotion.encoders.datasets import Item
+    from avemotion.encoders.extract import ExtractConfig, encode_clip, store_meta
+    from avemotion.encoders.steps import StepConfig
+    from avemotion.store import FeatureStore
+
+    torch.manual_seed(0)
+    config = encoder_config(modality)
+    encoder_dir = save_encoder(root / "encoder", config, build_nets(config))
+    encoder = load_encoder(encoder_dir)
+    steps = StepConfig(10.0, 112)
+    sequences = [
+        encode_clip(encoder, Item(clip, CLASSES[i], f"s{i % 2}", clip.stem), level, steps)[0]
+        for i, clip in enumerate(clips)
+    ]
+    extract_config = ExtractConfig(
+        dataset="csv",
+        root=str(root),
+        encoder=str(encoder_dir),
+        out=str(root / "store"),
+        level=level,
+    )
+    store = FeatureStore.create(
+        root / "store",
+        sequences,
+        list(range(len(clips))),
+        [f"s{i % 2}" for i in range(len(clips))],
+        CLASSES,
+        clip_ids=[c.stem for c in clips],
+        meta=store_meta(extract_config, encoder, None, []),
+    )
+    run_dir = train(
+        "dqn",
+        store,
+        agent_steps,
+        0,
+        root / "run",
+        num_envs=8,
+        learning_starts=64,
+        batch_size=32,
+        hidden=(16,),
+        progress=False,
+        log_every=agent_steps,
+    )
+    return TinyRun(encoder_dir, store.path, run_dir, clips, modality)
+
+
+@pytest.fixture(scope="session")
+def av_run(tmp_path_factory: pytest.TempPathFactory, av_clips: list[Path]) -> TinyRun:
+    return build_run(tmp_path_factory.mktemp("av-run"), "audio-visual", av_clips)
+
+
+@pytest.fixture(scope="session")
+def audio_run(tmp_path_factory: pytest.TempPathFactory, av_clips: list[Path]) -> TinyRun:
+    return build_run(tmp_path_factory.mktemp("audio-run"), "audio", av_clips)
+
+
+@pytest.fixture(scope="session")
+def visual_run(tmp_path_factory: pytest.TempPathFactory, av_clips: list[Path]) -> TinyRun:
+    return build_run(tmp_path_factory.mktemp("visual-run"), "visual", av_clips)
+
+
+class ThresholdAgent:
+    """A rule agent for tests: answers the top class of the observation's posteriors once it
+    exceeds ``threshold``, or at step ``decide_at``; answers at once when waiting is masked.
+
+    Works on ``temporal``-level observations in ``frame`` mode, whose last K + 1 values are
+    the posteriors and the time feature.
+    """
+
+    obs_mode = "frame"
+
+    def __init__(
+        self, n_classes: int, threshold: float = 2.0, decide_at: int | None = None
+    ) -> None:
+        self.k, self.threshold, self.decide_at = n_classes, threshold, decide_at
+        self.t = 0
+        self.calls = 0
+
+    def reset(self) -> None:
+        self.t = 0
+
+    def act(self, observation: np.ndarray, action_mask: np.ndarray) -> int:
+        self.calls += 1
+        posteriors = observation[-1 - self.k : -1]
+        best = int(np.argmax(posteriors)) + 1
+        t, self.t = self.t, self.t + 1
+        if not action_mask[0] or posteriors.max() > self.threshold or t == self.decide_at:
+            return best
+        return 0
+
+
+@pytest.fixture(scope="session")
+def threshold_agent() -> type[ThresholdAgent]:
+    """The :class:`ThresholdAgent` class (fixtures avoid importing from the tests tree)."""
+    return ThresholdAgent
+
+
+@pytest.fixture(scope="session")
+def class_names() -> list[str]:
+    return list(CLASSES)

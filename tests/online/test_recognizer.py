@@ -1,0 +1,216 @@
+"""OnlineRecognizer: same steps as extraction, same decisions as the env, chunk-invariant,
+early stop, forced answers and broken streams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from avemotion.encoders.bundle import load_encoder
+from avemotion.encoders.datasets import Item
+from avemotion.encoders.extract import encode_clip
+from avemotion.encoders.media import load_audio, load_video
+from avemotion.encoders.steps import StepConfig
+from avemotion.envs.core import ObservationLayout
+from avemotion.online import OnlineRecognizer, StreamError
+from avemotion.store import FeatureStore
+
+CLASSES = ["neutral", "happy", "sad", "angry"]
+
+
+def rule_recognizer(run: Any, agent: Any, **kwargs: object) -> OnlineRecognizer:
+    store = FeatureStore.open(run.store_dir)
+    return OnlineRecognizer(
+        load_encoder(run.encoder_dir),
+        agent,
+        ObservationLayout(store, "frame"),
+        "temporal",
+        CLASSES,
+        **kwargs,
+    )
+
+
+def media(clip: Path, recognizer: OnlineRecognizer) -> tuple[np.ndarray | None, object]:
+    audio = load_audio(clip) if recognizer.need_audio else None
+    video = load_video(clip) if recognizer.need_video else None
+    return audio, video
+
+
+def stream(recognizer: OnlineRecognizer, clip: Path, rng: np.random.Generator | None) -> dict:
+    """Feed a clip whole (``rng=None``) or in random-size, randomly interleaved chunks."""
+    audio, video = media(clip, recognizer)
+    recognizer.reset()
+    a = v = 0
+    n_frames = len(video.frames) if video is not None else 0
+    while (audio is not None and a < len(audio)) or v < n_frames:
+        if (
+            video is None
+            or v >= n_frames
+            or (audio is not None and a < len(audio) and rng is not None and rng.random() < 0.5)
+        ):
+            n = len(audio) if rng is None else int(rng.integers(1, 5000))
+            recognizer.feed_audio(audio[a : a + n])
+            a += n
+        else:
+            n = n_frames if rng is None else int(rng.integers(1, 7))
+            recognizer.feed_video(video.frames[v : v + n], video.times[v : v + n], video.fps)
+            v += n
+    return recognizer.finish()
+
+
+def test_steps_equal_extraction_and_decisions_equal_the_env(av_run: Any) -> None:
+    from avemotion.agents.evaluate import sweep_agent
+    from avemotion.agents.runner import load_agent
+
+    recognizer = OnlineRecognizer.from_run(av_run.run_dir, stop_on_decision=False)
+    encoder = load_encoder(av_run.encoder_dir)
+    rows, _ = encode_clip(
+        encoder, Item(av_run.clips[3], "angry", "s1", "c"), "temporal", StepConfig(10.0, 112)
+    )
+    summary = stream(recognizer, av_run.clips[3], None)
+    assert summary["total_steps"] == summary["steps_encoded"] == len(rows)
+    posteriors = np.stack([s.posteriors for s in recognizer.steps])
+    np.testing.assert_allclose(posteriors, rows[:, -len(CLASSES) :], atol=1e-5)
+
+    store = FeatureStore.open(av_run.store_dir)
+    predictions, steps = sweep_agent(load_agent(av_run.run_dir), store)
+    online = OnlineRecognizer.from_run(av_run.run_dir)
+    for i, clip in enumerate(av_run.clips):
+        result = stream(online, clip, None)
+        assert CLASSES.index(result["decision"]) == predictions[i]
+        assert result["decision_step"] + 1 == steps[i] == result["steps_encoded"]
+        assert result["total_steps"] == store.lengths[i]
+
+
+def test_random_chunks_decide_as_whole_audio_visual(av_run: Any) -> None:
+    recognizer = OnlineRecognizer.from_run(av_run.run_dir, stop_on_decision=False)
+    whole = stream(recognizer, av_run.clips[1], None)
+    whole_steps = recognizer.steps
+    for seed in range(2):
+        assert stream(recognizer, av_run.clips[1], np.random.default_rng(seed)) == whole
+        chunked = recognizer.steps
+        assert [(s.step, s.action, s.decided) for s in chunked] == [
+            (s.step, s.action, s.decided) for s in whole_steps
+        ]
+        np.testing.assert_allclose(
+            np.stack([s.posteriors for s in chunked]),
+            np.stack([s.posteriors for s in whole_steps]),
+            atol=1e-6,
+        )
+
+
+@pytest.mark.parametrize("which", ["audio_run", "visual_run"])
+def test_single_modality_streams(which: str, request: pytest.FixtureRequest) -> None:
+    run: Any = request.getfixturevalue(which)
+    recognizer = OnlineRecognizer.from_run(run.run_dir)
+    assert recognizer.modality == run.modality
+    whole = stream(recognizer, run.clips[2], None)
+    assert stream(recognizer, run.clips[2], np.random.default_rng(1)) == whole
+    assert whole["decision"] in CLASSES and 1 <= whole["steps_encoded"] <= whole["total_steps"]
+    rows, _ = encode_clip(
+        load_encoder(run.encoder_dir),
+        Item(run.clips[2], "sad", "s0", "c"),
+        "temporal",
+        StepConfig(10.0, 112),
+    )
+    assert whole["total_steps"] == len(rows)
+
+
+def test_early_stop_stops_encoding(threshold_agent: Any, av_run: Any) -> None:
+    agent = threshold_agent(len(CLASSES), decide_at=2)
+    recognizer = rule_recognizer(av_run, agent)
+    calls = {"audio": 0, "visual": 0}
+    recognizer.encoder.audio.body.register_forward_hook(
+        lambda *_: calls.__setitem__("audio", calls["audio"] + 1)
+    )
+    recognizer.encoder.visual.backbone.features.register_forward_hook(
+        lambda *_: calls.__setitem__("visual", calls["visual"] + 1)
+    )
+    faces = recognizer._tracker
+    summary = stream(recognizer, av_run.clips[3], np.random.default_rng(0))
+    assert summary["decision_step"] == 2 and summary["steps_encoded"] == 3 and not summary["forced"]
+    assert summary["total_steps"] > 10
+    assert calls == {"audio": 3, "visual": 3}
+    assert (
+        recognizer._tracker is not faces and recognizer._tracker.frames == 3
+    )  # faces tracked for 3 steps only
+    assert agent.calls == 3
+
+
+def test_stream_end_forces_the_answer_on_the_last_step(threshold_agent: Any, av_run: Any) -> None:
+    recognizer = rule_recognizer(av_run, threshold_agent(len(CLASSES)))
+    summary = stream(recognizer, av_run.clips[0], None)
+    last = recognizer.steps[-1]
+    assert summary["forced"] and last.forced and last.decided
+    assert summary["decision_step"] == summary["total_steps"] - 1 == summary["steps_encoded"] - 1
+    assert last.prediction == int(np.argmax(last.posteriors))
+    assert all(s.action == 0 for s in recognizer.steps[:-1])
+
+
+def test_longest_training_clip_forces_the_answer(threshold_agent: Any, av_run: Any) -> None:
+    store = FeatureStore.open(av_run.store_dir)
+    short = store.subset(indices=[0])  # T_max = the shortest clip's length
+    recognizer = OnlineRecognizer(
+        load_encoder(av_run.encoder_dir),
+        threshold_agent(len(CLASSES)),
+        ObservationLayout(short, "frame"),
+        "temporal",
+        CLASSES,
+    )
+    summary = stream(recognizer, av_run.clips[3], None)
+    assert summary["forced"] and summary["decision_step"] == short.lengths[0] - 1
+    assert summary["total_steps"] == store.lengths[3] > summary["steps_encoded"]
+
+
+def test_reset_starts_a_new_utterance(av_run: Any) -> None:
+    recognizer = OnlineRecognizer.from_run(av_run.run_dir, stop_on_decision=False)
+    first = stream(recognizer, av_run.clips[2], None)
+    stream(recognizer, av_run.clips[0], None)
+    assert stream(recognizer, av_run.clips[2], None) == first
+
+
+def test_too_short_stream_and_bad_input(threshold_agent: Any, av_run: Any) -> None:
+    recognizer = rule_recognizer(av_run, threshold_agent(len(CLASSES)))
+    recognizer.feed_audio(np.zeros(8000, np.float32))
+    recognizer.feed_video([np.zeros((64, 64, 3), np.uint8)], [0.0])
+    with pytest.raises(StreamError, match="before its first step"):
+        recognizer.finish()
+    recognizer.reset()
+    with pytest.raises(StreamError, match="rate"):
+        recognizer.feed_audio(np.zeros(100, np.float32), rate=44100)
+
+
+def test_truncated_and_corrupt_files_keep_the_steps_so_far(
+    threshold_agent: Any, av_run: Any, audio_run: Any, tmp_path: Path
+) -> None:
+    from avemotion.online.sources import file_chunks
+    from avemotion.online.streaming import StreamInterrupted, run_stream
+
+    data = av_run.clips[3].read_bytes()
+    truncated = tmp_path / "truncated.mkv"
+    truncated.write_bytes(data[: int(len(data) * 0.7)])
+    recognizer = rule_recognizer(av_run, threshold_agent(len(CLASSES)))
+    seen: list = []
+    with pytest.raises(StreamInterrupted, match="truncated.mkv.*truncated or corrupt") as error:
+        run_stream(recognizer, file_chunks(truncated, None, True, True), on_step=seen.append)
+    assert error.value.summary["steps_encoded"] == len(recognizer.steps) == len(seen) > 0
+    assert error.value.summary["decision"] is None
+
+    flac = tmp_path / "speech.flac"
+    import soundfile
+
+    soundfile.write(flac, load_audio(av_run.clips[3]), 16000)
+    raw = bytearray(flac.read_bytes())
+    middle = len(raw) * 2 // 3
+    raw[middle : middle + 4000] = (
+        np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    )
+    corrupt = tmp_path / "corrupt.flac"
+    corrupt.write_bytes(bytes(raw))
+    audio_recognizer = OnlineRecognizer.from_run(audio_run.run_dir, stop_on_decision=False)
+    with pytest.raises(StreamInterrupted, match="corrupt.flac") as error:
+        run_stream(audio_recognizer, file_chunks(None, corrupt, False, True))
+    assert 0 < error.value.summary["steps_encoded"] == len(audio_recognizer.steps)

@@ -1,0 +1,102 @@
+"""``avemotion stream``: JSON lines, the summary last, the plot, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from avemotion.cli import main
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict], str]:
+    code = main(["stream", *argv])
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
+    return code, lines, captured.err
+
+
+def test_audio_visual_json_and_plot(
+    av_run: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plot = tmp_path / "timeline.png"
+    code, lines, _ = run_cli(
+        [
+            "--video",
+            str(av_run.clips[3]),
+            "--run",
+            str(av_run.run_dir),
+            "--json",
+            "--plot",
+            str(plot),
+            "--no-early-stop",
+        ],
+        capsys,
+    )
+    assert code == 0
+    *steps, summary = lines
+    assert {"decision", "decision_time_s", "steps_encoded", "total_steps", "posteriors"} <= set(
+        summary
+    )
+    assert summary["steps_encoded"] == summary["total_steps"] == len(steps)
+    assert [s["step"] for s in steps] == list(range(len(steps)))
+    assert summary["decision"] in summary["posteriors"]
+    assert plot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("which, flag", [("audio_run", "--audio"), ("visual_run", "--video")])
+def test_single_modality_and_early_stop(
+    which: str, flag: str, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = request.getfixturevalue(which)
+    code, lines, _ = run_cli(
+        [
+            flag,
+            str(run.clips[1]),
+            "--run",
+            str(run.run_dir),
+            "--json",
+            "--encoder",
+            str(run.encoder_dir),
+        ],
+        capsys,
+    )
+    assert code == 0
+    *steps, summary = lines
+    assert len(steps) == summary["steps_encoded"] <= summary["total_steps"]
+    assert steps[-1]["decided"] and steps[-1]["prediction"] == summary["decision"]
+
+
+def test_clear_errors(
+    av_run: Any, visual_run: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mead_like = tmp_path / "silent.mkv"
+    import av
+
+    with (
+        av.open(str(av_run.clips[0])) as source,
+        av.open(str(mead_like), "w", format="matroska") as out,
+    ):
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    code, _, err = run_cli(["--video", str(mead_like), "--run", str(av_run.run_dir)], capsys)
+    assert code == 2 and "silent.mkv: no audio track" in err
+    code, _, err = run_cli(["--device", "7", "--run", str(visual_run.run_dir)], capsys)
+    assert code == 2 and "capture device 7: not available" in err
+    code, _, err = run_cli(["--run", str(av_run.run_dir)], capsys)
+    assert code == 2 and "--video and/or --audio" in err
+    data = av_run.clips[3].read_bytes()
+    truncated = tmp_path / "cut.mkv"
+    truncated.write_bytes(data[: len(data) * 3 // 4])
+    code, lines, err = run_cli(
+        ["--video", str(truncated), "--run", str(av_run.run_dir), "--json", "--no-early-stop"],
+        capsys,
+    )
+    assert code == 2 and "cut.mkv" in err and "truncated" in err
+    *steps, summary = lines
+    assert summary["error"] and summary["steps_encoded"] == len(steps) > 0
