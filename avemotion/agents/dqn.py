@@ -1,0 +1,438 @@
+"""Our DQN: Double DQN with a dueling head, action masking, n-step returns and a recurrent option.
+
+Read it top to bottom like CleanRL's ``dqn.py``: a config dataclass, the loss, then the
+loop. Collection runs many sub-envs of the native vector env at once; every iteration
+steps all of them, stores their real transitions (never the NEXT_STEP reset transition
+that follows a done), and takes one large batched gradient step.
+
+Files written into the run directory: ``model.pt`` (state dict of the online network),
+``checkpoint.pt`` (everything needed to resume: networks, optimiser, replay memory,
+counters and random states; written atomically), ``training_log.csv`` and ``tensorboard/``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from avemotion.agents.networks import (
+    FrontEnd,
+    MLPQNetwork,
+    RecurrentQNetwork,
+    StoppingQNetwork,
+    masked_argmax,
+    reset_state,
+)
+from avemotion.agents.replay import EpisodeReplay, TransitionReplay
+from avemotion.agents.training_log import TrainingLog
+from avemotion.store import FeatureStore
+
+MODEL_NAME = "model.pt"
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class DQNConfig:
+    """Hyper-parameters of our DQN (every field is saved in the run's ``config.json``)."""
+
+    obs_mode: str = "frame+mean"
+    """Observation of the env: "frame", "mean" or "frame+mean" (use "frame" with ``recurrent``)."""
+    wait_cost: float = 0.01
+    """Env reward for waiting one step is ``-wait_cost``: the accuracy/earliness trade-off."""
+    num_envs: int = 64
+    """Sub-envs of the native vector env stepped together."""
+    learning_rate: float = 5e-4
+    """Adam step size."""
+    buffer_size: int = 50_000
+    """Replay capacity in transitions."""
+    batch_size: int = 512
+    """Transitions per gradient step (episodes per step are ``batch_size // 32`` when recurrent)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    n_step: int = 3
+    """Length of the multi-step return."""
+    tau: float = 1.0
+    """Target update: 1.0 copies the online net (hard); below 1, Polyak averaging."""
+    target_update_interval: int = 250
+    """Gradient steps between target updates."""
+    start_epsilon: float = 1.0
+    """ε at the start of training."""
+    end_epsilon: float = 0.02
+    """ε after the exploration phase."""
+    exploration_fraction: float = 0.4
+    """Fraction of the step budget over which ε decays linearly."""
+    exploration_wait_prob: float = 0.5
+    """When exploring, probability of waiting (if allowed); otherwise a uniform class."""
+    learning_starts: int = 5_000
+    """Environment steps collected before the first gradient step."""
+    gradient_steps: int = 1
+    """Gradient steps per collection iteration (one iteration = one step of every sub-env)."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer sizes (the last one is the recurrent size when ``recurrent``)."""
+    dueling: bool = True
+    """Dueling head V + A − mean(A)."""
+    double: bool = True
+    """Double DQN: the online net picks the bootstrap action, the target net values it."""
+    recurrent: str | None = None
+    """None for the MLP, or "gru"/"lstm" for a recurrent Q-network over the episode so far."""
+    frontend: str = "posterior"
+    """Input of the Q-network: "raw" (normalised observation) or "posterior" (class logits
+    of a frozen linear classifier of the frame and running mean, fitted on the training
+    speakers, plus the time feature): see :class:`~avemotion.agents.networks.FrontEnd`."""
+    q_head: str = "stopping"
+    """"stopping": class values from the front end's posterior and a learned wait value
+    (:class:`~avemotion.agents.networks.StoppingQNetwork`; needs a running-mean part);
+    "free": every Q-value learned (MLP or recurrent)."""
+    frontend_split: float = 0.5
+    """Fraction of the training speakers that fit the posterior front end; the agent then
+    learns on the other speakers, whose posteriors look like those of unseen speakers.
+    0 fits the front end and trains the agent on all training speakers."""
+    frontend_l2: float = 1e-2
+    """L2 penalty of the posterior front end's classifier (larger = less over-confident)."""
+    counterfactual_classes: bool = True
+    """Also regress the Q-values of *every* classification action at every stored step on
+    the reward it would have earned (correct or wrong, known from the clip's label): a
+    classification ends the episode, so its return needs no rollout."""
+    input_noise: float = 0.0
+    """Std of Gaussian noise added to the embedding parts of sampled observations (in units
+    of the store's per-feature std): augmentation that stops the network from memorising
+    the few training clips by their frame noise."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 10.0
+    """Gradient clipping norm."""
+    checkpoint_every: int = 100_000
+    """Environment steps between atomic checkpoints (one is always written at the end)."""
+    checkpoint_replay: bool = True
+    """Keep the replay memory in the checkpoint, so that a resume continues exactly."""
+    log_every: int = 5_000
+    """Environment steps between training-log rows."""
+    torch_threads: int = 1
+    """torch intra-op threads (one is fastest for small networks on a few cores)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form notes kept with the config."""
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DQNConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"dqn config: unknown field(s) {unknown}; known: {sorted(known)}")
+        values = dict(values)
+        if "hidden" in values:
+            values["hidden"] = tuple(int(h) for h in values["hidden"])
+        return cls(**values)
+
+
+def make_q_network(config: DQNConfig, obs_dim: int, n_actions: int, store_dim: int) -> torch.nn.Module:
+    """The online Q-network this config describes (its front end still unfitted)."""
+    frontend = FrontEnd(obs_dim, store_dim, n_actions - 1, config.frontend)
+    if config.q_head == "stopping" and not config.recurrent:
+        return StoppingQNetwork(frontend, n_actions, config.hidden)
+    if config.recurrent:
+        return RecurrentQNetwork(frontend, n_actions, config.hidden, config.dueling, config.recurrent)
+    return MLPQNetwork(frontend, n_actions, config.hidden, config.dueling)
+
+
+def fit_frontend(frontend: FrontEnd, envs: Any, store: FeatureStore, l2: float) -> None:
+    """Fit the frozen front end on the training store: frame statistics, and for
+    ``"posterior"`` a softmax regression on every prefix's running mean."""
+    if frontend.kind == "raw":
+        rows = np.linspace(0, len(store.frames) - 1, min(100_000, len(store.frames))).astype(np.int64)
+        frames = np.asarray(store.frames[rows], dtype=np.float64)
+        mean, std = frames.mean(axis=0), frames.std(axis=0) + 1e-6
+        layout = envs.layout
+        shift, scale = np.zeros(layout.size), np.ones(layout.size)
+        for part in (layout.frame_slice, layout.mean_slice):
+            if part.stop > part.start:
+                shift[part], scale[part] = mean, std
+        frontend.set(torch.tensor(shift, dtype=torch.float32), torch.tensor(scale, dtype=torch.float32))
+        return
+    from avemotion.agents.baselines import SoftmaxRegression, prefix_features
+
+    features, clips, _ = prefix_features(store)
+    model = SoftmaxRegression(l2=l2).fit(features[:, :-1], store.labels[clips], store.n_classes)
+    frontend.set(torch.from_numpy(model.mean), torch.from_numpy(model.std), model.weight.detach(), model.bias.detach())
+
+
+def augment(online: torch.nn.Module, obs: torch.Tensor, noise: float) -> torch.Tensor:
+    """Add ``noise`` × the per-feature frame std of Gaussian noise to all but the time feature."""
+    if noise <= 0.0:
+        return obs
+    frontend = online.frontend
+    if frontend.kind == "raw":
+        scale = frontend.scale.clone()
+        scale[-1] = 0.0
+    else:
+        scale = torch.cat([frontend.scale.repeat(frontend.parts), torch.zeros(1)])
+    return obs + torch.randn_like(obs) * scale * noise
+
+
+def class_targets(label: torch.Tensor, n_actions: int, rewards: tuple[float, float]) -> torch.Tensor:
+    """Reward of each classification action (columns 1..K) given the true label."""
+    correct = torch.nn.functional.one_hot(label, n_actions - 1).bool()
+    return torch.where(correct, rewards[0], rewards[1])
+
+
+def td_loss(online: torch.nn.Module, target: torch.nn.Module, batch: Any, config: DQNConfig, rewards: tuple[float, float] = (1.0, -1.0)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Huber loss of ``Q(s, a)`` against the masked (Double) n-step target, and mean Q.
+
+    With ``counterfactual_classes`` the loss also covers every classification action."""
+    obs = augment(online, batch.obs, config.input_noise)
+    q_all = online(obs)
+    q = q_all.gather(1, batch.action[:, None])[:, 0]
+    with torch.no_grad():
+        next_target = target(batch.bootstrap_obs)
+        chooser = online(batch.bootstrap_obs) if config.double else next_target
+        best = masked_argmax(chooser, batch.bootstrap_mask)
+        value = next_target.gather(1, best[:, None])[:, 0]
+        y = batch.returns + batch.discount * value
+    loss = F.smooth_l1_loss(q, y)
+    if config.counterfactual_classes:
+        loss = loss + F.smooth_l1_loss(q_all[:, 1:], class_targets(batch.label, q_all.shape[1], rewards))
+    return loss, q.mean()
+
+
+def recurrent_td_loss(online: torch.nn.Module, target: torch.nn.Module, episodes: dict[str, torch.Tensor], config: DQNConfig, rewards: tuple[float, float] = (1.0, -1.0)) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same loss over every step of whole sampled episodes (zero initial state)."""
+    obs, mask, action, reward = episodes["obs"], episodes["mask"], episodes["action"], episodes["reward"]
+    length, terminated = episodes["length"], episodes["terminated"]
+    batch, steps = action.shape
+    n, gamma = config.n_step, config.gamma
+    q_all = online(augment(online, obs, config.input_noise))
+    q = q_all[:, :steps].gather(2, action[..., None])[..., 0]
+    with torch.no_grad():
+        padded = F.pad(reward, (0, n))
+        returns = sum(gamma**k * padded[:, k : k + steps] for k in range(n))
+        t = torch.arange(steps)[None, :]
+        boot = torch.minimum(t + n, length[:, None])
+        discount = gamma ** (boot - t).float() * ~(terminated[:, None] & (boot == length[:, None]))
+        rows = torch.arange(batch)[:, None]
+        next_target = target(obs)[rows, boot]
+        chooser = q_all.detach()[rows, boot] if config.double else next_target
+        best = masked_argmax(chooser, mask[rows, boot])
+        y = returns + discount * next_target.gather(2, best[..., None])[..., 0]
+        valid = t < length[:, None]
+    loss = F.smooth_l1_loss(q[valid], y[valid])
+    if config.counterfactual_classes:
+        targets = class_targets(episodes["label"], q_all.shape[2], rewards)[:, None, :].expand(-1, steps, -1)
+        loss = loss + F.smooth_l1_loss(q_all[:, :steps, 1:][valid], targets[valid])
+    return loss, q[valid].mean()
+
+
+def split_for_frontend(store: FeatureStore, config: DQNConfig) -> tuple[FeatureStore, FeatureStore]:
+    """(speakers that fit the front end, speakers the agent learns on), split by speaker."""
+    speakers = store.speaker_set
+    n_front = int(round(config.frontend_split * len(speakers)))
+    if config.frontend != "posterior" or n_front < 1 or n_front >= len(speakers):
+        return store, store
+    front = speakers[::2][:n_front] if n_front <= (len(speakers) + 1) // 2 else speakers[:n_front]
+    return store.subset(speakers=front), store.subset(exclude_speakers=front)
+
+
+def epsilon_at(config: DQNConfig, step: int, total: int) -> float:
+    """Linear ε schedule from ``start_epsilon`` to ``end_epsilon``."""
+    fraction = min(1.0, step / max(1.0, config.exploration_fraction * total))
+    return config.start_epsilon + fraction * (config.end_epsilon - config.start_epsilon)
+
+
+def explore(mask: np.ndarray, wait_prob: float, rng: np.random.Generator) -> np.ndarray:
+    """Random valid actions: wait with ``wait_prob`` where allowed, else a uniform class."""
+    classes = 1 + rng.integers(mask.shape[1] - 1, size=len(mask))
+    wait = mask[:, 0] & (rng.random(len(mask)) < wait_prob)
+    return np.where(wait, 0, classes)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` into a temporary sibling, then rename over ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train_dqn(config: DQNConfig, store: FeatureStore, steps: int, seed: int, run_dir: Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train our DQN for ``steps`` environment steps (real transitions) into ``run_dir``.
+
+    With ``resume`` and a ``checkpoint.pt`` present, training continues from the
+    checkpoint's step count up to ``steps``. Returns a summary with ``env_steps_per_s``.
+    """
+    torch.set_num_threads(config.torch_threads)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    frontend_store, store = split_for_frontend(store, config)
+    envs = gym.make_vec("AVEmotion-v0", num_envs=config.num_envs, store=store, obs_mode=config.obs_mode, wait_cost=config.wait_cost)
+    n_envs, n_actions = config.num_envs, envs.single_action_space.n
+    obs_dim = envs.single_observation_space.shape[0]
+    rewards = (envs.rewards.correct, envs.rewards.wrong)
+    online = make_q_network(config, obs_dim, n_actions, store.dim)
+    if not (resume and (run_dir / CHECKPOINT_NAME).is_file()):
+        fit_frontend(online.frontend, envs, frontend_store, config.frontend_l2)
+    target = copy.deepcopy(online)
+    optimiser = torch.optim.AdamW(online.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    if config.recurrent:
+        max_length = int(store.lengths.max())
+        replay: Any = EpisodeReplay(max(8, config.buffer_size // max(1, int(store.lengths.mean()))), max_length, obs_dim, n_actions)
+    else:
+        replay = TransitionReplay(config.buffer_size, n_envs, obs_dim, n_actions)
+    global_step, updates = 0, 0
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    if resume and checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, weights_only=True)
+        online.load_state_dict(state["online"])
+        target.load_state_dict(state["target"])
+        optimiser.load_state_dict(state["optimiser"])
+        if "replay" in state:
+            replay.load_state_dict(state["replay"])
+        global_step, updates = int(state["global_step"]), int(state["updates"])
+        rng.bit_generator.state = _unpack_rng(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+    log = TrainingLog(run_dir, ("loss", "q_mean", "epsilon", "updates"), resume=resume, start_step=global_step)
+    obs, info = envs.reset(seed=seed + global_step)
+    mask = info["action_mask"].astype(bool)
+    prev_done = np.zeros(n_envs, dtype=bool)
+    episode_return = np.zeros(n_envs)
+    hidden = online.zero_state(n_envs) if config.recurrent else None
+    if config.recurrent:
+        scratch = _EpisodeScratch(n_envs, replay.max_length, obs_dim, n_actions)
+        scratch.start(np.ones(n_envs, dtype=bool), obs, mask)
+    losses, q_means = [], []
+    next_log = (global_step // config.log_every + 1) * config.log_every
+    next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
+    bar = tqdm(total=steps, initial=global_step, disable=not progress, unit="step", desc="dqn")
+    start_step, start_time = global_step, log.elapsed()
+    while global_step < steps:
+        epsilon = epsilon_at(config, global_step, steps)
+        with torch.no_grad():
+            obs_t = torch.from_numpy(obs)
+            if config.recurrent:
+                q, hidden = online.step(obs_t, hidden)
+            else:
+                q = online(obs_t)
+            greedy = masked_argmax(q, torch.from_numpy(mask)).numpy()
+        actions = np.where(rng.random(n_envs) < epsilon, explore(mask, config.exploration_wait_prob, rng), greedy)
+        next_obs, reward, terminated, truncated, info = envs.step(actions)
+        next_mask = info["action_mask"].astype(bool)
+        valid = ~prev_done
+        done = (terminated | truncated) & valid
+        if config.recurrent:
+            scratch.record(valid, actions, reward, next_obs, next_mask)
+            for e in np.flatnonzero(done):
+                scratch.push(e, replay, bool(terminated[e]), int(info["label"][e]))
+            scratch.start(prev_done, next_obs, next_mask)
+            hidden = reset_state(hidden, torch.from_numpy(prev_done))
+        else:
+            replay.add(obs, actions, reward, next_obs, next_mask, terminated, truncated, valid, info["label"])
+        episode_return += reward * valid
+        if done.any():
+            log.episodes_batch(episode_return[done], info["prediction"][done] == info["label"][done], info["frame_index"][done] + 1, info["clip_length"][done])
+            episode_return[done] = 0.0
+        prev_done = terminated | truncated
+        obs, mask = next_obs, next_mask
+        collected = int(valid.sum())
+        global_step += collected
+        bar.update(collected)
+        if global_step >= config.learning_starts and len(replay) > 0:
+            for _ in range(config.gradient_steps):
+                if config.recurrent:
+                    loss, q_mean = recurrent_td_loss(online, target, replay.sample(max(1, config.batch_size // 32), rng), config, rewards)
+                else:
+                    loss, q_mean = td_loss(online, target, replay.sample(config.batch_size, config.n_step, config.gamma, rng), config, rewards)
+                optimiser.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(online.parameters(), config.max_grad_norm)
+                optimiser.step()
+                updates += 1
+                losses.append(loss.item())
+                q_means.append(q_mean.item())
+                if updates % config.target_update_interval == 0:
+                    _update_target(online, target, config.tau)
+        if global_step >= next_log or global_step >= steps:
+            log.row(global_step, loss=_mean(losses), q_mean=_mean(q_means), epsilon=epsilon, updates=updates)
+            losses, q_means = [], []
+            next_log = (global_step // config.log_every + 1) * config.log_every
+        if global_step >= next_checkpoint or global_step >= steps:
+            state = {
+                "online": online.state_dict(),
+                "target": target.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "global_step": global_step,
+                "updates": updates,
+                "rng": _pack_rng(rng.bit_generator.state),
+                "torch_rng": torch.get_rng_state(),
+            }
+            if config.checkpoint_replay:
+                state["replay"] = replay.state_dict()
+            save_atomic(state, checkpoint_path)
+            save_atomic(online.state_dict(), run_dir / MODEL_NAME)
+            next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
+    bar.close()
+    log.close()
+    envs.close()
+    seconds = max(log.elapsed() - start_time, 1e-9)
+    return {"env_steps": global_step, "updates": updates, "train_seconds": seconds, "env_steps_per_s": (global_step - start_step) / seconds}
+
+
+class _EpisodeScratch:
+    """The episodes under way in each sub-env, written into the episode replay when done."""
+
+    def __init__(self, n_envs: int, max_length: int, obs_dim: int, n_actions: int) -> None:
+        self.obs = np.zeros((n_envs, max_length + 1, obs_dim), dtype=np.float32)
+        self.mask = np.ones((n_envs, max_length + 1, n_actions), dtype=bool)
+        self.action = np.zeros((n_envs, max_length), dtype=np.int64)
+        self.reward = np.zeros((n_envs, max_length), dtype=np.float32)
+        self.t = np.zeros(n_envs, dtype=np.int64)
+        self.max_length = max_length
+
+    def start(self, which: np.ndarray, obs: np.ndarray, mask: np.ndarray) -> None:
+        self.obs[which, 0] = obs[which]
+        self.mask[which, 0] = mask[which]
+        self.t[which] = 0
+
+    def record(self, valid: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray, next_mask: np.ndarray) -> None:
+        envs = np.flatnonzero(valid & (self.t < self.max_length))
+        t = self.t[envs]
+        self.action[envs, t] = action[envs]
+        self.reward[envs, t] = reward[envs]
+        self.obs[envs, t + 1] = next_obs[envs]
+        self.mask[envs, t + 1] = next_mask[envs]
+        self.t[envs] = t + 1
+
+    def push(self, e: int, replay: EpisodeReplay, terminated: bool, label: int) -> None:
+        length = int(self.t[e])
+        replay.add(self.obs[e, : length + 1], self.mask[e, : length + 1], self.action[e, :length], self.reward[e, :length], terminated, label)
+
+
+def _update_target(online: torch.nn.Module, target: torch.nn.Module, tau: float) -> None:
+    with torch.no_grad():
+        for p_target, p_online in zip(target.parameters(), online.parameters()):
+            p_target.lerp_(p_online, tau)
+        for b_target, b_online in zip(target.buffers(), online.buffers()):
+            b_target.copy_(b_online)
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _pack_rng(state: dict[str, Any]) -> dict[str, Any]:
+    """numpy PCG64 state as tensors/ints, loadable with ``weights_only=True``."""
+    inner = state["state"]
+    return {"state": str(inner["state"]), "inc": str(inner["inc"]), "has_uint32": int(state["has_uint32"]), "uinteger": int(state["uinteger"])}
+
+
+def _unpack_rng(packed: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "bit_generator": "PCG64",
+        "state": {"state": int(packed["state"]), "inc": int(packed["inc"])},
+        "has_uint32": int(packed["has_uint32"]),
+        "uinteger": int(packed["uinteger"]),
+    }

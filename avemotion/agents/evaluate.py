@@ -1,0 +1,114 @@
+"""Greedy evaluation: sweep every selected clip exactly once and report the metrics.
+
+:func:`evaluate_agent` runs an :class:`~avemotion.agents.policy.Agent` over a store through
+the native vector env with ``sampling="sequential"``: sub-env ``i`` starts on clip ``i``
+and each restart takes the next clip in store order, so the first ``n_clips`` episodes are
+exactly the clips ``0..n_clips-1``, each once; any episode after the sweep wraps around is
+ignored. :func:`evaluate_run` is what ``avemotion evaluate --json`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avemotion.agents.metrics import early_classification_report
+from avemotion.envs.core import resolve_store
+from avemotion.envs.vector import AVEmotionVectorEnv
+from avemotion.store import FeatureStore
+
+StoreLike = FeatureStore | str | os.PathLike[str] | None
+
+
+def sweep_agent(agent: Any, store: FeatureStore, max_envs: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and steps observed of ``agent`` on every clip of ``store``, in store order."""
+    n = store.n_clips
+    n_envs = min(max_envs, n)
+    envs = AVEmotionVectorEnv(num_envs=n_envs, store=store, obs_mode=agent.obs_mode, sampling="sequential")
+    predictions = np.full(n, -2, dtype=np.int64)
+    steps = np.zeros(n, dtype=np.int64)
+    obs, info = envs.reset(seed=0)
+    counted = np.ones(n_envs, dtype=bool)
+    started = np.zeros(n, dtype=bool)
+    started[info["clip_index"]] = True
+    starts = np.ones(n_envs, dtype=bool)
+    prev_done = np.zeros(n_envs, dtype=bool)
+    agent.reset()
+    while (predictions == -2).any():
+        actions = agent.act_batch(obs, info["action_mask"].astype(bool), starts)
+        obs, _, terminated, truncated, info = envs.step(np.asarray(actions, dtype=np.int64))
+        done = (terminated | truncated) & ~prev_done
+        for e in np.flatnonzero(done & counted):
+            clip = int(info["clip_index"][e])
+            predictions[clip] = int(info["prediction"][e])
+            steps[clip] = int(info["frame_index"][e]) + 1
+        starts = prev_done.copy()
+        for e in np.flatnonzero(starts):
+            clip = int(info["clip_index"][e])
+            counted[e] = not started[clip]
+            started[clip] = True
+        prev_done = terminated | truncated
+    envs.close()
+    return predictions, steps
+
+
+def evaluate_agent(agent: Any, store: FeatureStore) -> dict[str, Any]:
+    """The metrics report of ``agent`` on every clip of ``store`` (each exactly once)."""
+    predictions, steps = sweep_agent(agent, store)
+    return early_classification_report(predictions, store.labels, steps, store.lengths, store.class_names, store.steps_per_second)
+
+
+def report_from_decisions(store: FeatureStore, predictions: np.ndarray, steps: np.ndarray) -> dict[str, Any]:
+    """The metrics report of per-clip decisions made by a baseline on ``store``."""
+    return early_classification_report(predictions, store.labels, steps, store.lengths, store.class_names, store.steps_per_second)
+
+
+def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run directory's ``config.json``, with a clear error when it is missing or broken."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (not a run directory)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: unreadable JSON ({error})") from None
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike[str],
+    store: StoreLike,
+    speakers: Sequence[str] | None = None,
+    exclude_speakers: Sequence[str] | None = None,
+    baselines: bool = False,
+) -> dict[str, Any]:
+    """Evaluate a trained run greedily on the selected clips of ``store``.
+
+    Returns the report (``accuracy``, ``earliness``, ``harmonic_mean``, ``n_clips``,
+    ``mean_decision_s``, ``per_class_recall``, ``confusion_matrix``, ...) plus ``agent``,
+    ``run`` and ``speakers``. With ``baselines``, a ``baselines`` object keyed by baseline
+    name holds the same report for each non-RL baseline, fitted on the run's own training
+    speakers of the same store.
+    """
+    from avemotion.agents.runner import load_agent
+
+    config = read_run_config(run_dir)
+    full = resolve_store(store)
+    test = resolve_store(full, speakers, exclude_speakers)
+    if test.class_names != list(config["class_names"]):
+        raise ValueError(f"{full.path}: class_names: {test.class_names} differ from the run's {config['class_names']}")
+    if test.dim != int(config["store_dim"]):
+        raise ValueError(f"{full.path}: dim: {test.dim} differs from the run's {config['store_dim']}")
+    agent = load_agent(run_dir)
+    result = evaluate_agent(agent, test)
+    result = {**result, "agent": config["agent"], "run": str(run_dir), "speakers": test.speaker_set}
+    if baselines:
+        from avemotion.agents.baselines import evaluate_baselines
+
+        train = resolve_store(full, config.get("speakers"), config.get("exclude_speakers"))
+        result["baselines"] = evaluate_baselines(train, test, seed=int(config.get("seed", 0)))
+    return result

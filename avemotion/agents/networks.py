@@ -1,0 +1,182 @@
+"""Q-networks for our DQN: a feed-forward dueling MLP and a recurrent (GRU/LSTM) variant.
+
+Both read the env observation through a frozen :class:`FrontEnd` (normalisation, or a
+linear class-logit projection) held as buffers so that it travels with the state dict, and
+both end in a dueling head ``Q = V + A − mean(A)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+RecurrentState = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
+
+
+def masked_argmax(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Index of the largest ``q`` among the allowed actions (``mask`` is bool, same shape)."""
+    return q.masked_fill(~mask, float("-inf")).argmax(dim=-1)
+
+
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers with ReLU between (and after) them."""
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class QHead(nn.Module):
+    """A plain or dueling output layer from features to ``n_actions`` Q-values."""
+
+    def __init__(self, features: int, n_actions: int, dueling: bool) -> None:
+        super().__init__()
+        self.dueling = dueling
+        self.advantage = nn.Linear(features, n_actions)
+        self.value = nn.Linear(features, 1) if dueling else None
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        a = self.advantage(h)
+        if self.value is None:
+            return a
+        return self.value(h) + a - a.mean(dim=-1, keepdim=True)
+
+
+class FrontEnd(nn.Module):
+    """A fixed (not trained) map from the env observation to the network's input.
+
+    - ``"raw"``: per-feature normalisation ``(x − shift) / scale``.
+    - ``"posterior"``: every embedding part of the observation (the frame, the running
+      mean) goes through the same frozen linear softmax classifier, fitted on the training
+      speakers, and is replaced by its K class logits; the time feature is kept. Such a
+      low-dimensional input cannot memorise training clips by their frame noise.
+
+    Its buffers travel with the state dict, so a loaded agent needs no training data.
+    """
+
+    def __init__(self, obs_dim: int, store_dim: int, n_classes: int, kind: str) -> None:
+        super().__init__()
+        if kind not in ("raw", "posterior"):
+            raise ValueError(f"frontend: expected 'raw' or 'posterior', got {kind!r}")
+        self.kind, self.store_dim = kind, store_dim
+        self.parts = (obs_dim - 1) // store_dim
+        width = obs_dim if kind == "raw" else store_dim
+        self.register_buffer("shift", torch.zeros(width))
+        self.register_buffer("scale", torch.ones(width))
+        if kind == "posterior":
+            self.register_buffer("weight", torch.zeros(store_dim, n_classes))
+            self.register_buffer("bias", torch.zeros(n_classes))
+        self.out_dim = obs_dim if kind == "raw" else self.parts * n_classes + 1
+
+    def set(self, shift: torch.Tensor, scale: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> None:
+        self.shift.copy_(shift)
+        self.scale.copy_(scale.clamp_min(1e-6))
+        if self.kind == "posterior":
+            self.weight.copy_(weight)
+            self.bias.copy_(bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "raw":
+            return (x - self.shift) / self.scale
+        d = self.store_dim
+        logits = [((x[..., i * d : (i + 1) * d] - self.shift) / self.scale) @ self.weight + self.bias for i in range(self.parts)]
+        return torch.cat([*logits, x[..., -1:]], dim=-1)
+
+
+class MLPQNetwork(nn.Module):
+    """``obs -> Q(obs, ·)`` through a ReLU MLP and a (dueling) head."""
+
+    recurrent = False
+
+    def __init__(self, frontend: FrontEnd, n_actions: int, hidden: Sequence[int], dueling: bool) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.body = mlp([frontend.out_dim, *hidden])
+        self.head = QHead(hidden[-1] if hidden else frontend.out_dim, n_actions, dueling)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(self.frontend(obs)))
+
+
+class RecurrentQNetwork(nn.Module):
+    """``obs_0..obs_t -> Q(history, ·)``: an MLP embedding per step, a GRU or LSTM, a head.
+
+    :meth:`forward` runs whole ``[B, T, obs_dim]`` sequences from a zero state (training);
+    :meth:`step` advances a ``[B, obs_dim]`` batch by one step with an explicit state
+    (acting online).
+    """
+
+    recurrent = True
+
+    def __init__(self, frontend: FrontEnd, n_actions: int, hidden: Sequence[int], dueling: bool, cell: str) -> None:
+        super().__init__()
+        if cell not in ("gru", "lstm"):
+            raise ValueError(f"recurrent: expected 'gru' or 'lstm', got {cell!r}")
+        in_dim = frontend.out_dim
+        size = hidden[-1] if hidden else in_dim
+        self.frontend = frontend
+        self.embed = mlp([in_dim, *hidden[:-1]]) if len(hidden) > 1 else nn.Identity()
+        embed_size = hidden[-2] if len(hidden) > 1 else in_dim
+        rnn_class = nn.GRU if cell == "gru" else nn.LSTM
+        self.rnn = rnn_class(embed_size, size, batch_first=True)
+        self.head = QHead(size, n_actions, dueling)
+
+    def forward(self, obs: torch.Tensor, state: RecurrentState = None) -> torch.Tensor:
+        h, _ = self.rnn(self.embed(self.frontend(obs)), state)
+        return self.head(h)
+
+    def step(self, obs: torch.Tensor, state: RecurrentState) -> tuple[torch.Tensor, RecurrentState]:
+        h, state = self.rnn(self.embed(self.frontend(obs)).unsqueeze(1), state)
+        return self.head(h[:, 0]), state
+
+    def zero_state(self, batch: int) -> RecurrentState:
+        size = self.rnn.hidden_size
+        zeros = torch.zeros(1, batch, size)
+        return (zeros, zeros.clone()) if isinstance(self.rnn, nn.LSTM) else zeros
+
+
+def reset_state(state: RecurrentState, which: torch.Tensor) -> RecurrentState:
+    """Zero the recurrent state of the batch rows where ``which`` (bool ``[B]``) is true."""
+    if state is None:
+        return None
+    keep = (~which).to(torch.float32).view(1, -1, 1)
+    if isinstance(state, tuple):
+        return (state[0] * keep, state[1] * keep)
+    return state * keep
+
+
+class StoppingQNetwork(nn.Module):
+    """A Q-network for the stopping problem: class values from a posterior, a learned wait value.
+
+    The K classification actions end the episode, so their value is the expected reward
+    ``r_wrong + (r_correct − r_wrong) · p(k | running mean)`` under the frozen posterior
+    front end (fitted on speakers the agent is not trained on, see ``frontend_split``).
+    Only ``Q(wait)`` is learned, by an MLP over class-agnostic confidence features: the
+    sorted posterior, its entropy, and the time feature. Such an input cannot memorise
+    which training clip it is looking at, so the learned stopping rule transfers to new
+    speakers.
+    """
+
+    recurrent = False
+
+    def __init__(self, frontend: FrontEnd, n_actions: int, hidden: Sequence[int], rewards: tuple[float, float] = (1.0, -1.0)) -> None:
+        super().__init__()
+        if frontend.kind != "posterior":
+            raise ValueError("q_head 'stopping' needs frontend 'posterior'")
+        self.frontend = frontend
+        self.n_classes = n_actions - 1
+        self.register_buffer("rewards", torch.tensor(rewards, dtype=torch.float32))
+        features = self.n_classes + 2
+        self.body = mlp([features, *hidden])
+        self.wait = nn.Linear(hidden[-1] if hidden else features, 1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        logits = self.frontend(obs)[..., -self.n_classes - 1 : -1]  # the running-mean part
+        p = torch.softmax(logits, dim=-1)
+        ranked = p.sort(dim=-1, descending=True).values
+        entropy = -(p * p.clamp_min(1e-8).log()).sum(dim=-1, keepdim=True)
+        wait = self.wait(self.body(torch.cat([ranked, entropy, obs[..., -1:]], dim=-1)))
+        correct, wrong = self.rewards[0], self.rewards[1]
+        return torch.cat([wait, wrong + (correct - wrong) * p], dim=-1)

@@ -1,0 +1,91 @@
+"""The greedy, per-step decision interface every trained agent exposes.
+
+An :class:`Agent` answers one observation at a time (``reset`` then ``act`` per step, with
+any recurrent state kept inside), which is what an online recognizer needs; ``act_batch``
+does the same for many independent streams at once, which is what evaluation uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from avemotion.agents.dqn import MODEL_NAME, DQNConfig, make_q_network
+from avemotion.agents.networks import RecurrentState, masked_argmax, reset_state
+
+
+class Agent(Protocol):
+    """A greedy policy over ``Discrete(K + 1)`` (0 = wait, k = class k − 1)."""
+
+    obs_mode: str
+    """The env observation mode the agent was trained with."""
+
+    def reset(self) -> None:
+        """Forget the current clip (start of a new stream)."""
+
+    def act(self, observation: np.ndarray, action_mask: np.ndarray) -> int:
+        """The action for the next step of the current stream; never a masked action."""
+
+    def act_batch(self, observations: np.ndarray, action_masks: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
+        """Actions for ``N`` streams; ``episode_starts[i]`` is true on the first step of a clip."""
+
+
+class DQNAgent:
+    """Greedy masked argmax of our (MLP or recurrent) Q-network."""
+
+    def __init__(self, network: torch.nn.Module, obs_mode: str) -> None:
+        self.network = network.eval()
+        self.obs_mode = obs_mode
+        self.recurrent = bool(getattr(network, "recurrent", False))
+        self._state: RecurrentState = None
+        self._batch_state: RecurrentState = None
+
+    def reset(self) -> None:
+        self._state = None
+
+    def q_values(self, observation: np.ndarray) -> np.ndarray:
+        """Q-values of the next step of the current stream (advances the recurrent state)."""
+        with torch.no_grad():
+            obs = torch.as_tensor(np.asarray(observation, dtype=np.float32))[None]
+            if self.recurrent:
+                if self._state is None:
+                    self._state = self.network.zero_state(1)
+                q, self._state = self.network.step(obs, self._state)
+            else:
+                q = self.network(obs)
+        return q[0].numpy()
+
+    def act(self, observation: np.ndarray, action_mask: np.ndarray) -> int:
+        q = torch.from_numpy(self.q_values(observation))
+        return int(masked_argmax(q, torch.as_tensor(np.asarray(action_mask, dtype=bool))))
+
+    def act_batch(self, observations: np.ndarray, action_masks: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            obs = torch.from_numpy(np.asarray(observations, dtype=np.float32))
+            if self.recurrent:
+                n = len(obs)
+                if self._batch_state is None or _batch_of(self._batch_state) != n:
+                    self._batch_state = self.network.zero_state(n)
+                self._batch_state = reset_state(self._batch_state, torch.from_numpy(np.asarray(episode_starts, dtype=bool)))
+                q, self._batch_state = self.network.step(obs, self._batch_state)
+            else:
+                q = self.network(obs)
+            return masked_argmax(q, torch.from_numpy(np.asarray(action_masks, dtype=bool))).numpy()
+
+
+def _batch_of(state: RecurrentState) -> int:
+    return int((state[0] if isinstance(state, tuple) else state).shape[1])
+
+
+def load_dqn_agent(run_dir: Path, config: dict[str, Any]) -> DQNAgent:
+    """Rebuild our DQN's network from ``config.json`` and load ``model.pt`` (weights only)."""
+    dqn_config = DQNConfig.from_dict(config["agent_config"])
+    network = make_q_network(dqn_config, int(config["obs_dim"]), int(config["n_actions"]), int(config["store_dim"]))
+    path = Path(run_dir) / MODEL_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (the run has not finished a checkpoint)")
+    network.load_state_dict(torch.load(path, weights_only=True))
+    return DQNAgent(network, dqn_config.obs_mode)

@@ -1,0 +1,151 @@
+"""Stable-Baselines3 and sb3-contrib agents on ``AVEmotion-v0``, behind our run interface.
+
+``sb3-dqn``, ``sb3-ppo``, ``sb3-a2c``, ``sb3-qrdqn``, ``sb3-recurrent-ppo`` and
+``sb3-maskable-ppo`` train with their library defaults on SB3's own ``DummyVecEnv`` of
+single envs (same-step autoreset, so no reset transition ever reaches their buffers). Only
+MaskablePPO sees the action mask while training (through the env's ``action_masks()``).
+At evaluation every agent must answer on a clip's last step: when a policy that ignores
+the mask picks the forbidden wait there, :class:`SB3Agent` takes its best-scoring class
+instead (Q-values, quantile means or action probabilities), which can only help it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from avemotion.agents.training_log import TrainingLog
+from avemotion.store import FeatureStore
+
+MODEL_NAME = "model.zip"
+SB3_AGENTS = ("sb3-dqn", "sb3-ppo", "sb3-a2c", "sb3-qrdqn", "sb3-recurrent-ppo", "sb3-maskable-ppo")
+DEFAULT_ENVS = {"sb3-dqn": 1, "sb3-qrdqn": 1, "sb3-ppo": 8, "sb3-a2c": 8, "sb3-recurrent-ppo": 8, "sb3-maskable-ppo": 8}
+
+
+def algorithm_class(agent: str) -> Any:
+    """The SB3 / sb3-contrib class behind an agent name."""
+    if agent not in SB3_AGENTS:
+        raise ValueError(f"agent: expected one of {list(SB3_AGENTS)}, got {agent!r}")
+    if agent in ("sb3-dqn", "sb3-ppo", "sb3-a2c"):
+        import stable_baselines3 as sb3
+
+        return {"sb3-dqn": sb3.DQN, "sb3-ppo": sb3.PPO, "sb3-a2c": sb3.A2C}[agent]
+    import sb3_contrib
+
+    return {"sb3-qrdqn": sb3_contrib.QRDQN, "sb3-recurrent-ppo": sb3_contrib.RecurrentPPO, "sb3-maskable-ppo": sb3_contrib.MaskablePPO}[agent]
+
+
+def _episode_callback(log: TrainingLog, log_every: int) -> Any:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class EpisodeLogger(BaseCallback):
+        """Feeds finished episodes to the training log and writes a row every ``log_every`` steps."""
+
+        def _on_training_start(self) -> None:
+            self.returns = np.zeros(self.training_env.num_envs)
+            self.next_row = log_every
+
+        def _on_step(self) -> bool:
+            self.returns += self.locals["rewards"]
+            for e in np.flatnonzero(self.locals["dones"]):
+                info = self.locals["infos"][e]
+                log.episode(self.returns[e], info["prediction"] == info["label"], int(info["frame_index"]) + 1, int(info["clip_length"]))
+                self.returns[e] = 0.0
+            if self.num_timesteps >= self.next_row:
+                log.row(self.num_timesteps)
+                self.next_row = (self.num_timesteps // log_every + 1) * log_every
+            return True
+
+    return EpisodeLogger()
+
+
+def train_sb3(agent: str, store: FeatureStore, steps: int, seed: int, run_dir: Path, obs_mode: str = "frame+mean", wait_cost: float = 0.01, n_envs: int | None = None, log_every: int = 5_000, progress: bool = True, **algorithm_kwargs: Any) -> dict[str, Any]:
+    """Train an SB3 agent for ``steps`` env steps into ``run_dir`` (``model.zip`` + log)."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(1)
+    env_kwargs = {"store": store, "obs_mode": obs_mode, "wait_cost": wait_cost}
+    vec = make_vec_env("AVEmotion-v0", n_envs=n_envs or DEFAULT_ENVS[agent], seed=seed, env_kwargs=env_kwargs)
+    policy = "MlpLstmPolicy" if agent == "sb3-recurrent-ppo" else "MlpPolicy"
+    model = algorithm_class(agent)(policy, vec, seed=seed, device="cpu", verbose=0, **algorithm_kwargs)
+    log = TrainingLog(run_dir)
+    start = log.elapsed()
+    model.learn(total_timesteps=steps, callback=_episode_callback(log, log_every), progress_bar=False)
+    seconds = max(log.elapsed() - start, 1e-9)
+    if model.num_timesteps % log_every:
+        log.row(model.num_timesteps)
+    log.close()
+    model.save(run_dir / MODEL_NAME)
+    vec.close()
+    return {"env_steps": int(model.num_timesteps), "train_seconds": seconds, "env_steps_per_s": model.num_timesteps / seconds}
+
+
+class SB3Agent:
+    """Greedy per-step decisions of a trained SB3 model, never a masked action."""
+
+    def __init__(self, agent: str, model: Any, obs_mode: str) -> None:
+        self.agent, self.model, self.obs_mode = agent, model, obs_mode
+        self.recurrent = agent == "sb3-recurrent-ppo"
+        self.reset()
+
+    def reset(self) -> None:
+        self._state: Any = None
+        self._start = True
+        self._batch_state: Any = None
+
+    def _predict(self, obs: np.ndarray, masks: np.ndarray, starts: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        kwargs: dict[str, Any] = {"deterministic": True}
+        if self.recurrent:
+            kwargs.update(state=state, episode_start=starts)
+        if self.agent == "sb3-maskable-ppo":
+            kwargs["action_masks"] = masks
+        actions, new_state = self.model.predict(obs, **kwargs)
+        actions = np.asarray(actions, dtype=np.int64).reshape(len(obs))
+        bad = ~masks[np.arange(len(obs)), actions]
+        if bad.any():
+            scores = self._scores(obs[bad], None if state is None else tuple(s[:, bad] for s in state), starts[bad])
+            actions[bad] = 1 + scores[:, 1:].argmax(axis=1)
+        return actions, new_state
+
+    def _scores(self, obs: np.ndarray, state: Any, starts: np.ndarray) -> np.ndarray:
+        """Per-action scores of the policy (Q-values, quantile means or probabilities)."""
+        policy = self.model.policy
+        with torch.no_grad():
+            obs_t = torch.as_tensor(obs, dtype=torch.float32)
+            if self.agent == "sb3-dqn":
+                return policy.q_net(obs_t).numpy()
+            if self.agent == "sb3-qrdqn":
+                return policy.quantile_net(obs_t).mean(dim=1).numpy()
+            if self.recurrent:
+                n, size = len(obs), policy.lstm_actor.hidden_size
+                states = tuple(torch.as_tensor(s) for s in state) if state is not None else (torch.zeros(1, n, size), torch.zeros(1, n, size))
+                distribution, _ = policy.get_distribution(obs_t, states, torch.as_tensor(starts, dtype=torch.float32))
+                return distribution.distribution.probs.numpy()
+            return policy.get_distribution(obs_t).distribution.probs.numpy()
+
+    def act(self, observation: np.ndarray, action_mask: np.ndarray) -> int:
+        obs = np.asarray(observation, dtype=np.float32)[None]
+        mask = np.asarray(action_mask, dtype=bool)[None]
+        actions, self._state = self._predict(obs, mask, np.array([self._start]), self._state)
+        self._start = False
+        return int(actions[0])
+
+    def act_batch(self, observations: np.ndarray, action_masks: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
+        obs = np.asarray(observations, dtype=np.float32)
+        state = self._batch_state
+        if state is not None and state[0].shape[1] != len(obs):
+            state = None
+        actions, self._batch_state = self._predict(obs, np.asarray(action_masks, dtype=bool), np.asarray(episode_starts, dtype=bool), state)
+        return actions
+
+
+def load_sb3_agent(run_dir: Path, config: dict[str, Any]) -> SB3Agent:
+    """Load ``model.zip`` of an SB3 run."""
+    path = Path(run_dir) / MODEL_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (the run did not finish)")
+    model = algorithm_class(config["agent"]).load(path, device="cpu")
+    return SB3Agent(config["agent"], model, config["agent_config"].get("obs_mode", "frame+mean"))

@@ -1,0 +1,78 @@
+"""``avemotion train``: train an agent into a run directory (default: our DQN on the synthetic corpus)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+DEFAULT_TRAIN_SPEAKERS = ("S01", "S02", "S03", "S04", "S05", "S06")
+DEFAULT_TEST_SPEAKERS = ("S07", "S08")
+
+
+def add_speaker_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--speakers`` / ``--exclude-speakers``, shared by train and evaluate."""
+    parser.add_argument("--speakers", nargs="+", default=None, metavar="NAME", help="keep only these speakers")
+    parser.add_argument("--exclude-speakers", nargs="+", default=None, metavar="NAME", help="drop these speakers")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from avemotion.agents.runner import AGENTS
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train an agent (with no arguments: our DQN on the synthetic corpus, then evaluate it)",
+        description="Train an agent and write its run directory (model, config, training log, "
+        "TensorBoard scalars). With no --features, trains on the synthetic corpus's speakers "
+        "S01-S06 and evaluates on the held-out S07-S08.",
+    )
+    parser.add_argument("--features", default=None, metavar="STORE", help="feature store (default: the synthetic corpus)")
+    parser.add_argument("--agent", default="dqn", choices=AGENTS, help="agent to train (default: dqn, ours)")
+    parser.add_argument("--steps", type=int, default=None, help="environment steps (default: 200000 for dqn, 50000 otherwise)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, metavar="RUN", help="run directory (default: runs/<agent>-seed<seed>)")
+    add_speaker_arguments(parser)
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="agent options, e.g. wait_cost=0.02 hidden=[64,64] (values are JSON)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint up to --steps")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    parser.add_argument("--no-eval", action="store_true", help="skip the evaluation on held-out speakers after training")
+    parser.set_defaults(func=run)
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs into a dict (JSON values; bare words stay strings)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set: expected KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    from avemotion.agents.evaluate import evaluate_run
+    from avemotion.agents.runner import read_summary, train
+
+    default_job = args.features is None and args.speakers is None and args.exclude_speakers is None
+    speakers = list(DEFAULT_TRAIN_SPEAKERS) if default_job else args.speakers
+    steps = args.steps if args.steps is not None else (200_000 if args.agent.startswith("dqn") else 50_000)
+    out = args.out or f"runs/{args.agent}-seed{args.seed}"
+    run_dir = train(
+        args.agent, args.features, steps, args.seed, out,
+        speakers=speakers, exclude_speakers=args.exclude_speakers,
+        resume=args.resume, overwrite=args.overwrite, **parse_options(args.set),
+    )
+    summary = read_summary(run_dir)
+    print(f"run: {run_dir}")
+    if default_job and not args.no_eval:
+        result = evaluate_run(run_dir, None, speakers=list(DEFAULT_TEST_SPEAKERS))
+        print(
+            f"held-out speakers {', '.join(DEFAULT_TEST_SPEAKERS)}: accuracy {result['accuracy']:.3f}, "
+            f"earliness {result['earliness']:.3f}, harmonic mean {result['harmonic_mean']:.3f}, "
+            f"mean decision {result['mean_decision_s']:.2f} s over {result['n_clips']} clips"
+        )
+    print(f"env-steps/s: {summary['env_steps_per_s']:.0f} ({summary['env_steps']} steps in {summary['train_seconds']:.1f} s)")
+    return 0

@@ -1,0 +1,115 @@
+"""Our DQN: masking, replay n-step returns, save/load, resume, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from avemotion.agents.dqn import DQNConfig, explore
+from avemotion.agents.evaluate import evaluate_run
+from avemotion.agents.networks import masked_argmax
+from avemotion.agents.replay import TransitionReplay
+from avemotion.agents.runner import load_agent, train
+from avemotion.agents.training_log import read_log
+
+TINY = {"num_envs": 8, "learning_starts": 50, "batch_size": 32, "hidden": [16, 16], "log_every": 100, "checkpoint_every": 200}
+
+
+def test_masked_argmax_never_picks_a_masked_action() -> None:
+    q = torch.tensor([[5.0, 1.0, 0.0], [-1.0, -3.0, -2.0], [0.0, 0.0, 9.0]])
+    mask = torch.tensor([[False, True, True], [False, True, True], [True, True, False]])
+    assert masked_argmax(q, mask).tolist() == [1, 2, 0]
+
+
+def test_exploration_samples_only_valid_actions() -> None:
+    rng = np.random.default_rng(0)
+    mask = np.ones((1000, 4), dtype=bool)
+    mask[::2, 0] = False
+    actions = explore(mask, 0.5, rng)
+    assert (actions[::2] != 0).all()
+    assert set(np.unique(actions[1::2])) == {0, 1, 2, 3}
+    assert mask[np.arange(1000), actions].all()
+
+
+def test_replay_n_step_returns_stop_at_episode_end() -> None:
+    replay = TransitionReplay(capacity=20, num_envs=1, obs_dim=1, n_actions=2)
+    # one env: an episode of three steps (rewards -0.1, -0.1, +1 terminal), then another step.
+    for t, (reward, terminal) in enumerate([(-0.1, False), (-0.1, False), (1.0, True), (-0.1, False)]):
+        one = np.array([True])
+        replay.add(np.array([[t]], np.float32), np.array([0]), np.array([reward], np.float32), np.array([[t + 1]], np.float32),
+                   np.ones((1, 2), bool), np.array([terminal]), np.array([False]), one, np.array([1]))
+    rng = np.random.default_rng(0)
+    batch = replay.sample(200, n_step=3, gamma=0.5, rng=rng)
+    for obs, ret, boot, discount in zip(batch.obs[:, 0], batch.returns, batch.bootstrap_obs[:, 0], batch.discount):
+        t = int(obs)
+        if t == 0:  # -0.1 + 0.5*-0.1 + 0.25*1, terminal: no bootstrap
+            assert float(ret) == pytest.approx(-0.1 - 0.05 + 0.25) and float(discount) == 0.0
+        elif t == 2:
+            assert float(ret) == pytest.approx(1.0) and float(discount) == 0.0
+        elif t == 3:  # newest transition: a one-step return bootstrapped from its next obs
+            assert float(ret) == pytest.approx(-0.1) and float(discount) == pytest.approx(0.5) and float(boot) == 4.0
+
+
+def test_replay_skips_invalid_transitions() -> None:
+    replay = TransitionReplay(capacity=10, num_envs=2, obs_dim=1, n_actions=2)
+    obs = np.zeros((2, 1), np.float32)
+    replay.add(obs, np.array([0, 1]), np.zeros(2, np.float32), obs, np.ones((2, 2), bool), np.zeros(2, bool), np.zeros(2, bool), np.array([True, False]), np.zeros(2, np.int64))
+    assert len(replay) == 1 and replay.count.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("agent", ["dqn", "dqn-recurrent"])
+def test_agent_never_acts_masked_and_round_trips(agent: str, tiny_store, tmp_path) -> None:
+    run = train(agent, tiny_store, 400, 0, tmp_path / agent, exclude_speakers=["P3"], progress=False, **TINY)
+    for name in ("config.json", "model.pt", "checkpoint.pt", "training_log.csv", "summary.json"):
+        assert (run / name).is_file()
+    assert any((run / "tensorboard").iterdir())
+    loaded = load_agent(run)
+    again = load_agent(run)
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        obs = rng.normal(size=json.loads((run / "config.json").read_text())["obs_dim"]).astype(np.float32)
+        mask = np.ones(4, dtype=bool)
+        mask[0] = False  # the last step: waiting is forbidden
+        action = loaded.act(obs, mask)
+        assert action != 0 and action == again.act(obs, mask)
+    # the same weights come back from disk
+    state = torch.load(run / "model.pt", weights_only=True)
+    for key, value in loaded.network.state_dict().items():
+        assert torch.equal(value, state[key])
+
+
+def test_same_seed_gives_identical_metrics(tiny_store, tmp_path) -> None:
+    results = []
+    for name in ("a", "b"):
+        run = train("dqn", tiny_store, 300, 7, tmp_path / name, exclude_speakers=["P3"], progress=False, **TINY)
+        results.append(json.dumps(evaluate_run(run, tiny_store, speakers=["P3"]) | {"run": None}, sort_keys=True))
+    assert results[0] == results[1]
+
+
+def test_resume_continues_the_same_run(tiny_store, tmp_path) -> None:
+    run = train("dqn", tiny_store, 200, 0, tmp_path / "run", progress=False, **TINY)
+    first = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert first["global_step"] >= 200
+    train("dqn", tiny_store, 450, 0, run, resume=True, progress=False)
+    second = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert second["global_step"] >= 450 and second["updates"] > first["updates"]
+    log = read_log(run)
+    assert np.all(np.diff(log["env_steps"]) > 0) and log["env_steps"][-1] >= 450
+    assert log["env_steps"][0] <= first["global_step"]  # rows before the resume were kept
+    config = json.loads((run / "config.json").read_text())
+    assert config["steps"] == 450 and config["agent_config"]["hidden"] == [16, 16]
+
+
+def test_config_rejects_unknown_fields() -> None:
+    with pytest.raises(ValueError, match="unknown field"):
+        DQNConfig.from_dict({"learning_rat": 1e-3})
+
+
+def test_existing_run_dir_is_not_overwritten(tiny_store, tmp_path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "x").write_text("keep")
+    with pytest.raises(FileExistsError):
+        train("dqn", tiny_store, 100, 0, tmp_path / "run", progress=False, **TINY)

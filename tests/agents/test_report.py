@@ -1,0 +1,35 @@
+"""The comparison table writer: Markdown with ``mean ± std`` cells and CSV with both columns."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+from avemotion.agents.report import comparison_markdown, format_mean_std, write_comparison
+
+ROWS = [
+    {"agent": "dqn", "n_trials": 4, "accuracy_mean": 0.8125, "accuracy_std": 0.05, "earliness_mean": 0.25, "earliness_std": 0.0},
+    {"method": "majority", "accuracy_mean": 0.2, "accuracy_std": math.nan},
+]
+
+
+def test_mean_std_cells() -> None:
+    assert format_mean_std(0.8125, 0.05) == "0.812 ± 0.050"
+    assert format_mean_std(0.2, math.nan) == "0.200"
+    assert format_mean_std(math.nan, 0.1) == "–"
+
+
+def test_markdown_has_a_row_per_method_and_only_present_metrics() -> None:
+    lines = comparison_markdown(ROWS).splitlines()
+    assert lines[0] == "| method | n_trials | accuracy | earliness |"
+    assert lines[2] == "| dqn | 4 | 0.812 ± 0.050 | 0.250 ± 0.000 |"
+    assert lines[3] == "| majority |  | 0.200 | – |"
+
+
+def test_write_comparison_writes_markdown_and_csv(tmp_path) -> None:
+    markdown, table = write_comparison(ROWS, tmp_path / "out" / "comparison")
+    assert markdown.read_text() == comparison_markdown(ROWS)
+    rows = list(csv.DictReader(table.open()))
+    assert [r["method"] for r in rows] == ["dqn", "majority"]
+    assert float(rows[0]["accuracy_mean"]) == 0.8125 and float(rows[0]["accuracy_std"]) == 0.05
+    assert not list(tmp_path.joinpath("out").glob(".*tmp*"))
