@@ -331,8 +331,9 @@ ADAPTERS: dict[str, Callable[..., list[Item]]] = {
 
 def _inside(root: Path, raw: str, allow_outside: bool, source: str) -> Path:
     path = Path(raw)
-    resolved = (path if path.is_absolute() else root / path).resolve()
-    if not allow_outside and not resolved.is_relative_to(root.resolve()):
+    # lexical check (symlinks placed inside the root by its owner are allowed)
+    resolved = Path(os.path.abspath(path if path.is_absolute() else root / path))
+    if not allow_outside and not resolved.is_relative_to(os.path.abspath(root)):
         raise DatasetError(
             f"{source}: path {raw!r} is outside the dataset root {root} (pass allow_outside_root to permit)"
         )

@@ -56,6 +56,10 @@ def log_mel(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
     signal = torch.as_tensor(np.asarray(audio, dtype=np.float32))
     if signal.numel() < WIN_SAMPLES:
         return torch.zeros(0, N_MELS)
+    # torch.stft centres the 400-sample window inside each 512-sample FFT frame; padding
+    # by the difference makes frame k cover samples [160 k, 160 k + 400), as VGGish frames.
+    edge = (N_FFT - WIN_SAMPLES) // 2
+    signal = torch.nn.functional.pad(signal, (edge, edge))
     with torch.no_grad():
         mel = _mel_transform()(signal)  # [64, frames]
     return torch.log(mel + LOG_OFFSET).T.contiguous()
@@ -63,10 +67,9 @@ def log_mel(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def step_hop(steps_per_second: float) -> int:
     """Samples between the starts of two consecutive step windows."""
-    hop = AUDIO_RATE / float(steps_per_second)
-    if hop <= 0:
+    if not steps_per_second > 0:
         raise ValueError(f"steps_per_second: expected > 0, got {steps_per_second}")
-    return int(round(hop))
+    return int(round(AUDIO_RATE / float(steps_per_second)))
 
 
 def n_steps(n_samples: int, steps_per_second: float = 10.0) -> int:

@@ -149,8 +149,12 @@ def load_video(path: str | os.PathLike[str], max_side: int = 320) -> Video:
                 raise MediaError(f"{path}: corrupt video track ({_one_line(error)})") from None
     if not frames:
         raise MediaError(f"{path}: the video track holds no frames")
-    start = times[0]
-    return Video(np.stack(frames), np.asarray(times, dtype=np.float64) - start, fps)
+    stamps = np.asarray(times, dtype=np.float64) - times[0]
+    if len(stamps) > 1 and not np.all(np.diff(stamps) > 0):  # missing or broken timestamps
+        rate = stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate and float(rate) < 240 else 25.0
+        stamps = np.arange(len(frames)) / fps
+    return Video(np.stack(frames), stamps, fps)
 
 
 def has_audio_track(path: str | os.PathLike[str]) -> bool:

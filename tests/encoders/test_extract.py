@@ -1,0 +1,310 @@
+"""Extraction from real media into a feature store: end to end, bad files, resume after kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from avemotion import FeatureStore
+from avemotion.cli import main as cli_main
+from avemotion.encoders import extract as extract_module
+from avemotion.encoders.bundle import load_encoder
+from avemotion.encoders.extract import ExtractConfig, ExtractionError, extract, work_dir
+
+
+def test_ravdess_subset_end_to_end(
+    ravdess_root: Path, tiny_audio_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "store"
+    code = cli_main(
+        [
+            "extract",
+            "--dataset",
+            "ravdess",
+            "--root",
+            str(ravdess_root),
+            "--encoder",
+            str(tiny_audio_encoder),
+            "--out",
+            str(out),
+            "--speakers",
+            "Actor_01",
+            "Actor_02",
+            "--workers",
+            "2",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    assert "wrote" in capsys.readouterr().out
+    store = FeatureStore.open(out)
+    assert store.n_clips == 120 and store.dim == 128
+    assert store.speaker_set == ["Actor_01", "Actor_02"] and store.n_classes == 8
+    meta = store.meta
+    assert (
+        meta["corpus"] == "ravdess"
+        and meta["modality"] == "audio"
+        and meta["steps_per_second"] == 10.0
+    )
+    assert meta["encoder"].startswith("avemotion-encoder") and meta["encoder_train_speakers"] == [
+        "Actor_01"
+    ]
+    assert meta["skipped"] == [] and meta["face_detected_fraction"] is None
+    assert not work_dir(out).exists()
+    # clip lengths follow the time base: one step per 0.1 s of full 0.975 s windows
+    first = sorted(ravdess_root.glob("Actor_01/*"))[0]
+    seconds = soundfile.info(str(first)).frames
+    assert (
+        store.clip(store.clip_ids.index(f"Actor_01/{first.stem}")).frames.shape[0]
+        == (seconds - 15600) // 1600 + 1
+    )
+    # rows equal the streaming per-window encoding of the same clip
+    encoder = load_encoder(tiny_audio_encoder)
+    audio = soundfile.read(str(first), dtype="float32")[0]
+    streamed = encoder.audio_embedding(audio[1600 * 3 : 1600 * 3 + 15600])
+    np.testing.assert_allclose(
+        store.clip(store.clip_ids.index(f"Actor_01/{first.stem}")).frames[3],
+        streamed,
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def test_temporal_level(ravdess_root: Path, tiny_audio_encoder: Path, tmp_path: Path) -> None:
+    from avemotion.encoders.train import TrainConfig, train_encoder
+
+    enc = tmp_path / "temporal"
+    entry = train_encoder(
+        TrainConfig(
+            dataset="ravdess",
+            root=str(ravdess_root),
+            modality="temporal",
+            init=[str(tiny_audio_encoder)],
+            out=str(enc),
+            speaker=["Actor_02"],
+            train_speakers=["Actor_01"],
+            num_epochs=2,
+            batch_size=16,
+            temporal_hidden=16,
+            threads=1,
+        )
+    )
+    assert set(entry["metrics"]["after_fraction"]) == {"0.25", "0.5", "0.75", "1.0"}
+    stages = [h["stage"] for h in json.loads((enc / "config.json").read_text())["history"]]
+    assert stages == ["audio", "temporal"]
+    store, skipped = extract(
+        ExtractConfig(
+            "ravdess",
+            str(ravdess_root),
+            str(enc),
+            str(tmp_path / "store"),
+            level="temporal",
+            speakers=["Actor_02"],
+            workers=1,
+            progress=False,
+        )
+    )
+    assert store.dim == 16 + 8 and store.meta["parts"] == {
+        "hidden": [0, 16],
+        "posteriors": [16, 24],
+    }
+    np.testing.assert_allclose(np.asarray(store.frames[:, 16:]).sum(1), 1.0, rtol=1e-5)
+
+
+def _bad_files(folder: Path, mead_root: Path) -> dict[str, str]:
+    """Every bad-file case and the message it must get."""
+    folder.mkdir()
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt " + bytes(range(100)))
+    (folder / "text.mp4").write_text("not a video\n")
+    soundfile.write(folder / "short.flac", np.full(4000, 0.1, dtype=np.float32), 16000)
+    soundfile.write(folder / "silent.wav", np.zeros(40000, dtype=np.float32), 16000)
+    no_audio = sorted(mead_root.glob("*.mp4"))[0]
+    os.symlink(no_audio, folder / "no_audio.mp4")
+    return {
+        "corrupt.wav": "cannot open the file",
+        "text.mp4": "cannot open the file",
+        "short.flac": "shorter than one step window",
+        "silent.wav": "silent audio",
+        "no_audio.mp4": "no audio track",
+    }
+
+
+def test_bad_files_are_skipped_with_reasons(
+    ravdess_root: Path,
+    mead_root: Path,
+    tiny_audio_encoder: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cases = _bad_files(tmp_path / "media", mead_root)
+    good = sorted(ravdess_root.glob("Actor_02/*"))[0]
+    os.symlink(good, tmp_path / "media" / "good.flac")
+    rows = [f"{name},happy,s1" for name in [*cases, "good.flac"]]
+    (tmp_path / "media" / "data.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "store"
+    assert (
+        cli_main(
+            [
+                "extract",
+                "--dataset",
+                "csv",
+                "--root",
+                str(tmp_path / "media"),
+                "--encoder",
+                str(tiny_audio_encoder),
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    store = FeatureStore.open(out)
+    assert store.clip_ids == ["good"]
+    skipped = store.meta["skipped"]
+    assert len(skipped) == len(cases)
+    for (name, message), reason in zip(cases.items(), skipped):
+        assert name in reason and message in reason and "\n" not in reason
+        assert reason in printed
+    # nothing usable at all: the command fails with the first reason
+    (tmp_path / "media" / "data.csv").write_text("\n".join(rows[:-1]) + "\n")
+    with pytest.raises(ExtractionError, match="nothing could be extracted; 5 file"):
+        extract(
+            ExtractConfig(
+                "csv",
+                str(tmp_path / "media"),
+                str(tiny_audio_encoder),
+                str(tmp_path / "none"),
+                workers=1,
+                progress=False,
+            )
+        )
+    assert (
+        cli_main(
+            [
+                "extract",
+                "--dataset",
+                "csv",
+                "--root",
+                str(tmp_path / "media"),
+                "--encoder",
+                str(tiny_audio_encoder),
+                "--out",
+                str(tmp_path / "none"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    assert "nothing could be extracted" in capsys.readouterr().err
+
+
+def test_resume_after_kill_matches_an_uninterrupted_run(
+    ravdess_root: Path, tiny_audio_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    speakers = ["Actor_03", "Actor_04"]
+    out = tmp_path / "resumed"
+    command = [
+        sys.executable,
+        "-m",
+        "avemotion",
+        "extract",
+        "--dataset",
+        "ravdess",
+        "--root",
+        str(ravdess_root),
+        "--encoder",
+        str(tiny_audio_encoder),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--no-progress",
+        "--speakers",
+        *speakers,
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    work = work_dir(out)
+    deadline = time.monotonic() + 120
+    while (
+        time.monotonic() < deadline
+        and len(list(work.glob("*.npy"))) < 10
+        and process.poll() is None
+    ):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = {int(p.stem) for p in work.glob("*.npy") if (work / f"{p.stem}.json").is_file()}
+    assert 10 <= len(done) < 120, f"the kill came at {len(done)} of 120 clips"
+    assert not (out / "meta.json").exists()
+    processed: list[int] = []
+    original = extract_module._work_clip
+
+    def counting(task):  # type: ignore[no-untyped-def]
+        processed.append(task[0])
+        return original(task)
+
+    monkeypatch.setattr(extract_module, "_work_clip", counting)
+    resumed, _ = extract(
+        ExtractConfig(
+            "ravdess",
+            str(ravdess_root),
+            str(tiny_audio_encoder),
+            str(out),
+            speakers=speakers,
+            workers=1,
+            progress=False,
+        )
+    )
+    assert not done & set(processed) and len(processed) == 120 - len(done)
+    monkeypatch.setattr(extract_module, "_work_clip", original)
+    whole, _ = extract(
+        ExtractConfig(
+            "ravdess",
+            str(ravdess_root),
+            str(tiny_audio_encoder),
+            str(tmp_path / "whole"),
+            speakers=speakers,
+            workers=1,
+            progress=False,
+        )
+    )
+    assert resumed.clip_ids == whole.clip_ids
+    np.testing.assert_array_equal(resumed.lengths, whole.lengths)
+    np.testing.assert_array_equal(np.asarray(resumed.frames), np.asarray(whole.frames))
+
+
+def test_existing_store_needs_overwrite(
+    ravdess_root: Path, tiny_audio_encoder: Path, tmp_path: Path
+) -> None:
+    config = ExtractConfig(
+        "ravdess",
+        str(ravdess_root),
+        str(tiny_audio_encoder),
+        str(tmp_path / "s"),
+        speakers=["Actor_02"],
+        workers=1,
+        progress=False,
+    )
+    extract(config)
+    with pytest.raises(FileExistsError, match="already exists"):
+        extract(config)
+    config.overwrite = True
+    assert extract(config)[0].n_clips == 60

@@ -1,0 +1,84 @@
+"""Decoding, resampling, and every bad-file case with its one-line message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from avemotion.encoders.datasets import Item
+from avemotion.encoders.media import MediaError, load_audio, load_video
+from avemotion.encoders.steps import clip_steps
+
+
+def _tone(seconds: float, rate: int) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def test_resamples_to_16k_mono(tmp_path: Path) -> None:
+    stereo = np.stack([_tone(1.5, 44100), _tone(1.5, 44100)], axis=1)
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, stereo, 44100)
+    audio = load_audio(path)
+    assert audio.dtype == np.float32
+    assert abs(len(audio) - 24000) <= 1
+
+
+def test_flac_under_a_wav_name_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "actually_flac.wav"
+    soundfile.write(path, _tone(1.2, 16000), 16000, format="FLAC")
+    assert len(load_audio(path)) == 19200
+
+
+def _item(path: Path) -> Item:
+    return Item(path, "happy", "S1", path.stem)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("corrupt", "cannot open the file"),
+        ("wrong_container", "cannot open the file"),
+        ("short", "shorter than one step window"),
+        ("silent", "silent audio"),
+        ("missing", "no such file"),
+    ],
+)
+def test_bad_audio_files_get_their_message(tmp_path: Path, case: str, message: str) -> None:
+    path = tmp_path / f"{case}.wav"
+    if case == "corrupt":
+        path.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt " + bytes(range(200)))
+    elif case == "wrong_container":
+        path = tmp_path / "notes.mp4"
+        path.write_text("this is a text file, not a video\n")
+    elif case == "short":
+        soundfile.write(path, _tone(0.5, 16000), 16000)
+    elif case == "silent":
+        soundfile.write(path, np.zeros(32000, dtype=np.float32), 16000)
+    with pytest.raises(MediaError, match=message) as caught:
+        clip_steps(_item(path), need_audio=True, need_visual=False)
+    text = str(caught.value)
+    assert str(path) in text and "\n" not in text
+
+
+def test_video_without_audio_track(mead_root: Path) -> None:
+    clip = sorted(mead_root.glob("*.mp4"))[0]
+    with pytest.raises(MediaError, match="no audio track"):
+        clip_steps(_item(clip), need_audio=True, need_visual=False)
+
+
+def test_audio_file_has_no_video(tmp_path: Path) -> None:
+    path = tmp_path / "speech.flac"
+    soundfile.write(path, _tone(2.0, 16000), 16000)
+    with pytest.raises(MediaError, match="cannot open the file as video|no video track"):
+        load_video(path)
+
+
+def test_mead_video_decodes(mead_root: Path) -> None:
+    video = load_video(sorted(mead_root.glob("*.mp4"))[0])
+    assert video.frames.ndim == 4 and video.frames.shape[-1] == 3
+    assert video.fps == pytest.approx(25.0)
+    assert np.all(np.diff(video.times) > 0)
