@@ -217,6 +217,19 @@ class StepAligner:
             return None  # the end of the pool has not arrived
         return row
 
+    def upcoming_frames(
+        self, start: int, limit: int = 32
+    ) -> Iterator[tuple[int, list[tuple[int, np.ndarray]]]]:
+        """``(step, frames)`` of steps from ``start`` whose frames are already known though
+        the step may not be complete yet (its audio still arriving), in step order."""
+        if not self.need_video:
+            return
+        for i in range(max(start, self.next_step), max(start, self.next_step) + limit):
+            pool = self._pool(float(step_times(i + 1, self.steps_per_second)[i]))
+            if pool is None:
+                return
+            yield i, [(int(f), self._frames[int(f)]) for f in pool]
+
     def steps(self) -> Iterator[StepMedia]:
         """Release every step whose media is complete, in order."""
         while self._step_exists(self.next_step):

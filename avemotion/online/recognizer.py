@@ -17,8 +17,6 @@ import copy
 import os
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,74 +24,14 @@ import numpy as np
 import torch
 
 from avemotion.encoders.bundle import Encoder, load_encoder
-from avemotion.encoders.face import FaceConfig, FaceTracker, load_cascade
+from avemotion.encoders.face import FaceConfig, load_cascade
 from avemotion.encoders.frontend import PATCH_FRAMES, WINDOW_SAMPLES, log_mel
 from avemotion.encoders.media import AUDIO_RATE
 from avemotion.envs.core import ObservationLayout
 from avemotion.online.alignment import PATCH_SAMPLES, StepAligner, StepMedia, StreamError
+from avemotion.online.faces import FaceCropper
 from avemotion.online.observation import StreamingObservation, run_layout, training_store
-
-STAGES = (
-    "decode",
-    "face_detection",
-    "visual_cnn",
-    "audio_frontend",
-    "audio_cnn",
-    "fusion",
-    "lstm",
-    "policy",
-)
-"""Pipeline stages timed by :class:`StageTimes` (``decode`` is timed by the media source)."""
-
-
-@dataclass
-class StageTimes:
-    """Wall and CPU seconds (all threads of the process) spent in each stage, and the wall
-    time of every encoded step."""
-
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    cpu_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    step_latencies: list[float] = field(default_factory=list)
-
-    @contextmanager
-    def stage(self, name: str) -> Any:
-        start, cpu = time.perf_counter(), time.process_time()
-        try:
-            yield
-        finally:
-            self.seconds[name] += time.perf_counter() - start
-            self.cpu_seconds[name] += time.process_time() - cpu
-
-
-@dataclass
-class StepResult:
-    """What the recognizer knows after one step."""
-
-    step: int
-    """Step index from the start of the stream."""
-    time_s: float
-    """Centre of the step's audio window, in seconds of stream time."""
-    posteriors: np.ndarray
-    """Class posteriors of the temporal model after this step."""
-    action: int | None
-    """The agent's action (0 = wait, k = class k − 1); ``None`` after the decision."""
-    decided: bool
-    """Whether the agent has answered (at this step or before)."""
-    prediction: int | None = None
-    """The answered class index, once decided."""
-    forced: bool = False
-    """The answer was forced (stream end or longest training clip reached)."""
-
-    def to_json(self, class_names: Sequence[str]) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "time_s": round(self.time_s, 4),
-            "posteriors": {name: float(p) for name, p in zip(class_names, self.posteriors)},
-            "action": self.action,
-            "decided": self.decided,
-            "prediction": None if self.prediction is None else class_names[self.prediction],
-            "forced": self.forced,
-        }
+from avemotion.online.records import StageTimes, StepResult
 
 
 class OnlineRecognizer:
@@ -114,6 +52,7 @@ class OnlineRecognizer:
         frame_pool: int = 1,
         stop_on_decision: bool = True,
         face: FaceConfig | None = None,
+        face_lookahead: bool = True,
     ) -> None:
         encoder.check_level(level)
         if encoder.level_dim(level) != layout.dim:
@@ -133,12 +72,17 @@ class OnlineRecognizer:
         )
         self.observation = StreamingObservation(layout)
         self.times = StageTimes()
-        self._face = (
-            face or FaceConfig(**encoder.config.get("visual", {}).get("face", {}))
-            if self.need_video
+        self.faces = (
+            FaceCropper(
+                encoder.visual.input_size,
+                face or FaceConfig(**encoder.config["visual"].get("face", {})),
+                load_cascade(),
+                face_lookahead,
+            )
+            if encoder.visual is not None
             else None
         )
-        self._cascade = load_cascade() if self.need_video else None
+        self._lookahead_step = 0
         self.reset()
 
     # ------------------------------------------------------------------ loading
@@ -218,12 +162,14 @@ class OnlineRecognizer:
         self._decision: StepResult | None = None
         self._agent_before: Any = None
         self._last_obs: np.ndarray | None = None
-        self._crops: dict[int, np.ndarray] = {}
-        self._tracker = (
-            FaceTracker(self.encoder.visual.input_size, self._face, self._cascade)
-            if self.need_video
-            else None
-        )  # type: ignore[union-attr]
+        self._lookahead_step = 0
+        if self.faces is not None:
+            self.faces.reset()
+
+    def close(self) -> None:
+        """Stop the face-tracking worker thread (the recognizer is unusable afterwards)."""
+        if self.faces is not None:
+            self.faces.close()
 
     # ------------------------------------------------------------------ input
     def feed_audio(self, samples: np.ndarray, rate: int = AUDIO_RATE) -> list[StepResult]:
@@ -243,6 +189,7 @@ class OnlineRecognizer:
     ) -> list[StepResult]:
         """Append RGB uint8 frames with their times in seconds; return the steps completed."""
         self.aligner.add_video(frames, times, fps)
+        self._track_ahead()
         return self._advance()
 
     def feed(
@@ -288,9 +235,19 @@ class OnlineRecognizer:
             if last is None
             else {n: float(p) for n, p in zip(self.class_names, last.posteriors)},
             "modality": self.modality,
+            "steps_per_second": self.aligner.steps_per_second,
         }
 
     # ------------------------------------------------------------------ stepping
+    def _track_ahead(self) -> None:
+        """Queue face tracking for coming steps whose frames are known (see FaceCropper)."""
+        if self.faces is None or not self.faces.lookahead or self._decision is not None:
+            return
+        start = max(self._lookahead_step, self.aligner.next_step)
+        for index, frames in self.aligner.upcoming_frames(start):
+            self.faces.request(frames)
+            self._lookahead_step = index + 1
+
     def _advance(self) -> list[StepResult]:
         done: list[StepResult] = []
         for media in self.aligner.steps():
@@ -329,6 +286,8 @@ class OnlineRecognizer:
         self._steps.append(result)
         if result.action:
             self._decision = result
+            if self.stop_on_decision and self.faces is not None:
+                self.faces.cancel()
         elif result.action == 0 and self.observation.t >= self.observation.max_length:
             self._force(result)
         self.times.step_latencies.append(time.perf_counter() - start)
@@ -361,7 +320,7 @@ class OnlineRecognizer:
                 audio = enc.audio.embed(patch[None])  # type: ignore[union-attr]
         if media.frames is not None:
             with times.stage("face_detection"):
-                crops = np.stack([self._crop(index, frame) for index, frame in media.frames])
+                crops = self.faces.crops(media.frames)  # type: ignore[union-attr]
             with times.stage("visual_cnn"):
                 visual = enc.visual.embed(torch.from_numpy(crops)).mean(0, keepdim=True)  # type: ignore[union-attr]
         with times.stage("fusion"):
@@ -393,14 +352,6 @@ class OnlineRecognizer:
             if net is not None and x is not None
         ]
         return torch.stack(heads).mean(0)
-
-    def _crop(self, index: int, frame: np.ndarray) -> np.ndarray:
-        """The face crop of video frame ``index`` (each frame is tracked once, in order)."""
-        if index not in self._crops:
-            crop, _ = self._tracker(frame)  # type: ignore[misc]
-            self._crops = {k: v for k, v in self._crops.items() if k >= index - 64}
-            self._crops[index] = crop
-        return self._crops[index]
 
 
 def load_recognizer(

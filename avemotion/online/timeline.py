@@ -60,6 +60,21 @@ def plot_timeline(
             fontsize=9,
             bbox={"boxstyle": "round", "fc": "white", "ec": "0.5"},
         )
+    total = int(summary.get("total_steps") or 0) if summary is not None else 0
+    if decision is not None and summary is not None and total > len(steps):
+        rate = float(summary.get("steps_per_second") or 10.0)
+        end = decision.time_s + (total - 1 - decision.step) / rate
+        axes.axvspan(decision.time_s, end, color="0.85", alpha=0.6, lw=0)
+        axes.text(
+            (decision.time_s + end) / 2,
+            0.95,
+            "not encoded (stopped early)",
+            ha="center",
+            va="top",
+            fontsize=9,
+            color="0.35",
+        )
+        axes.set_xlim(right=end + 0.5 / rate)
     if summary is not None and summary.get("total_steps"):
         axes.set_xlabel(
             f"stream time (s); {summary['steps_encoded']} of {summary['total_steps']} steps encoded"

@@ -119,9 +119,10 @@ def test_single_modality_streams(which: str, request: pytest.FixtureRequest) -> 
     assert whole["total_steps"] == len(rows)
 
 
-def test_early_stop_stops_encoding(threshold_agent: Any, av_run: Any) -> None:
+@pytest.mark.parametrize("lookahead", [False, True])
+def test_early_stop_stops_encoding(threshold_agent: Any, av_run: Any, lookahead: bool) -> None:
     agent = threshold_agent(len(CLASSES), decide_at=2)
-    recognizer = rule_recognizer(av_run, agent)
+    recognizer = rule_recognizer(av_run, agent, face_lookahead=lookahead)
     calls = {"audio": 0, "visual": 0}
     recognizer.encoder.audio.body.register_forward_hook(
         lambda *_: calls.__setitem__("audio", calls["audio"] + 1)
@@ -129,15 +130,27 @@ def test_early_stop_stops_encoding(threshold_agent: Any, av_run: Any) -> None:
     recognizer.encoder.visual.backbone.features.register_forward_hook(
         lambda *_: calls.__setitem__("visual", calls["visual"] + 1)
     )
-    faces = recognizer._tracker
     summary = stream(recognizer, av_run.clips[3], np.random.default_rng(0))
     assert summary["decision_step"] == 2 and summary["steps_encoded"] == 3 and not summary["forced"]
     assert summary["total_steps"] > 10
     assert calls == {"audio": 3, "visual": 3}
-    assert (
-        recognizer._tracker is not faces and recognizer._tracker.frames == 3
-    )  # faces tracked for 3 steps only
     assert agent.calls == 3
+    tracked = recognizer.faces.tracker.frames
+    # faces of 3 steps only; looking ahead tracks at most the frames of the ~0.5 s of coming steps
+    assert tracked == 3 if not lookahead else 3 <= tracked <= 3 + 8
+
+
+def test_face_lookahead_changes_nothing(av_run: Any) -> None:
+    results = []
+    for lookahead in (False, True):
+        recognizer = OnlineRecognizer.from_run(
+            av_run.run_dir, stop_on_decision=False, face_lookahead=lookahead
+        )
+        summary = stream(recognizer, av_run.clips[2], np.random.default_rng(3))
+        results.append((summary, np.stack([s.posteriors for s in recognizer.steps])))
+        recognizer.close()
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
 def test_stream_end_forces_the_answer_on_the_last_step(threshold_agent: Any, av_run: Any) -> None:

@@ -1,0 +1,73 @@
+"""What the recognizer reports: one :class:`StepResult` per step, and :class:`StageTimes`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+STAGES = (
+    "decode",
+    "face_detection",
+    "visual_cnn",
+    "audio_frontend",
+    "audio_cnn",
+    "fusion",
+    "lstm",
+    "policy",
+)
+"""Pipeline stages timed by :class:`StageTimes` (``decode`` is timed by the media source)."""
+
+
+@dataclass
+class StageTimes:
+    """Wall and CPU seconds (all threads of the process) spent in each stage, and the wall
+    time of every encoded step."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    cpu_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    step_latencies: list[float] = field(default_factory=list)
+
+    @contextmanager
+    def stage(self, name: str) -> Any:
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
+            self.cpu_seconds[name] += time.process_time() - cpu
+
+
+@dataclass
+class StepResult:
+    """What the recognizer knows after one step."""
+
+    step: int
+    """Step index from the start of the stream."""
+    time_s: float
+    """Centre of the step's audio window, in seconds of stream time."""
+    posteriors: np.ndarray
+    """Class posteriors of the temporal model after this step."""
+    action: int | None
+    """The agent's action (0 = wait, k = class k − 1); ``None`` after the decision."""
+    decided: bool
+    """Whether the agent has answered (at this step or before)."""
+    prediction: int | None = None
+    """The answered class index, once decided."""
+    forced: bool = False
+    """The answer was forced (stream end or longest training clip reached)."""
+
+    def to_json(self, class_names: Sequence[str]) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "time_s": round(self.time_s, 4),
+            "posteriors": {name: float(p) for name, p in zip(class_names, self.posteriors)},
+            "action": self.action,
+            "decided": self.decided,
+            "prediction": None if self.prediction is None else class_names[self.prediction],
+            "forced": self.forced,
+        }
