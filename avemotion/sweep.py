@@ -208,6 +208,47 @@ def _tune_trial(config: dict[str, Any]) -> None:
     )
 
 
+def _progress_callback(total: int, show_bar: bool) -> Any:
+    """A Tune callback: a tqdm bar over the trials and a line ``finished <trial_id>: ...`` each.
+
+    The class is defined here, not at module level, so that importing this module does not
+    import Ray. The bar counts the trials that finish in this run (not earlier runs).
+    """
+    from ray import tune
+
+    class TrialProgress(tune.Callback):
+        def __init__(self) -> None:
+            self.total, self.show_bar, self.bar = total, show_bar, None
+
+        def __getstate__(self) -> dict[str, Any]:  # the tuner pickles its callbacks
+            return {"total": self.total, "show_bar": self.show_bar, "bar": None}
+
+        def setup(self, **info: Any) -> None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.total, desc="sweep trials", unit="trial", disable=not self.show_bar
+            )
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            result = trial.last_result or {}
+            name = TrialSpec(**trial.config["trial"]).trial_id
+            metrics = " ".join(
+                f"{k}={result[k]:.3f}"
+                for k in ("accuracy", "earliness", "harmonic_mean")
+                if k in result
+            )
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.write(f"finished {name}: {metrics}")
+
+        def on_experiment_end(self, trials: list, **info: Any) -> None:
+            if self.bar is not None:
+                self.bar.close()
+
+    return TrialProgress()
+
+
 def _trial_dirname(trial: Any) -> str:
     """Tune's directory name of a trial: its Tune id and its :attr:`TrialSpec.trial_id`."""
     return f"{trial.trial_id}_{TrialSpec(**trial.config['trial']).trial_id}"
@@ -250,7 +291,8 @@ def run_sweep(
     ``"speakers:A,B;C,D"``. ``address`` connects to a running Ray cluster (``"auto"``,
     ``"ray://host:10001"``); without it a local instance starts (``num_cpus`` of them), unless
     Ray is already initialised in this process. Each trial reserves ``cpus_per_trial`` CPUs
-    and uses as many torch threads. ``resume`` continues an interrupted sweep in ``out``
+    and uses as many torch threads. Progress: a tqdm bar (``verbose > 0``) and a line
+    ``finished <trial_id>: <metrics>`` per trial. ``resume`` continues an interrupted sweep in ``out``
     without rerunning its finished trials. Returns the content of ``results.json``; raises
     :class:`SweepError` (after writing it) when some trial failed or did not finish.
     """
@@ -320,7 +362,10 @@ def run_sweep(
             # Reused actors keep torch imported between trials; each trial still sets its threads.
             tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(
-                name=EXPERIMENT_NAME, storage_path=str(tune_dir), verbose=verbose
+                name=EXPERIMENT_NAME,
+                storage_path=str(tune_dir),
+                verbose=0,
+                callbacks=[_progress_callback(len(trials), show_bar=verbose > 0)],
             ),
         )
     grid = tuner.fit()
@@ -336,6 +381,8 @@ def _collect(
     by_id: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     for result in grid:
+        if not result.config:  # a trial that never reported (interrupted): it stays unfinished
+            continue
         trial_id = TrialSpec(**result.config["trial"]).trial_id
         if result.error is not None:
             failed[trial_id] = (

@@ -8,7 +8,14 @@ import math
 from avemotion.agents.report import comparison_markdown, format_mean_std, write_comparison
 
 ROWS = [
-    {"agent": "dqn", "n_trials": 4, "accuracy_mean": 0.8125, "accuracy_std": 0.05, "earliness_mean": 0.25, "earliness_std": 0.0},
+    {
+        "agent": "dqn",
+        "n_trials": 4,
+        "accuracy_mean": 0.8125,
+        "accuracy_std": 0.05,
+        "earliness_mean": 0.25,
+        "earliness_std": 0.0,
+    },
     {"method": "majority", "accuracy_mean": 0.2, "accuracy_std": math.nan},
 ]
 
