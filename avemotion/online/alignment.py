@@ -6,7 +6,7 @@ window ``[i·hop, i·hop + WINDOW_SAMPLES)`` and the video frame(s) nearest its 
 ``i`` as soon as everything it needs has arrived, so that however the media is chunked the
 steps come out the same:
 
-- audio: every sample under the step's log-mel patch has arrived (:data:`PATCH_SAMPLES`);
+- audio: the whole window has arrived (``WINDOW_SAMPLES``, the samples of one log-mel patch);
 - video: a frame at or after the centre time has arrived (so the nearest frame is known;
   with pooled frames, the last frame of the pool too), or the video has ended;
 - video alone: the step exists, i.e. the video has reached the end of the step's window
@@ -27,21 +27,11 @@ import numpy as np
 
 from avemotion.encoders.face import nearest_frames
 from avemotion.encoders.frontend import (
-    HOP_SAMPLES,
-    N_FFT,
-    PATCH_FRAMES,
-    WIN_SAMPLES,
     WINDOW_SAMPLES,
     step_hop,
     step_times,
 )
 from avemotion.encoders.media import AUDIO_RATE
-
-PATCH_SAMPLES = (PATCH_FRAMES - 1) * HOP_SAMPLES + max(N_FFT, WIN_SAMPLES)
-"""Samples under one 96-frame log-mel patch as extraction slices it from the clip's
-spectrogram (frames of ``N_FFT`` samples every 10 ms, no centring): step ``i``'s patch is
-the log-mel of ``audio[i·hop : i·hop + PATCH_SAMPLES]``, and the step exists only when all
-of them have arrived."""
 
 
 class StreamError(ValueError):
@@ -55,7 +45,7 @@ class StepMedia:
     index: int
     time_s: float
     window: np.ndarray | None
-    """:data:`PATCH_SAMPLES` float32 samples at 16 kHz, or ``None`` without audio."""
+    """``WINDOW_SAMPLES`` float32 samples at 16 kHz, or ``None`` without audio."""
     frames: list[tuple[int, np.ndarray]] | None
     """``(frame index, RGB frame)`` pairs of the step's pool, or ``None`` without video."""
 
@@ -194,9 +184,9 @@ class StepAligner:
         return float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 25.0
 
     def _step_exists(self, i: int) -> bool:
-        if self.need_audio:
-            return self._audio_total >= i * self.hop + PATCH_SAMPLES
         window_end = i * self.hop + WINDOW_SAMPLES
+        if self.need_audio:
+            return self._audio_total >= window_end
         if not self._times.size:
             return False
         duration = float(self._times.view[-1]) + self._frame_duration()
@@ -241,7 +231,7 @@ class StepAligner:
             window = None
             if self.need_audio:
                 start = i * self.hop - self._audio_origin
-                window = self._audio[start : start + PATCH_SAMPLES].copy()
+                window = self._audio[start : start + WINDOW_SAMPLES].copy()
             frames = [(int(f), self._frames[int(f)]) for f in pool] if pool is not None else None
             self.next_step += 1
             self._forget(pool)

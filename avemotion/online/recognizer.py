@@ -25,10 +25,10 @@ import torch
 
 from avemotion.encoders.bundle import Encoder, load_encoder
 from avemotion.encoders.face import FaceConfig, load_cascade
-from avemotion.encoders.frontend import PATCH_FRAMES, WINDOW_SAMPLES, log_mel
+from avemotion.encoders.frontend import WINDOW_SAMPLES, window_patch
 from avemotion.encoders.media import AUDIO_RATE
 from avemotion.envs.core import ObservationLayout
-from avemotion.online.alignment import PATCH_SAMPLES, StepAligner, StepMedia, StreamError
+from avemotion.online.alignment import StepAligner, StepMedia, StreamError
 from avemotion.online.faces import FaceCropper
 from avemotion.online.observation import StreamingObservation, run_layout, training_store
 from avemotion.online.records import StageTimes, StepResult
@@ -212,7 +212,7 @@ class OnlineRecognizer:
         self.aligner.end()
         self._advance()
         if not self._steps:
-            need = f"{(PATCH_SAMPLES if self.need_audio else WINDOW_SAMPLES) / AUDIO_RATE:.3f} s"
+            need = f"{WINDOW_SAMPLES / AUDIO_RATE:.3f} s"
             raise StreamError(
                 f"stream: ended before its first step was complete (a step needs {need} of media)"
             )
@@ -315,7 +315,7 @@ class OnlineRecognizer:
         audio = visual = None
         if media.window is not None:
             with times.stage("audio_frontend"):
-                patch = log_mel(media.window)[:PATCH_FRAMES]
+                patch = window_patch(media.window)
             with times.stage("audio_cnn"):
                 audio = enc.audio.embed(patch[None])  # type: ignore[union-attr]
         if media.frames is not None:
