@@ -8,15 +8,20 @@ the figure is the full pipeline's cost, not an early-stopped one. Weights are un
 (speed does not depend on them); the networks have the shipped sizes.
 
 For each encoder size (``cpu``: MobileNetV2 x0.35 at 112 px + the small audio CNN;
-``paper``: MobileNetV2 at 224 px + VGGish) three kinds of pass are timed:
+``cpu-fast-face``: the same with a coarser Haar face search, an option of the encoder's
+``visual.face`` config; ``paper``: MobileNetV2 at 224 px + VGGish) three kinds of pass are
+timed:
 
 - ``sequential``: everything on one thread; gives the per-stage breakdown (wall and CPU
   milliseconds per step: decode, face detection, visual CNN, audio front end, audio CNN,
   fusion, LSTM, policy);
-- ``lookahead``: the default pipeline, face tracking of coming steps on a second thread;
-  its wall time over the media duration is the **real-time factor**;
+- ``lookahead``: face tracking of coming steps on a second thread (the recognizer's
+  default; it pays when a second core is free);
 - ``live``: the file paced at wall-clock speed as a live source; its p95 per-step latency
   (from the step's media being complete to its decision) is the latency reported.
+
+The **real-time factor** (wall time over media duration) is the better of the sequential and
+look-ahead passes, named in ``real_time_factor_mode``.
 
 ``cpu_time_factor`` (process CPU seconds / media seconds) is given beside each wall figure,
 as it is less sensitive to other processes sharing the machine (``load_average``).
@@ -37,12 +42,18 @@ ENCODER_SIZES: dict[str, dict[str, Any]] = {
     "cpu": {
         "audio": "small",
         "visual": "small",
-        "description": "MobileNetV2 x0.35 at 112 px + small audio CNN",
+        "description": "MobileNetV2 x0.35 at 112 px + small audio CNN, default face detection",
+    },
+    "cpu-fast-face": {
+        "audio": "small",
+        "visual": "small",
+        "face": {"scale_factor": 1.2, "min_size_fraction": 0.35},
+        "description": "as cpu, Haar pyramid step 1.2 and faces >= 35 % of the frame side",
     },
     "paper": {
         "audio": "vggish",
         "visual": "mobilenet_v2",
-        "description": "MobileNetV2 at 224 px + VGGish",
+        "description": "MobileNetV2 at 224 px + VGGish, default face detection",
     },
 }
 """The encoder sizes benchmarked: the CPU-sized default and the paper's."""
@@ -78,7 +89,7 @@ def _build_recognizer(size: str, work: Path, n_steps: int) -> Any:
         "class_names": list(CLASS_NAMES),
         "steps_per_second": 10.0,
         "audio": {"variant": variants["audio"]},
-        "visual": {"variant": variants["visual"]},
+        "visual": {"variant": variants["visual"], "face": variants.get("face", {})},
         "fusion": {"hidden": 512},
         "temporal": {"in_dim": 512, "hidden": 128},
     }
@@ -150,7 +161,11 @@ def _measure(size: str, clip: Path, duration: float, work: Path, repeats: int) -
             }
     live = _stream_once(recognizer, clip, realtime=True)
     result["live"] = {"wall_s": round(live["wall_s"], 3), **_percentiles([live])}
-    result["real_time_factor"] = result["lookahead"]["real_time_factor"]
+    mode = min(("sequential", "lookahead"), key=lambda m: result[m]["real_time_factor"])
+    result["real_time_factor"], result["real_time_factor_mode"] = (
+        result[mode]["real_time_factor"],
+        mode,
+    )
     result["p95_step_latency_ms"] = result["live"]["p95_step_latency_ms"]
     recognizer.close()
     return result
@@ -159,7 +174,7 @@ def _measure(size: str, clip: Path, duration: float, work: Path, repeats: int) -
 def run_pipeline_benchmark(
     clip: str | os.PathLike[str] | None = None,
     data_root: str | os.PathLike[str] | None = None,
-    sizes: tuple[str, ...] = ("cpu", "paper"),
+    sizes: tuple[str, ...] = ("cpu", "cpu-fast-face", "paper"),
     repeats: int = 3,
     threads: int = 1,
     quick: bool = False,
@@ -169,7 +184,7 @@ def run_pipeline_benchmark(
     ``clip`` is an AV file to stream; by default the fixture is built in a temporary
     directory from ``data_root`` (default ``../shared/data`` beside the repository, or
     ``$AVEMOTION_SHARED_DATA``), or synthesised when that data is absent. ``repeats`` timed
-    passes follow one warm-up pass; ``quick`` runs one pass and only the CPU-sized encoder.
+    passes follow one warm-up pass; ``quick`` runs one pass and only the CPU-sized encoders.
     Top-level ``real_time_factor``, ``stages`` (ms per step) and ``p95_step_latency_ms``
     are the CPU-sized encoder's.
     """
@@ -182,7 +197,7 @@ def run_pipeline_benchmark(
             f"sizes: unknown encoder size(s) {unknown}; known: {sorted(ENCODER_SIZES)}"
         )
     if quick:
-        sizes, repeats = ("cpu",), 1
+        sizes, repeats = tuple(s for s in sizes if s != "paper"), 1
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
@@ -227,10 +242,18 @@ def run_pipeline_benchmark(
         "meets_target": None
         if cpu is None
         else bool(cpu["real_time_factor"] <= TARGET_REAL_TIME_FACTOR),
-        "paper_real_time_factor": results["paper"]["real_time_factor"]
-        if "paper" in results
-        else None,
+        **{
+            f"{size.replace('-', '_')}_real_time_factor": r["real_time_factor"]
+            for size, r in results.items()
+        },
         "stages": main["stage_ms_per_step"],
         "p95_step_latency_ms": main["p95_step_latency_ms"],
         "encoders": results,
     }
+
+
+if __name__ == "__main__":  # python -m avemotion.benchmarks.pipeline [--quick]
+    import json
+    import sys
+
+    print(json.dumps(run_pipeline_benchmark(quick="--quick" in sys.argv[1:])))

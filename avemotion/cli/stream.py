@@ -49,6 +49,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="keep encoding after the decision (the full timeline)",
     )
     parser.add_argument(
+        "--no-lookahead",
+        action="store_true",
+        help="track faces on the main thread only (faster on a machine with no free core)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -82,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--device: read either a capture device or files, not both")
     torch.set_num_threads(max(1, args.threads))
     recognizer = OnlineRecognizer.from_run(
-        args.run, args.encoder, stop_on_decision=not args.no_early_stop
+        args.run,
+        args.encoder,
+        stop_on_decision=not args.no_early_stop,
+        face_lookahead=not args.no_lookahead,
     )
     names = recognizer.class_names
     if args.device is not None:

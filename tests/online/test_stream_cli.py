@@ -60,6 +60,7 @@ def test_single_modality_and_early_stop(
             "--json",
             "--encoder",
             str(run.encoder_dir),
+            "--no-lookahead",
         ],
         capsys,
     )
@@ -100,3 +101,27 @@ def test_clear_errors(
     assert code == 2 and "cut.mkv" in err and "truncated" in err
     *steps, summary = lines
     assert summary["error"] and summary["steps_encoded"] == len(steps) > 0
+
+
+def test_realtime_paces_the_stream(av_run: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from avemotion.encoders.media import load_audio
+
+    clip = av_run.clips[0]
+    duration = len(load_audio(clip)) / 16000
+    start = time.monotonic()
+    code, lines, _ = run_cli(
+        [
+            "--video",
+            str(clip),
+            "--run",
+            str(av_run.run_dir),
+            "--json",
+            "--realtime",
+            "--no-early-stop",
+        ],
+        capsys,
+    )
+    assert code == 0 and lines[-1]["steps_encoded"] == lines[-1]["total_steps"]
+    assert time.monotonic() - start >= duration - 0.1  # fed no faster than a live source
