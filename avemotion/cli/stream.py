@@ -62,7 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _describe(step: object, class_names: list[str]) -> str:
+def _describe(step: object, class_names: list[str], posterior_names: list[str]) -> str:
     posteriors = step.posteriors  # type: ignore[attr-defined]
     best = int(posteriors.argmax())
     if step.action is None:  # type: ignore[attr-defined]
@@ -71,7 +71,7 @@ def _describe(step: object, class_names: list[str]) -> str:
         what = "wait"
     else:
         what = f"ANSWER {class_names[step.action - 1]}" + (" (forced)" if step.forced else "")  # type: ignore[attr-defined]
-    return f"t={step.time_s:6.2f} s  step {step.step:4d}  {what:<24} top: {class_names[best]} {posteriors[best]:.2f}"  # type: ignore[attr-defined]
+    return f"t={step.time_s:6.2f} s  step {step.step:4d}  {what:<24} top: {posterior_names[best]} {posteriors[best]:.2f}"  # type: ignore[attr-defined]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,7 +101,12 @@ def run(args: argparse.Namespace) -> int:
         chunks = file_chunks(args.video, args.audio, recognizer.need_video, recognizer.need_audio)
 
     def show(step: object) -> None:
-        print(json.dumps(step.to_json(names)) if args.json else _describe(step, names), flush=True)  # type: ignore[attr-defined]
+        print(
+            json.dumps(step.to_json(names, recognizer.posterior_names))
+            if args.json
+            else _describe(step, names, recognizer.posterior_names),
+            flush=True,
+        )  # type: ignore[attr-defined]
 
     live = args.device is not None
     try:
@@ -141,5 +146,12 @@ def _plot(args: argparse.Namespace, recognizer: object, summary: dict) -> None:
     from avemotion.online.timeline import plot_timeline
 
     source = args.video or args.audio or f"device {args.device}"
-    plot_timeline(recognizer.steps, recognizer.class_names, args.plot, summary, title=f"{source}")  # type: ignore[attr-defined]
+    plot_timeline(
+        recognizer.steps,
+        recognizer.class_names,
+        args.plot,
+        summary,
+        title=str(source),
+        posterior_names=recognizer.posterior_names,
+    )  # type: ignore[attr-defined]
     print(f"wrote {args.plot}", file=sys.stderr)

@@ -4,7 +4,8 @@ The env's observation of step ``t`` is ``[frame?, running mean of 0..t?, t / T_m
 out by :class:`~avemotion.envs.core.ObservationLayout`, with the float32 running-mean
 update of ``AVEmotionEnv._observe``. :class:`StreamingObservation` applies the same layout
 and the same arithmetic to rows that arrive one at a time; :func:`run_layout` rebuilds the
-layout the run was trained with (``T_max`` is the longest clip of its training selection).
+layout the run was trained with (``T_max`` is the longest clip of its training selection,
+or the run's own ``max_length`` when its config records one).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def run_layout(run_config: dict[str, Any], store: FeatureStore) -> ObservationLa
     """The observation layout of the run's training env."""
     obs_mode = run_config["agent_config"].get("obs_mode", "frame+mean")
     layout = ObservationLayout(store, obs_mode)
+    if run_config.get("max_length"):  # T_max recorded by the run itself, when it is
+        layout.max_length = int(run_config["max_length"])
     if layout.size != int(run_config["obs_dim"]):
         raise ValueError(
             f"{store.path}: obs_dim: the store gives {layout.size}, the run was trained with {run_config['obs_dim']}"

@@ -61,10 +61,9 @@ class OnlineRecognizer:
             )
         self.encoder, self.agent, self.level = encoder, agent, level
         self.class_names = list(class_names if class_names is not None else encoder.class_names)
-        if len(self.class_names) != encoder.n_classes:
-            raise ValueError(
-                f"class_names: {len(self.class_names)} names for an encoder of {encoder.n_classes} classes"
-            )
+        """The agent's classes (action k answers class k - 1): the store's class names."""
+        self.posterior_names = list(encoder.class_names)
+        """The temporal model's classes, which label the posteriors (usually the same)."""
         self.stop_on_decision = stop_on_decision
         self.need_audio, self.need_video = encoder.audio is not None, encoder.visual is not None
         self.aligner = StepAligner(
@@ -233,7 +232,7 @@ class OnlineRecognizer:
             "total_steps": self.total_steps,
             "posteriors": None
             if last is None
-            else {n: float(p) for n, p in zip(self.class_names, last.posteriors)},
+            else {n: float(p) for n, p in zip(self.posterior_names, last.posteriors)},
             "modality": self.modality,
             "steps_per_second": self.aligner.steps_per_second,
         }

@@ -61,11 +61,16 @@ class StepResult:
     forced: bool = False
     """The answer was forced (stream end or longest training clip reached)."""
 
-    def to_json(self, class_names: Sequence[str]) -> dict[str, Any]:
+    def to_json(
+        self, class_names: Sequence[str], posterior_names: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """JSON-ready form; ``class_names`` name the answer, ``posterior_names`` (default
+        the same) the posteriors."""
+        names = class_names if posterior_names is None else posterior_names
         return {
             "step": self.step,
             "time_s": round(self.time_s, 4),
-            "posteriors": {name: float(p) for name, p in zip(class_names, self.posteriors)},
+            "posteriors": {name: float(p) for name, p in zip(names, self.posteriors)},
             "action": self.action,
             "decided": self.decided,
             "prediction": None if self.prediction is None else class_names[self.prediction],

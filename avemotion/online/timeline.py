@@ -19,10 +19,12 @@ def plot_timeline(
     out: str | os.PathLike[str],
     summary: dict[str, Any] | None = None,
     title: str | None = None,
+    posterior_names: Sequence[str] | None = None,
 ) -> Path:
     """Draw the posteriors of every class per step, mark the decision and save to ``out``.
 
-    Steps after the decision (present when encoding went on) are drawn dashed. The file
+    ``class_names`` name the agent's answer, ``posterior_names`` (default the same) the
+    temporal model's posteriors. Steps after the decision (present when encoding went on) are drawn dashed. The file
     type follows ``out``'s suffix (png, pdf, svg); it is written atomically.
     """
     import matplotlib
@@ -38,8 +40,9 @@ def plot_timeline(
     decision = next((s for s in steps if s.action), None)
     cut = steps.index(decision) + 1 if decision is not None else len(steps)
     figure, axes = plt.subplots(figsize=(8, 4), constrained_layout=True)
-    colours = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
-    for k, name in enumerate(class_names):
+    line_names = list(posterior_names if posterior_names is not None else class_names)
+    colours = plt.get_cmap("tab10" if len(line_names) <= 10 else "tab20")
+    for k, name in enumerate(line_names):
         colour = colours(k % colours.N)
         axes.plot(
             times[:cut], posteriors[:cut, k], color=colour, lw=2, marker="o", ms=3, label=name
@@ -54,7 +57,14 @@ def plot_timeline(
         axes.axvline(decision.time_s, color="black", lw=1.5)
         axes.annotate(
             f"{answer}\n({how}, t = {decision.time_s:.2f} s)",
-            xy=(decision.time_s, float(decision.posteriors[decision.prediction])),  # type: ignore[index]
+            xy=(
+                decision.time_s,
+                float(
+                    decision.posteriors[line_names.index(answer)]
+                    if answer in line_names
+                    else decision.posteriors.max()
+                ),
+            ),
             xytext=(8, 8),
             textcoords="offset points",
             fontsize=9,
