@@ -119,7 +119,11 @@ class OnlineRecognizer:
         if list(config["class_names"]) != list(store.class_names):
             raise ValueError(f"{run_dir}: class_names differ from the store's {store.class_names}")
         layout = run_layout(config, store)
-        agent = load_agent(run_dir)
+        try:
+            agent = load_agent(run_dir)
+        except RuntimeError as error:  # a state dict that no longer fits the agent code
+            first = str(error).strip().splitlines()[0]
+            raise ValueError(f"{run_dir}: the trained agent cannot be loaded ({first})") from None
         kwargs.setdefault("frame_pool", int(meta.get("frame_pool", 1)))
         return cls(encoder, agent, layout, meta["level"], store.class_names, **kwargs)
 
@@ -220,13 +224,21 @@ class OnlineRecognizer:
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
-        """The decision so far: class name, time, steps encoded against total, posteriors."""
+        """The decision so far: class name, time, steps encoded against total, posteriors.
+
+        ``decision_time_s`` is the centre of the decision step's window (where the step sits
+        on the timeline); ``decision_media_end_s`` is the stream time by which all of that
+        step's media had arrived, the earliest a live answer can exist.
+        """
         decision = self._decision
         last = decision if decision is not None else (self._steps[-1] if self._steps else None)
         return {
             "decision": None if decision is None else self.class_names[decision.prediction],  # type: ignore[index]
             "decision_step": None if decision is None else decision.step,
             "decision_time_s": None if decision is None else round(decision.time_s, 4),
+            "decision_media_end_s": None
+            if decision is None
+            else round(decision.time_s + WINDOW_SAMPLES / 2 / AUDIO_RATE, 4),
             "forced": bool(decision is not None and decision.forced),
             "steps_encoded": self.steps_encoded,
             "total_steps": self.total_steps,

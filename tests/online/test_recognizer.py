@@ -227,3 +227,21 @@ def test_truncated_and_corrupt_files_keep_the_steps_so_far(
     with pytest.raises(StreamInterrupted, match="corrupt.flac") as error:
         run_stream(audio_recognizer, file_chunks(None, corrupt, False, True))
     assert 0 < error.value.summary["steps_encoded"] == len(audio_recognizer.steps)
+
+
+def test_bad_input_mid_stream_keeps_the_steps_so_far(threshold_agent: Any, av_run: Any) -> None:
+    recognizer = rule_recognizer(av_run, threshold_agent(len(CLASSES)))
+    audio, video = media(av_run.clips[3], recognizer)
+    half = len(video.frames) // 2
+    recognizer.feed_video(video.frames[:half], video.times[:half], video.fps)
+    recognizer.feed_audio(audio[: len(audio) // 2])
+    before = [(s.step, s.action) for s in recognizer.steps]
+    assert before
+    with pytest.raises(StreamError, match="frame times must increase"):
+        recognizer.feed_video(video.frames[half : half + 2], video.times[:2])
+    with pytest.raises(StreamError, match="NaN"):
+        recognizer.feed_audio(np.full(100, np.nan, np.float32))
+    assert [(s.step, s.action) for s in recognizer.steps] == before
+    recognizer.feed_video(video.frames[half:], video.times[half:], video.fps)  # the stream goes on
+    recognizer.feed_audio(audio[len(audio) // 2 :])
+    assert recognizer.finish()["total_steps"] == len(recognizer.steps) > len(before)
