@@ -41,23 +41,62 @@ class SoftmaxRegression:
         xt = torch.from_numpy((x - self.mean) / self.std)
         yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
         generator = torch.Generator().manual_seed(0)
-        self.weight = (torch.randn(x.shape[1], n_classes, generator=generator) * 0.01).requires_grad_()
+        self.weight = (
+            torch.randn(x.shape[1], n_classes, generator=generator) * 0.01
+        ).requires_grad_()
         self.bias = torch.zeros(n_classes, requires_grad=True)
-        optimiser = torch.optim.LBFGS([self.weight, self.bias], max_iter=self.max_iter, line_search_fn="strong_wolfe")
+        optimiser = torch.optim.LBFGS(
+            [self.weight, self.bias], max_iter=self.max_iter, line_search_fn="strong_wolfe"
+        )
 
         def closure() -> torch.Tensor:
             optimiser.zero_grad()
-            loss = torch.nn.functional.cross_entropy(xt @ self.weight + self.bias, yt) + self.l2 * (self.weight**2).sum()
+            loss = (
+                torch.nn.functional.cross_entropy(xt @ self.weight + self.bias, yt)
+                + self.l2 * (self.weight**2).sum()
+            )
             loss.backward()
             return loss
 
         optimiser.step(closure)
         return self
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+    def logits(self, x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            xt = torch.from_numpy(((np.asarray(x, dtype=np.float32) - self.mean) / self.std).astype(np.float32))
-            return torch.softmax(xt @ self.weight + self.bias, dim=1).numpy()
+            xt = torch.from_numpy(
+                ((np.asarray(x, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
+            )
+            return (xt @ self.weight + self.bias).numpy()
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return torch.softmax(torch.from_numpy(self.logits(x)), dim=1).numpy()
+
+
+def fit_calibration(
+    logits: np.ndarray, steps: np.ndarray, labels: np.ndarray
+) -> tuple[float, float]:
+    """``(a, b)`` minimising the NLL of ``softmax(logits · exp(a + b · log steps))``.
+
+    A softmax regression on running means is over-confident after one step and
+    under-confident after many; a scale growing with the steps seen fixes both (for
+    i.i.d. Gaussian frames the exact log-likelihood ratio grows linearly with them).
+    Fit it on held-out data.
+    """
+    z = torch.from_numpy(np.asarray(logits, dtype=np.float32))
+    log_n = torch.from_numpy(np.log(np.asarray(steps, dtype=np.float32)))[:, None]
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    ab = torch.zeros(2, requires_grad=True)
+    optimiser = torch.optim.LBFGS([ab], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z * torch.exp(ab[0] + ab[1] * log_n), y)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    a, b = ab.detach().tolist()
+    return float(a), float(b)
 
 
 def prefix_features(store: FeatureStore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,7 +114,12 @@ def prefix_features(store: FeatureStore) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def clip_means(store: FeatureStore) -> np.ndarray:
     """Whole-clip mean frame of every clip."""
-    return np.stack([np.asarray(store.clip(i).frames, dtype=np.float64).mean(axis=0) for i in range(store.n_clips)]).astype(np.float32)
+    return np.stack(
+        [
+            np.asarray(store.clip(i).frames, dtype=np.float64).mean(axis=0)
+            for i in range(store.n_clips)
+        ]
+    ).astype(np.float32)
 
 
 @dataclass
@@ -88,7 +132,10 @@ class Posteriors:
 
     def decide_threshold(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         confident = self.proba.max(axis=1) >= threshold
-        predictions, steps = np.empty(len(self.lengths), np.int64), np.empty(len(self.lengths), np.int64)
+        predictions, steps = (
+            np.empty(len(self.lengths), np.int64),
+            np.empty(len(self.lengths), np.int64),
+        )
         for i, (start, length) in enumerate(zip(self.offsets, self.lengths)):
             hits = np.flatnonzero(confident[start : start + length])
             t = int(hits[0]) if len(hits) else int(length) - 1
@@ -113,7 +160,9 @@ def fit_temporal_model(store: FeatureStore) -> SoftmaxRegression:
     return SoftmaxRegression().fit(features, store.labels[clips], store.n_classes)
 
 
-def _hm(labels: np.ndarray, lengths: np.ndarray, decisions: tuple[np.ndarray, np.ndarray]) -> tuple[float, float, float]:
+def _hm(
+    labels: np.ndarray, lengths: np.ndarray, decisions: tuple[np.ndarray, np.ndarray]
+) -> tuple[float, float, float]:
     predictions, steps = decisions
     accuracy, earliness = float(np.mean(predictions == labels)), float(np.mean(steps / lengths))
     return accuracy, earliness, harmonic_mean(accuracy, earliness)
@@ -122,7 +171,11 @@ def _hm(labels: np.ndarray, lengths: np.ndarray, decisions: tuple[np.ndarray, np
 def speaker_folds(store: FeatureStore, n_folds: int = 4) -> list[list[str]]:
     """Training speakers split into at most ``n_folds`` groups (in sorted order)."""
     speakers = store.speaker_set
-    return [group for group in np.array_split(np.array(speakers, dtype=object), min(n_folds, len(speakers))) if len(group)]
+    return [
+        group
+        for group in np.array_split(np.array(speakers, dtype=object), min(n_folds, len(speakers)))
+        if len(group)
+    ]
 
 
 def out_of_fold_posteriors(train: FeatureStore) -> tuple[Posteriors, np.ndarray]:
@@ -140,13 +193,21 @@ def out_of_fold_posteriors(train: FeatureStore) -> tuple[Posteriors, np.ndarray]
     for p in parts:
         offsets.append(p.offsets + total)
         total += len(p.proba)
-    merged = Posteriors(np.vstack([p.proba for p in parts]), np.concatenate(offsets), np.concatenate([p.lengths for p in parts]))
+    merged = Posteriors(
+        np.vstack([p.proba for p in parts]),
+        np.concatenate(offsets),
+        np.concatenate([p.lengths for p in parts]),
+    )
     return merged, np.concatenate(labels)
 
 
 def tune(train_posteriors: Posteriors, labels: np.ndarray, kind: str) -> float:
     """The threshold (``kind="threshold"``) or fraction with the best training HM."""
-    grid, decide = (THRESHOLDS, train_posteriors.decide_threshold) if kind == "threshold" else (FRACTIONS, train_posteriors.decide_fraction)
+    grid, decide = (
+        (THRESHOLDS, train_posteriors.decide_threshold)
+        if kind == "threshold"
+        else (FRACTIONS, train_posteriors.decide_fraction)
+    )
     scores = [_hm(labels, train_posteriors.lengths, decide(float(v)))[2] for v in grid]
     return float(grid[int(np.argmax(scores))])
 
@@ -165,10 +226,17 @@ def fit_baselines(train: FeatureStore) -> FittedBaselines:
     """Fit the full-clip and temporal models and tune θ and x on the training speakers."""
     oof, labels = out_of_fold_posteriors(train)
     full = SoftmaxRegression().fit(clip_means(train), train.labels, train.n_classes)
-    return FittedBaselines(full, fit_temporal_model(train), tune(oof, labels, "threshold"), tune(oof, labels, "fraction"))
+    return FittedBaselines(
+        full,
+        fit_temporal_model(train),
+        tune(oof, labels, "threshold"),
+        tune(oof, labels, "fraction"),
+    )
 
 
-def baseline_decisions(fitted: FittedBaselines, test: FeatureStore) -> dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
+def baseline_decisions(
+    fitted: FittedBaselines, test: FeatureStore
+) -> dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
     """Per-clip ``(predictions, steps, parameters)`` of each built-in baseline on ``test``."""
     post = posteriors(fitted.temporal, test)
     full_predictions = fitted.full_clip.predict_proba(clip_means(test)).argmax(axis=1)
@@ -179,23 +247,39 @@ def baseline_decisions(fitted: FittedBaselines, test: FeatureStore) -> dict[str,
     }
 
 
-def baseline_curves(fitted: FittedBaselines, test: FeatureStore) -> dict[str, list[dict[str, float]]]:
+def baseline_curves(
+    fitted: FittedBaselines, test: FeatureStore
+) -> dict[str, list[dict[str, float]]]:
     """Accuracy-vs-earliness curves on ``test``: sweeping θ (threshold) and x (fixed fraction)."""
     post = posteriors(fitted.temporal, test)
     curves: dict[str, list[dict[str, float]]] = {"threshold": [], "fixed_fraction": []}
-    for name, grid, decide in (("threshold", THRESHOLDS, post.decide_threshold), ("fixed_fraction", FRACTIONS, post.decide_fraction)):
+    for name, grid, decide in (
+        ("threshold", THRESHOLDS, post.decide_threshold),
+        ("fixed_fraction", FRACTIONS, post.decide_fraction),
+    ):
         for value in grid:
             accuracy, earliness, hm = _hm(test.labels, test.lengths, decide(float(value)))
-            curves[name].append({"parameter": float(value), "accuracy": accuracy, "earliness": earliness, "harmonic_mean": hm})
+            curves[name].append(
+                {
+                    "parameter": float(value),
+                    "accuracy": accuracy,
+                    "earliness": earliness,
+                    "harmonic_mean": hm,
+                }
+            )
     return curves
 
 
-def evaluate_baselines(train: FeatureStore, test: FeatureStore, seed: int = 0, aeon: bool = True) -> dict[str, dict[str, Any]]:
+def evaluate_baselines(
+    train: FeatureStore, test: FeatureStore, seed: int = 0, aeon: bool = True
+) -> dict[str, dict[str, Any]]:
     """Fit every baseline on ``train`` and report each on ``test`` (aeon ones when importable)."""
     fitted = fit_baselines(train)
     reports: dict[str, dict[str, Any]] = {}
     for name, (predictions, steps, parameters) in baseline_decisions(fitted, test).items():
-        report = early_classification_report(predictions, test.labels, steps, test.lengths, test.class_names, test.steps_per_second)
+        report = early_classification_report(
+            predictions, test.labels, steps, test.lengths, test.class_names, test.steps_per_second
+        )
         reports[name] = {**report, "parameters": parameters}
     if aeon:
         from avemotion.agents.baselines_aeon import aeon_available, evaluate_aeon_baselines

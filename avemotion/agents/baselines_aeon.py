@@ -38,11 +38,15 @@ def padded_panel(store: FeatureStore, length: int) -> np.ndarray:
 
 def classification_points(length: int, max_points: int = MAX_POINTS) -> list[int]:
     """Every step from 3 to ``length``, thinned evenly to at most ``max_points`` points."""
-    points = np.unique(np.linspace(3, length, min(max_points, max(1, length - 2))).round().astype(int))
+    points = np.unique(
+        np.linspace(3, length, min(max_points, max(1, length - 2))).round().astype(int)
+    )
     return [int(p) for p in points if p >= 3] or [length]
 
 
-def stream_decisions(classifier: Any, panel: np.ndarray, points: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def stream_decisions(
+    classifier: Any, panel: np.ndarray, points: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Feed growing prefixes to a fitted aeon early classifier: per-case prediction and decision length."""
     n = len(panel)
     predictions, lengths = np.full(n, -1, dtype=np.int64), np.full(n, points[-1], dtype=np.int64)
@@ -50,7 +54,9 @@ def stream_decisions(classifier: Any, panel: np.ndarray, points: list[int]) -> t
     classifier.reset_state_info()
     for i, point in enumerate(points):
         prefix = panel[remaining, :, :point]
-        preds, decisions = classifier.predict(prefix) if i == 0 else classifier.update_predict(prefix)
+        preds, decisions = (
+            classifier.predict(prefix) if i == 0 else classifier.update_predict(prefix)
+        )
         decisions = np.asarray(decisions, dtype=bool)
         if i == len(points) - 1:
             decisions[:] = True
@@ -70,13 +76,17 @@ def make_classifier(name: str, points: list[int], seed: int) -> Any:
 
     estimator = KNeighborsTimeSeriesClassifier(distance="euclidean", n_neighbors=1)
     if name == "aeon_probability_threshold":
-        return ProbabilityThresholdEarlyClassifier(estimator=estimator, classification_points=points, random_state=seed)
+        return ProbabilityThresholdEarlyClassifier(
+            estimator=estimator, classification_points=points, random_state=seed
+        )
     if name == "aeon_teaser":
         return TEASER(estimator=estimator, classification_points=points, random_state=seed)
     raise ValueError(f"aeon baseline: unknown name {name!r}")
 
 
-def evaluate_aeon_baselines(train: FeatureStore, test: FeatureStore, seed: int = 0) -> dict[str, dict[str, Any]]:
+def evaluate_aeon_baselines(
+    train: FeatureStore, test: FeatureStore, seed: int = 0
+) -> dict[str, dict[str, Any]]:
     """Fit both aeon early classifiers on ``train`` and report each on ``test``."""
     length = int(max(train.lengths.max(), test.lengths.max()))
     points = classification_points(length)
@@ -86,6 +96,11 @@ def evaluate_aeon_baselines(train: FeatureStore, test: FeatureStore, seed: int =
         classifier = make_classifier(name, points, seed).fit(x_train, train.labels)
         predictions, decided_at = stream_decisions(classifier, x_test, points)
         steps = np.minimum(decided_at, test.lengths)
-        report = early_classification_report(predictions, test.labels, steps, test.lengths, test.class_names, test.steps_per_second)
-        reports[name] = {**report, "parameters": {"estimator": "1-NN euclidean", "classification_points": points}}
+        report = early_classification_report(
+            predictions, test.labels, steps, test.lengths, test.class_names, test.steps_per_second
+        )
+        reports[name] = {
+            **report,
+            "parameters": {"estimator": "1-NN euclidean", "classification_points": points},
+        }
     return reports

@@ -31,7 +31,9 @@ def bench_agents(
         root = Path(out) if out is not None else Path(tmp)
         for agent in agents:
             options = dqn_options if agent.startswith("dqn") else {}
-            run_dir = train(agent, store, steps, seed, root / agent, overwrite=True, progress=False, **options)
+            run_dir = train(
+                agent, store, steps, seed, root / agent, overwrite=True, progress=False, **options
+            )
             results["agents"][agent] = read_summary(run_dir)
     rates = {name: summary["env_steps_per_s"] for name, summary in results["agents"].items()}
     if "dqn" in rates and "sb3-dqn" in rates:

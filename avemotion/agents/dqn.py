@@ -46,23 +46,23 @@ class DQNConfig:
 
     obs_mode: str = "frame+mean"
     """Observation of the env: "frame", "mean" or "frame+mean" (use "frame" with ``recurrent``)."""
-    wait_cost: float = 0.01
+    wait_cost: float = 0.005
     """Env reward for waiting one step is ``-wait_cost``: the accuracy/earliness trade-off."""
-    num_envs: int = 64
+    num_envs: int = 16
     """Sub-envs of the native vector env stepped together."""
     learning_rate: float = 5e-4
     """Adam step size."""
     buffer_size: int = 50_000
     """Replay capacity in transitions."""
-    batch_size: int = 512
+    batch_size: int = 128
     """Transitions per gradient step (episodes per step are ``batch_size // 32`` when recurrent)."""
-    gamma: float = 0.99
+    gamma: float = 1.0
     """Discount factor."""
-    n_step: int = 3
+    n_step: int = 8
     """Length of the multi-step return."""
     tau: float = 1.0
     """Target update: 1.0 copies the online net (hard); below 1, Polyak averaging."""
-    target_update_interval: int = 250
+    target_update_interval: int = 100
     """Gradient steps between target updates."""
     start_epsilon: float = 1.0
     """ε at the start of training."""
@@ -70,13 +70,13 @@ class DQNConfig:
     """ε after the exploration phase."""
     exploration_fraction: float = 0.4
     """Fraction of the step budget over which ε decays linearly."""
-    exploration_wait_prob: float = 0.5
+    exploration_wait_prob: float = 0.95
     """When exploring, probability of waiting (if allowed); otherwise a uniform class."""
     learning_starts: int = 5_000
     """Environment steps collected before the first gradient step."""
     gradient_steps: int = 1
     """Gradient steps per collection iteration (one iteration = one step of every sub-env)."""
-    hidden: tuple[int, ...] = (256, 256)
+    hidden: tuple[int, ...] = (64, 64)
     """Hidden layer sizes (the last one is the recurrent size when ``recurrent``)."""
     dueling: bool = True
     """Dueling head V + A − mean(A)."""
@@ -96,6 +96,9 @@ class DQNConfig:
     """Fraction of the training speakers that fit the posterior front end; the agent then
     learns on the other speakers, whose posteriors look like those of unseen speakers.
     0 fits the front end and trains the agent on all training speakers."""
+    frontend_refit: bool = True
+    """After training, refit the front end on all training speakers for the saved model
+    (the agent's stopping rule was learnt on held-out-like posteriors)."""
     frontend_l2: float = 1e-2
     """L2 penalty of the posterior front end's classifier (larger = less over-confident)."""
     counterfactual_classes: bool = True
@@ -133,21 +136,36 @@ class DQNConfig:
         return cls(**values)
 
 
-def make_q_network(config: DQNConfig, obs_dim: int, n_actions: int, store_dim: int) -> torch.nn.Module:
+def make_q_network(
+    config: DQNConfig, obs_dim: int, n_actions: int, store_dim: int
+) -> torch.nn.Module:
     """The online Q-network this config describes (its front end still unfitted)."""
     frontend = FrontEnd(obs_dim, store_dim, n_actions - 1, config.frontend)
     if config.q_head == "stopping" and not config.recurrent:
         return StoppingQNetwork(frontend, n_actions, config.hidden)
     if config.recurrent:
-        return RecurrentQNetwork(frontend, n_actions, config.hidden, config.dueling, config.recurrent)
+        return RecurrentQNetwork(
+            frontend, n_actions, config.hidden, config.dueling, config.recurrent
+        )
     return MLPQNetwork(frontend, n_actions, config.hidden, config.dueling)
 
 
-def fit_frontend(frontend: FrontEnd, envs: Any, store: FeatureStore, l2: float) -> None:
-    """Fit the frozen front end on the training store: frame statistics, and for
-    ``"posterior"`` a softmax regression on every prefix's running mean."""
+def fit_frontend(
+    frontend: FrontEnd,
+    envs: Any,
+    store: FeatureStore,
+    l2: float,
+    calibration: FeatureStore | None = None,
+    known: tuple[float, float] | None = None,
+) -> tuple[float, float]:
+    """Fit the frozen front end on ``store``: frame statistics, and for ``"posterior"`` a
+    softmax regression on every prefix's running mean, whose logits are rescaled by a
+    step-dependent calibration fitted on ``calibration`` (speakers it did not see) or
+    ``known``. Returns the calibration ``(a, b)``."""
     if frontend.kind == "raw":
-        rows = np.linspace(0, len(store.frames) - 1, min(100_000, len(store.frames))).astype(np.int64)
+        rows = np.linspace(0, len(store.frames) - 1, min(100_000, len(store.frames))).astype(
+            np.int64
+        )
         frames = np.asarray(store.frames[rows], dtype=np.float64)
         mean, std = frames.mean(axis=0), frames.std(axis=0) + 1e-6
         layout = envs.layout
@@ -155,13 +173,29 @@ def fit_frontend(frontend: FrontEnd, envs: Any, store: FeatureStore, l2: float) 
         for part in (layout.frame_slice, layout.mean_slice):
             if part.stop > part.start:
                 shift[part], scale[part] = mean, std
-        frontend.set(torch.tensor(shift, dtype=torch.float32), torch.tensor(scale, dtype=torch.float32))
-        return
-    from avemotion.agents.baselines import SoftmaxRegression, prefix_features
+        frontend.set(
+            torch.tensor(shift, dtype=torch.float32), torch.tensor(scale, dtype=torch.float32)
+        )
+        return (0.0, 0.0)
+    from avemotion.agents.baselines import SoftmaxRegression, fit_calibration, prefix_features
 
     features, clips, _ = prefix_features(store)
     model = SoftmaxRegression(l2=l2).fit(features[:, :-1], store.labels[clips], store.n_classes)
-    frontend.set(torch.from_numpy(model.mean), torch.from_numpy(model.std), model.weight.detach(), model.bias.detach())
+    frontend.set(
+        torch.from_numpy(model.mean),
+        torch.from_numpy(model.std),
+        model.weight.detach(),
+        model.bias.detach(),
+    )
+    if known is None:
+        known = (0.0, 0.0)
+        if calibration is not None:
+            held, held_clips, held_steps = prefix_features(calibration)
+            known = fit_calibration(
+                model.logits(held[:, :-1]), held_steps, calibration.labels[held_clips]
+            )
+    frontend.set_calibration(known[0], known[1], envs.layout.max_length)
+    return known
 
 
 def augment(online: torch.nn.Module, obs: torch.Tensor, noise: float) -> torch.Tensor:
@@ -177,13 +211,21 @@ def augment(online: torch.nn.Module, obs: torch.Tensor, noise: float) -> torch.T
     return obs + torch.randn_like(obs) * scale * noise
 
 
-def class_targets(label: torch.Tensor, n_actions: int, rewards: tuple[float, float]) -> torch.Tensor:
+def class_targets(
+    label: torch.Tensor, n_actions: int, rewards: tuple[float, float]
+) -> torch.Tensor:
     """Reward of each classification action (columns 1..K) given the true label."""
     correct = torch.nn.functional.one_hot(label, n_actions - 1).bool()
     return torch.where(correct, rewards[0], rewards[1])
 
 
-def td_loss(online: torch.nn.Module, target: torch.nn.Module, batch: Any, config: DQNConfig, rewards: tuple[float, float] = (1.0, -1.0)) -> tuple[torch.Tensor, torch.Tensor]:
+def td_loss(
+    online: torch.nn.Module,
+    target: torch.nn.Module,
+    batch: Any,
+    config: DQNConfig,
+    rewards: tuple[float, float] = (1.0, -1.0),
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Huber loss of ``Q(s, a)`` against the masked (Double) n-step target, and mean Q.
 
     With ``counterfactual_classes`` the loss also covers every classification action."""
@@ -198,23 +240,41 @@ def td_loss(online: torch.nn.Module, target: torch.nn.Module, batch: Any, config
         y = batch.returns + batch.discount * value
     loss = F.smooth_l1_loss(q, y)
     if config.counterfactual_classes:
-        loss = loss + F.smooth_l1_loss(q_all[:, 1:], class_targets(batch.label, q_all.shape[1], rewards))
+        loss = loss + F.smooth_l1_loss(
+            q_all[:, 1:], class_targets(batch.label, q_all.shape[1], rewards)
+        )
     return loss, q.mean()
 
 
-def recurrent_td_loss(online: torch.nn.Module, target: torch.nn.Module, episodes: dict[str, torch.Tensor], config: DQNConfig, rewards: tuple[float, float] = (1.0, -1.0)) -> tuple[torch.Tensor, torch.Tensor]:
+def recurrent_td_loss(
+    online: torch.nn.Module,
+    target: torch.nn.Module,
+    episodes: dict[str, torch.Tensor],
+    config: DQNConfig,
+    rewards: tuple[float, float] = (1.0, -1.0),
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The same loss over every step of whole sampled episodes (zero initial state)."""
-    obs, mask, action, reward = episodes["obs"], episodes["mask"], episodes["action"], episodes["reward"]
+    obs, mask, action, reward = (
+        episodes["obs"],
+        episodes["mask"],
+        episodes["action"],
+        episodes["reward"],
+    )
     length, terminated = episodes["length"], episodes["terminated"]
     batch, steps = action.shape
     n, gamma = config.n_step, config.gamma
     q_all = online(augment(online, obs, config.input_noise))
     q = q_all[:, :steps].gather(2, action[..., None])[..., 0]
     with torch.no_grad():
-        padded = F.pad(reward, (0, n))
-        returns = sum(gamma**k * padded[:, k : k + steps] for k in range(n))
         t = torch.arange(steps)[None, :]
-        boot = torch.minimum(t + n, length[:, None])
+        # A terminated episode ends with its one classification (or a masked wait): the
+        # look-ahead of earlier steps stops before it and bootstraps from the state where it
+        # was taken (as in TransitionReplay), and that last step's target is its reward.
+        end = torch.where(terminated, length - 1, length)[:, None]
+        boot = torch.where(t < end, torch.minimum(t + n, end), length[:, None])
+        within = (t[..., None] + torch.arange(n)[None, None, :]) < boot[..., None]
+        padded = F.pad(reward, (0, n))
+        returns = sum(gamma**k * padded[:, k : k + steps] * within[..., k] for k in range(n))
         discount = gamma ** (boot - t).float() * ~(terminated[:, None] & (boot == length[:, None]))
         rows = torch.arange(batch)[:, None]
         next_target = target(obs)[rows, boot]
@@ -224,7 +284,9 @@ def recurrent_td_loss(online: torch.nn.Module, target: torch.nn.Module, episodes
         valid = t < length[:, None]
     loss = F.smooth_l1_loss(q[valid], y[valid])
     if config.counterfactual_classes:
-        targets = class_targets(episodes["label"], q_all.shape[2], rewards)[:, None, :].expand(-1, steps, -1)
+        targets = class_targets(episodes["label"], q_all.shape[2], rewards)[:, None, :].expand(
+            -1, steps, -1
+        )
         loss = loss + F.smooth_l1_loss(q_all[:, :steps, 1:][valid], targets[valid])
     return loss, q[valid].mean()
 
@@ -259,7 +321,15 @@ def save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train_dqn(config: DQNConfig, store: FeatureStore, steps: int, seed: int, run_dir: Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+def train_dqn(
+    config: DQNConfig,
+    store: FeatureStore,
+    steps: int,
+    seed: int,
+    run_dir: Path,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Train our DQN for ``steps`` environment steps (real transitions) into ``run_dir``.
 
     With ``resume`` and a ``checkpoint.pt`` present, training continues from the
@@ -268,19 +338,41 @@ def train_dqn(config: DQNConfig, store: FeatureStore, steps: int, seed: int, run
     torch.set_num_threads(config.torch_threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    all_speakers = store
     frontend_store, store = split_for_frontend(store, config)
-    envs = gym.make_vec("AVEmotion-v0", num_envs=config.num_envs, store=store, obs_mode=config.obs_mode, wait_cost=config.wait_cost)
+    envs = gym.make_vec(
+        "AVEmotion-v0",
+        num_envs=config.num_envs,
+        store=store,
+        obs_mode=config.obs_mode,
+        wait_cost=config.wait_cost,
+    )
     n_envs, n_actions = config.num_envs, envs.single_action_space.n
     obs_dim = envs.single_observation_space.shape[0]
     rewards = (envs.rewards.correct, envs.rewards.wrong)
     online = make_q_network(config, obs_dim, n_actions, store.dim)
     if not (resume and (run_dir / CHECKPOINT_NAME).is_file()):
-        fit_frontend(online.frontend, envs, frontend_store, config.frontend_l2)
+        calibration = fit_frontend(
+            online.frontend,
+            envs,
+            frontend_store,
+            config.frontend_l2,
+            calibration=store if frontend_store is not store else None,
+        )
+    else:
+        calibration = tuple(torch.load(run_dir / CHECKPOINT_NAME, weights_only=True)["calibration"])
     target = copy.deepcopy(online)
-    optimiser = torch.optim.AdamW(online.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW(
+        online.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
     if config.recurrent:
         max_length = int(store.lengths.max())
-        replay: Any = EpisodeReplay(max(8, config.buffer_size // max(1, int(store.lengths.mean()))), max_length, obs_dim, n_actions)
+        replay: Any = EpisodeReplay(
+            max(8, config.buffer_size // max(1, int(store.lengths.mean()))),
+            max_length,
+            obs_dim,
+            n_actions,
+        )
     else:
         replay = TransitionReplay(config.buffer_size, n_envs, obs_dim, n_actions)
     global_step, updates = 0, 0
@@ -295,7 +387,9 @@ def train_dqn(config: DQNConfig, store: FeatureStore, steps: int, seed: int, run
         global_step, updates = int(state["global_step"]), int(state["updates"])
         rng.bit_generator.state = _unpack_rng(state["rng"])
         torch.set_rng_state(state["torch_rng"])
-    log = TrainingLog(run_dir, ("loss", "q_mean", "epsilon", "updates"), resume=resume, start_step=global_step)
+    log = TrainingLog(
+        run_dir, ("loss", "q_mean", "epsilon", "updates"), resume=resume, start_step=global_step
+    )
     obs, info = envs.reset(seed=seed + global_step)
     mask = info["action_mask"].astype(bool)
     prev_done = np.zeros(n_envs, dtype=bool)
@@ -318,7 +412,9 @@ def train_dqn(config: DQNConfig, store: FeatureStore, steps: int, seed: int, run
             else:
                 q = online(obs_t)
             greedy = masked_argmax(q, torch.from_numpy(mask)).numpy()
-        actions = np.where(rng.random(n_envs) < epsilon, explore(mask, config.exploration_wait_prob, rng), greedy)
+        actions = np.where(
+            rng.random(n_envs) < epsilon, explore(mask, config.exploration_wait_prob, rng), greedy
+        )
         next_obs, reward, terminated, truncated, info = envs.step(actions)
         next_mask = info["action_mask"].astype(bool)
         valid = ~prev_done
@@ -330,10 +426,25 @@ def train_dqn(config: DQNConfig, store: FeatureStore, steps: int, seed: int, run
             scratch.start(prev_done, next_obs, next_mask)
             hidden = reset_state(hidden, torch.from_numpy(prev_done))
         else:
-            replay.add(obs, actions, reward, next_obs, next_mask, terminated, truncated, valid, info["label"])
+            replay.add(
+                obs,
+                actions,
+                reward,
+                next_obs,
+                next_mask,
+                terminated,
+                truncated,
+                valid,
+                info["label"],
+            )
         episode_return += reward * valid
         if done.any():
-            log.episodes_batch(episode_return[done], info["prediction"][done] == info["label"][done], info["frame_index"][done] + 1, info["clip_length"][done])
+            log.episodes_batch(
+                episode_return[done],
+                info["prediction"][done] == info["label"][done],
+                info["frame_index"][done] + 1,
+                info["clip_length"][done],
+            )
             episode_return[done] = 0.0
         prev_done = terminated | truncated
         obs, mask = next_obs, next_mask
@@ -343,9 +454,21 @@ def train_dqn(config: DQNConfig, store: FeatureStore, steps: int, seed: int, run
         if global_step >= config.learning_starts and len(replay) > 0:
             for _ in range(config.gradient_steps):
                 if config.recurrent:
-                    loss, q_mean = recurrent_td_loss(online, target, replay.sample(max(1, config.batch_size // 32), rng), config, rewards)
+                    loss, q_mean = recurrent_td_loss(
+                        online,
+                        target,
+                        replay.sample(max(1, config.batch_size // 32), rng),
+                        config,
+                        rewards,
+                    )
                 else:
-                    loss, q_mean = td_loss(online, target, replay.sample(config.batch_size, config.n_step, config.gamma, rng), config, rewards)
+                    loss, q_mean = td_loss(
+                        online,
+                        target,
+                        replay.sample(config.batch_size, config.n_step, config.gamma, rng),
+                        config,
+                        rewards,
+                    )
                 optimiser.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(online.parameters(), config.max_grad_norm)
@@ -356,7 +479,13 @@ def train_dqn(config: DQNConfig, store: FeatureStore, steps: int, seed: int, run
                 if updates % config.target_update_interval == 0:
                     _update_target(online, target, config.tau)
         if global_step >= next_log or global_step >= steps:
-            log.row(global_step, loss=_mean(losses), q_mean=_mean(q_means), epsilon=epsilon, updates=updates)
+            log.row(
+                global_step,
+                loss=_mean(losses),
+                q_mean=_mean(q_means),
+                epsilon=epsilon,
+                updates=updates,
+            )
             losses, q_means = [], []
             next_log = (global_step // config.log_every + 1) * config.log_every
         if global_step >= next_checkpoint or global_step >= steps:
@@ -368,17 +497,45 @@ def train_dqn(config: DQNConfig, store: FeatureStore, steps: int, seed: int, run
                 "updates": updates,
                 "rng": _pack_rng(rng.bit_generator.state),
                 "torch_rng": torch.get_rng_state(),
+                "calibration": list(calibration),
             }
             if config.checkpoint_replay:
                 state["replay"] = replay.state_dict()
             save_atomic(state, checkpoint_path)
-            save_atomic(online.state_dict(), run_dir / MODEL_NAME)
+            save_atomic(
+                final_model(
+                    online, config, envs, all_speakers, frontend_store, calibration
+                ).state_dict(),
+                run_dir / MODEL_NAME,
+            )
             next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
     bar.close()
     log.close()
     envs.close()
     seconds = max(log.elapsed() - start_time, 1e-9)
-    return {"env_steps": global_step, "updates": updates, "train_seconds": seconds, "env_steps_per_s": (global_step - start_step) / seconds}
+    return {
+        "env_steps": global_step,
+        "updates": updates,
+        "train_seconds": seconds,
+        "env_steps_per_s": (global_step - start_step) / seconds,
+    }
+
+
+def final_model(
+    online: torch.nn.Module,
+    config: DQNConfig,
+    envs: Any,
+    all_speakers: FeatureStore,
+    frontend_store: FeatureStore,
+    calibration: tuple[float, float],
+) -> torch.nn.Module:
+    """The network to save: ``online``, with its front end refitted on every training
+    speaker when ``frontend_refit`` and the front end was fitted on a part of them."""
+    if not (config.frontend_refit and frontend_store.n_clips < all_speakers.n_clips):
+        return online
+    model = copy.deepcopy(online)
+    fit_frontend(model.frontend, envs, all_speakers, config.frontend_l2, known=calibration)
+    return model
 
 
 class _EpisodeScratch:
@@ -397,7 +554,14 @@ class _EpisodeScratch:
         self.mask[which, 0] = mask[which]
         self.t[which] = 0
 
-    def record(self, valid: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray, next_mask: np.ndarray) -> None:
+    def record(
+        self,
+        valid: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        next_obs: np.ndarray,
+        next_mask: np.ndarray,
+    ) -> None:
         envs = np.flatnonzero(valid & (self.t < self.max_length))
         t = self.t[envs]
         self.action[envs, t] = action[envs]
@@ -408,7 +572,14 @@ class _EpisodeScratch:
 
     def push(self, e: int, replay: EpisodeReplay, terminated: bool, label: int) -> None:
         length = int(self.t[e])
-        replay.add(self.obs[e, : length + 1], self.mask[e, : length + 1], self.action[e, :length], self.reward[e, :length], terminated, label)
+        replay.add(
+            self.obs[e, : length + 1],
+            self.mask[e, : length + 1],
+            self.action[e, :length],
+            self.reward[e, :length],
+            terminated,
+            label,
+        )
 
 
 def _update_target(online: torch.nn.Module, target: torch.nn.Module, tau: float) -> None:
@@ -426,7 +597,12 @@ def _mean(values: list[float]) -> float:
 def _pack_rng(state: dict[str, Any]) -> dict[str, Any]:
     """numpy PCG64 state as tensors/ints, loadable with ``weights_only=True``."""
     inner = state["state"]
-    return {"state": str(inner["state"]), "inc": str(inner["inc"]), "has_uint32": int(state["has_uint32"]), "uinteger": int(state["uinteger"])}
+    return {
+        "state": str(inner["state"]),
+        "inc": str(inner["inc"]),
+        "has_uint32": int(state["has_uint32"]),
+        "uinteger": int(state["uinteger"]),
+    }
 
 
 def _unpack_rng(packed: dict[str, Any]) -> dict[str, Any]:

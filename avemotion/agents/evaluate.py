@@ -25,11 +25,15 @@ from avemotion.store import FeatureStore
 StoreLike = FeatureStore | str | os.PathLike[str] | None
 
 
-def sweep_agent(agent: Any, store: FeatureStore, max_envs: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def sweep_agent(
+    agent: Any, store: FeatureStore, max_envs: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """Predictions and steps observed of ``agent`` on every clip of ``store``, in store order."""
     n = store.n_clips
     n_envs = min(max_envs, n)
-    envs = AVEmotionVectorEnv(num_envs=n_envs, store=store, obs_mode=agent.obs_mode, sampling="sequential")
+    envs = AVEmotionVectorEnv(
+        num_envs=n_envs, store=store, obs_mode=agent.obs_mode, sampling="sequential"
+    )
     predictions = np.full(n, -2, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
     obs, info = envs.reset(seed=0)
@@ -60,12 +64,18 @@ def sweep_agent(agent: Any, store: FeatureStore, max_envs: int = 64) -> tuple[np
 def evaluate_agent(agent: Any, store: FeatureStore) -> dict[str, Any]:
     """The metrics report of ``agent`` on every clip of ``store`` (each exactly once)."""
     predictions, steps = sweep_agent(agent, store)
-    return early_classification_report(predictions, store.labels, steps, store.lengths, store.class_names, store.steps_per_second)
+    return early_classification_report(
+        predictions, store.labels, steps, store.lengths, store.class_names, store.steps_per_second
+    )
 
 
-def report_from_decisions(store: FeatureStore, predictions: np.ndarray, steps: np.ndarray) -> dict[str, Any]:
+def report_from_decisions(
+    store: FeatureStore, predictions: np.ndarray, steps: np.ndarray
+) -> dict[str, Any]:
     """The metrics report of per-clip decisions made by a baseline on ``store``."""
-    return early_classification_report(predictions, store.labels, steps, store.lengths, store.class_names, store.steps_per_second)
+    return early_classification_report(
+        predictions, store.labels, steps, store.lengths, store.class_names, store.steps_per_second
+    )
 
 
 def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -100,9 +110,13 @@ def evaluate_run(
     full = resolve_store(store)
     test = resolve_store(full, speakers, exclude_speakers)
     if test.class_names != list(config["class_names"]):
-        raise ValueError(f"{full.path}: class_names: {test.class_names} differ from the run's {config['class_names']}")
+        raise ValueError(
+            f"{full.path}: class_names: {test.class_names} differ from the run's {config['class_names']}"
+        )
     if test.dim != int(config["store_dim"]):
-        raise ValueError(f"{full.path}: dim: {test.dim} differs from the run's {config['store_dim']}")
+        raise ValueError(
+            f"{full.path}: dim: {test.dim} differs from the run's {config['store_dim']}"
+        )
     agent = load_agent(run_dir)
     result = evaluate_agent(agent, test)
     result = {**result, "agent": config["agent"], "run": str(run_dir), "speakers": test.speaker_set}

@@ -31,9 +31,13 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int
     return matrix
 
 
-def per_class_recall(matrix: np.ndarray) -> np.ndarray:
-    """Recall of every class from a confusion matrix (NaN for a class with no clips)."""
-    support = matrix.sum(axis=1).astype(np.float64)
+def per_class_recall(matrix: np.ndarray, support: np.ndarray | None = None) -> np.ndarray:
+    """Recall of every class (NaN for a class with no clips).
+
+    ``support`` is the number of clips of each class; by default the confusion matrix's
+    row sums, which miss unanswered clips, so pass it when some predictions are -1.
+    """
+    support = (matrix.sum(axis=1) if support is None else np.asarray(support)).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(support > 0, np.diag(matrix) / support, np.nan)
 
@@ -70,7 +74,7 @@ def early_classification_report(
     accuracy = float(np.mean(predictions == labels))
     earliness = float(np.mean(steps / lengths))
     matrix = confusion_matrix(labels, predictions, len(class_names))
-    recall = per_class_recall(matrix)
+    recall = per_class_recall(matrix, np.bincount(labels, minlength=len(class_names)))
     present = ~np.isnan(recall)
     return {
         "accuracy": accuracy,

@@ -68,21 +68,50 @@ class FrontEnd(nn.Module):
         if kind == "posterior":
             self.register_buffer("weight", torch.zeros(store_dim, n_classes))
             self.register_buffer("bias", torch.zeros(n_classes))
+            # The same map fused into one matrix over the whole observation (the time
+            # feature's row is zero): logits of every part with a single matmul.
+            self.register_buffer("projection", torch.zeros(obs_dim, self.parts * n_classes))
+            self.register_buffer("offset", torch.zeros(self.parts * n_classes))
+            # Calibration: logits × exp(a + b · log(steps seen)); steps seen are recovered
+            # from the time feature t / T_max with the training store's T_max.
+            self.register_buffer("calibration", torch.zeros(2))
+            self.register_buffer("max_length", torch.ones(()))
         self.out_dim = obs_dim if kind == "raw" else self.parts * n_classes + 1
 
-    def set(self, shift: torch.Tensor, scale: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> None:
+    def set(
+        self,
+        shift: torch.Tensor,
+        scale: torch.Tensor,
+        weight: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+    ) -> None:
         self.shift.copy_(shift)
         self.scale.copy_(scale.clamp_min(1e-6))
         if self.kind == "posterior":
             self.weight.copy_(weight)
             self.bias.copy_(bias)
+            scaled = self.weight / self.scale[:, None]
+            constant = self.bias - (self.shift / self.scale) @ self.weight
+            k, d = self.weight.shape[1], self.store_dim
+            self.projection.zero_()
+            for i in range(self.parts):
+                self.projection[i * d : (i + 1) * d, i * k : (i + 1) * k] = scaled
+                self.offset[i * k : (i + 1) * k] = constant
+
+    def set_calibration(self, a: float, b: float, max_length: int) -> None:
+        self.calibration.copy_(torch.tensor([a, b]))
+        self.max_length.fill_(float(max_length))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "raw":
             return (x - self.shift) / self.scale
-        d = self.store_dim
-        logits = [((x[..., i * d : (i + 1) * d] - self.shift) / self.scale) @ self.weight + self.bias for i in range(self.parts)]
-        return torch.cat([*logits, x[..., -1:]], dim=-1)
+        time = x[..., -1:]
+        logits = torch.addmm(self.offset, x.reshape(-1, x.shape[-1]), self.projection).reshape(
+            *x.shape[:-1], -1
+        )
+        steps = torch.round(time * self.max_length) + 1.0
+        scale = torch.exp(self.calibration[0] + self.calibration[1] * torch.log(steps))
+        return torch.cat([logits * scale, time], dim=-1)
 
 
 class MLPQNetwork(nn.Module):
@@ -90,7 +119,9 @@ class MLPQNetwork(nn.Module):
 
     recurrent = False
 
-    def __init__(self, frontend: FrontEnd, n_actions: int, hidden: Sequence[int], dueling: bool) -> None:
+    def __init__(
+        self, frontend: FrontEnd, n_actions: int, hidden: Sequence[int], dueling: bool
+    ) -> None:
         super().__init__()
         self.frontend = frontend
         self.body = mlp([frontend.out_dim, *hidden])
@@ -110,7 +141,9 @@ class RecurrentQNetwork(nn.Module):
 
     recurrent = True
 
-    def __init__(self, frontend: FrontEnd, n_actions: int, hidden: Sequence[int], dueling: bool, cell: str) -> None:
+    def __init__(
+        self, frontend: FrontEnd, n_actions: int, hidden: Sequence[int], dueling: bool, cell: str
+    ) -> None:
         super().__init__()
         if cell not in ("gru", "lstm"):
             raise ValueError(f"recurrent: expected 'gru' or 'lstm', got {cell!r}")
@@ -151,17 +184,24 @@ class StoppingQNetwork(nn.Module):
     """A Q-network for the stopping problem: class values from a posterior, a learned wait value.
 
     The K classification actions end the episode, so their value is the expected reward
-    ``r_wrong + (r_correct − r_wrong) · p(k | running mean)`` under the frozen posterior
-    front end (fitted on speakers the agent is not trained on, see ``frontend_split``).
-    Only ``Q(wait)`` is learned, by an MLP over class-agnostic confidence features: the
-    sorted posterior, its entropy, and the time feature. Such an input cannot memorise
+    ``r_wrong + (r_correct − r_wrong) · p(k | running mean)``, with ``p`` the frozen
+    posterior front end (fitted on speakers the agent is not trained on, see
+    ``frontend_split``, its logits rescaled by a step-dependent calibration fitted on the agent's speakers). Only
+    ``Q(wait)`` is learned, by an MLP over class-agnostic confidence features: the sorted
+    posterior, its entropy, and the time feature. Such an input cannot memorise
     which training clip it is looking at, so the learned stopping rule transfers to new
     speakers.
     """
 
     recurrent = False
 
-    def __init__(self, frontend: FrontEnd, n_actions: int, hidden: Sequence[int], rewards: tuple[float, float] = (1.0, -1.0)) -> None:
+    def __init__(
+        self,
+        frontend: FrontEnd,
+        n_actions: int,
+        hidden: Sequence[int],
+        rewards: tuple[float, float] = (1.0, -1.0),
+    ) -> None:
         super().__init__()
         if frontend.kind != "posterior":
             raise ValueError("q_head 'stopping' needs frontend 'posterior'")
@@ -174,9 +214,10 @@ class StoppingQNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         logits = self.frontend(obs)[..., -self.n_classes - 1 : -1]  # the running-mean part
+        time = obs[..., -1:]
         p = torch.softmax(logits, dim=-1)
         ranked = p.sort(dim=-1, descending=True).values
         entropy = -(p * p.clamp_min(1e-8).log()).sum(dim=-1, keepdim=True)
-        wait = self.wait(self.body(torch.cat([ranked, entropy, obs[..., -1:]], dim=-1)))
+        wait = self.wait(self.body(torch.cat([ranked, entropy, time], dim=-1)))
         correct, wrong = self.rewards[0], self.rewards[1]
         return torch.cat([wait, wrong + (correct - wrong) * p], dim=-1)

@@ -29,7 +29,9 @@ class Agent(Protocol):
     def act(self, observation: np.ndarray, action_mask: np.ndarray) -> int:
         """The action for the next step of the current stream; never a masked action."""
 
-    def act_batch(self, observations: np.ndarray, action_masks: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
+    def act_batch(
+        self, observations: np.ndarray, action_masks: np.ndarray, episode_starts: np.ndarray
+    ) -> np.ndarray:
         """Actions for ``N`` streams; ``episode_starts[i]`` is true on the first step of a clip."""
 
 
@@ -62,14 +64,18 @@ class DQNAgent:
         q = torch.from_numpy(self.q_values(observation))
         return int(masked_argmax(q, torch.as_tensor(np.asarray(action_mask, dtype=bool))))
 
-    def act_batch(self, observations: np.ndarray, action_masks: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
+    def act_batch(
+        self, observations: np.ndarray, action_masks: np.ndarray, episode_starts: np.ndarray
+    ) -> np.ndarray:
         with torch.no_grad():
             obs = torch.from_numpy(np.asarray(observations, dtype=np.float32))
             if self.recurrent:
                 n = len(obs)
                 if self._batch_state is None or _batch_of(self._batch_state) != n:
                     self._batch_state = self.network.zero_state(n)
-                self._batch_state = reset_state(self._batch_state, torch.from_numpy(np.asarray(episode_starts, dtype=bool)))
+                self._batch_state = reset_state(
+                    self._batch_state, torch.from_numpy(np.asarray(episode_starts, dtype=bool))
+                )
                 q, self._batch_state = self.network.step(obs, self._batch_state)
             else:
                 q = self.network(obs)
@@ -83,7 +89,9 @@ def _batch_of(state: RecurrentState) -> int:
 def load_dqn_agent(run_dir: Path, config: dict[str, Any]) -> DQNAgent:
     """Rebuild our DQN's network from ``config.json`` and load ``model.pt`` (weights only)."""
     dqn_config = DQNConfig.from_dict(config["agent_config"])
-    network = make_q_network(dqn_config, int(config["obs_dim"]), int(config["n_actions"]), int(config["store_dim"]))
+    network = make_q_network(
+        dqn_config, int(config["obs_dim"]), int(config["n_actions"]), int(config["store_dim"])
+    )
     path = Path(run_dir) / MODEL_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (the run has not finished a checkpoint)")

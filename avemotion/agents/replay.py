@@ -83,12 +83,16 @@ class TransitionReplay:
         self.position[envs] = (rows + 1) % self.rows
         self.count[envs] = np.minimum(self.count[envs] + 1, self.rows)
 
-    def sample(self, batch_size: int, n_step: int, gamma: float, rng: np.random.Generator) -> NStepBatch:
+    def sample(
+        self, batch_size: int, n_step: int, gamma: float, rng: np.random.Generator
+    ) -> NStepBatch:
         """Sample ``batch_size`` transitions and their n-step returns.
 
-        The look-ahead stops at the end of the episode (no bootstrap after a termination;
-        bootstrap from the last observation after a truncation) and at the newest stored
-        transition of the column (a shorter, still unbiased, return).
+        The look-ahead follows waits only: it stops at the end of the episode (no bootstrap
+        after a termination; bootstrap from the last observation after a truncation),
+        before a later classification (bootstrapping from the state where it was taken,
+        so that an exploratory class choice does not bias the value of waiting), and at
+        the newest stored transition of the column (a shorter return).
         """
         weights = self.count / self.count.sum()
         envs = rng.choice(self.num_envs, size=batch_size, p=weights)
@@ -100,7 +104,11 @@ class TransitionReplay:
         cols = envs[:, None]
         ended = self.ended[rows, cols] & in_range
         ended_before = (np.cumsum(ended, axis=1) - ended) > 0
-        used = in_range & ~ended_before
+        # Stop before a later classification (action != 0): its class was an exploratory
+        # choice; bootstrapping from the state where it was taken uses the max instead.
+        classify = (self.action[rows, cols] != 0) & in_range
+        classify[:, 0] = False
+        used = in_range & ~ended_before & ~(np.cumsum(classify, axis=1) > 0)
         powers = gamma ** np.arange(n_step, dtype=np.float64)
         returns = (self.reward[rows, cols] * used * powers).sum(axis=1)
         n_used = used.sum(axis=1)
@@ -117,7 +125,18 @@ class TransitionReplay:
             label=torch.from_numpy(self.label[first, envs]),
         )
 
-    _FIELDS = ("obs", "next_obs", "next_mask", "action", "label", "reward", "terminated", "ended", "position", "count")
+    _FIELDS = (
+        "obs",
+        "next_obs",
+        "next_mask",
+        "action",
+        "label",
+        "reward",
+        "terminated",
+        "ended",
+        "position",
+        "count",
+    )
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {name: torch.from_numpy(getattr(self, name)) for name in self._FIELDS}
@@ -126,7 +145,9 @@ class TransitionReplay:
         for name in self._FIELDS:
             value = state[name].numpy()
             if value.shape != getattr(self, name).shape:
-                raise ValueError(f"checkpoint: replay field {name!r} has shape {value.shape}, expected {getattr(self, name).shape}")
+                raise ValueError(
+                    f"checkpoint: replay field {name!r} has shape {value.shape}, expected {getattr(self, name).shape}"
+                )
             setattr(self, name, value.copy())
 
 
@@ -153,7 +174,15 @@ class EpisodeReplay:
     def __len__(self) -> int:
         return int(self.count)
 
-    def add(self, obs: np.ndarray, mask: np.ndarray, action: np.ndarray, reward: np.ndarray, terminated: bool, label: int) -> None:
+    def add(
+        self,
+        obs: np.ndarray,
+        mask: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        terminated: bool,
+        label: int,
+    ) -> None:
         """Store one episode: ``obs``/``mask`` have ``L + 1`` rows, ``action``/``reward`` ``L``."""
         length = len(action)
         i = int(self.position)
@@ -186,7 +215,17 @@ class EpisodeReplay:
             "terminated": torch.from_numpy(self.terminated[index]),
         }
 
-    _FIELDS = ("obs", "mask", "action", "reward", "length", "label", "terminated", "position", "count")
+    _FIELDS = (
+        "obs",
+        "mask",
+        "action",
+        "reward",
+        "length",
+        "label",
+        "terminated",
+        "position",
+        "count",
+    )
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {name: torch.from_numpy(np.asarray(getattr(self, name))) for name in self._FIELDS}
@@ -195,5 +234,7 @@ class EpisodeReplay:
         for name in self._FIELDS:
             value = state[name].numpy()
             if value.shape != np.shape(getattr(self, name)):
-                raise ValueError(f"checkpoint: replay field {name!r} has shape {value.shape}, expected {np.shape(getattr(self, name))}")
+                raise ValueError(
+                    f"checkpoint: replay field {name!r} has shape {value.shape}, expected {np.shape(getattr(self, name))}"
+                )
             setattr(self, name, value.copy())

@@ -37,7 +37,9 @@ def write_json_atomic(path: Path, value: Any) -> None:
     os.replace(tmp, path)
 
 
-def _store_reference(store: FeatureStore | str | os.PathLike[str] | None, resolved: FeatureStore) -> str | None:
+def _store_reference(
+    store: FeatureStore | str | os.PathLike[str] | None, resolved: FeatureStore
+) -> str | None:
     return None if store is None else str(Path(resolved.path).resolve())
 
 
@@ -68,7 +70,9 @@ def train(
     run_dir = Path(out)
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         if not overwrite:
-            raise FileExistsError(f"{run_dir}: the run directory is not empty (resume or overwrite it, or choose another)")
+            raise FileExistsError(
+                f"{run_dir}: the run directory is not empty (resume or overwrite it, or choose another)"
+            )
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     full = resolve_store(store)
@@ -77,12 +81,18 @@ def train(
     if resume and (run_dir / "config.json").is_file():
         previous = json.loads((run_dir / "config.json").read_text())
         if previous["agent"] != agent:
-            raise ValueError(f"{run_dir}: agent: the run was trained with {previous['agent']!r}, not {agent!r}")
+            raise ValueError(
+                f"{run_dir}: agent: the run was trained with {previous['agent']!r}, not {agent!r}"
+            )
         agent_kwargs = {**previous["agent_config"], **agent_kwargs}
     if agent.startswith("dqn"):
         from avemotion.agents.dqn import DQNConfig, train_dqn
 
-        defaults = {"recurrent": "gru", "obs_mode": "frame", "hidden": (128, 128)} if agent == "dqn-recurrent" else {}
+        defaults = (
+            {"recurrent": "gru", "obs_mode": "frame", "hidden": (128, 128)}
+            if agent == "dqn-recurrent"
+            else {}
+        )
         config = DQNConfig.from_dict({**defaults, **agent_kwargs})
         agent_config = dataclasses.asdict(config)
     else:
@@ -90,7 +100,12 @@ def train(
             raise ValueError(f"resume: only our DQN can resume; {agent} runs start over")
         unknown_sb3 = {k: v for k, v in agent_kwargs.items() if k not in SB3_OPTIONS}
         known = {k: v for k, v in agent_kwargs.items() if k in SB3_OPTIONS}
-        agent_config = {"obs_mode": "frame+mean", "wait_cost": 0.01, **known, "algorithm_kwargs": unknown_sb3}
+        agent_config = {
+            "obs_mode": "frame+mean",
+            "wait_cost": 0.01,
+            **known,
+            "algorithm_kwargs": unknown_sb3,
+        }
     obs_size = {"frame": 1, "mean": 1, "frame+mean": 2}[agent_config["obs_mode"]] * selected.dim + 1
     run_config = {
         "agent": agent,
@@ -110,12 +125,23 @@ def train(
     }
     write_json_atomic(run_dir / "config.json", run_config)
     if agent.startswith("dqn"):
-        summary = train_dqn(config, selected, int(steps), int(seed), run_dir, resume=resume, progress=progress)
+        summary = train_dqn(
+            config, selected, int(steps), int(seed), run_dir, resume=resume, progress=progress
+        )
     else:
         from avemotion.agents.sb3 import train_sb3
 
         sb3_options = {k: v for k, v in agent_config.items() if k in SB3_OPTIONS}
-        summary = train_sb3(agent, selected, int(steps), int(seed), run_dir, progress=progress, **sb3_options, **agent_config["algorithm_kwargs"])
+        summary = train_sb3(
+            agent,
+            selected,
+            int(steps),
+            int(seed),
+            run_dir,
+            progress=progress,
+            **sb3_options,
+            **agent_config["algorithm_kwargs"],
+        )
     write_json_atomic(run_dir / "summary.json", summary)
     return run_dir
 

@@ -22,7 +22,14 @@ from avemotion.store import FeatureStore
 
 MODEL_NAME = "model.zip"
 SB3_AGENTS = ("sb3-dqn", "sb3-ppo", "sb3-a2c", "sb3-qrdqn", "sb3-recurrent-ppo", "sb3-maskable-ppo")
-DEFAULT_ENVS = {"sb3-dqn": 1, "sb3-qrdqn": 1, "sb3-ppo": 8, "sb3-a2c": 8, "sb3-recurrent-ppo": 8, "sb3-maskable-ppo": 8}
+DEFAULT_ENVS = {
+    "sb3-dqn": 1,
+    "sb3-qrdqn": 1,
+    "sb3-ppo": 8,
+    "sb3-a2c": 8,
+    "sb3-recurrent-ppo": 8,
+    "sb3-maskable-ppo": 8,
+}
 
 
 def algorithm_class(agent: str) -> Any:
@@ -35,7 +42,11 @@ def algorithm_class(agent: str) -> Any:
         return {"sb3-dqn": sb3.DQN, "sb3-ppo": sb3.PPO, "sb3-a2c": sb3.A2C}[agent]
     import sb3_contrib
 
-    return {"sb3-qrdqn": sb3_contrib.QRDQN, "sb3-recurrent-ppo": sb3_contrib.RecurrentPPO, "sb3-maskable-ppo": sb3_contrib.MaskablePPO}[agent]
+    return {
+        "sb3-qrdqn": sb3_contrib.QRDQN,
+        "sb3-recurrent-ppo": sb3_contrib.RecurrentPPO,
+        "sb3-maskable-ppo": sb3_contrib.MaskablePPO,
+    }[agent]
 
 
 def _episode_callback(log: TrainingLog, log_every: int) -> Any:
@@ -52,7 +63,12 @@ def _episode_callback(log: TrainingLog, log_every: int) -> Any:
             self.returns += self.locals["rewards"]
             for e in np.flatnonzero(self.locals["dones"]):
                 info = self.locals["infos"][e]
-                log.episode(self.returns[e], info["prediction"] == info["label"], int(info["frame_index"]) + 1, int(info["clip_length"]))
+                log.episode(
+                    self.returns[e],
+                    info["prediction"] == info["label"],
+                    int(info["frame_index"]) + 1,
+                    int(info["clip_length"]),
+                )
                 self.returns[e] = 0.0
             if self.num_timesteps >= self.next_row:
                 log.row(self.num_timesteps)
@@ -62,25 +78,53 @@ def _episode_callback(log: TrainingLog, log_every: int) -> Any:
     return EpisodeLogger()
 
 
-def train_sb3(agent: str, store: FeatureStore, steps: int, seed: int, run_dir: Path, obs_mode: str = "frame+mean", wait_cost: float = 0.01, n_envs: int | None = None, log_every: int = 5_000, progress: bool = True, **algorithm_kwargs: Any) -> dict[str, Any]:
+def train_sb3(
+    agent: str,
+    store: FeatureStore,
+    steps: int,
+    seed: int,
+    run_dir: Path,
+    obs_mode: str = "frame+mean",
+    wait_cost: float = 0.01,
+    n_envs: int | None = None,
+    log_every: int = 5_000,
+    progress: bool = True,
+    **algorithm_kwargs: Any,
+) -> dict[str, Any]:
     """Train an SB3 agent for ``steps`` env steps into ``run_dir`` (``model.zip`` + log)."""
-    from stable_baselines3.common.env_util import make_vec_env
+    import gymnasium as gym
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
 
     torch.set_num_threads(1)
-    env_kwargs = {"store": store, "obs_mode": obs_mode, "wait_cost": wait_cost}
-    vec = make_vec_env("AVEmotion-v0", n_envs=n_envs or DEFAULT_ENVS[agent], seed=seed, env_kwargs=env_kwargs)
+
+    def make_env() -> gym.Env:
+        return Monitor(
+            gym.make("AVEmotion-v0", store=store, obs_mode=obs_mode, wait_cost=wait_cost)
+        )
+
+    vec = DummyVecEnv([make_env] * (n_envs or DEFAULT_ENVS[agent]))
+    vec.seed(seed)
     policy = "MlpLstmPolicy" if agent == "sb3-recurrent-ppo" else "MlpPolicy"
-    model = algorithm_class(agent)(policy, vec, seed=seed, device="cpu", verbose=0, **algorithm_kwargs)
+    model = algorithm_class(agent)(
+        policy, vec, seed=seed, device="cpu", verbose=0, **algorithm_kwargs
+    )
     log = TrainingLog(run_dir)
     start = log.elapsed()
-    model.learn(total_timesteps=steps, callback=_episode_callback(log, log_every), progress_bar=False)
+    model.learn(
+        total_timesteps=steps, callback=_episode_callback(log, log_every), progress_bar=False
+    )
     seconds = max(log.elapsed() - start, 1e-9)
     if model.num_timesteps % log_every:
         log.row(model.num_timesteps)
     log.close()
     model.save(run_dir / MODEL_NAME)
     vec.close()
-    return {"env_steps": int(model.num_timesteps), "train_seconds": seconds, "env_steps_per_s": model.num_timesteps / seconds}
+    return {
+        "env_steps": int(model.num_timesteps),
+        "train_seconds": seconds,
+        "env_steps_per_s": model.num_timesteps / seconds,
+    }
 
 
 class SB3Agent:
@@ -96,7 +140,9 @@ class SB3Agent:
         self._start = True
         self._batch_state: Any = None
 
-    def _predict(self, obs: np.ndarray, masks: np.ndarray, starts: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+    def _predict(
+        self, obs: np.ndarray, masks: np.ndarray, starts: np.ndarray, state: Any
+    ) -> tuple[np.ndarray, Any]:
         kwargs: dict[str, Any] = {"deterministic": True}
         if self.recurrent:
             kwargs.update(state=state, episode_start=starts)
@@ -106,7 +152,9 @@ class SB3Agent:
         actions = np.asarray(actions, dtype=np.int64).reshape(len(obs))
         bad = ~masks[np.arange(len(obs)), actions]
         if bad.any():
-            scores = self._scores(obs[bad], None if state is None else tuple(s[:, bad] for s in state), starts[bad])
+            scores = self._scores(
+                obs[bad], None if state is None else tuple(s[:, bad] for s in state), starts[bad]
+            )
             actions[bad] = 1 + scores[:, 1:].argmax(axis=1)
         return actions, new_state
 
@@ -121,8 +169,14 @@ class SB3Agent:
                 return policy.quantile_net(obs_t).mean(dim=1).numpy()
             if self.recurrent:
                 n, size = len(obs), policy.lstm_actor.hidden_size
-                states = tuple(torch.as_tensor(s) for s in state) if state is not None else (torch.zeros(1, n, size), torch.zeros(1, n, size))
-                distribution, _ = policy.get_distribution(obs_t, states, torch.as_tensor(starts, dtype=torch.float32))
+                states = (
+                    tuple(torch.as_tensor(s) for s in state)
+                    if state is not None
+                    else (torch.zeros(1, n, size), torch.zeros(1, n, size))
+                )
+                distribution, _ = policy.get_distribution(
+                    obs_t, states, torch.as_tensor(starts, dtype=torch.float32)
+                )
                 return distribution.distribution.probs.numpy()
             return policy.get_distribution(obs_t).distribution.probs.numpy()
 
@@ -133,12 +187,16 @@ class SB3Agent:
         self._start = False
         return int(actions[0])
 
-    def act_batch(self, observations: np.ndarray, action_masks: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
+    def act_batch(
+        self, observations: np.ndarray, action_masks: np.ndarray, episode_starts: np.ndarray
+    ) -> np.ndarray:
         obs = np.asarray(observations, dtype=np.float32)
         state = self._batch_state
         if state is not None and state[0].shape[1] != len(obs):
             state = None
-        actions, self._batch_state = self._predict(obs, np.asarray(action_masks, dtype=bool), np.asarray(episode_starts, dtype=bool), state)
+        actions, self._batch_state = self._predict(
+            obs, np.asarray(action_masks, dtype=bool), np.asarray(episode_starts, dtype=bool), state
+        )
         return actions
 
 

@@ -17,7 +17,16 @@ import numpy as np
 from avemotion.agents.metrics import harmonic_mean
 
 LOG_NAME = "training_log.csv"
-BASE_COLUMNS = ("env_steps", "episodes", "episode_return", "accuracy", "earliness", "harmonic_mean", "steps_per_s", "wall_s")
+BASE_COLUMNS = (
+    "env_steps",
+    "episodes",
+    "episode_return",
+    "accuracy",
+    "earliness",
+    "harmonic_mean",
+    "steps_per_s",
+    "wall_s",
+)
 
 
 class TrainingLog:
@@ -28,7 +37,14 @@ class TrainingLog:
     the last row's wall time.
     """
 
-    def __init__(self, run_dir: Path, extra_columns: tuple[str, ...] = (), resume: bool = False, start_step: int = 0, tensorboard: bool = True) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        extra_columns: tuple[str, ...] = (),
+        resume: bool = False,
+        start_step: int = 0,
+        tensorboard: bool = True,
+    ) -> None:
         self.path = Path(run_dir) / LOG_NAME
         self.columns = BASE_COLUMNS + tuple(c for c in extra_columns if c not in BASE_COLUMNS)
         self.episodes = 0
@@ -36,7 +52,11 @@ class TrainingLog:
         kept: list[dict[str, str]] = []
         if resume and self.path.is_file():
             with open(self.path, newline="") as handle:
-                kept = [row for row in csv.DictReader(handle) if int(float(row["env_steps"])) <= start_step]
+                kept = [
+                    row
+                    for row in csv.DictReader(handle)
+                    if int(float(row["env_steps"])) <= start_step
+                ]
             if kept:
                 self.episodes = int(float(kept[-1]["episodes"]))
                 self.wall_offset = float(kept[-1]["wall_s"])
@@ -48,7 +68,9 @@ class TrainingLog:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=start_step if resume else None)
+            self.writer = SummaryWriter(
+                str(Path(run_dir) / "tensorboard"), purge_step=start_step if resume else None
+            )
         self._returns: list[float] = []
         self._correct: list[bool] = []
         self._earliness: list[float] = []
@@ -56,14 +78,18 @@ class TrainingLog:
         self._window_start = self._start
         self._window_step = start_step
 
-    def episode(self, episode_return: float, correct: bool, steps_observed: int, clip_length: int) -> None:
+    def episode(
+        self, episode_return: float, correct: bool, steps_observed: int, clip_length: int
+    ) -> None:
         """Record one finished training episode."""
         self.episodes += 1
         self._returns.append(float(episode_return))
         self._correct.append(bool(correct))
         self._earliness.append(steps_observed / clip_length)
 
-    def episodes_batch(self, returns: np.ndarray, correct: np.ndarray, steps: np.ndarray, lengths: np.ndarray) -> None:
+    def episodes_batch(
+        self, returns: np.ndarray, correct: np.ndarray, steps: np.ndarray, lengths: np.ndarray
+    ) -> None:
         """Record many finished episodes at once (arrays of equal length)."""
         self.episodes += len(returns)
         self._returns.extend(np.asarray(returns, dtype=float).tolist())
@@ -115,4 +141,7 @@ def read_log(run_dir: Path) -> dict[str, np.ndarray]:
         rows = list(csv.DictReader(handle))
     if not rows:
         return {}
-    return {key: np.array([float(r[key]) if r[key] not in ("", None) else np.nan for r in rows]) for key in rows[0]}
+    return {
+        key: np.array([float(r[key]) if r[key] not in ("", None) else np.nan for r in rows])
+        for key in rows[0]
+    }

@@ -15,24 +15,45 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Sweep every selected clip exactly once with the run's greedy policy. With "
         "--json the last line of stdout is one JSON object.",
     )
-    parser.add_argument("--run", required=True, metavar="RUN", help="run directory written by `avemotion train`")
-    parser.add_argument("--features", default=None, metavar="STORE", help="feature store (default: the synthetic corpus)")
+    parser.add_argument(
+        "--run", required=True, metavar="RUN", help="run directory written by `avemotion train`"
+    )
+    parser.add_argument(
+        "--features",
+        default=None,
+        metavar="STORE",
+        help="feature store (default: the synthetic corpus)",
+    )
     add_speaker_arguments(parser)
-    parser.add_argument("--baselines", action="store_true", help="also fit and report the non-RL baselines on the run's training speakers")
-    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also fit and report the non-RL baselines on the run's training speakers",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object as the last line"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from avemotion.agents.evaluate import evaluate_run
 
-    result = evaluate_run(args.run, args.features, speakers=args.speakers, exclude_speakers=args.exclude_speakers, baselines=args.baselines)
+    result = evaluate_run(
+        args.run,
+        args.features,
+        speakers=args.speakers,
+        exclude_speakers=args.exclude_speakers,
+        baselines=args.baselines,
+    )
     if args.json:
         print(json.dumps(result))
         return 0
     rows = [(result["agent"], result)] + list(result.get("baselines", {}).items())
     print(f"{'method':<28} {'accuracy':>8} {'earliness':>9} {'HM':>6} {'decision s':>10}")
     for name, r in rows:
-        print(f"{name:<28} {r['accuracy']:>8.3f} {r['earliness']:>9.3f} {r['harmonic_mean']:>6.3f} {r['mean_decision_s']:>10.2f}")
+        print(
+            f"{name:<28} {r['accuracy']:>8.3f} {r['earliness']:>9.3f} {r['harmonic_mean']:>6.3f} {r['mean_decision_s']:>10.2f}"
+        )
     print(f"{result['n_clips']} clips of speakers {', '.join(result['speakers'])}")
     return 0

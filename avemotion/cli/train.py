@@ -11,8 +11,12 @@ DEFAULT_TEST_SPEAKERS = ("S07", "S08")
 
 def add_speaker_arguments(parser: argparse.ArgumentParser) -> None:
     """``--speakers`` / ``--exclude-speakers``, shared by train and evaluate."""
-    parser.add_argument("--speakers", nargs="+", default=None, metavar="NAME", help="keep only these speakers")
-    parser.add_argument("--exclude-speakers", nargs="+", default=None, metavar="NAME", help="drop these speakers")
+    parser.add_argument(
+        "--speakers", nargs="+", default=None, metavar="NAME", help="keep only these speakers"
+    )
+    parser.add_argument(
+        "--exclude-speakers", nargs="+", default=None, metavar="NAME", help="drop these speakers"
+    )
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,16 +29,46 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "TensorBoard scalars). With no --features, trains on the synthetic corpus's speakers "
         "S01-S06 and evaluates on the held-out S07-S08.",
     )
-    parser.add_argument("--features", default=None, metavar="STORE", help="feature store (default: the synthetic corpus)")
-    parser.add_argument("--agent", default="dqn", choices=AGENTS, help="agent to train (default: dqn, ours)")
-    parser.add_argument("--steps", type=int, default=None, help="environment steps (default: 200000 for dqn, 50000 otherwise)")
+    parser.add_argument(
+        "--features",
+        default=None,
+        metavar="STORE",
+        help="feature store (default: the synthetic corpus)",
+    )
+    parser.add_argument(
+        "--agent", default="dqn", choices=AGENTS, help="agent to train (default: dqn, ours)"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="environment steps (default: 60000)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, metavar="RUN", help="run directory (default: runs/<agent>-seed<seed>)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="RUN",
+        help="run directory (default: runs/<agent>-seed<seed>)",
+    )
     add_speaker_arguments(parser)
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="agent options, e.g. wait_cost=0.02 hidden=[64,64] (values are JSON)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint up to --steps")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    parser.add_argument("--no-eval", action="store_true", help="skip the evaluation on held-out speakers after training")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="agent options, e.g. wait_cost=0.02 hidden=[64,64] (values are JSON)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint up to --steps",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing run directory"
+    )
+    parser.add_argument(
+        "--no-eval",
+        action="store_true",
+        help="skip the evaluation on held-out speakers after training",
+    )
     parser.set_defaults(func=run)
 
 
@@ -58,12 +92,19 @@ def run(args: argparse.Namespace) -> int:
 
     default_job = args.features is None and args.speakers is None and args.exclude_speakers is None
     speakers = list(DEFAULT_TRAIN_SPEAKERS) if default_job else args.speakers
-    steps = args.steps if args.steps is not None else (200_000 if args.agent.startswith("dqn") else 50_000)
+    steps = args.steps if args.steps is not None else 60_000
     out = args.out or f"runs/{args.agent}-seed{args.seed}"
     run_dir = train(
-        args.agent, args.features, steps, args.seed, out,
-        speakers=speakers, exclude_speakers=args.exclude_speakers,
-        resume=args.resume, overwrite=args.overwrite, **parse_options(args.set),
+        args.agent,
+        args.features,
+        steps,
+        args.seed,
+        out,
+        speakers=speakers,
+        exclude_speakers=args.exclude_speakers,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        **parse_options(args.set),
     )
     summary = read_summary(run_dir)
     print(f"run: {run_dir}")
@@ -74,5 +115,7 @@ def run(args: argparse.Namespace) -> int:
             f"earliness {result['earliness']:.3f}, harmonic mean {result['harmonic_mean']:.3f}, "
             f"mean decision {result['mean_decision_s']:.2f} s over {result['n_clips']} clips"
         )
-    print(f"env-steps/s: {summary['env_steps_per_s']:.0f} ({summary['env_steps']} steps in {summary['train_seconds']:.1f} s)")
+    print(
+        f"env-steps/s: {summary['env_steps_per_s']:.0f} ({summary['env_steps']} steps in {summary['train_seconds']:.1f} s)"
+    )
     return 0

@@ -8,7 +8,9 @@ import pytest
 from avemotion.store import FeatureStore
 
 
-def make_tiny_store(path, seed: int = 0, speakers: int = 3, clips_per_class: int = 4, dim: int = 8) -> FeatureStore:
+def make_tiny_store(
+    path, seed: int = 0, speakers: int = 3, clips_per_class: int = 4, dim: int = 8
+) -> FeatureStore:
     rng = np.random.default_rng(seed)
     prototypes = rng.normal(0.0, 2.0, size=(3, dim))
     sequences, labels, names = [], [], []
@@ -17,10 +19,16 @@ def make_tiny_store(path, seed: int = 0, speakers: int = 3, clips_per_class: int
             for _ in range(clips_per_class):
                 length = int(rng.integers(4, 13))
                 ramp = np.linspace(0.2, 1.0, length)[:, None]
-                sequences.append((ramp * prototypes[c] + rng.normal(0.0, 1.0, size=(length, dim))).astype(np.float32))
+                sequences.append(
+                    (ramp * prototypes[c] + rng.normal(0.0, 1.0, size=(length, dim))).astype(
+                        np.float32
+                    )
+                )
                 labels.append(c)
                 names.append(f"P{s + 1}")
-    return FeatureStore.create(path, sequences, labels, names, ["calm", "happy", "sad"], meta={"steps_per_second": 10.0})
+    return FeatureStore.create(
+        path, sequences, labels, names, ["calm", "happy", "sad"], meta={"steps_per_second": 10.0}
+    )
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,14 @@ from avemotion.agents.replay import TransitionReplay
 from avemotion.agents.runner import load_agent, train
 from avemotion.agents.training_log import read_log
 
-TINY = {"num_envs": 8, "learning_starts": 50, "batch_size": 32, "hidden": [16, 16], "log_every": 100, "checkpoint_every": 200}
+TINY = {
+    "num_envs": 8,
+    "learning_starts": 50,
+    "batch_size": 32,
+    "hidden": [16, 16],
+    "log_every": 100,
+    "checkpoint_every": 200,
+}
 
 
 def test_masked_argmax_never_picks_a_masked_action() -> None:
@@ -37,32 +44,90 @@ def test_exploration_samples_only_valid_actions() -> None:
 def test_replay_n_step_returns_stop_at_episode_end() -> None:
     replay = TransitionReplay(capacity=20, num_envs=1, obs_dim=1, n_actions=2)
     # one env: an episode of three steps (rewards -0.1, -0.1, +1 terminal), then another step.
-    for t, (reward, terminal) in enumerate([(-0.1, False), (-0.1, False), (1.0, True), (-0.1, False)]):
+    for t, (reward, terminal) in enumerate(
+        [(-0.1, False), (-0.1, False), (1.0, True), (-0.1, False)]
+    ):
         one = np.array([True])
-        replay.add(np.array([[t]], np.float32), np.array([0]), np.array([reward], np.float32), np.array([[t + 1]], np.float32),
-                   np.ones((1, 2), bool), np.array([terminal]), np.array([False]), one, np.array([1]))
+        replay.add(
+            np.array([[t]], np.float32),
+            np.array([0]),
+            np.array([reward], np.float32),
+            np.array([[t + 1]], np.float32),
+            np.ones((1, 2), bool),
+            np.array([terminal]),
+            np.array([False]),
+            one,
+            np.array([1]),
+        )
     rng = np.random.default_rng(0)
     batch = replay.sample(200, n_step=3, gamma=0.5, rng=rng)
-    for obs, ret, boot, discount in zip(batch.obs[:, 0], batch.returns, batch.bootstrap_obs[:, 0], batch.discount):
+    for obs, ret, boot, discount in zip(
+        batch.obs[:, 0], batch.returns, batch.bootstrap_obs[:, 0], batch.discount
+    ):
         t = int(obs)
         if t == 0:  # -0.1 + 0.5*-0.1 + 0.25*1, terminal: no bootstrap
             assert float(ret) == pytest.approx(-0.1 - 0.05 + 0.25) and float(discount) == 0.0
         elif t == 2:
             assert float(ret) == pytest.approx(1.0) and float(discount) == 0.0
         elif t == 3:  # newest transition: a one-step return bootstrapped from its next obs
-            assert float(ret) == pytest.approx(-0.1) and float(discount) == pytest.approx(0.5) and float(boot) == 4.0
+            assert (
+                float(ret) == pytest.approx(-0.1)
+                and float(discount) == pytest.approx(0.5)
+                and float(boot) == 4.0
+            )
+
+
+def test_replay_n_step_stops_before_an_exploratory_classification() -> None:
+    replay = TransitionReplay(capacity=20, num_envs=1, obs_dim=1, n_actions=3)
+    # wait, wait, then classify (action 2, reward -1, terminal)
+    for t, (action, reward, terminal) in enumerate(
+        [(0, -0.1, False), (0, -0.1, False), (2, -1.0, True)]
+    ):
+        replay.add(
+            np.array([[t]], np.float32),
+            np.array([action]),
+            np.array([reward], np.float32),
+            np.array([[t + 1]], np.float32),
+            np.ones((1, 3), bool),
+            np.array([terminal]),
+            np.array([False]),
+            np.array([True]),
+            np.array([0]),
+        )
+    batch = replay.sample(100, n_step=5, gamma=1.0, rng=np.random.default_rng(0))
+    for obs, ret, boot, discount in zip(
+        batch.obs[:, 0], batch.returns, batch.bootstrap_obs[:, 0], batch.discount
+    ):
+        if int(obs) == 0:  # two waits, then bootstrap from the state where the class was chosen
+            assert (
+                float(ret) == pytest.approx(-0.2) and float(boot) == 2.0 and float(discount) == 1.0
+            )
+        elif int(obs) == 2:
+            assert float(ret) == -1.0 and float(discount) == 0.0
 
 
 def test_replay_skips_invalid_transitions() -> None:
     replay = TransitionReplay(capacity=10, num_envs=2, obs_dim=1, n_actions=2)
     obs = np.zeros((2, 1), np.float32)
-    replay.add(obs, np.array([0, 1]), np.zeros(2, np.float32), obs, np.ones((2, 2), bool), np.zeros(2, bool), np.zeros(2, bool), np.array([True, False]), np.zeros(2, np.int64))
+    replay.add(
+        obs,
+        np.array([0, 1]),
+        np.zeros(2, np.float32),
+        obs,
+        np.ones((2, 2), bool),
+        np.zeros(2, bool),
+        np.zeros(2, bool),
+        np.array([True, False]),
+        np.zeros(2, np.int64),
+    )
     assert len(replay) == 1 and replay.count.tolist() == [1, 0]
 
 
 @pytest.mark.parametrize("agent", ["dqn", "dqn-recurrent"])
 def test_agent_never_acts_masked_and_round_trips(agent: str, tiny_store, tmp_path) -> None:
-    run = train(agent, tiny_store, 400, 0, tmp_path / agent, exclude_speakers=["P3"], progress=False, **TINY)
+    run = train(
+        agent, tiny_store, 400, 0, tmp_path / agent, exclude_speakers=["P3"], progress=False, **TINY
+    )
     for name in ("config.json", "model.pt", "checkpoint.pt", "training_log.csv", "summary.json"):
         assert (run / name).is_file()
     assert any((run / "tensorboard").iterdir())
@@ -70,7 +135,9 @@ def test_agent_never_acts_masked_and_round_trips(agent: str, tiny_store, tmp_pat
     again = load_agent(run)
     rng = np.random.default_rng(1)
     for _ in range(30):
-        obs = rng.normal(size=json.loads((run / "config.json").read_text())["obs_dim"]).astype(np.float32)
+        obs = rng.normal(size=json.loads((run / "config.json").read_text())["obs_dim"]).astype(
+            np.float32
+        )
         mask = np.ones(4, dtype=bool)
         mask[0] = False  # the last step: waiting is forbidden
         action = loaded.act(obs, mask)
@@ -84,8 +151,21 @@ def test_agent_never_acts_masked_and_round_trips(agent: str, tiny_store, tmp_pat
 def test_same_seed_gives_identical_metrics(tiny_store, tmp_path) -> None:
     results = []
     for name in ("a", "b"):
-        run = train("dqn", tiny_store, 300, 7, tmp_path / name, exclude_speakers=["P3"], progress=False, **TINY)
-        results.append(json.dumps(evaluate_run(run, tiny_store, speakers=["P3"]) | {"run": None}, sort_keys=True))
+        run = train(
+            "dqn",
+            tiny_store,
+            300,
+            7,
+            tmp_path / name,
+            exclude_speakers=["P3"],
+            progress=False,
+            **TINY,
+        )
+        results.append(
+            json.dumps(
+                evaluate_run(run, tiny_store, speakers=["P3"]) | {"run": None}, sort_keys=True
+            )
+        )
     assert results[0] == results[1]
 
 

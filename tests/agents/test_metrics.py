@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from avemotion.agents.metrics import confusion_matrix, early_classification_report, harmonic_mean, per_class_recall
+from avemotion.agents.metrics import (
+    confusion_matrix,
+    early_classification_report,
+    harmonic_mean,
+    per_class_recall,
+)
 
 
 def test_harmonic_mean_hand_computed() -> None:
@@ -22,13 +27,19 @@ def test_harmonic_mean_hand_computed() -> None:
 def test_report_hand_computed() -> None:
     # 4 clips, classes a/b; lengths 10, 10, 4, 5; decisions after 2, 10, 1, 5 steps.
     report = early_classification_report(
-        predictions=[0, 1, 1, -1], labels=[0, 0, 1, 1], steps_observed=[2, 10, 1, 5],
-        lengths=[10, 10, 4, 5], class_names=["a", "b"], steps_per_second=10.0,
+        predictions=[0, 1, 1, -1],
+        labels=[0, 0, 1, 1],
+        steps_observed=[2, 10, 1, 5],
+        lengths=[10, 10, 4, 5],
+        class_names=["a", "b"],
+        steps_per_second=10.0,
     )
     assert report["accuracy"] == pytest.approx(0.5)
     earliness = (0.2 + 1.0 + 0.25 + 1.0) / 4
     assert report["earliness"] == pytest.approx(earliness)
-    assert report["harmonic_mean"] == pytest.approx(2 * 0.5 * (1 - earliness) / (0.5 + 1 - earliness))
+    assert report["harmonic_mean"] == pytest.approx(
+        2 * 0.5 * (1 - earliness) / (0.5 + 1 - earliness)
+    )
     assert report["n_clips"] == 4
     assert report["mean_decision_s"] == pytest.approx((2 + 10 + 1 + 5) / 4 / 10.0)
     assert report["per_class_recall"] == {"a": 0.5, "b": 0.5}

@@ -1,0 +1,114 @@
+"""Evaluation sweeps every selected clip exactly once; the JSON has the documented keys."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from avemotion.agents.evaluate import evaluate_agent, evaluate_run, sweep_agent
+from avemotion.agents.runner import train
+from avemotion.cli import main
+
+
+class RecordingAgent:
+    """Waits a clip-dependent number of steps, then answers class 0; records every first obs."""
+
+    obs_mode = "frame"
+
+    def __init__(self) -> None:
+        self.starts = 0
+
+    def reset(self) -> None:
+        self.starts = 0
+
+    def act(self, observation, action_mask) -> int:
+        return 0 if action_mask[0] else 1
+
+    def act_batch(self, observations, action_masks, episode_starts):
+        self.starts += int(np.sum(episode_starts))
+        wait = action_masks[:, 0] & (observations[:, -1] < 0.2)
+        return np.where(wait, 0, 1)
+
+
+@pytest.mark.parametrize("max_envs", [1, 5, 64])
+def test_sweep_covers_each_clip_once(tiny_store, max_envs: int) -> None:
+    agent = RecordingAgent()
+    predictions, steps = sweep_agent(agent, tiny_store, max_envs=max_envs)
+    assert len(predictions) == tiny_store.n_clips
+    assert (predictions == 0).all()
+    assert ((steps >= 1) & (steps <= tiny_store.lengths)).all()
+    report = evaluate_agent(agent, tiny_store)
+    assert report["n_clips"] == tiny_store.n_clips
+    assert sum(map(sum, report["confusion_matrix"])) == tiny_store.n_clips
+
+
+def test_evaluate_cli_prints_json_last(tiny_store, tmp_path, capsys) -> None:
+    run = train(
+        "dqn",
+        tiny_store,
+        150,
+        0,
+        tmp_path / "run",
+        speakers=["P1", "P2"],
+        progress=False,
+        num_envs=4,
+        learning_starts=20,
+        batch_size=16,
+        hidden=[8],
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                "--run",
+                str(run),
+                "--features",
+                str(tiny_store.path),
+                "--speakers",
+                "P3",
+                "--baselines",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in (
+        "accuracy",
+        "earliness",
+        "harmonic_mean",
+        "n_clips",
+        "mean_decision_s",
+        "per_class_recall",
+        "confusion_matrix",
+    ):
+        assert key in result
+    assert result["n_clips"] == tiny_store.subset(speakers=["P3"]).n_clips
+    assert {"full_clip", "threshold", "fixed_fraction"} <= set(result["baselines"])
+    assert result["baselines"]["full_clip"]["earliness"] == 1.0
+    for report in result["baselines"].values():
+        assert report["n_clips"] == result["n_clips"]
+
+
+def test_evaluate_run_rejects_a_store_of_other_classes(tiny_store, tmp_path) -> None:
+    from conftest import make_tiny_store
+
+    run = train(
+        "dqn",
+        tiny_store,
+        100,
+        0,
+        tmp_path / "run",
+        progress=False,
+        num_envs=4,
+        learning_starts=20,
+        batch_size=16,
+        hidden=[8],
+    )
+    other = make_tiny_store(tmp_path / "other", dim=5)
+    with pytest.raises(ValueError, match="dim"):
+        evaluate_run(run, other)
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        evaluate_run(tmp_path / "nothing", tiny_store)

@@ -1,0 +1,102 @@
+"""Smoke runs of every experiments/ script at a tiny budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from avemotion.agents.baselines_aeon import aeon_available
+
+TESTS = Path(__file__).resolve().parents[1]
+EXPERIMENTS = TESTS.parent / "experiments"
+
+
+def load_script(name: str, folder: Path = EXPERIMENTS):
+    spec = importlib.util.spec_from_file_location(f"experiments_{name}", folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):
+    make_tiny_store = load_script("conftest", TESTS / "agents").make_tiny_store
+    return make_tiny_store(tmp_path_factory.mktemp("exp") / "tiny")
+
+
+def test_loso_then_compare(store, tmp_path) -> None:
+    out = tmp_path / "loso"
+    dqn = ["num_envs=4", "learning_starts=20", "batch_size=16", "hidden=[8]", "log_every=50"]
+    argv = [
+        "--features",
+        str(store.path),
+        "--out",
+        str(out),
+        "--agents",
+        "dqn",
+        "sb3-a2c",
+        "--steps",
+        "120",
+        "--folds",
+        "P2",
+        "P3",
+        "--wait-costs",
+        "0.05",
+        "--no-aeon",
+        "--set",
+        *dqn,
+    ]
+    assert load_script("loso").main(argv) == 0
+    for fold in ("P2", "P3"):
+        for name in ("dqn", "sb3-a2c", "dqn-wait0.05"):
+            result = json.loads((out / fold / name / "eval.json").read_text())
+            assert result["n_clips"] == store.subset(speakers=[fold]).n_clips
+        assert (out / fold / "baselines.json").is_file()
+    stamp = (out / "P2" / "dqn" / "eval.json").stat().st_mtime_ns
+    assert load_script("loso").main(argv) == 0  # resumable: finished folds are skipped
+    assert (out / "P2" / "dqn" / "eval.json").stat().st_mtime_ns == stamp
+    assert load_script("compare").main([str(out)]) == 0
+    table = (out / "comparison.md").read_text()
+    for method in ("dqn", "sb3-a2c", "threshold", "full_clip", "fixed_fraction"):
+        assert f"| {method} |" in table
+    for png in ("confusion_matrices.png", "accuracy_vs_earliness.png", "training_curves.png"):
+        assert (out / png).stat().st_size > 1000
+    rows = (out / "comparison.csv").read_text().splitlines()
+    assert rows[0].startswith("method,") and len(rows) == 1 + 6
+
+
+def test_bench_agents_reports_a_ratio(store) -> None:
+    from avemotion.agents.bench import bench_agents
+
+    result = bench_agents(
+        store, steps=150, num_envs=4, learning_starts=20, batch_size=16, hidden=[8]
+    )
+    assert set(result["agents"]) == {"dqn", "sb3-dqn"}
+    assert result["speedup_vs_sb3_dqn"] > 0
+
+
+@pytest.mark.skipif(
+    not aeon_available(),
+    reason="aeon is not installed (optional extra): JapaneseVowels ships inside it",
+)
+def test_japanese_vowels(tmp_path) -> None:
+    assert (
+        load_script("japanese_vowels").main(
+            [
+                "--out",
+                str(tmp_path),
+                "--steps",
+                "200",
+                "--set",
+                "num_envs=4",
+                "learning_starts=20",
+                "batch_size=16",
+            ]
+        )
+        == 0
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {"dqn", "aeon_probability_threshold", "aeon_teaser"} <= set(results)
