@@ -89,11 +89,13 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.params:
         config = TrainConfig.from_params_json(args.params, **overrides)
+    elif args.modality is None:
+        raise ValueError("--modality: required (on the command line or in --params)")
     else:
         config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
-    for name in ("dataset", "root", "modality"):
+    for name in ("dataset", "root"):
         if not getattr(config, name):
-            raise ValueError(f"--{name}: required (on the command line or in --params)")
+            raise ValueError(f"--{name}: required")
     entry = train_encoder(config)
     if args.json:
         print(json.dumps(entry["metrics"]))
@@ -115,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"  whole-clip accuracy  {metrics['whole_clip']['accuracy']:.3f} (unweighted {metrics['whole_clip']['unweighted_accuracy']:.3f})"
         )
+        if "whole_clip_mean_posterior" in metrics:
+            mean = metrics["whole_clip_mean_posterior"]
+            print(
+                f"  whole-clip accuracy, mean posterior over steps  {mean['accuracy']:.3f} (unweighted {mean['unweighted_accuracy']:.3f})"
+            )
         if "after_fraction" in metrics:
             print(
                 "  accuracy after fraction of clip  "

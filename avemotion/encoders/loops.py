@@ -121,7 +121,7 @@ def fit_windows(
         [p for p in net.parameters() if p.requires_grad], config, steps
     )
     labels = torch.as_tensor(batch.labels)
-    for epoch in tqdm(
+    for _epoch in tqdm(
         range(config.num_epochs), desc=f"train {modality}", unit="epoch", leave=False
     ):
         net.train()
@@ -257,9 +257,11 @@ def evaluate_sequences(
     step_pred: list[np.ndarray] = []
     step_label: list[np.ndarray] = []
     at: dict[float, list[int]] = {0.25: [], 0.5: [], 0.75: [], 1.0: []}
+    mean_posterior: list[int] = []
     for seq, label in zip(sequences, labels):
         logits, _, _ = net(seq[None])
         predicted = logits[0].argmax(-1).numpy()
+        mean_posterior.append(int(torch.softmax(logits[0], -1).mean(0).argmax()))
         step_pred.append(predicted)
         step_label.append(np.full(len(predicted), label))
         for fraction in at:
@@ -268,6 +270,7 @@ def evaluate_sequences(
         "per_window": _accuracy(np.concatenate(step_pred), np.concatenate(step_label), k)
     }
     metrics["whole_clip"] = _accuracy(np.array(at[1.0]), labels, k)
+    metrics["whole_clip_mean_posterior"] = _accuracy(np.array(mean_posterior), labels, k)
     metrics["after_fraction"] = {
         str(f): _accuracy(np.array(p), labels, k)["accuracy"] for f, p in at.items()
     }
