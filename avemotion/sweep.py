@@ -141,6 +141,8 @@ def run_trial(
         store = FeatureStore.open(store, verify=False)
     run_dir = Path(runs_dir) / trial.trial_id
     options = {"progress": False, **(agent_kwargs or {})}
+    if trial.agent.startswith("dqn"):  # our DQN sets its own thread count from its config
+        options.setdefault("torch_threads", int(torch_threads))
     train(
         trial.agent,
         store,
@@ -160,6 +162,7 @@ def run_trial(
         "seed": trial.seed,
         "steps": int(steps),
         "run_dir": str(run_dir),
+        "torch_threads": torch.get_num_threads(),
         **{key: report[key] for key in ENTRY_METRICS if key in report},
     }
 

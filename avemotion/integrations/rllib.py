@@ -77,14 +77,21 @@ def ppo_config(
     )
 
 
-def train_ppo(iterations: int = 3, seed: int = 0, **ppo_kwargs: Any) -> dict[str, float]:
+def train_ppo(
+    iterations: int = 3, seed: int = 0, torch_threads: int = 1, **ppo_kwargs: Any
+) -> dict[str, float]:
     """Build PPO from :func:`ppo_config`, train ``iterations`` times, and return its last metrics.
 
     Starts a local Ray instance when none is running (Ray's own defaults); call
     ``ray.init(...)`` yourself beforehand to choose its resources or address.
+
+    ``torch_threads`` is passed to ``torch.set_num_threads`` (1 is fastest for these
+    small networks on a few cores).
     """
     import ray
+    import torch
 
+    torch.set_num_threads(int(torch_threads))  # the learner runs in this process
     if not ray.is_initialized():
         ray.init()
     algorithm = ppo_config(seed=seed, **ppo_kwargs).build_algo()

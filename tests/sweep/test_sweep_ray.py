@@ -23,6 +23,9 @@ from avemotion.sweep import SweepError, TrialSpec, run_sweep, run_trial  # noqa:
 AGENTS = ("dqn", "dqn-recurrent")
 FOLDS = "speakers:S01;S02"
 STEPS = 400
+# The cheapest configuration of our DQN (no fitted posterior front end): the sweep machinery
+# is under test here, not the agent.
+AGENT_KWARGS = {"frontend": "raw", "q_head": "free"}
 COMPARED = ("accuracy", "earliness", "harmonic_mean", "confusion_matrix", "n_clips")
 
 
@@ -42,7 +45,9 @@ def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def sweep(local_ray: str, synthetic, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("sweep")
-    results = run_sweep(synthetic.path, AGENTS, [0], FOLDS, STEPS, out, verbose=0)
+    results = run_sweep(
+        synthetic.path, AGENTS, [0], FOLDS, STEPS, out, agent_kwargs=AGENT_KWARGS, verbose=0
+    )
     return out, results
 
 
@@ -56,6 +61,7 @@ def test_sweep_writes_one_entry_per_trial_and_the_table(sweep) -> None:
     for entry in trials:
         assert 0.0 <= entry["accuracy"] <= 1.0 and 0.0 < entry["earliness"] <= 1.0
         assert entry["n_clips"] == 60 and entry["test_speakers"] == [entry["fold"]]
+        assert entry["torch_threads"] == 1  # one CPU reserved per trial
         assert (Path(entry["run_dir"]) / "config.json").is_file()
     assert [row["agent"] for row in results["table"]] == list(AGENTS)
     assert all(row["n_trials"] == 2 and row["n_folds"] == 2 for row in results["table"])
@@ -75,18 +81,27 @@ def test_results_match_running_the_trials_one_by_one(sweep, synthetic, tmp_path)
         spec = TrialSpec(
             entry["fold"], tuple(entry["test_speakers"]), entry["agent"], entry["seed"]
         )
-        alone = run_trial(spec, synthetic.path, STEPS, tmp_path / "runs")
+        alone = run_trial(spec, synthetic.path, STEPS, tmp_path / "runs", agent_kwargs=AGENT_KWARGS)
         assert {k: alone[k] for k in COMPARED} == {k: entry[k] for k in COMPARED}, spec.trial_id
 
 
 def test_an_existing_sweep_is_not_overwritten(sweep, synthetic) -> None:
     with pytest.raises(FileExistsError, match="resume"):
-        run_sweep(synthetic.path, AGENTS, [0], FOLDS, STEPS, sweep[0])
+        run_sweep(synthetic.path, AGENTS, [0], FOLDS, STEPS, sweep[0], agent_kwargs=AGENT_KWARGS)
 
 
 def test_resume_refuses_a_different_sweep(sweep, synthetic) -> None:
     with pytest.raises(ValueError, match="steps"):
-        run_sweep(synthetic.path, AGENTS, [0], FOLDS, STEPS + 1, sweep[0], resume=True)
+        run_sweep(
+            synthetic.path,
+            AGENTS,
+            [0],
+            FOLDS,
+            STEPS + 1,
+            sweep[0],
+            agent_kwargs=AGENT_KWARGS,
+            resume=True,
+        )
 
 
 def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(
@@ -107,7 +122,7 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(
         "--folds",
         FOLDS,
         "--steps",
-        "1500",
+        "500",
         "--out",
         str(out),
         "--address",
@@ -116,7 +131,8 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(
         "2",
         "--quiet",
     ]
-    # Two CPUs per trial on a two-CPU Ray: the trials run one after the other.
+    # Two CPUs per trial on a two-CPU Ray: the trials run one after the other. The default DQN
+    # fits a posterior front end first, so each trial lasts seconds: time to interrupt the second.
     process = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,
@@ -142,14 +158,15 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(
     stamp = (done / "summary.json").stat().st_mtime_ns
 
     with pytest.raises(FileExistsError):
-        run_sweep(synthetic.path, ["dqn"], [0], FOLDS, 1500, out, cpus_per_trial=2, verbose=0)
+        run_sweep(synthetic.path, ["dqn"], [0], FOLDS, 500, out, cpus_per_trial=2, verbose=0)
     results = run_sweep(
-        synthetic.path, ["dqn"], [0], FOLDS, 1500, out, cpus_per_trial=2, resume=True, verbose=0
+        synthetic.path, ["dqn"], [0], FOLDS, 500, out, cpus_per_trial=2, resume=True, verbose=0
     )
     assert [t["fold"] for t in results["trials"]] == ["S01", "S02"]
     assert results["trials"][0] == partial["trials"][0]
     assert (done / "summary.json").stat().st_mtime_ns == stamp
     assert not results["unfinished"] and not results["failed"]
+    assert [t["torch_threads"] for t in results["trials"]] == [2, 2]
 
 
 def test_failed_trials_are_reported_after_the_others_are_written(
