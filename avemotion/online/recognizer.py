@@ -122,8 +122,8 @@ class OnlineRecognizer:
         try:
             agent = load_agent(run_dir)
         except RuntimeError as error:  # a state dict that no longer fits the agent code
-            first = str(error).strip().splitlines()[0]
-            raise ValueError(f"{run_dir}: the trained agent cannot be loaded ({first})") from None
+            reason = " ".join(line.strip() for line in str(error).strip().splitlines()[:2])[:300]
+            raise ValueError(f"{run_dir}: the trained agent cannot be loaded ({reason})") from None
         kwargs.setdefault("frame_pool", int(meta.get("frame_pool", 1)))
         return cls(encoder, agent, layout, meta["level"], store.class_names, **kwargs)
 

@@ -77,10 +77,10 @@ def plot_timeline(
         axes.axvspan(decision.time_s, end, color="0.85", alpha=0.6, lw=0)
         axes.text(
             (decision.time_s + end) / 2,
-            0.95,
+            0.5,
             "not encoded (stopped early)",
             ha="center",
-            va="top",
+            va="center",
             fontsize=9,
             color="0.35",
         )
