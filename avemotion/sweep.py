@@ -406,7 +406,13 @@ def _collect(
         "unfinished": unfinished,
     }
     _write_json_atomic(out / "results.json", results)
-    write_comparison(table, out / "comparison")
+    folds = sorted({e["fold"] for e in entries})
+    seeds = sorted({e["seed"] for e in entries})
+    note = (
+        f"Mean ± std (population) over {len(folds)} held-out speaker fold(s) x {len(seeds)} seed(s), "
+        f"{plan['steps']} training steps per trial."
+    )
+    write_comparison(table, out / "comparison", note=note)
     if failed or unfinished:
         raise SweepError(
             f"{out}: {len(entries)} of {len(trials)} trials finished; failed: {sorted(failed)}, "

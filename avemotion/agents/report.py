@@ -1,9 +1,10 @@
 """The comparison table: methods as rows, metrics as ``mean ± std`` columns, in Markdown and CSV.
 
-A row is a dict with a ``method`` name (or ``agent``), optional counts (``n_trials``,
-``n_folds``, ``n_seeds``) and, for each metric ``m``, ``m_mean`` and ``m_std``. The sweep
-(:mod:`avemotion.sweep`) and the experiments' comparison script both write their tables
-with :func:`write_comparison`, so their outputs have the same layout.
+A row is a dict with a ``method`` name (or ``agent``), optional label columns (``kind``,
+``n_trials``, ``n_folds``, ``n_seeds``, ``n_clips``) and, for each metric ``m``, ``m_mean``
+and ``m_std``. A row without ``m_std`` (a pooled value) shows ``m_mean`` alone. The sweep
+(:mod:`avemotion.sweep`) writes its table with :func:`write_comparison`; a comparison
+script can do the same, so that every comparison has one layout.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any
 
 DEFAULT_METRICS = ("accuracy", "balanced_accuracy", "earliness", "harmonic_mean", "mean_decision_s")
 """The metrics a comparison shows unless told otherwise, in column order."""
-COUNT_COLUMNS = ("n_trials", "n_folds", "n_seeds")
-"""Counts copied into the table when the rows carry them."""
+LABEL_COLUMNS = ("kind", "n_trials", "n_folds", "n_seeds", "n_clips")
+"""Columns copied into the table as they are, when the rows carry them."""
 
 
 def _name(row: dict[str, Any]) -> str:
@@ -40,11 +41,14 @@ def _metrics_present(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> 
 
 
 def comparison_markdown(
-    rows: Sequence[dict[str, Any]], metrics: Sequence[str] = DEFAULT_METRICS, digits: int = 3
+    rows: Sequence[dict[str, Any]],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    digits: int = 3,
+    note: str | None = None,
 ) -> str:
-    """The table as GitHub Markdown: one row per method, ``mean ± std`` per metric."""
+    """The table as GitHub Markdown: one row per method, ``mean ± std`` per metric, then ``note``."""
     metrics = _metrics_present(rows, metrics)
-    counts = [c for c in COUNT_COLUMNS if any(c in row for row in rows)]
+    counts = [c for c in LABEL_COLUMNS if any(c in row for row in rows)]
     header = ["method", *counts, *metrics]
     lines = [
         "| " + " | ".join(header) + " |",
@@ -57,13 +61,15 @@ def comparison_markdown(
             for m in metrics
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    if note:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
 def comparison_csv(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = DEFAULT_METRICS) -> str:
     """The table as CSV with separate ``<metric>_mean`` and ``<metric>_std`` columns."""
     metrics = _metrics_present(rows, metrics)
-    counts = [c for c in COUNT_COLUMNS if any(c in row for row in rows)]
+    counts = [c for c in LABEL_COLUMNS if any(c in row for row in rows)]
     header = ["method", *counts, *(f"{m}_{part}" for m in metrics for part in ("mean", "std"))]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -89,11 +95,12 @@ def write_comparison(
     rows: Sequence[dict[str, Any]],
     stem: str | os.PathLike[str],
     metrics: Sequence[str] = DEFAULT_METRICS,
+    note: str | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``<stem>.md`` and ``<stem>.csv`` atomically; return both paths."""
+    """Write ``<stem>.md`` (with ``note`` under the table) and ``<stem>.csv`` atomically."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     markdown, table = stem.with_suffix(".md"), stem.with_suffix(".csv")
-    _write_text_atomic(markdown, comparison_markdown(rows, metrics))
+    _write_text_atomic(markdown, comparison_markdown(rows, metrics, note=note))
     _write_text_atomic(table, comparison_csv(rows, metrics))
     return markdown, table

@@ -40,3 +40,15 @@ def test_write_comparison_writes_markdown_and_csv(tmp_path) -> None:
     assert [r["method"] for r in rows] == ["dqn", "majority"]
     assert float(rows[0]["accuracy_mean"]) == 0.8125 and float(rows[0]["accuracy_std"]) == 0.05
     assert not list(tmp_path.joinpath("out").glob(".*tmp*"))
+
+
+def test_label_columns_pooled_values_and_a_note() -> None:
+    rows = [{"method": "threshold", "kind": "baseline", "accuracy_mean": 0.5}]
+    text = comparison_markdown(rows, metrics=("accuracy",), note="pooled over clips")
+    assert text.splitlines() == [
+        "| method | kind | accuracy |",
+        "|---|---:|---:|",
+        "| threshold | baseline | 0.500 |",
+        "",
+        "pooled over clips",
+    ]
