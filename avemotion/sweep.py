@@ -275,7 +275,7 @@ def _connect_ray(address: str | None, num_cpus: int | None) -> None:
 
 
 def run_sweep(
-    store: str | os.PathLike[str],
+    store: str | os.PathLike[str] | None,
     agents: Sequence[str],
     seeds: Sequence[int],
     folds: str,
@@ -290,7 +290,8 @@ def run_sweep(
 ) -> dict[str, Any]:
     """Run every (fold x agent x seed) as a Ray Tune trial and write ``out/results.json``.
 
-    ``store`` is a feature store's path (workers memory-map it). ``folds`` is ``"loso"`` or
+    ``store`` is a feature store's path (workers memory-map it); ``None`` means the synthetic
+    corpus, generated into the cache on first use. ``folds`` is ``"loso"`` or
     ``"speakers:A,B;C,D"``. ``address`` connects to a running Ray cluster (``"auto"``,
     ``"ray://host:10001"``); without it a local instance starts (``num_cpus`` of them), unless
     Ray is already initialised in this process. Each trial reserves ``cpus_per_trial`` CPUs
@@ -304,6 +305,10 @@ def run_sweep(
     from avemotion.agents.runner import AGENTS
 
     out = Path(out).resolve()
+    if store is None:
+        from avemotion.envs.synthetic import synthetic_store
+
+        store = synthetic_store().path
     store_path = Path(store).resolve()
     opened = FeatureStore.open(store_path)  # verify the checksums once, here
     unknown = sorted(set(agents) - set(AGENTS))

@@ -35,9 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--features",
-        required=True,
+        default=None,
         metavar="STORE",
-        help="feature store directory (workers memory-map it)",
+        help="feature store directory, memory-mapped by each worker (default: the synthetic corpus)",
     )
     parser.add_argument(
         "--agents", required=True, help="comma-separated agent names, e.g. dqn,sb3-ppo"
