@@ -238,6 +238,7 @@ def run_pipeline_benchmark(
         "cpu_count": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "real_time_factor": main["real_time_factor"],
+        "cpu_time_factor": main["sequential"]["cpu_time_factor"],
         "target_real_time_factor": TARGET_REAL_TIME_FACTOR,
         "meets_target": None
         if cpu is None

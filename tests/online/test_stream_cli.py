@@ -89,6 +89,12 @@ def test_clear_errors(
     assert code == 2 and "silent.mkv: no audio track" in err
     code, _, err = run_cli(["--device", "7", "--run", str(visual_run.run_dir)], capsys)
     assert code == 2 and "capture device 7: not available" in err
+    code, _, err = run_cli(["--device", "0", "--run", str(av_run.run_dir)], capsys)
+    assert code == 2 and "--audio-device" in err
+    code, _, err = run_cli(
+        ["--device", "0", "--audio-device", "no-such-pcm", "--run", str(av_run.run_dir)], capsys
+    )
+    assert code == 2 and "audio capture device 'no-such-pcm': not available" in err
     code, _, err = run_cli(["--run", str(av_run.run_dir)], capsys)
     assert code == 2 and "--video and/or --audio" in err
     data = av_run.clips[3].read_bytes()
