@@ -245,3 +245,8 @@ def test_bad_input_mid_stream_keeps_the_steps_so_far(threshold_agent: Any, av_ru
     recognizer.feed_video(video.frames[half:], video.times[half:], video.fps)  # the stream goes on
     recognizer.feed_audio(audio[len(audio) // 2 :])
     assert recognizer.finish()["total_steps"] == len(recognizer.steps) > len(before)
+
+
+def test_from_run_refuses_another_encoder(av_run: Any, audio_run: Any) -> None:
+    with pytest.raises(ValueError, match="is not the one the store was extracted with"):
+        OnlineRecognizer.from_run(av_run.run_dir, encoder_dir=audio_run.encoder_dir)
