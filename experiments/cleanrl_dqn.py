@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 import avemotion  # noqa: F401  (registers AVEmotion-v0)
 from avemotion.envs.core import resolve_store
+from avemotion.store import FeatureStore
 
 
 @dataclass
@@ -102,6 +103,7 @@ def masked_argmax(q_values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def linear_schedule(start_e: float, end_e: float, duration: int, t: int) -> float:
+    """Epsilon at step ``t``: linear from ``start_e`` to ``end_e`` over ``duration`` steps."""
     slope = (end_e - start_e) / max(1, duration)
     return max(slope * t + start_e, end_e)
 
@@ -118,7 +120,16 @@ class ReplayBuffer:
         self.dones = np.zeros(capacity, dtype=np.float32)
         self.capacity, self.size, self.pos = capacity, 0, 0
 
-    def add(self, obs, actions, rewards, next_obs, next_mask, dones) -> None:
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        next_mask: np.ndarray,
+        dones: np.ndarray,
+    ) -> None:
+        """Store a batch of transitions (one row per sub-env), overwriting the oldest."""
         for i in range(len(obs)):
             p = self.pos
             self.obs[p], self.next_obs[p], self.next_mask[p] = obs[i], next_obs[i], next_mask[i]
@@ -138,7 +149,7 @@ class ReplayBuffer:
         }
 
 
-def evaluate(q_network: QNetwork, store, speakers: list[str]) -> dict[str, float]:
+def evaluate(q_network: QNetwork, store: FeatureStore, speakers: list[str]) -> dict[str, float]:
     """Play every clip of ``speakers`` once, greedily; return accuracy, earliness and return."""
     env = gym.make_vec(
         "AVEmotion-v0", num_envs=1, store=store, speakers=speakers, sampling="sequential"
