@@ -48,6 +48,12 @@ class DQNConfig:
     """Observation of the env: "frame", "mean" or "frame+mean" (use "frame" with ``recurrent``)."""
     wait_cost: float = 0.005
     """Env reward for waiting one step is ``-wait_cost``: the accuracy/earliness trade-off."""
+    relative_wait_cost: float | None = None
+    """If set, the training reward of a wait is ``-relative_wait_cost / clip length``
+    instead of the env's ``-wait_cost``: observing a whole clip then costs
+    ``relative_wait_cost``, whatever its length, which is the trade-off that earliness
+    (steps observed / clip length) measures. The clip length is used only for this
+    training reward; the agent never observes it."""
     num_envs: int = 16
     """Sub-envs of the native vector env stepped together."""
     learning_rate: float = 5e-4
@@ -418,6 +424,11 @@ def train_dqn(
         next_obs, reward, terminated, truncated, info = envs.step(actions)
         next_mask = info["action_mask"].astype(bool)
         valid = ~prev_done
+        if config.relative_wait_cost is not None:
+            waited = (actions == 0) & ~terminated
+            reward = np.where(
+                waited, -config.relative_wait_cost / info["clip_length"], reward
+            ).astype(np.float32)
         done = (terminated | truncated) & valid
         if config.recurrent:
             scratch.record(valid, actions, reward, next_obs, next_mask)

@@ -183,6 +183,22 @@ def test_resume_continues_the_same_run(tiny_store, tmp_path) -> None:
     assert config["steps"] == 450 and config["agent_config"]["hidden"] == [16, 16]
 
 
+def test_relative_wait_cost_reaches_the_replay(tiny_store, tmp_path) -> None:
+    run = train(
+        "dqn", tiny_store, 150, 0, tmp_path / "rel", progress=False, relative_wait_cost=0.5, **TINY
+    )
+    replay = torch.load(run / "checkpoint.pt", weights_only=True)["replay"]
+    waits = (
+        (replay["action"] == 0)
+        & ~replay["ended"]
+        & (torch.arange(replay["action"].shape[0])[:, None] < replay["count"][None, :])
+    )
+    rewards = replay["reward"][waits]
+    assert len(rewards) > 0
+    # -0.5 / length with clip lengths 4..12, never the env's constant -wait_cost
+    assert torch.all((rewards <= -0.5 / 12 + 1e-6) & (rewards >= -0.5 / 4 - 1e-6))
+
+
 def test_config_rejects_unknown_fields() -> None:
     with pytest.raises(ValueError, match="unknown field"):
         DQNConfig.from_dict({"learning_rat": 1e-3})
