@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -408,7 +409,7 @@ def train_dqn(
     next_log = (global_step // config.log_every + 1) * config.log_every
     next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
     bar = tqdm(total=steps, initial=global_step, disable=not progress, unit="step", desc="dqn")
-    start_step, start_time = global_step, log.elapsed()
+    start_step, start_time, checkpoint_seconds = global_step, log.elapsed(), 0.0
     while global_step < steps:
         epsilon = epsilon_at(config, global_step, steps)
         with torch.no_grad():
@@ -500,6 +501,7 @@ def train_dqn(
             losses, q_means = [], []
             next_log = (global_step // config.log_every + 1) * config.log_every
         if global_step >= next_checkpoint or global_step >= steps:
+            checkpoint_start = time.perf_counter()
             state = {
                 "online": online.state_dict(),
                 "target": target.state_dict(),
@@ -520,15 +522,18 @@ def train_dqn(
                 run_dir / MODEL_NAME,
             )
             next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
+            checkpoint_seconds += time.perf_counter() - checkpoint_start
     bar.close()
     log.close()
     envs.close()
     seconds = max(log.elapsed() - start_time, 1e-9)
+    loop_seconds = max(seconds - checkpoint_seconds, 1e-9)
     return {
         "env_steps": global_step,
         "updates": updates,
         "train_seconds": seconds,
-        "env_steps_per_s": (global_step - start_step) / seconds,
+        "checkpoint_seconds": checkpoint_seconds,
+        "env_steps_per_s": (global_step - start_step) / loop_seconds,
     }
 
 
