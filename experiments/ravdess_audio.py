@@ -44,7 +44,7 @@ def main() -> None:
         f"  avemotion train-encoder --dataset ravdess --root {args.root} --modality audio --heldout {held} --out {args.encoder}"
     )
     print(
-        f"  avemotion train-encoder --dataset ravdess --root {args.root} --modality temporal --init {args.encoder} --heldout {held} --out {args.encoder}"
+        f"  avemotion train-encoder --dataset ravdess --root {args.root} --modality temporal --init {args.encoder} --heldout {held} --epochs 20 --batch-size 32 --out {args.encoder}"
     )
     print(
         f"  avemotion extract --dataset ravdess --root {args.root} --encoder {args.encoder} --out {args.store}-embedding --level embedding --overwrite"
@@ -75,7 +75,7 @@ def main() -> None:
             out=args.encoder,
             speaker=HELDOUT,
             seed=args.seed,
-            num_epochs=40,
+            num_epochs=20,
             batch_size=32,
         )
     )

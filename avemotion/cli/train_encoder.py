@@ -47,6 +47,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--visual-variant", choices=("small", "mobilenet_v2"))
     parser.add_argument("--temporal-hidden", type=int)
     parser.add_argument(
+        "--temporal-copies",
+        type=int,
+        help="extra mel-warped views per clip for the LSTM (default 2)",
+    )
+    parser.add_argument(
         "--window-fraction", type=float, help="fraction of training windows per epoch"
     )
     parser.add_argument("--seed", type=int)
@@ -82,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         "audio_variant": args.audio_variant,
         "visual_variant": args.visual_variant,
         "temporal_hidden": args.temporal_hidden,
+        "temporal_copies": args.temporal_copies,
         "window_fraction": args.window_fraction,
         "seed": args.seed,
         "threads": args.threads,

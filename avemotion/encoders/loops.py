@@ -74,13 +74,55 @@ def _window_pairs(batch: ClipBatch) -> np.ndarray:
     )
 
 
+def warp_mel(patches: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Vocal-tract-length-style warp of log-mel patches ``[B, T, 64]``: band ``f`` takes the
+    value at ``alpha · f`` (linear interpolation, clamped), one factor per patch ``[B]``."""
+    bands = patches.shape[2]
+    source = (torch.arange(bands, dtype=torch.float32)[None, :] * alpha[:, None]).clamp(
+        0, bands - 1
+    )
+    low = source.floor().long()
+    high = (low + 1).clamp(max=bands - 1)
+    weight = (source - low.float())[:, None, :]
+    index = (
+        low[:, None, :].expand(-1, patches.shape[1], -1),
+        high[:, None, :].expand(-1, patches.shape[1], -1),
+    )
+    return (
+        torch.gather(patches, 2, index[0]) * (1 - weight)
+        + torch.gather(patches, 2, index[1]) * weight
+    )
+
+
+WARP_RANGE = (0.85, 1.15)
+"""Range of the mel warp factor: a stand-in for unseen speakers' vocal tracts."""
+GAIN_RANGE = 0.7
+"""Largest random level shift in log-mel units (about ±6 dB)."""
+
+
+def speaker_augment(
+    patches: torch.Tensor, rng: np.random.Generator, per_patch: bool = True
+) -> torch.Tensor:
+    """Random mel warp and level shift, per patch (or one draw for a whole clip)."""
+    count = len(patches) if per_patch else 1
+    alpha = torch.from_numpy(rng.uniform(*WARP_RANGE, size=count)).float().expand(len(patches))
+    gain = (
+        torch.from_numpy(rng.uniform(-GAIN_RANGE, GAIN_RANGE, size=count))
+        .float()
+        .expand(len(patches))
+    )
+    return warp_mel(patches, alpha) + gain[:, None, None]
+
+
 def _augment(modality: str, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Light augmentation: a random mel-band mask for audio, a random flip for faces."""
+    """Augmentation: for audio a random mel-band mask, mel warp and level shift (speaker
+    variety); for faces a random horizontal flip."""
     if modality == "audio":
         x = x.clone()
         width = int(rng.integers(0, 9))
         start = int(rng.integers(0, x.shape[2] - width + 1))
         x[:, :, start : start + width] = x.mean()
+        x = speaker_augment(x, rng)
     elif modality == "visual" and x.ndim == 4 and rng.random() < 0.5:
         x = x.flip(2)
     return x
@@ -198,12 +240,36 @@ def _split(
     return (joint, None) if encoder.audio is not None else (None, joint)
 
 
+def _augmented_sequences(
+    batch: ClipBatch, encoder: Encoder, copies: int, seed: int
+) -> list[torch.Tensor]:
+    """``copies`` extra views of every training clip whose audio is warped and shifted as a
+    whole (one draw per clip), so the LSTM also learns from features of "new" voices."""
+    rng = np.random.default_rng(seed + 1)
+    cached = batch.ensure_embeddings(encoder)
+    views: list[torch.Tensor] = []
+    with torch.no_grad():
+        for _ in range(copies):
+            for clip, joint in zip(batch.clips, cached):
+                audio = encoder.audio_embeddings(
+                    speaker_augment(clip.patches, rng, per_patch=False)
+                )
+                visual = _split(encoder, joint)[1]
+                views.append(encoder.step_features(audio, visual))
+    return views
+
+
 def fit_temporal(
     net: TemporalNet, batches: dict[str, ClipBatch], encoder: Encoder, config: TrainConfig
 ) -> dict[str, Any]:
     """Train the LSTM over frozen per-step features to name the clip at every step."""
     sequences = _temporal_inputs(batches["train"], encoder)
-    metrics = fit_sequences(net, sequences, batches["train"].labels, config)
+    labels = batches["train"].labels
+    copies = config.temporal_copies if encoder.audio is not None else 0
+    if copies:
+        sequences = sequences + _augmented_sequences(batches["train"], encoder, copies, config.seed)
+        labels = np.tile(labels, copies + 1)
+    metrics = fit_sequences(net, sequences, labels, config)
     if "test" in batches:
         metrics = evaluate_sequences(
             net, _temporal_inputs(batches["test"], encoder), batches["test"].labels

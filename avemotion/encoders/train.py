@@ -88,6 +88,8 @@ class TrainConfig:
     """``small`` (CPU-sized, 112 px) or ``mobilenet_v2`` (224 px)."""
     temporal_hidden: int = 128
     """LSTM hidden size."""
+    temporal_copies: int = 2
+    """Extra mel-warped views of each training clip for the LSTM (audio encoders only)."""
     steps_per_second: float = 10.0
     """Time base of the steps."""
     seed: int = 0
