@@ -15,8 +15,8 @@ timed:
 - ``sequential``: everything on one thread; gives the per-stage breakdown (wall and CPU
   milliseconds per step: decode, face detection, visual CNN, audio front end, audio CNN,
   fusion, LSTM, policy);
-- ``lookahead``: face tracking of coming steps on a second thread (the recognizer's
-  default; it pays when a second core is free);
+- ``lookahead``: Haar face searches of coming frames on two worker threads (the
+  recognizer's default; it pays when cores are free), tracking replayed in order;
 - ``live``: the file paced at wall-clock speed as a live source; its p95 per-step latency
   (from the step's media being complete to its decision) is the latency reported.
 

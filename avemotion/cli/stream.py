@@ -51,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-lookahead",
         action="store_true",
-        help="track faces on the main thread only (faster on a machine with no free core)",
+        help="search faces on the main thread only (faster on a machine with no free core)",
     )
     parser.add_argument(
         "--threads",

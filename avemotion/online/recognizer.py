@@ -170,7 +170,7 @@ class OnlineRecognizer:
             self.faces.reset()
 
     def close(self) -> None:
-        """Stop the face-tracking worker thread (the recognizer is unusable afterwards)."""
+        """Stop the face-search worker threads (the recognizer is unusable afterwards)."""
         if self.faces is not None:
             self.faces.close()
 
