@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,15 @@ class OnlineRecognizer:
                 f"{store.path}: meta.json: no encoder_dir (the store was not extracted by avemotion); pass encoder_dir"
             )
         encoder = load_encoder(enc_path)
-        if meta.get("encoder") not in (None, "unknown", encoder.identity):
+        if meta.get("modality") not in (None, "unknown", encoder.modality):
             raise ValueError(
-                f"{enc_path}: encoder {encoder.identity} is not the one the store was extracted with ({meta['encoder']})"
+                f"{enc_path}: modality: the encoder is {encoder.modality}, the store was extracted as {meta['modality']}"
+            )
+        if meta.get("encoder") not in (None, "unknown", encoder.identity):
+            warnings.warn(
+                f"{enc_path}: encoder {encoder.identity} does not describe itself as the one the store "
+                f"was extracted with ({meta['encoder']}); check that it is the same",
+                stacklevel=2,
             )
         if "level" not in meta:
             raise ValueError(f"{store.path}: meta.json: no level (embedding, fusion or temporal)")

@@ -248,5 +248,7 @@ def test_bad_input_mid_stream_keeps_the_steps_so_far(threshold_agent: Any, av_ru
 
 
 def test_from_run_refuses_another_encoder(av_run: Any, audio_run: Any) -> None:
-    with pytest.raises(ValueError, match="is not the one the store was extracted with"):
+    with pytest.raises(
+        ValueError, match="the encoder is audio, the store was extracted as audio-visual"
+    ):
         OnlineRecognizer.from_run(av_run.run_dir, encoder_dir=audio_run.encoder_dir)
