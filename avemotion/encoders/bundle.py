@@ -107,8 +107,11 @@ class Encoder:
     @property
     def identity(self) -> str:
         """A short description of the parts and variants, stored in extracted stores."""
+        names = {"fusion": "dnn{hidden}", "temporal": "lstm{hidden}"}
         parts = [
-            f"{p}:{self.config[p].get('variant', 'default')}" for p in PARTS if self.config.get(p)
+            f"{p}:{self.config[p].get('variant') or names[p].format(**self.config[p])}"
+            for p in PARTS
+            if self.config.get(p)
         ]
         return f"{FORMAT}-v{VERSION}(" + ", ".join(parts) + ")"
 

@@ -95,6 +95,7 @@ def test_temporal_level(ravdess_root: Path, tiny_audio_encoder: Path, tmp_path: 
             num_epochs=2,
             batch_size=16,
             temporal_hidden=16,
+            temporal_copies=1,
             threads=1,
         )
     )
