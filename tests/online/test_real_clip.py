@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from avemotion.benchmarks.av_fixture import fixture_clip
 from avemotion.encoders.bundle import load_encoder
@@ -18,6 +19,7 @@ from avemotion.online.sources import file_chunks
 from avemotion.online.streaming import run_stream
 
 
+@pytest.mark.real_data
 def test_muxed_real_clip_streams_as_extracted(
     mead_root: Path, ravdess_root: Path, av_run: Any, tmp_path: Path
 ) -> None:
