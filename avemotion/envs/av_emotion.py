@@ -57,7 +57,11 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
     |-----------------|------|------------------------------|
     | embedding of step t                    | dim | ``"frame"``, ``"frame+mean"`` |
     | running mean of steps 0..t             | dim | ``"mean"``, ``"frame+mean"`` |
-    | t / T_max (T_max = longest clip)       | 1   | always |
+    | t / T_max, saturating at 1             | 1   | always |
+
+    ``T_max`` is ``max_length`` when given (a trained agent passes its training store's
+    longest clip, so evaluation and streaming see the time feature it learned on), else
+    the longest clip of the selected store.
 
     ## Actions
 
@@ -104,6 +108,10 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
     * ``speakers`` / ``exclude_speakers``: keep only / drop these speakers' clips.
     * ``obs_mode``: ``"frame"``, ``"mean"`` or ``"frame+mean"`` (see Observation).
     * ``sampling``: ``"random"`` or ``"sequential"`` (evaluation sweeps each clip once).
+    * ``reward_correct``, ``reward_wrong``, ``wait_cost``, ``masked_wait_reward``: see Rewards.
+    * ``max_length``: T_max of the time feature (default: the longest selected clip).
+    * ``preload``: ``"auto"`` (default) holds the observations of a store up to 1 GiB in
+      memory, ``True`` always, ``False`` reads the memory map step by step.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 10}
@@ -119,6 +127,7 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
         reward_wrong: float = -1.0,
         wait_cost: float = 0.01,
         masked_wait_reward: float = -1.0,
+        max_length: int | None = None,
         preload: bool | str = "auto",
         render_mode: str | None = None,
     ) -> None:
@@ -127,7 +136,7 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
         self.rewards = RewardSpec(
             float(reward_correct), float(reward_wrong), float(wait_cost), float(masked_wait_reward)
         )
-        self.layout = ObservationLayout(self.store, obs_mode)
+        self.layout = ObservationLayout(self.store, obs_mode, max_length)
         self.n_classes = self.store.n_classes
         self.observation_space = self.layout.space
         self.action_space = spaces.Discrete(self.n_classes + 1)
@@ -239,7 +248,7 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
             self._obs[layout.mean_slice] = self._mean
         if layout.with_frame:
             self._obs[layout.frame_slice] = frame
-        self._obs[-1] = self._t / layout.max_length
+        self._obs[-1] = layout.progress(self._t)
         return self._obs.copy()
 
     def _info(self) -> dict[str, Any]:

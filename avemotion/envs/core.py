@@ -65,7 +65,7 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
 class ObservationLayout:
     """Where each part sits in the flat observation ``[frame?, running mean?, t / T_max]``."""
 
-    def __init__(self, store: FeatureStore, obs_mode: str) -> None:
+    def __init__(self, store: FeatureStore, obs_mode: str, max_length: int | None = None) -> None:
         check_choice("obs_mode", obs_mode, OBS_MODES)
         self.mode = obs_mode
         self.dim = store.dim
@@ -75,12 +75,21 @@ class ObservationLayout:
         start = self.dim if self.with_frame else 0
         self.mean_slice = slice(start, start + self.dim) if self.with_mean else slice(start, start)
         self.size = self.mean_slice.stop + 1
-        self.max_length = int(store.lengths.max()) if store.n_clips else 1
+        if max_length is not None and int(max_length) < 1:
+            raise ValueError(f"max_length: expected a positive number of steps, got {max_length}")
+        # T_max of the time feature t / T_max. A trained agent fixes it (its training store's
+        # longest clip) so that evaluation and streaming see the time feature it learned on;
+        # longer clips saturate at 1.
+        self.max_length = int(max_length) if max_length is not None else int(store.lengths.max())
         lo, hi = store.value_range
         low = np.full(self.size, lo, dtype=np.float32)
         high = np.full(self.size, hi, dtype=np.float32)
         low[-1], high[-1] = 0.0, 1.0
         self.space = spaces.Box(low=low, high=high, dtype=np.float32)
+
+    def progress(self, t: int | np.ndarray) -> float | np.ndarray:
+        """The time feature of step ``t``: ``t / T_max``, saturating at 1."""
+        return np.minimum(t / self.max_length, 1.0)
 
 
 PRELOAD_LIMIT_BYTES = 1 << 30
@@ -123,5 +132,5 @@ class FrameSource:
                 table[rows, layout.mean_slice] = mean[clips]
             if layout.with_frame:
                 table[rows, layout.frame_slice] = frames
-            table[rows, -1] = t / layout.max_length
+            table[rows, -1] = layout.progress(t)
         return table

@@ -60,6 +60,7 @@ class AVEmotionVectorEnv(VectorEnv):
         reward_wrong: float = -1.0,
         wait_cost: float = 0.01,
         masked_wait_reward: float = -1.0,
+        max_length: int | None = None,
         max_episode_steps: int | None = None,
         preload: bool | str = "auto",
         render_mode: str | None = None,
@@ -74,7 +75,7 @@ class AVEmotionVectorEnv(VectorEnv):
         self.rewards = RewardSpec(
             float(reward_correct), float(reward_wrong), float(wait_cost), float(masked_wait_reward)
         )
-        self.layout = ObservationLayout(self.store, obs_mode)
+        self.layout = ObservationLayout(self.store, obs_mode, max_length)
         self.max_episode_steps = max_episode_steps
         self.render_mode = None
         self.n_classes = self.store.n_classes
@@ -196,7 +197,7 @@ class AVEmotionVectorEnv(VectorEnv):
             obs[:, layout.mean_slice] = self._mean
         if layout.with_frame:
             obs[:, layout.frame_slice] = frames
-        obs[:, -1] = self._t / layout.max_length
+        obs[:, -1] = layout.progress(self._t)
         return obs
 
     def _info(self) -> dict[str, Any]:

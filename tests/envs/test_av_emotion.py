@@ -197,3 +197,16 @@ def test_random_action_fuzz_keeps_invariants(synthetic: FeatureStore) -> None:
         if terminated:
             obs, info = env.reset()
             length = 0
+
+
+def test_fixed_max_length_sets_the_time_feature(tmp_path: Path) -> None:
+    store = tiny_store(tmp_path / "s")
+    for preload in (True, False):
+        env = AVEmotionEnv(store=store, obs_mode="frame", max_length=2, preload=preload)
+        obs, _ = env.reset(options={"clip_index": 0})
+        assert obs[-1] == 0.0
+        assert env.step(0)[0][-1] == 0.5
+        assert env.step(0)[0][-1] == 1.0  # t = 2 saturates at 1, inside the Box
+        assert env.observation_space.contains(env._last_obs())
+    with pytest.raises(ValueError, match="max_length"):
+        AVEmotionEnv(store=store, max_length=0)
