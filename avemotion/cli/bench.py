@@ -9,6 +9,7 @@ from typing import Any
 WHAT = {
     "env": "AVEmotion-v0 steps/s beside CartPole-v1, and the vector env at 1/64/1024 envs",
     "fuzz": "random actions and seeds over --steps env steps; exits 1 on any broken invariant",
+    "pipeline": "online pipeline per-stage times, real-time factor and p95 step latency on AV input",
 }
 
 
@@ -19,7 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="; ".join(f"{k}: {v}" for k, v in WHAT.items()),
     )
     parser.add_argument("what", choices=sorted(WHAT))
-    parser.add_argument("--quick", action="store_true", help="env: fewer steps (noisier figures)")
+    parser.add_argument(
+        "--quick", action="store_true", help="env, pipeline: fewer repeats (noisier figures)"
+    )
     parser.add_argument("--steps", type=int, default=1_000_000, help="fuzz: steps per env kind")
     parser.add_argument("--seed", type=int, default=0, help="fuzz: random seed")
     parser.add_argument("--json", action="store_true", help="accepted for symmetry: output is JSON")
@@ -33,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         from avemotion.benchmarks.env_speed import run_env_benchmark
 
         result = run_env_benchmark(quick=args.quick)
+    elif args.what == "pipeline":
+        from avemotion.benchmarks.pipeline import run_pipeline_benchmark
+
+        result = run_pipeline_benchmark(quick=args.quick)
     elif args.what == "fuzz":
         from avemotion.benchmarks.fuzz import run_fuzz
 
