@@ -180,11 +180,12 @@ class FeatureStore:
         if indices is not None:
             keep[:] = False
             keep[np.asarray(indices, dtype=np.int64)] = True
-        names = np.asarray(self.speaker_names, dtype=object)[self.speaker_index]
+        # compare speaker indices, not names: numpy string arrays drop trailing NUL characters
+        lookup = {name: i for i, name in enumerate(self.speaker_names)}
         if speakers is not None:
-            keep &= np.isin(names, list(speakers))
+            keep &= np.isin(self.speaker_index, [lookup[s] for s in speakers])
         if exclude_speakers:
-            keep &= ~np.isin(names, list(exclude_speakers))
+            keep &= ~np.isin(self.speaker_index, [lookup[s] for s in exclude_speakers])
         if not keep.any():
             raise StoreError(f"{self.path}: speakers: the selection holds no clips")
         offsets, lengths, labels, speaker_index = self._full
