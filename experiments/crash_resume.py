@@ -57,7 +57,9 @@ def run_seed(seed: int) -> list[dict]:
                     "job": case.get("name"),
                     "outcome": outcome,
                     "seconds": round(float(case.get("time", 0.0)), 1),
-                    "detail": (detail.get("message") or "")[:300] if detail is not None else "",
+                    "detail": (detail.get("message") or "").splitlines()[0][:300]
+                    if detail is not None and detail.get("message")
+                    else "",
                 }
             )
         return records
