@@ -70,10 +70,13 @@ def write_video(
     audio_rate: int | None = None,
     frame_times: list[float] | None = None,
     container: str | None = None,
+    face: bool = False,
 ) -> Path:
     """Write uniform grey frames (no face) with PyAV, optionally with a sine audio track.
 
     ``frame_times`` (seconds) gives each frame its own timestamp: a variable frame rate.
+    ``face`` draws the face of :func:`~avemotion.benchmarks.av_fixture.synthetic_av_clip`
+    (which the Haar cascade finds) instead of the grey.
     """
     import av
 
@@ -86,7 +89,7 @@ def write_video(
         sound = output.add_stream("aac", rate=audio_rate) if audio_rate else None
         if sound is not None:
             sound.layout = "mono"
-        grey = np.full((size, size, 3), 128, dtype=np.uint8)
+        grey = drawn_face(size) if face else np.full((size, size, 3), 128, dtype=np.uint8)
         for stamp in times:
             frame = av.VideoFrame.from_ndarray(grey, format="rgb24")
             frame.pts, frame.time_base = round(stamp * 1000), Fraction(1, 1000)
@@ -102,6 +105,19 @@ def write_video(
                 output.mux(sound.encode(chunk))
             output.mux(sound.encode(None))
     return path
+
+
+def drawn_face(size: int) -> np.ndarray:
+    """An RGB frame with the drawn face of the synthetic AV clip (skin ellipse, eyes, mouth)."""
+    import cv2
+
+    image = np.random.default_rng(0).integers(40, 90, size=(size, size, 3), dtype=np.uint8)
+    c = size // 2
+    cv2.ellipse(image, (c, c), (size // 5, size // 4), 0, 0, 360, (205, 160, 130), -1)
+    for dx in (-size // 12, size // 12):
+        cv2.circle(image, (c + dx, c - size // 14), size // 40, (40, 30, 30), -1)
+    cv2.ellipse(image, (c, c + size // 8), (size // 14, 4), 0, 0, 360, (120, 40, 50), -1)
+    return image
 
 
 def encoder_config(modality: str) -> dict:

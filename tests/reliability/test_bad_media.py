@@ -160,12 +160,14 @@ def test_non_ascii_file_name(tmp_path: Path) -> None:
 def test_variable_frame_rate_keeps_each_frames_time(tmp_path: Path) -> None:
     gaps = [0.03, 0.05] * 20
     times = list(np.concatenate([[0.0], np.cumsum(gaps)[:-1]]))
-    path = write_video(tmp_path / "vfr.mkv", frame_times=times, container="matroska")
+    path = write_video(
+        tmp_path / "vfr.mkv", size=128, frame_times=times, container="matroska", face=True
+    )
     video = load_video(path)
     np.testing.assert_allclose(video.times, times, atol=1e-3)
     steps = clip_steps(Item(path, "happy", "s1", "vfr"), need_audio=False, need_visual=True)
     duration = times[-1] + 1.0 / video.fps
-    assert steps.n_steps == expected_steps(duration)
+    assert steps.n_steps == expected_steps(duration) and steps.faces_detected == steps.n_steps
 
 
 def test_no_face_in_any_frame_is_skipped(tmp_path: Path) -> None:
