@@ -121,8 +121,9 @@ def test_extraction_killed_twice_ends_as_an_uninterrupted_run(
     def clips_done() -> int:
         return len(list(work.glob("[0-9]*.npy"))) + len(list(work.glob("*.skip")))
 
-    for target in targets:  # kill once `target` clips are done
-        killed = kill_when(argv, lambda goal=target: clips_done() >= goal)
+    for target, workers in zip(targets, ("1", "2")):  # kill once `target` clips are done
+        job = [*argv[:-2], workers, argv[-1]]  # the second run has a pool of 2 workers
+        killed = kill_when(job, lambda goal=target: clips_done() >= goal, group=True)
         assert killed, f"the extraction finished before {target} clips"
         assert not (out / "meta.json").exists()
         with pytest.raises(StoreError):
