@@ -32,6 +32,7 @@ from avemotion.encoders.frontend import window_patch
 from avemotion.encoders.models import (
     AUDIO_DIM,
     VISUAL_DIM,
+    VISUAL_FACE_SEARCH,
     AudioNet,
     FusionNet,
     LSTMState,
@@ -69,6 +70,12 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise EncoderError(str(error)) from None
 
 
+def visual_face_settings(visual: dict[str, Any]) -> dict[str, Any]:
+    """The face-search settings of a ``visual`` config section: the variant's defaults
+    (:data:`~avemotion.encoders.models.VISUAL_FACE_SEARCH`) overridden by its ``face`` keys."""
+    return {**VISUAL_FACE_SEARCH.get(visual.get("variant", ""), {}), **visual.get("face", {})}
+
+
 class Encoder:
     """The trained parts of an encoder directory, usable clip-wise or one step at a time.
 
@@ -79,6 +86,8 @@ class Encoder:
 
     def __init__(self, config: dict[str, Any], nets: dict[str, torch.nn.Module]) -> None:
         self.config = config
+        if config.get("visual"):  # explicit face settings: the variant's defaults filled in
+            config["visual"]["face"] = visual_face_settings(config["visual"])
         self.class_names: list[str] = list(config["class_names"])
         self.steps_per_second = float(config.get("steps_per_second", 10.0))
         self.audio: AudioNet | None = nets.get("audio")  # type: ignore[assignment]
@@ -160,13 +169,19 @@ class Encoder:
         """One step's 16 kHz window (15600 samples) to its 128-d embedding."""
         return self.audio_embeddings(window_patch(window)[None])[0].numpy()
 
+    @property
+    def face_config(self) -> FaceConfig:
+        """The visual part's face search and cropping settings (``visual.face`` in the
+        config, over the variant's defaults)."""
+        if self.visual is None:
+            raise EncoderError("encoder: no visual part")
+        return FaceConfig(**visual_face_settings(self.config["visual"]))
+
     def face_tracker(self, face: FaceConfig | None = None) -> FaceTracker:
         """A fresh face cropper sized for the visual part (one per clip or stream)."""
         if self.visual is None:
             raise EncoderError("encoder: no visual part")
-        return FaceTracker(
-            self.visual.input_size, face or FaceConfig(**self.config["visual"].get("face", {}))
-        )
+        return FaceTracker(self.visual.input_size, face or self.face_config)
 
     @torch.no_grad()
     def visual_embeddings(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:

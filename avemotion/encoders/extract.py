@@ -83,7 +83,12 @@ def encode_clip(
 ) -> tuple[np.ndarray, int]:
     """Encode one clip: its ``[T, dim]`` float32 rows at ``level`` and its face-detected steps."""
     clip = clip_steps(
-        item, encoder.audio is not None, encoder.visual is not None, steps, cascade=cascade
+        item,
+        encoder.audio is not None,
+        encoder.visual is not None,
+        steps,
+        face=encoder.face_config if encoder.visual is not None else None,
+        cascade=cascade,
     )
     audio = encoder.audio_embeddings(clip.patches) if encoder.audio is not None else None
     visual = encoder.visual_embeddings(clip.crops) if encoder.visual is not None else None
@@ -275,6 +280,7 @@ def store_meta(
         "encoder_train_speakers": trained_on,
         "level": config.level,
         "parts": layout,
+        "frame_pool": config.frame_pool,
         "face_detected_fraction": face_fraction,
         "skipped": skipped,
     }

@@ -25,9 +25,10 @@ from avemotion.encoders.bundle import (
     load_encoder,
     load_weights,
     save_encoder,
+    visual_face_settings,
 )
 from avemotion.encoders.datasets import list_dataset, select_speakers
-from avemotion.encoders.face import load_cascade
+from avemotion.encoders.face import FaceConfig, load_cascade
 from avemotion.encoders.loops import ClipBatch, evaluate_windows, fit_temporal, fit_windows
 from avemotion.encoders.media import MediaError
 from avemotion.encoders.models import (
@@ -149,6 +150,7 @@ def _start(
         enc_config["audio"] = {"variant": config.audio_variant}
     elif part == "visual" and "visual" not in nets:
         enc_config["visual"] = {"variant": config.visual_variant}
+        enc_config["visual"]["face"] = visual_face_settings(enc_config["visual"])
     elif part == "fusion":
         if "audio" not in nets or "visual" not in nets:
             raise EncoderError("init: fusion needs encoders with both an audio and a visual part")
@@ -206,10 +208,11 @@ def load_clips(config: TrainConfig, enc_config: dict[str, Any]) -> tuple[list[An
         VISUAL_INPUT[enc_config["visual"]["variant"]] if need_visual else 112,
     )
     cascade = load_cascade() if need_visual else None
+    face = FaceConfig(**visual_face_settings(enc_config["visual"])) if need_visual else None
     clips, skipped = [], []
     for item in tqdm(items, desc=f"decode {config.dataset}", unit="clip", leave=False):
         try:
-            clips.append(clip_steps(item, need_audio, need_visual, step_config, cascade=cascade))
+            clips.append(clip_steps(item, need_audio, need_visual, step_config, face, cascade))
         except MediaError as error:
             skipped.append(str(error))
     if not clips:

@@ -19,7 +19,7 @@ def test_pipeline_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert result["clip"]["kind"] == "given"
     assert set(result["stages"]) == set(STAGES)
     assert all(v >= 0 for v in result["stages"].values())
-    for size in ("cpu", "cpu-fast-face"):
+    for size in ("cpu", "cpu-authors-face"):
         figures = result["encoders"][size]
         assert figures["steps"] == 7  # (1.6 s - 0.975 s) / 0.1 s + 1
         assert figures["real_time_factor"] > 0 and figures["real_time_factor_mode"] in (

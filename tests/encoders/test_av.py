@@ -3,6 +3,7 @@ utterance of the same emotion, written through PyAV into one mp4 with both strea
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -144,3 +145,21 @@ def test_full_av_path_fusion_and_temporal(av_corpus: Path, tmp_path: Path) -> No
         )
     embedding = FeatureStore.open(tmp_path / "embedding")
     assert embedding.meta["parts"] == {"visual": [0, 1280], "audio": [1280, 1408]}
+    assert embedding.meta["frame_pool"] == 1
+    # extraction searches faces with the encoder's own ``visual.face`` settings
+    config_file = tmp_path / "fused" / "config.json"
+    config = json.loads(config_file.read_text())
+    assert config["visual"]["face"]["scale_factor"] == 1.2  # the CPU-sized variant's default
+    config["visual"]["face"]["min_neighbors"] = 10_000  # no detection is that sure
+    config_file.write_text(json.dumps(config))
+    store, _ = extract(
+        ExtractConfig(
+            "csv",
+            str(av_corpus),
+            str(tmp_path / "fused"),
+            str(tmp_path / "strict"),
+            workers=1,
+            progress=False,
+        )
+    )
+    assert store.meta["face_detected_fraction"] == 0.0

@@ -11,12 +11,14 @@ import torch
 from torchvision.models import mobilenet_v2
 
 from avemotion.encoders.bundle import (
+    Encoder,
     EncoderError,
     build_nets,
     load_encoder,
     load_weights,
     save_encoder,
 )
+from avemotion.encoders.face import FaceConfig
 from avemotion.encoders.frontend import WINDOW_SAMPLES
 from avemotion.encoders.models import (
     AudioNet,
@@ -156,3 +158,16 @@ def test_encoder_directory_errors(tmp_path: Path) -> None:
     with pytest.raises(EncoderError, match="level fusion"):
         save_encoder(tmp_path / "enc2", config, build_nets(config))
         load_encoder(tmp_path / "enc2").check_level("fusion")
+
+
+def test_face_search_defaults_follow_the_visual_variant() -> None:
+    def face(visual: dict[str, object]) -> FaceConfig:
+        config = {"class_names": ["a", "b"], "visual": visual}
+        return Encoder(config, {"visual": VisualNet(2, str(visual["variant"]))}).face_config
+
+    assert face({"variant": "mobilenet_v2"}) == FaceConfig()  # the authors' setting
+    fast = face({"variant": "small"})
+    assert (fast.scale_factor, fast.min_size_fraction) == (1.2, 0.35)
+    assert fast.min_neighbors == FaceConfig().min_neighbors
+    given = face({"variant": "small", "face": {"scale_factor": 1.1, "hold": 2}})
+    assert (given.scale_factor, given.min_size_fraction, given.hold) == (1.1, 0.35, 2)

@@ -131,7 +131,11 @@ def test_visual_branch_from_a_local_torchvision_file(mead_root: Path, tmp_path: 
         )
     )
     encoder = load_encoder(tmp_path / "enc")
-    assert encoder.config["visual"] == {"variant": "small", "weights": str(weights)}
+    assert encoder.config["visual"] == {
+        "variant": "small",
+        "weights": str(weights),
+        "face": {"scale_factor": 1.2, "min_size_fraction": 0.35},  # the variant's face search
+    }
     assert (
         entry["metrics"]["n_clips"] == 2
         and 0.0 <= entry["metrics"]["whole_clip"]["accuracy"] <= 1.0
