@@ -52,6 +52,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="extra mel-warped views per clip for the LSTM (default 2)",
     )
     parser.add_argument(
+        "--temporal-input",
+        choices=("embedding", "posteriors", "both"),
+        help="what the LSTM reads per step (default embedding)",
+    )
+    parser.add_argument(
+        "--cross-fit",
+        type=int,
+        help="temporal: train the LSTM on out-of-fold features from this many speaker folds",
+    )
+    parser.add_argument(
         "--window-fraction", type=float, help="fraction of training windows per epoch"
     )
     parser.add_argument("--seed", type=int)
@@ -88,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         "visual_variant": args.visual_variant,
         "temporal_hidden": args.temporal_hidden,
         "temporal_copies": args.temporal_copies,
+        "temporal_input": args.temporal_input,
+        "cross_fit": args.cross_fit,
         "window_fraction": args.window_fraction,
         "seed": args.seed,
         "threads": args.threads,

@@ -76,6 +76,10 @@ def visual_face_settings(visual: dict[str, Any]) -> dict[str, Any]:
     return {**VISUAL_FACE_SEARCH.get(visual.get("variant", ""), {}), **visual.get("face", {})}
 
 
+TEMPORAL_INPUTS = ("embedding", "posteriors", "both")
+"""What the LSTM may read at each step (``temporal.input``)."""
+
+
 class Encoder:
     """The trained parts of an encoder directory, usable clip-wise or one step at a time.
 
@@ -125,13 +129,31 @@ class Encoder:
         return f"{FORMAT}-v{VERSION}(" + ", ".join(parts) + ")"
 
     @property
+    def temporal_input(self) -> str:
+        """What the LSTM reads at each step (``temporal.input`` in the config):
+        ``embedding`` (the fusion hidden layer, or the branch embedding(s)), ``posteriors``
+        (the class log-posteriors of the part below the LSTM) or ``both`` (concatenated)."""
+        value = (self.config.get("temporal") or {}).get("input", "embedding")
+        if value not in TEMPORAL_INPUTS:
+            raise EncoderError(
+                f"temporal.input: expected one of {list(TEMPORAL_INPUTS)}, got {value!r}"
+            )
+        return str(value)
+
+    @property
     def feature_dim(self) -> int:
         """Size of :meth:`step_features`, the temporal model's input."""
         if self.fusion is not None:
-            return int(self.config["fusion"]["hidden"])
-        return (VISUAL_DIM if self.visual is not None else 0) + (
-            AUDIO_DIM if self.audio is not None else 0
-        )
+            embedding = int(self.config["fusion"]["hidden"])
+        else:
+            embedding = (VISUAL_DIM if self.visual is not None else 0) + (
+                AUDIO_DIM if self.audio is not None else 0
+            )
+        return {
+            "embedding": embedding,
+            "posteriors": self.n_classes,
+            "both": embedding + self.n_classes,
+        }[self.temporal_input]
 
     def level_dim(self, level: str) -> int:
         """Size of one extracted step at ``level`` (raises when a needed part is missing)."""
@@ -214,9 +236,24 @@ class Encoder:
     def step_features(
         self, audio: torch.Tensor | None, visual: torch.Tensor | None
     ) -> torch.Tensor:
-        """The temporal model's input: fusion hidden layer if fused, else the embeddings."""
+        """The temporal model's input (see :attr:`temporal_input`) from the branch
+        embeddings: the fusion hidden layer if fused, else the embeddings, and/or the class
+        log-posteriors of the part below the LSTM (fusion DNN, or the single branch's head)."""
         joint = self.embeddings(audio, visual)
-        return self.fusion.embed(joint) if self.fusion is not None else joint
+        embedding = self.fusion.embed(joint) if self.fusion is not None else joint
+        mode = self.temporal_input
+        if mode == "embedding":
+            return embedding
+        if self.fusion is not None:
+            logits = self.fusion.head(embedding)
+        elif audio is not None and self.audio is not None and visual is None:
+            logits = self.audio.head(audio)
+        elif visual is not None and self.visual is not None and audio is None:
+            logits = self.visual.head(visual)
+        else:
+            raise EncoderError("temporal.input: posteriors need a fusion part or one branch")
+        posteriors = torch.log_softmax(logits, dim=-1)
+        return posteriors if mode == "posteriors" else torch.cat([embedding, posteriors], -1)
 
     @torch.no_grad()
     def temporal_step(
@@ -236,9 +273,10 @@ class Encoder:
         self.check_level(level)
         if level == "embedding":
             return self.embeddings(audio, visual)
-        features = self.step_features(audio, visual)
         if level == "fusion":
-            return features
+            assert self.fusion is not None
+            return self.fusion.embed(self.embeddings(audio, visual))
+        features = self.step_features(audio, visual)
         assert self.temporal is not None
         logits, hidden, _ = self.temporal(features[None])
         return torch.cat([hidden[0], torch.softmax(logits[0], -1)], dim=-1)

@@ -224,11 +224,11 @@ def evaluate_windows(
     }
 
 
-def _temporal_inputs(batch: ClipBatch, encoder: Encoder) -> list[torch.Tensor]:
+def temporal_inputs(batch: ClipBatch, encoder: Encoder) -> list[torch.Tensor]:
+    """Each clip's ``[T, D]`` LSTM input (:meth:`Encoder.step_features`)."""
     with torch.no_grad():
         return [
-            encoder.step_features(*_split(encoder, e)) if encoder.fusion is not None else e
-            for e in batch.ensure_embeddings(encoder)
+            encoder.step_features(*_split(encoder, e)) for e in batch.ensure_embeddings(encoder)
         ]
 
 
@@ -240,7 +240,7 @@ def _split(
     return (joint, None) if encoder.audio is not None else (None, joint)
 
 
-def _augmented_sequences(
+def augmented_sequences(
     batch: ClipBatch, encoder: Encoder, copies: int, seed: int
 ) -> list[torch.Tensor]:
     """``copies`` extra views of every training clip whose audio is warped and shifted as a
@@ -263,16 +263,21 @@ def fit_temporal(
     net: TemporalNet, batches: dict[str, ClipBatch], encoder: Encoder, config: TrainConfig
 ) -> dict[str, Any]:
     """Train the LSTM over frozen per-step features to name the clip at every step."""
-    sequences = _temporal_inputs(batches["train"], encoder)
     labels = batches["train"].labels
     copies = config.temporal_copies if encoder.audio is not None else 0
-    if copies:
-        sequences = sequences + _augmented_sequences(batches["train"], encoder, copies, config.seed)
-        labels = np.tile(labels, copies + 1)
+    if config.cross_fit >= 2:
+        from avemotion.encoders.crossfit import out_of_fold_sequences
+
+        sequences = out_of_fold_sequences(batches["train"], encoder, config, copies)
+    else:
+        sequences = temporal_inputs(batches["train"], encoder)
+        if copies:
+            sequences += augmented_sequences(batches["train"], encoder, copies, config.seed)
+    labels = np.tile(labels, copies + 1)
     metrics = fit_sequences(net, sequences, labels, config)
     if "test" in batches:
         metrics = evaluate_sequences(
-            net, _temporal_inputs(batches["test"], encoder), batches["test"].labels
+            net, temporal_inputs(batches["test"], encoder), batches["test"].labels
         )
     return metrics
 

@@ -91,6 +91,12 @@ class TrainConfig:
     """LSTM hidden size."""
     temporal_copies: int = 2
     """Extra mel-warped views of each training clip for the LSTM (audio encoders only)."""
+    temporal_input: str = "embedding"
+    """What the LSTM reads per step: ``embedding`` (fusion hidden layer or branch
+    embedding), ``posteriors`` (class log-posteriors of that part) or ``both``."""
+    cross_fit: int = 0
+    """Temporal stage: with >= 2, train the LSTM on out-of-fold features (the part below it
+    retrained on the other folds of training speakers; ``avemotion.encoders.crossfit``)."""
     steps_per_second: float = 10.0
     """Time base of the steps."""
     seed: int = 0
@@ -158,8 +164,12 @@ def _start(
     elif part == "temporal":
         if "audio" not in nets and "visual" not in nets:
             raise EncoderError("init: temporal needs an encoder directory with a trained branch")
-        probe = Encoder(enc_config, nets)
-        enc_config["temporal"] = {"hidden": config.temporal_hidden, "in_dim": probe.feature_dim}
+        probe = Encoder({**enc_config, "temporal": {"input": config.temporal_input}}, nets)
+        enc_config["temporal"] = {
+            "hidden": config.temporal_hidden,
+            "in_dim": probe.feature_dim,
+            "input": config.temporal_input,
+        }
     fresh = build_nets(enc_config)
     for name, net in fresh.items():
         nets.setdefault(name, net)

@@ -343,7 +343,10 @@ class OnlineRecognizer:
                 visual = enc.visual.embed(torch.from_numpy(crops)).mean(0, keepdim=True)  # type: ignore[union-attr]
         with times.stage("fusion"):
             joint = enc.embeddings(audio, visual)
-            features = enc.fusion.embed(joint) if enc.fusion is not None else joint
+            fused = enc.fusion.embed(joint) if enc.fusion is not None else joint
+            features = (
+                fused if enc.temporal_input == "embedding" else enc.step_features(audio, visual)
+            )
         if enc.temporal is not None:
             with times.stage("lstm"):
                 out, self._state = enc.temporal_step(features, self._state)
@@ -352,7 +355,7 @@ class OnlineRecognizer:
             posteriors = self._head_posteriors(joint, audio, visual)
         row = {
             "embedding": joint,
-            "fusion": features,
+            "fusion": fused,
             "temporal": out if enc.temporal is not None else None,
         }[self.level]
         return row[0].numpy().astype(np.float32), posteriors.numpy().astype(np.float64)

@@ -1,0 +1,112 @@
+"""Cross-fitted (out-of-fold) inputs for the temporal stage.
+
+On its own training speakers a window model (a branch, or the fusion DNN) is far more sure
+of itself than on new speakers, so an LSTM trained on its outputs there learns to trust
+them too much. With ``cross_fit`` folds, the training speakers are split into folds; for each
+fold a fresh copy of the part below the LSTM is trained (with the settings of its own
+training stage) on the other folds, and the LSTM's training sequences of that fold's clips
+are computed with it. The held-out speakers and the stored encoder keep the part trained
+on every training speaker, whose outputs on new voices resemble these out-of-fold ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+import torch
+from tqdm.auto import tqdm
+
+from avemotion.encoders.bundle import Encoder, build_nets
+from avemotion.encoders.loops import (
+    ClipBatch,
+    augmented_sequences,
+    fit_windows,
+    temporal_inputs,
+)
+
+if TYPE_CHECKING:
+    from avemotion.encoders.train import TrainConfig
+
+
+def window_part(encoder: Encoder) -> str:
+    """The part the LSTM sits on: ``fusion`` when fused, else the single branch."""
+    if encoder.fusion is not None:
+        return "fusion"
+    return "audio" if encoder.audio is not None else "visual"
+
+
+def part_config(encoder: Encoder, part: str, temporal: TrainConfig) -> TrainConfig:
+    """The training settings of ``part``'s last stage in the encoder's history (defaults
+    when it came from a weights file), with the temporal stage's seed and threads."""
+    from avemotion.encoders.train import TrainConfig
+
+    known = {f.name for f in fields(TrainConfig)}
+    stages = [h for h in encoder.config.get("history", []) if h.get("stage") == part]
+    saved: dict[str, Any] = stages[-1].get("config", {}) if stages else {}
+    kept = {k: v for k, v in saved.items() if k in known and k not in ("init", "out", "root")}
+    return TrainConfig(
+        **{**kept, "modality": part, "seed": temporal.seed, "threads": temporal.threads}
+    )
+
+
+def speaker_folds(speakers: list[str], folds: int) -> list[set[str]]:
+    """Split sorted speakers round-robin into ``folds`` groups."""
+    names = sorted(set(speakers))
+    if folds < 2 or len(names) < folds:
+        raise ValueError(
+            f"cross_fit: {folds} folds need at least 2 and at most {len(names)} (the training speakers)"
+        )
+    return [set(names[f::folds]) for f in range(folds)]
+
+
+def _subset(batch: ClipBatch, index: list[int], keep_embeddings: bool) -> ClipBatch:
+    embeddings = (
+        [batch.embeddings[i] for i in index]
+        if keep_embeddings and batch.embeddings is not None
+        else None
+    )
+    return ClipBatch(
+        [batch.clips[i] for i in index],
+        batch.labels[index],
+        [batch.voiced[i] for i in index],
+        embeddings,
+    )
+
+
+def out_of_fold_sequences(
+    batch: ClipBatch, encoder: Encoder, config: TrainConfig, copies: int
+) -> list[torch.Tensor]:
+    """The LSTM's training sequences (each clip, then ``copies`` augmented views of every
+    clip, in the order of :func:`avemotion.encoders.loops.fit_temporal`), each computed by a
+    window model that did not see the clip's speaker."""
+    part = window_part(encoder)
+    if part == "fusion":
+        batch.ensure_embeddings(encoder)  # frozen branches: shared by every fold
+    folds = speaker_folds([c.item.speaker for c in batch.clips], config.cross_fit)
+    n = len(batch.clips)
+    base: list[torch.Tensor | None] = [None] * n
+    views: list[torch.Tensor | None] = [None] * (n * copies)
+    settings = part_config(encoder, part, config)
+    fresh_config = {k: v for k, v in encoder.config.items() if k != "temporal"}
+    for f, fold in enumerate(tqdm(folds, desc="cross-fit", unit="fold", leave=False)):
+        inside = [i for i, c in enumerate(batch.clips) if c.item.speaker in fold]
+        outside = [i for i in range(n) if i not in set(inside)]
+        torch.manual_seed(config.seed + 1000 + f)
+        net = build_nets(fresh_config)[part]
+        settings.seed = config.seed + 1000 + f
+        fit_windows(net, part, _subset(batch, outside, part == "fusion"), encoder, settings)
+        nets = {p: getattr(encoder, p) for p in ("audio", "visual", "fusion", "temporal")}
+        fold_encoder = Encoder(encoder.config, {**{k: v for k, v in nets.items() if v}, part: net})
+        held = _subset(batch, inside, part == "fusion")
+        for i, sequence in zip(inside, temporal_inputs(held, fold_encoder)):
+            base[i] = sequence
+        extra = augmented_sequences(held, fold_encoder, copies, config.seed + f)
+        for c in range(copies):
+            for j, i in enumerate(inside):
+                views[c * n + i] = extra[c * len(inside) + j]
+    assert all(x is not None for x in base) and all(x is not None for x in views)
+    return [*base, *views]  # type: ignore[list-item]
+
+
+__all__ = ["out_of_fold_sequences", "speaker_folds", "window_part", "part_config"]
