@@ -24,6 +24,9 @@ from avemotion.encoders.extract import ExtractConfig, extract
 from avemotion.encoders.train import TrainConfig, train_encoder
 
 HELDOUT = ["Actor_15", "Actor_16", "Actor_17", "Actor_18"]
+TEMPORAL_INPUT = "embedding+posteriors+statistics"
+"""The LSTM reads the branch embedding, its log-posteriors and the window's log-mel
+statistics (chosen on validation actors 11-14 with training on 01-10; docs/encoders.md)."""
 
 
 def main() -> None:
@@ -44,7 +47,7 @@ def main() -> None:
         f"  avemotion train-encoder --dataset ravdess --root {args.root} --modality audio --heldout {held} --out {args.encoder}"
     )
     print(
-        f"  avemotion train-encoder --dataset ravdess --root {args.root} --modality temporal --init {args.encoder} --heldout {held} --epochs 20 --batch-size 32 --out {args.encoder}"
+        f"  avemotion train-encoder --dataset ravdess --root {args.root} --modality temporal --init {args.encoder} --heldout {held} --epochs 20 --batch-size 32 --temporal-input {TEMPORAL_INPUT} --out {args.encoder}"
     )
     print(
         f"  avemotion extract --dataset ravdess --root {args.root} --encoder {args.encoder} --out {args.store}-embedding --level embedding --overwrite"
@@ -77,6 +80,7 @@ def main() -> None:
             seed=args.seed,
             num_epochs=20,
             batch_size=32,
+            temporal_input=TEMPORAL_INPUT,
         )
     )
     timings["train_temporal"] = time.perf_counter() - mark

@@ -53,8 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--temporal-input",
-        choices=("embedding", "posteriors", "both"),
-        help="what the LSTM reads per step (default embedding)",
+        help="what the LSTM reads per step: '+'-joined embedding, posteriors, statistics "
+        "(default embedding)",
     )
     parser.add_argument(
         "--cross-fit",

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from avemotion.encoders.face import FaceConfig, FaceTracker
-from avemotion.encoders.frontend import window_patch
+from avemotion.encoders.frontend import N_MELS, patch_statistics, window_patch
 from avemotion.encoders.models import (
     AUDIO_DIM,
     VISUAL_DIM,
@@ -76,8 +76,8 @@ def visual_face_settings(visual: dict[str, Any]) -> dict[str, Any]:
     return {**VISUAL_FACE_SEARCH.get(visual.get("variant", ""), {}), **visual.get("face", {})}
 
 
-TEMPORAL_INPUTS = ("embedding", "posteriors", "both")
-"""What the LSTM may read at each step (``temporal.input``)."""
+TEMPORAL_INPUTS = ("embedding", "posteriors", "statistics")
+"""The parts the LSTM may read at each step (``temporal.input``, joined by ``+``)."""
 
 
 class Encoder:
@@ -129,16 +129,25 @@ class Encoder:
         return f"{FORMAT}-v{VERSION}(" + ", ".join(parts) + ")"
 
     @property
-    def temporal_input(self) -> str:
-        """What the LSTM reads at each step (``temporal.input`` in the config):
-        ``embedding`` (the fusion hidden layer, or the branch embedding(s)), ``posteriors``
-        (the class log-posteriors of the part below the LSTM) or ``both`` (concatenated)."""
-        value = (self.config.get("temporal") or {}).get("input", "embedding")
-        if value not in TEMPORAL_INPUTS:
+    def temporal_input(self) -> tuple[str, ...]:
+        """What the LSTM reads at each step: the ``+``-joined parts of ``temporal.input`` in
+        the config (default ``embedding``), concatenated in :data:`TEMPORAL_INPUTS` order:
+        ``embedding`` (fusion hidden layer, or the branch embedding(s)), ``posteriors``
+        (class log-posteriors of the part below the LSTM) and ``statistics`` (per-band mean
+        and standard deviation of the step's log-mel patch, 128 values)."""
+        value = str((self.config.get("temporal") or {}).get("input", "embedding"))
+        parts = tuple(value.split("+"))
+        if (
+            not parts
+            or any(p not in TEMPORAL_INPUTS for p in parts)
+            or len(set(parts)) < len(parts)
+        ):
             raise EncoderError(
-                f"temporal.input: expected one of {list(TEMPORAL_INPUTS)}, got {value!r}"
+                f"temporal.input: expected '+'-joined parts of {list(TEMPORAL_INPUTS)}, got {value!r}"
             )
-        return str(value)
+        if "statistics" in parts and self.audio is None:
+            raise EncoderError("temporal.input: statistics need an audio part")
+        return tuple(p for p in TEMPORAL_INPUTS if p in parts)
 
     @property
     def feature_dim(self) -> int:
@@ -149,11 +158,8 @@ class Encoder:
             embedding = (VISUAL_DIM if self.visual is not None else 0) + (
                 AUDIO_DIM if self.audio is not None else 0
             )
-        return {
-            "embedding": embedding,
-            "posteriors": self.n_classes,
-            "both": embedding + self.n_classes,
-        }[self.temporal_input]
+        sizes = {"embedding": embedding, "posteriors": self.n_classes, "statistics": 2 * N_MELS}
+        return sum(sizes[p] for p in self.temporal_input)
 
     def level_dim(self, level: str) -> int:
         """Size of one extracted step at ``level`` (raises when a needed part is missing)."""
@@ -234,26 +240,34 @@ class Encoder:
 
     @torch.no_grad()
     def step_features(
-        self, audio: torch.Tensor | None, visual: torch.Tensor | None
+        self,
+        audio: torch.Tensor | None,
+        visual: torch.Tensor | None,
+        patches: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The temporal model's input (see :attr:`temporal_input`) from the branch
-        embeddings: the fusion hidden layer if fused, else the embeddings, and/or the class
-        log-posteriors of the part below the LSTM (fusion DNN, or the single branch's head)."""
+        """The temporal model's ``[T, D]`` input (see :attr:`temporal_input`) from the branch
+        embeddings (and, for ``statistics``, the ``[T, 96, 64]`` log-mel patches)."""
         joint = self.embeddings(audio, visual)
         embedding = self.fusion.embed(joint) if self.fusion is not None else joint
-        mode = self.temporal_input
-        if mode == "embedding":
+        wanted = self.temporal_input
+        if wanted == ("embedding",):
             return embedding
-        if self.fusion is not None:
-            logits = self.fusion.head(embedding)
-        elif audio is not None and self.audio is not None and visual is None:
-            logits = self.audio.head(audio)
-        elif visual is not None and self.visual is not None and audio is None:
-            logits = self.visual.head(visual)
-        else:
-            raise EncoderError("temporal.input: posteriors need a fusion part or one branch")
-        posteriors = torch.log_softmax(logits, dim=-1)
-        return posteriors if mode == "posteriors" else torch.cat([embedding, posteriors], -1)
+        parts = [embedding] if "embedding" in wanted else []
+        if "posteriors" in wanted:
+            if self.fusion is not None:
+                logits = self.fusion.head(embedding)
+            elif audio is not None and self.audio is not None and visual is None:
+                logits = self.audio.head(audio)
+            elif visual is not None and self.visual is not None and audio is None:
+                logits = self.visual.head(visual)
+            else:
+                raise EncoderError("temporal.input: posteriors need a fusion part or one branch")
+            parts.append(torch.log_softmax(logits, dim=-1))
+        if "statistics" in wanted:
+            if patches is None:
+                raise EncoderError("temporal.input: statistics need the steps' log-mel patches")
+            parts.append(patch_statistics(patches))
+        return torch.cat(parts, dim=-1)
 
     @torch.no_grad()
     def temporal_step(
@@ -267,16 +281,21 @@ class Encoder:
 
     @torch.no_grad()
     def level_features(
-        self, level: str, audio: torch.Tensor | None, visual: torch.Tensor | None
+        self,
+        level: str,
+        audio: torch.Tensor | None,
+        visual: torch.Tensor | None,
+        patches: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """A whole clip's ``[T, dim]`` rows at ``level`` from its branch embeddings."""
+        """A whole clip's ``[T, dim]`` rows at ``level`` from its branch embeddings (and its
+        log-mel patches when the LSTM reads their statistics)."""
         self.check_level(level)
         if level == "embedding":
             return self.embeddings(audio, visual)
         if level == "fusion":
             assert self.fusion is not None
             return self.fusion.embed(self.embeddings(audio, visual))
-        features = self.step_features(audio, visual)
+        features = self.step_features(audio, visual, patches)
         assert self.temporal is not None
         logits, hidden, _ = self.temporal(features[None])
         return torch.cat([hidden[0], torch.softmax(logits[0], -1)], dim=-1)

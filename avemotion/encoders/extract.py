@@ -92,7 +92,7 @@ def encode_clip(
     )
     audio = encoder.audio_embeddings(clip.patches) if encoder.audio is not None else None
     visual = encoder.visual_embeddings(clip.crops) if encoder.visual is not None else None
-    rows = encoder.level_features(level, audio, visual).numpy().astype(np.float32)
+    rows = encoder.level_features(level, audio, visual, clip.patches).numpy().astype(np.float32)
     return rows, clip.faces_detected
 
 

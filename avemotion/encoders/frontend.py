@@ -115,6 +115,12 @@ def step_patches(audio: np.ndarray, steps_per_second: float = 10.0) -> torch.Ten
     )
 
 
+def patch_statistics(patches: torch.Tensor) -> torch.Tensor:
+    """Per-band mean and standard deviation over the frames of ``[T, 96, 64]`` log-mel
+    patches: ``[T, 128]`` speaker-robust summaries the LSTM may read beside the embedding."""
+    return torch.cat([patches.mean(dim=1), patches.std(dim=1)], dim=-1)
+
+
 def window_energy_db(patches: torch.Tensor) -> np.ndarray:
     """Mean log-mel level of each patch, a cheap loudness measure for voiced-window selection."""
     if len(patches) == 0:

@@ -228,7 +228,8 @@ def temporal_inputs(batch: ClipBatch, encoder: Encoder) -> list[torch.Tensor]:
     """Each clip's ``[T, D]`` LSTM input (:meth:`Encoder.step_features`)."""
     with torch.no_grad():
         return [
-            encoder.step_features(*_split(encoder, e)) for e in batch.ensure_embeddings(encoder)
+            encoder.step_features(*_split(encoder, e), clip.patches)
+            for clip, e in zip(batch.clips, batch.ensure_embeddings(encoder))
         ]
 
 
@@ -251,11 +252,10 @@ def augmented_sequences(
     with torch.no_grad():
         for _ in range(copies):
             for clip, joint in zip(batch.clips, cached):
-                audio = encoder.audio_embeddings(
-                    speaker_augment(clip.patches, rng, per_patch=False)
-                )
+                patches = speaker_augment(clip.patches, rng, per_patch=False)
+                audio = encoder.audio_embeddings(patches)
                 visual = _split(encoder, joint)[1]
-                views.append(encoder.step_features(audio, visual))
+                views.append(encoder.step_features(audio, visual, patches))
     return views
 
 

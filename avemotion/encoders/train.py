@@ -92,8 +92,9 @@ class TrainConfig:
     temporal_copies: int = 2
     """Extra mel-warped views of each training clip for the LSTM (audio encoders only)."""
     temporal_input: str = "embedding"
-    """What the LSTM reads per step: ``embedding`` (fusion hidden layer or branch
-    embedding), ``posteriors`` (class log-posteriors of that part) or ``both``."""
+    """What the LSTM reads per step, ``+``-joined: ``embedding`` (fusion hidden layer or
+    branch embedding), ``posteriors`` (class log-posteriors of that part), ``statistics``
+    (per-band mean and std of the step's log-mel patch; audio only)."""
     cross_fit: int = 0
     """Temporal stage: with >= 2, train the LSTM on out-of-fold features (the part below it
     retrained on the other folds of training speakers; ``avemotion.encoders.crossfit``)."""

@@ -330,7 +330,7 @@ class OnlineRecognizer:
     def _features(self, media: StepMedia) -> tuple[np.ndarray, np.ndarray]:
         """The step's row at the store's level and the class posteriors."""
         enc, times = self.encoder, self.times
-        audio = visual = None
+        audio = visual = patch = None
         if media.window is not None:
             with times.stage("audio_frontend"):
                 patch = window_patch(media.window)
@@ -345,7 +345,9 @@ class OnlineRecognizer:
             joint = enc.embeddings(audio, visual)
             fused = enc.fusion.embed(joint) if enc.fusion is not None else joint
             features = (
-                fused if enc.temporal_input == "embedding" else enc.step_features(audio, visual)
+                fused
+                if enc.temporal_input == ("embedding",)
+                else enc.step_features(audio, visual, None if patch is None else patch[None])
             )
         if enc.temporal is not None:
             with times.stage("lstm"):

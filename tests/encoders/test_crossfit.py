@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from avemotion.encoders.bundle import load_encoder
+from avemotion.encoders.bundle import EncoderError, load_encoder
 from avemotion.encoders.crossfit import part_config, speaker_folds, window_part
-from avemotion.encoders.frontend import WINDOW_SAMPLES, window_patch
+from avemotion.encoders.frontend import WINDOW_SAMPLES, patch_statistics, window_patch
 from avemotion.encoders.train import TrainConfig, train_encoder
 
 
@@ -44,20 +44,25 @@ def test_cross_fitted_lstm_on_branch_posteriors(
             batch_size=16,
             temporal_hidden=8,
             temporal_copies=1,
-            temporal_input="both",
+            temporal_input="embedding+posteriors+statistics",
             cross_fit=2,
             threads=1,
         )
     )
     assert entry["metrics"]["n_clips"] == 60
     encoder = load_encoder(enc)
-    assert encoder.temporal_input == "both" and encoder.feature_dim == 128 + 8
-    assert encoder.config["temporal"] == {"hidden": 8, "in_dim": 136, "input": "both"}
+    parts = ("embedding", "posteriors", "statistics")
+    assert encoder.temporal_input == parts and encoder.feature_dim == 128 + 8 + 128
+    assert encoder.config["temporal"] == {"hidden": 8, "in_dim": 264, "input": "+".join(parts)}
     window = torch.randn(WINDOW_SAMPLES).numpy() * 0.1
-    audio = encoder.audio_embeddings(window_patch(window)[None])
-    features = encoder.step_features(audio, None)
+    patch = window_patch(window)[None]
+    audio = encoder.audio_embeddings(patch)
+    features = encoder.step_features(audio, None, patch)
     expected = torch.log_softmax(encoder.audio.head(audio), -1)  # type: ignore[union-attr]
     torch.testing.assert_close(features[:, :128], audio)
-    torch.testing.assert_close(features[:, 128:], expected)
+    torch.testing.assert_close(features[:, 128:136], expected)
+    torch.testing.assert_close(features[:, 136:], patch_statistics(patch))
+    with pytest.raises(EncoderError, match="patches"):
+        encoder.step_features(audio, None)
     row, _ = encoder.temporal_step(features)
     assert row.shape == (1, 8 + 8)

@@ -51,8 +51,14 @@ def encoder_config(modality: str) -> dict:
     if modality == "audio-visual":
         config["fusion"] = {"hidden": 32}
         config["temporal"] = {"in_dim": 32, "hidden": 16}
+    elif modality == "audio":  # the RAVDESS recipe: embedding, posteriors, log-mel statistics
+        config["temporal"] = {
+            "in_dim": 128 + len(CLASSES) + 128,
+            "hidden": 16,
+            "input": "embedding+posteriors+statistics",
+        }
     else:
-        config["temporal"] = {"in_dim": 128 if modality == "audio" else 1280, "hidden": 16}
+        config["temporal"] = {"in_dim": 1280, "hidden": 16}
     return config
 
 
