@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 WHAT = {
+    "agents": "env-steps/s of our DQN beside SB3's DQN on the same store and budget, one process",
     "env": "AVEmotion-v0 steps/s beside CartPole-v1, and the vector env at 1/64/1024 envs",
     "fuzz": "random actions and seeds over --steps env steps; exits 1 on any broken invariant",
     "pipeline": "online pipeline per-stage times, real-time factor and p95 step latency on AV input",
@@ -23,7 +24,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="env, pipeline: fewer repeats (noisier figures)"
     )
-    parser.add_argument("--steps", type=int, default=1_000_000, help="fuzz: steps per env kind")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="fuzz: steps per env kind (1e6); agents: budget (50k)",
+    )
+    parser.add_argument("--features", default=None, help="agents: store (default: synthetic)")
     parser.add_argument("--seed", type=int, default=0, help="fuzz: random seed")
     parser.add_argument("--json", action="store_true", help="accepted for symmetry: output is JSON")
     parser.set_defaults(func=run)
@@ -40,12 +47,23 @@ def run(args: argparse.Namespace) -> int:
         from avemotion.benchmarks.pipeline import run_pipeline_benchmark
 
         result = run_pipeline_benchmark(quick=args.quick)
+    elif args.what == "agents":
+        from avemotion.agents.bench import bench_agents
+
+        steps = _positive(args.steps, 50_000)
+        result = bench_agents(args.features, steps=steps, seed=args.seed)
     elif args.what == "fuzz":
         from avemotion.benchmarks.fuzz import run_fuzz
 
-        if args.steps < 1:
-            raise ValueError(f"--steps: expected a positive number, got {args.steps}")
-        result = run_fuzz(steps=args.steps, seed=args.seed)
+        result = run_fuzz(steps=_positive(args.steps, 1_000_000), seed=args.seed)
         status = 1 if result["violations"] else 0
     print(json.dumps(result))
     return status
+
+
+def _positive(steps: int | None, default: int) -> int:
+    if steps is None:
+        return default
+    if steps < 1:
+        raise ValueError(f"--steps: expected a positive number, got {steps}")
+    return steps
