@@ -336,16 +336,21 @@ def train_dqn(
     run_dir: Path,
     resume: bool = False,
     progress: bool = True,
+    max_length: int | None = None,
 ) -> dict[str, Any]:
     """Train our DQN for ``steps`` environment steps (real transitions) into ``run_dir``.
 
     With ``resume`` and a ``checkpoint.pt`` present, training continues from the
-    checkpoint's step count up to ``steps``. Returns a summary with ``env_steps_per_s``.
+    checkpoint's step count up to ``steps``. ``max_length`` is T_max of the env's time
+    feature (default: the longest clip of ``store``, before the front-end split).
+    Returns a summary with ``env_steps_per_s``.
     """
     torch.set_num_threads(config.torch_threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     all_speakers = store
+    if max_length is None:
+        max_length = int(store.lengths.max())
     frontend_store, store = split_for_frontend(store, config)
     envs = gym.make_vec(
         "AVEmotion-v0",
@@ -353,6 +358,7 @@ def train_dqn(
         store=store,
         obs_mode=config.obs_mode,
         wait_cost=config.wait_cost,
+        max_length=max_length,
     )
     n_envs, n_actions = config.num_envs, envs.single_action_space.n
     obs_dim = envs.single_observation_space.shape[0]

@@ -26,13 +26,23 @@ StoreLike = FeatureStore | str | os.PathLike[str] | None
 
 
 def sweep_agent(
-    agent: Any, store: FeatureStore, max_envs: int = 64
+    agent: Any, store: FeatureStore, max_envs: int = 64, max_length: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Predictions and steps observed of ``agent`` on every clip of ``store``, in store order."""
+    """Predictions and steps observed of ``agent`` on every clip of ``store``, in store order.
+
+    ``max_length`` is T_max of the env's time feature; by default the agent's own
+    ``max_length`` (its training T_max, set by ``load_agent``), else the store's longest clip.
+    """
     n = store.n_clips
     n_envs = min(max_envs, n)
+    if max_length is None:
+        max_length = getattr(agent, "max_length", None)
     envs = AVEmotionVectorEnv(
-        num_envs=n_envs, store=store, obs_mode=agent.obs_mode, sampling="sequential"
+        num_envs=n_envs,
+        store=store,
+        obs_mode=agent.obs_mode,
+        sampling="sequential",
+        max_length=max_length,
     )
     predictions = np.full(n, -2, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
@@ -61,9 +71,12 @@ def sweep_agent(
     return predictions, steps
 
 
-def evaluate_agent(agent: Any, store: FeatureStore) -> dict[str, Any]:
-    """The metrics report of ``agent`` on every clip of ``store`` (each exactly once)."""
-    predictions, steps = sweep_agent(agent, store)
+def evaluate_agent(
+    agent: Any, store: FeatureStore, max_length: int | None = None
+) -> dict[str, Any]:
+    """The metrics report of ``agent`` on every clip of ``store`` (each exactly once);
+    ``max_length`` as in :func:`sweep_agent`."""
+    predictions, steps = sweep_agent(agent, store, max_length=max_length)
     return early_classification_report(
         predictions, store.labels, steps, store.lengths, store.class_names, store.steps_per_second
     )
@@ -102,7 +115,10 @@ def evaluate_run(
     ``mean_decision_s``, ``per_class_recall``, ``confusion_matrix``, ...) plus ``agent``,
     ``run`` and ``speakers``. With ``baselines``, a ``baselines`` object keyed by baseline
     name holds the same report for each non-RL baseline, fitted on the run's own training
-    speakers of the same store.
+    speakers of the same store. The agent's env uses the run's training T_max
+    (``max_length`` in its config.json), whatever the longest selected test clip; the
+    non-RL baselines build no env and read no time feature (their temporal model uses
+    the step count itself).
     """
     from avemotion.agents.runner import load_agent
 
@@ -118,7 +134,8 @@ def evaluate_run(
             f"{full.path}: dim: {test.dim} differs from the run's {config['store_dim']}"
         )
     agent = load_agent(run_dir)
-    result = evaluate_agent(agent, test)
+    max_length = int(config["max_length"]) if config.get("max_length") else None
+    result = evaluate_agent(agent, test, max_length=max_length)
     result = {**result, "agent": config["agent"], "run": str(run_dir), "speakers": test.speaker_set}
     if baselines:
         from avemotion.agents.baselines import evaluate_baselines

@@ -41,6 +41,8 @@ class DQNAgent:
     def __init__(self, network: torch.nn.Module, obs_mode: str) -> None:
         self.network = network.eval()
         self.obs_mode = obs_mode
+        self.max_length: int | None = None
+        """T_max of the time feature the network was trained with (set by ``load_agent``)."""
         self.recurrent = bool(getattr(network, "recurrent", False))
         self._state: RecurrentState = None
         self._batch_state: RecurrentState = None

@@ -4,7 +4,10 @@ A run directory holds::
 
     RUN/
       config.json         agent name, step budget, seed, store and speaker selection,
-                          the agent's full config, class names and sizes
+                          the agent's full config, class names and sizes, and
+                          ``max_length``: T_max of the time feature t / T_max (the
+                          training selection's longest clip), which every env built
+                          for this run (training, evaluation, online) uses
       model.pt|model.zip  the trained model (ours: a torch state dict; SB3: its zip)
       checkpoint.pt       ours only: the atomic checkpoint that ``resume`` continues
       training_log.csv    windowed training episodes: return, accuracy, earliness, HM, ...
@@ -78,8 +81,10 @@ def train(
     full = resolve_store(store)
     selected = resolve_store(full, speakers, exclude_speakers)
     progress = bool(agent_kwargs.pop("progress", True))
+    max_length = int(selected.lengths.max())
     if resume and (run_dir / "config.json").is_file():
         previous = json.loads((run_dir / "config.json").read_text())
+        max_length = int(previous.get("max_length") or max_length)
         if previous["agent"] != agent:
             raise ValueError(
                 f"{run_dir}: agent: the run was trained with {previous['agent']!r}, not {agent!r}"
@@ -121,12 +126,20 @@ def train(
         "obs_dim": obs_size,
         "n_actions": selected.n_classes + 1,
         "steps_per_second": selected.steps_per_second,
+        "max_length": max_length,
         "agent_config": agent_config,
     }
     write_json_atomic(run_dir / "config.json", run_config)
     if agent.startswith("dqn"):
         summary = train_dqn(
-            config, selected, int(steps), int(seed), run_dir, resume=resume, progress=progress
+            config,
+            selected,
+            int(steps),
+            int(seed),
+            run_dir,
+            resume=resume,
+            progress=progress,
+            max_length=max_length,
         )
     else:
         from avemotion.agents.sb3 import train_sb3
@@ -139,6 +152,7 @@ def train(
             int(seed),
             run_dir,
             progress=progress,
+            max_length=max_length,
             **sb3_options,
             **agent_config["algorithm_kwargs"],
         )
@@ -147,17 +161,24 @@ def train(
 
 
 def load_agent(run_dir: str | os.PathLike[str]) -> Any:
-    """Load a trained run as a greedy :class:`~avemotion.agents.policy.Agent` (``reset``/``act``)."""
+    """Load a trained run as a greedy :class:`~avemotion.agents.policy.Agent` (``reset``/``act``).
+
+    The agent's ``max_length`` is the run's training T_max (None for runs that predate
+    it), so that :func:`~avemotion.agents.evaluate.sweep_agent` builds its env with it.
+    """
     from avemotion.agents.evaluate import read_run_config
 
     config = read_run_config(run_dir)
     if config["agent"].startswith("dqn"):
         from avemotion.agents.policy import load_dqn_agent
 
-        return load_dqn_agent(Path(run_dir), config)
-    from avemotion.agents.sb3 import load_sb3_agent
+        agent: Any = load_dqn_agent(Path(run_dir), config)
+    else:
+        from avemotion.agents.sb3 import load_sb3_agent
 
-    return load_sb3_agent(Path(run_dir), config)
+        agent = load_sb3_agent(Path(run_dir), config)
+    agent.max_length = int(config["max_length"]) if config.get("max_length") else None
+    return agent
 
 
 def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:

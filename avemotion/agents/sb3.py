@@ -89,9 +89,13 @@ def train_sb3(
     n_envs: int | None = None,
     log_every: int = 5_000,
     progress: bool = True,
+    max_length: int | None = None,
     **algorithm_kwargs: Any,
 ) -> dict[str, Any]:
-    """Train an SB3 agent for ``steps`` env steps into ``run_dir`` (``model.zip`` + log)."""
+    """Train an SB3 agent for ``steps`` env steps into ``run_dir`` (``model.zip`` + log).
+
+    ``max_length`` is T_max of the env's time feature (default: the store's longest clip).
+    """
     import gymnasium as gym
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
@@ -100,7 +104,13 @@ def train_sb3(
 
     def make_env() -> gym.Env:
         return Monitor(
-            gym.make("AVEmotion-v0", store=store, obs_mode=obs_mode, wait_cost=wait_cost)
+            gym.make(
+                "AVEmotion-v0",
+                store=store,
+                obs_mode=obs_mode,
+                wait_cost=wait_cost,
+                max_length=max_length,
+            )
         )
 
     vec = DummyVecEnv([make_env] * (n_envs or DEFAULT_ENVS[agent]))
@@ -132,6 +142,8 @@ class SB3Agent:
 
     def __init__(self, agent: str, model: Any, obs_mode: str) -> None:
         self.agent, self.model, self.obs_mode = agent, model, obs_mode
+        self.max_length: int | None = None
+        """T_max of the time feature the model was trained with (set by ``load_agent``)."""
         self.recurrent = agent == "sb3-recurrent-ppo"
         self.reset()
 
