@@ -13,6 +13,7 @@ actors 01-10 and scored on validation actors 11-14, with options the library doe
     python experiments/ravdess_recipe_search.py --seed 1 --lstm-in embed,embed+stats,both+stats --tag E5
     python experiments/ravdess_recipe_search.py --ensemble 3 --lstm-in embed,embed+stats --tag E6
     python experiments/ravdess_recipe_search.py --lstm-in both+stats --tag E7
+    python experiments/ravdess_recipe_search.py --lstm-in both+stats --lstm-epochs 10 --seed 0 --tag E8  # and --seed 1
 
 ``--lstm-in``: ``embed`` (branch embedding), ``logp`` (branch log-posteriors), ``both``
 (embedding + log-posteriors), ``+stats`` appends the window's log-mel statistics. Each run
