@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,13 @@ def evaluate_run(
     if test.dim != int(config["store_dim"]):
         raise ValueError(
             f"{full.path}: dim: {test.dim} differs from the run's {config['store_dim']}"
+        )
+    seen = sorted(set(config.get("train_speakers") or ()) & set(test.speaker_set))
+    if seen:
+        warnings.warn(
+            f"{run_dir}: speakers: {seen} were trained on; these results are not held-out",
+            UserWarning,
+            stacklevel=2,
         )
     agent = load_agent(run_dir)
     max_length = int(config["max_length"]) if config.get("max_length") else None
