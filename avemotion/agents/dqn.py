@@ -41,6 +41,21 @@ MODEL_NAME = "model.pt"
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
+_COUNT_FIELDS = {
+    "num_envs": 1,
+    "buffer_size": 1,
+    "batch_size": 1,
+    "n_step": 1,
+    "target_update_interval": 1,
+    "learning_starts": 0,
+    "gradient_steps": 0,
+    "checkpoint_every": 1,
+    "log_every": 1,
+    "torch_threads": 1,
+}
+"""Integer fields of :class:`DQNConfig` and their smallest allowed value."""
+
+
 @dataclass
 class DQNConfig:
     """Hyper-parameters of our DQN (every field is saved in the run's ``config.json``)."""
@@ -130,6 +145,14 @@ class DQNConfig:
     """torch intra-op threads (one is fastest for small networks on a few cores)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes kept with the config."""
+
+    def __post_init__(self) -> None:
+        for name, least in _COUNT_FIELDS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(
+                    f"dqn config: {name}: expected an integer >= {least}, got {value!r}"
+                )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DQNConfig:
