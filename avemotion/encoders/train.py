@@ -107,6 +107,16 @@ class TrainConfig:
     allow_outside_root: bool = False
     """Let a CSV's paths leave the dataset root."""
 
+    def __post_init__(self) -> None:
+        for name in ("num_epochs", "batch_size", "threads", "temporal_hidden"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if not 0.0 < float(self.window_fraction) <= 1.0:
+            raise ValueError(
+                f"window_fraction: expected a value in (0, 1], got {self.window_fraction!r}"
+            )
+
     @classmethod
     def from_params_json(cls, path: str | Path, **overrides: Any) -> TrainConfig:
         """Read the official code's ``params.json`` (``num_epochs``, ``batch_size``,
