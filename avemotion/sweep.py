@@ -140,6 +140,21 @@ def run_trial(
     if not isinstance(store, FeatureStore):
         store = FeatureStore.open(store, verify=False)
     run_dir = Path(runs_dir) / trial.trial_id
+    job = json.loads(
+        json.dumps(
+            [
+                dataclasses.asdict(trial),
+                int(steps),
+                agent_kwargs or {},
+                str(Path(store.path).resolve()),
+            ]
+        )
+    )
+    finished = run_dir / "entry.json"
+    if finished.is_file():  # finished before the sweep was killed: never run it again
+        saved = json.loads(finished.read_text())
+        if saved.get("job") == job:
+            return saved["entry"]
     options = {"progress": False, **(agent_kwargs or {})}
     if trial.agent.startswith("dqn"):  # our DQN sets its own thread count from its config
         options.setdefault("torch_threads", int(torch_threads))
@@ -154,7 +169,7 @@ def run_trial(
         **options,
     )
     report = evaluate_run(run_dir, store, speakers=trial.test_speakers)
-    return {
+    entry = {
         "trial_id": trial.trial_id,
         "fold": trial.fold,
         "test_speakers": list(trial.test_speakers),
@@ -165,6 +180,8 @@ def run_trial(
         "torch_threads": torch.get_num_threads(),
         **{key: report[key] for key in ENTRY_METRICS if key in report},
     }
+    _write_json_atomic(finished, {"job": job, "entry": entry})
+    return entry
 
 
 def aggregate(
