@@ -11,6 +11,9 @@ instead (Q-values, quantile means or action probabilities), which can only help 
 
 from __future__ import annotations
 
+import inspect
+import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -212,10 +215,67 @@ class SB3Agent:
         return actions
 
 
+_NOT_NEEDED_TO_ACT = (
+    "_last_obs",
+    "_last_original_obs",
+    "_last_episode_starts",
+    "ep_info_buffer",
+    "ep_success_buffer",
+    "rollout_buffer_class",
+    "replay_buffer_class",
+    "lr_schedule",
+    "exploration_schedule",
+)
+
+
+def safe_custom_objects(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Stand-ins for every cloudpickled field of an SB3 ``model.zip``, so that loading it
+    unpickles nothing (a tampered file cannot run code): the policy class and spaces from
+    the run's config, constructor arguments from its SB3 options or their defaults, and
+    ``None`` for training-only state. Raises ``ValueError`` naming an unknown pickled field."""
+    from gymnasium import spaces
+
+    agent = config["agent"]
+    cls = algorithm_class(agent)
+    options = dict(config["agent_config"].get("algorithm_kwargs", {}))
+    policy_kwargs = dict(options.get("policy_kwargs") or {})
+    if agent == "sb3-a2c" and options.get("use_rms_prop", True):
+        policy_kwargs.setdefault("optimizer_class", torch.optim.RMSprop)  # as A2C sets it
+        policy_kwargs.setdefault(
+            "optimizer_kwargs",
+            {"alpha": 0.99, "eps": options.get("rms_prop_eps", 1e-5), "weight_decay": 0},
+        )
+    known: dict[str, Any] = {
+        "policy_class": cls.policy_aliases[
+            "MlpLstmPolicy" if agent == "sb3-recurrent-ppo" else "MlpPolicy"
+        ],
+        "observation_space": spaces.Box(-np.inf, np.inf, (int(config["obs_dim"]),), np.float32),
+        "action_space": spaces.Discrete(int(config["n_actions"])),
+        "policy_kwargs": policy_kwargs,
+        **dict.fromkeys(_NOT_NEEDED_TO_ACT),
+    }
+    arguments = inspect.signature(cls.__init__).parameters
+    with zipfile.ZipFile(path) as archive:
+        data = json.loads(archive.read("data"))
+    objects = {}
+    for key, value in data.items():
+        if not (isinstance(value, dict) and ":serialized:" in value):
+            continue
+        if key in known:
+            objects[key] = known[key]
+        elif key in arguments:
+            objects[key] = options.get(key, arguments[key].default)
+        else:
+            raise ValueError(f"{path}: {key}: a pickled field that this package will not unpickle")
+    return objects
+
+
 def load_sb3_agent(run_dir: Path, config: dict[str, Any]) -> SB3Agent:
     """Load ``model.zip`` of an SB3 run."""
     path = Path(run_dir) / MODEL_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (the run did not finish)")
-    model = algorithm_class(config["agent"]).load(path, device="cpu")
+    model = algorithm_class(config["agent"]).load(
+        path, device="cpu", custom_objects=safe_custom_objects(path, config)
+    )
     return SB3Agent(config["agent"], model, config["agent_config"].get("obs_mode", "frame+mean"))
