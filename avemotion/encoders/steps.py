@@ -94,6 +94,10 @@ def _visual_steps(
                 crops[int(frame)] = crop
                 if found and frame == row[len(row) // 2]:
                     detected_steps += 1
+    if tracker.detections == 0:
+        # Steps without a face fall back to a centre crop, but a clip with no face at all
+        # would be encoded from background only: skip it with its reason.
+        raise MediaError(f"{path}: no face found in any of its {len(crops)} frames checked")
     stacked = np.stack([np.stack([crops[int(f)] for f in row]) for row in index])
     return (stacked[:, 0] if config.frame_pool == 1 else stacked), detected_steps
 

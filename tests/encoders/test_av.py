@@ -15,7 +15,7 @@ import torch
 from avemotion import FeatureStore
 from avemotion.encoders.bundle import build_nets, load_encoder, save_encoder
 from avemotion.encoders.datasets import Item
-from avemotion.encoders.extract import ExtractConfig, extract
+from avemotion.encoders.extract import ExtractConfig, ExtractionError, extract
 from avemotion.encoders.steps import StepConfig, clip_steps
 from avemotion.encoders.train import TrainConfig, train_encoder
 
@@ -152,14 +152,14 @@ def test_full_av_path_fusion_and_temporal(av_corpus: Path, tmp_path: Path) -> No
     assert config["visual"]["face"]["scale_factor"] == 1.2  # the CPU-sized variant's default
     config["visual"]["face"]["min_neighbors"] = 10_000  # no detection is that sure
     config_file.write_text(json.dumps(config))
-    store, _ = extract(
-        ExtractConfig(
-            "csv",
-            str(av_corpus),
-            str(tmp_path / "fused"),
-            str(tmp_path / "strict"),
-            workers=1,
-            progress=False,
+    with pytest.raises(ExtractionError, match="no face found in any"):
+        extract(
+            ExtractConfig(
+                "csv",
+                str(av_corpus),
+                str(tmp_path / "fused"),
+                str(tmp_path / "strict"),
+                workers=1,
+                progress=False,
+            )
         )
-    )
-    assert store.meta["face_detected_fraction"] == 0.0

@@ -170,12 +170,6 @@ def test_variable_frame_rate_keeps_each_frames_time(tmp_path: Path) -> None:
     assert steps.n_steps == expected_steps(duration) and steps.faces_detected == steps.n_steps
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap (design decision pending): the encoders keep a clip with no face in any frame, "
-    "encoded from centre crops, and only lower the store's face_detected_fraction "
-    "(tests/encoders/test_av.py relies on it); issue 7 asks for a skip with a reason",
-)
 def test_no_face_in_any_frame_is_skipped(tmp_path: Path) -> None:
     """Uniform frames hold no face: a visual clip of centre crops would be noise."""
     path = write_video(tmp_path / "no_face.mp4", seconds=1.5)
