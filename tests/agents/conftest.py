@@ -34,3 +34,9 @@ def make_tiny_store(
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
     return make_tiny_store(tmp_path_factory.mktemp("stores") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_store_factory():
+    """``make_tiny_store`` itself, for tests that need a store of another shape."""
+    return make_tiny_store

@@ -92,9 +92,9 @@ def test_evaluate_cli_prints_json_last(tiny_store, tmp_path, capsys) -> None:
         assert report["n_clips"] == result["n_clips"]
 
 
-def test_evaluate_run_rejects_a_store_of_other_classes(tiny_store, tmp_path) -> None:
-    from conftest import make_tiny_store
-
+def test_evaluate_run_rejects_a_store_of_other_classes(
+    tiny_store, tiny_store_factory, tmp_path
+) -> None:
     run = train(
         "dqn",
         tiny_store,
@@ -107,7 +107,7 @@ def test_evaluate_run_rejects_a_store_of_other_classes(tiny_store, tmp_path) -> 
         batch_size=16,
         hidden=[8],
     )
-    other = make_tiny_store(tmp_path / "other", dim=5)
+    other = tiny_store_factory(tmp_path / "other", dim=5)
     with pytest.raises(ValueError, match="dim"):
         evaluate_run(run, other)
     with pytest.raises(FileNotFoundError, match="config.json"):
