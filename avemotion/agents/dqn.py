@@ -454,6 +454,9 @@ def train_dqn(
         next_obs, reward, terminated, truncated, info = envs.step(actions)
         next_mask = info["action_mask"].astype(bool)
         valid = ~prev_done
+        if int(valid.sum()) > steps - global_step:
+            # The budget ends inside this batch: keep (and count) exactly ``steps`` transitions.
+            valid &= np.cumsum(valid) <= steps - global_step
         if config.relative_wait_cost is not None:
             waited = (actions == 0) & ~terminated
             reward = np.where(
