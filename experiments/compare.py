@@ -11,7 +11,6 @@ earliness are pooled over all held-out clips of all folds; HM is computed from t
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections import defaultdict
@@ -25,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from avemotion.agents.metrics import harmonic_mean  # noqa: E402
+from avemotion.agents.report import write_comparison
 from avemotion.agents.training_log import read_log  # noqa: E402
 
 COLUMNS = (
@@ -82,28 +82,24 @@ def pooled(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_tables(root: Path, table: dict[str, dict[str, Any]], kinds: dict[str, str]) -> None:
-    rows = sorted(table, key=lambda m: -table[m]["harmonic_mean"])
-    with open(root / "comparison.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        for m in rows:
-            writer.writerow([m, kinds[m], *[table[m][c] for c in COLUMNS[2:]]])
-    lines = [
-        "| method | kind | accuracy | earliness | HM | mean fold HM | decision (s) | env-steps/s |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for m in rows:
+    """``comparison.md`` and ``comparison.csv`` through the writer the sweep uses too."""
+    rows = []
+    for m in sorted(table, key=lambda m: -table[m]["harmonic_mean"]):
         t = table[m]
-        rate = "" if np.isnan(t["env_steps_per_s"]) else f"{t['env_steps_per_s']:.0f}"
-        lines.append(
-            f"| {m} | {kinds[m]} | {t['accuracy']:.3f} | {t['earliness']:.3f} | {t['harmonic_mean']:.3f} | {t['mean_fold_hm']:.3f} | {t['mean_decision_s']:.2f} | {rate} |"
-        )
+        row: dict[str, Any] = {
+            "method": m,
+            "kind": kinds[m],
+            "n_folds": t["folds"],
+            "n_clips": t["n_clips"],
+        }
+        row.update({f"{c}_mean": t[c] for c in COLUMNS[4:]})  # pooled values: no std
+        rows.append(row)
     folds = max(t["folds"] for t in table.values())
-    lines.append("")
-    lines.append(
-        f"{folds} held-out speaker folds, {max(t['n_clips'] for t in table.values())} clips; accuracy and earliness pooled over clips."
+    clips = max(t["n_clips"] for t in table.values())
+    note = (
+        f"{folds} held-out speaker folds, {clips} clips; accuracy and earliness pooled over clips."
     )
-    (root / "comparison.md").write_text("\n".join(lines) + "\n")
+    write_comparison(rows, root / "comparison", metrics=COLUMNS[4:], note=note)
 
 
 def plot_confusions(root: Path, table: dict[str, dict[str, Any]]) -> None:
