@@ -241,14 +241,7 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
         row = self._row + self._t
         if self._source.obs_table is not None:
             return self._source.obs_table[row].copy()
-        frame = self._source.frames[row]
-        layout = self.layout
-        if layout.with_mean:
-            self._mean += (frame - self._mean) / np.float32(self._t + 1)
-            self._obs[layout.mean_slice] = self._mean
-        if layout.with_frame:
-            self._obs[layout.frame_slice] = frame
-        self._obs[-1] = layout.progress(self._t)
+        self.layout.advance(self._obs, self._mean, self._source.frames[row], self._t)
         return self._obs.copy()
 
     def _info(self) -> dict[str, Any]:

@@ -87,6 +87,20 @@ class ObservationLayout:
         low[-1], high[-1] = 0.0, 1.0
         self.space = spaces.Box(low=low, high=high, dtype=np.float32)
 
+    def advance(self, obs: np.ndarray, mean: np.ndarray, frame: np.ndarray, t: int) -> None:
+        """Write step ``t``'s observation into ``obs``, updating the running ``mean`` in place.
+
+        The float32 update every streaming reader uses (the single env without a
+        preloaded table, and the online recognizer); ``FrameSource`` and the vector env
+        apply the same arithmetic to many clips at once.
+        """
+        if self.with_mean:
+            mean += (frame - mean) / np.float32(t + 1)
+            obs[self.mean_slice] = mean
+        if self.with_frame:
+            obs[self.frame_slice] = frame
+        obs[-1] = self.progress(t)
+
     def progress(self, t: int | np.ndarray) -> float | np.ndarray:
         """The time feature of step ``t``: ``t / T_max``, saturating at 1."""
         return np.minimum(t / self.max_length, 1.0)

@@ -2,8 +2,8 @@
 
 The env's observation of step ``t`` is ``[frame?, running mean of 0..t?, t / T_max]`` laid
 out by :class:`~avemotion.envs.core.ObservationLayout`, with the float32 running-mean
-update of ``AVEmotionEnv._observe``. :class:`StreamingObservation` applies the same layout
-and the same arithmetic to rows that arrive one at a time; :func:`run_layout` rebuilds the
+update of ``ObservationLayout.advance``. :class:`StreamingObservation` applies that layout
+and that update to rows that arrive one at a time; :func:`run_layout` rebuilds the
 layout the run was trained with (``T_max`` is the longest clip of its training selection,
 or the run's own ``max_length`` when its config records one).
 """
@@ -16,21 +16,6 @@ import numpy as np
 
 from avemotion.envs.core import ObservationLayout, resolve_store
 from avemotion.store import FeatureStore
-
-
-def advance_observation(
-    layout: ObservationLayout, obs: np.ndarray, mean: np.ndarray, frame: np.ndarray, t: int
-) -> None:
-    """Write the observation of step ``t`` into ``obs``, updating the running ``mean`` in place.
-
-    The same float32 update as ``AVEmotionEnv._observe`` and ``FrameSource._build_table``.
-    """
-    if layout.with_mean:
-        mean += (frame - mean) / np.float32(t + 1)
-        obs[layout.mean_slice] = mean
-    if layout.with_frame:
-        obs[layout.frame_slice] = frame
-    obs[-1] = t / layout.max_length
 
 
 class StreamingObservation:
@@ -58,7 +43,7 @@ class StreamingObservation:
             raise ValueError(
                 f"frame: expected {self.layout.dim} values per step, got shape {frame.shape}"
             )
-        advance_observation(self.layout, self._obs, self._mean, frame, self.t)
+        self.layout.advance(self._obs, self._mean, frame, self.t)
         self.t += 1
         return self._obs.copy()
 
