@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from avemotion.agents.frontend_fit import AgentData, fit_frontend, transplant
 from avemotion.agents.networks import (
     FrontEnd,
     MLPQNetwork,
@@ -35,10 +36,13 @@ from avemotion.agents.networks import (
 )
 from avemotion.agents.replay import EpisodeReplay, TransitionReplay
 from avemotion.agents.training_log import TrainingLog
+from avemotion.envs.core import ObservationLayout
 from avemotion.store import FeatureStore
 
 MODEL_NAME = "model.pt"
 CHECKPOINT_NAME = "checkpoint.pt"
+EARLINESS_REWARDS = (1.0, 0.0)
+"""Largest reward of a correct answer and reward of a wrong one under the "earliness" reward."""
 
 
 _COUNT_FIELDS = {
@@ -49,6 +53,7 @@ _COUNT_FIELDS = {
     "target_update_interval": 1,
     "learning_starts": 0,
     "gradient_steps": 0,
+    "frontend_folds": 0,
     "checkpoint_every": 1,
     "log_every": 1,
     "torch_threads": 1,
@@ -62,14 +67,24 @@ class DQNConfig:
 
     obs_mode: str = "frame+mean"
     """Observation of the env: "frame", "mean" or "frame+mean" (use "frame" with ``recurrent``)."""
+    reward: str = "earliness"
+    """Training reward. ``"earliness"``: a correct answer after observing ``t`` of the
+    clip's ``T`` steps earns ``1 − earliness_weight · t / T``, a wrong one 0 and a wait 0,
+    so the expected return is E[correct × (1 − earliness)], whose optimum lies inside the
+    clip as the harmonic mean's does. ``"env"``: the env's reward (±1 for an answer,
+    ``-wait_cost`` per wait, or ``relative_wait_cost``). A linear wait cost makes the
+    expected return nearly flat along the accuracy/earliness curve, so the learnt policy
+    flips between answering at once and waiting to the end (README, "Agents"). The clip
+    length enters only this training reward; the agent never observes it."""
+    earliness_weight: float = 1.0
+    """``"earliness"`` reward: weight of the fraction observed (below 1 values accuracy more
+    and answers later)."""
     wait_cost: float = 0.005
-    """Env reward for waiting one step is ``-wait_cost``: the accuracy/earliness trade-off."""
+    """``"env"`` reward: env reward for waiting one step is ``-wait_cost``."""
     relative_wait_cost: float | None = None
-    """If set, the training reward of a wait is ``-relative_wait_cost / clip length``
-    instead of the env's ``-wait_cost``: observing a whole clip then costs
-    ``relative_wait_cost``, whatever its length, which is the trade-off that earliness
-    (steps observed / clip length) measures. The clip length is used only for this
-    training reward; the agent never observes it."""
+    """``"env"`` reward: if set, the training reward of a wait is ``-relative_wait_cost /
+    clip length`` instead of the env's ``-wait_cost``: observing a whole clip then costs
+    ``relative_wait_cost``, whatever its length."""
     num_envs: int = 16
     """Sub-envs of the native vector env stepped together."""
     learning_rate: float = 5e-4
@@ -114,13 +129,21 @@ class DQNConfig:
     """"stopping": class values from the front end's posterior and a learned wait value
     (:class:`~avemotion.agents.networks.StoppingQNetwork`; needs a running-mean part);
     "free": every Q-value learned (MLP or recurrent)."""
+    frontend_crossfit: bool = True
+    """The agent learns on out-of-fold posteriors: each training speaker's clips through a
+    front end fitted on the other training speakers, so that they look like those of an
+    unseen speaker (:mod:`~avemotion.agents.frontend_fit`). The saved model's front end is
+    fitted on all training speakers."""
+    frontend_folds: int = 0
+    """Speaker folds of the cross-fitting (0: one per training speaker)."""
     frontend_split: float = 0.5
-    """Fraction of the training speakers that fit the posterior front end; the agent then
-    learns on the other speakers, whose posteriors look like those of unseen speakers.
-    0 fits the front end and trains the agent on all training speakers."""
+    """Without cross-fitting: fraction of the training speakers that fit the posterior
+    front end; the agent learns on the others. 0 fits the front end and trains the agent
+    on all training speakers."""
     frontend_refit: bool = True
-    """After training, refit the front end on all training speakers for the saved model
-    (the agent's stopping rule was learnt on held-out-like posteriors)."""
+    """Without cross-fitting: after training, refit the front end on all training speakers
+    for the saved model (the agent's stopping rule was learnt on held-out-like
+    posteriors)."""
     frontend_l2: float = 1e-2
     """L2 penalty of the posterior front end's classifier (larger = less over-confident)."""
     counterfactual_classes: bool = True
@@ -147,6 +170,14 @@ class DQNConfig:
     """Free-form notes kept with the config."""
 
     def __post_init__(self) -> None:
+        if self.reward not in ("earliness", "env"):
+            raise ValueError(
+                f"dqn config: reward: expected 'earliness' or 'env', got {self.reward!r}"
+            )
+        if not 0.0 <= self.earliness_weight <= 1.0:
+            raise ValueError(
+                f"dqn config: earliness_weight: expected a number in [0, 1], got {self.earliness_weight!r}"
+            )
         for name, least in _COUNT_FIELDS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -172,60 +203,16 @@ def make_q_network(
     """The online Q-network this config describes (its front end still unfitted)."""
     frontend = FrontEnd(obs_dim, store_dim, n_actions - 1, config.frontend)
     if config.q_head == "stopping" and not config.recurrent:
+        if config.reward == "earliness":
+            return StoppingQNetwork(
+                frontend, n_actions, config.hidden, EARLINESS_REWARDS, learned_correct=True
+            )
         return StoppingQNetwork(frontend, n_actions, config.hidden)
     if config.recurrent:
         return RecurrentQNetwork(
             frontend, n_actions, config.hidden, config.dueling, config.recurrent
         )
     return MLPQNetwork(frontend, n_actions, config.hidden, config.dueling)
-
-
-def fit_frontend(
-    frontend: FrontEnd,
-    envs: Any,
-    store: FeatureStore,
-    l2: float,
-    calibration: FeatureStore | None = None,
-    known: tuple[float, float] | None = None,
-) -> tuple[float, float]:
-    """Fit the frozen front end on ``store``: frame statistics, and for ``"posterior"`` a
-    softmax regression on every prefix's running mean, whose logits are rescaled by a
-    step-dependent calibration fitted on ``calibration`` (speakers it did not see) or
-    ``known``. Returns the calibration ``(a, b)``."""
-    if frontend.kind == "raw":
-        rows = np.linspace(0, len(store.frames) - 1, min(100_000, len(store.frames))).astype(
-            np.int64
-        )
-        frames = np.asarray(store.frames[rows], dtype=np.float64)
-        mean, std = frames.mean(axis=0), frames.std(axis=0) + 1e-6
-        layout = envs.layout
-        shift, scale = np.zeros(layout.size), np.ones(layout.size)
-        for part in (layout.frame_slice, layout.mean_slice):
-            if part.stop > part.start:
-                shift[part], scale[part] = mean, std
-        frontend.set(
-            torch.tensor(shift, dtype=torch.float32), torch.tensor(scale, dtype=torch.float32)
-        )
-        return (0.0, 0.0)
-    from avemotion.agents.baselines import SoftmaxRegression, fit_calibration, prefix_features
-
-    features, clips, _ = prefix_features(store)
-    model = SoftmaxRegression(l2=l2).fit(features[:, :-1], store.labels[clips], store.n_classes)
-    frontend.set(
-        torch.from_numpy(model.mean),
-        torch.from_numpy(model.std),
-        model.weight.detach(),
-        model.bias.detach(),
-    )
-    if known is None:
-        known = (0.0, 0.0)
-        if calibration is not None:
-            held, held_clips, held_steps = prefix_features(calibration)
-            known = fit_calibration(
-                model.logits(held[:, :-1]), held_steps, calibration.labels[held_clips]
-            )
-    frontend.set_calibration(known[0], known[1], envs.layout.max_length)
-    return known
 
 
 def augment(online: torch.nn.Module, obs: torch.Tensor, noise: float) -> torch.Tensor:
@@ -242,11 +229,37 @@ def augment(online: torch.nn.Module, obs: torch.Tensor, noise: float) -> torch.T
 
 
 def class_targets(
-    label: torch.Tensor, n_actions: int, rewards: tuple[float, float]
+    label: torch.Tensor, n_actions: int, correct_reward: torch.Tensor, wrong_reward: float
 ) -> torch.Tensor:
-    """Reward of each classification action (columns 1..K) given the true label."""
+    """Reward of each classification action (columns 1..K) given the true label and what a
+    correct answer earns there (``correct_reward`` has the label's shape)."""
     correct = torch.nn.functional.one_hot(label, n_actions - 1).bool()
-    return torch.where(correct, rewards[0], rewards[1])
+    return torch.where(correct, correct_reward[..., None], wrong_reward)
+
+
+def training_reward(
+    config: DQNConfig,
+    actions: np.ndarray,
+    env_reward: np.ndarray,
+    terminated: np.ndarray,
+    before: dict[str, np.ndarray],
+    rewards: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training reward of a step and what a correct answer would have earned in the
+    state it was taken from (``before``: that state's env info, with ``label``,
+    ``frame_index`` and ``clip_length``)."""
+    if config.reward == "earliness":
+        seen = (before["frame_index"] + 1) / before["clip_length"]
+        correct_reward = (1.0 - config.earliness_weight * seen).astype(np.float32)
+        right = (actions != 0) & (actions - 1 == before["label"])
+        reward = np.where(right, correct_reward, EARLINESS_REWARDS[1]).astype(np.float32)
+        return reward, correct_reward
+    correct_reward = np.full(len(actions), rewards[0], dtype=np.float32)
+    if config.relative_wait_cost is not None:
+        waited = (actions == 0) & ~terminated
+        cost = -config.relative_wait_cost / before["clip_length"]
+        env_reward = np.where(waited, cost, env_reward).astype(np.float32)
+    return env_reward, correct_reward
 
 
 def td_loss(
@@ -258,7 +271,8 @@ def td_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Huber loss of ``Q(s, a)`` against the masked (Double) n-step target, and mean Q.
 
-    With ``counterfactual_classes`` the loss also covers every classification action."""
+    With ``counterfactual_classes`` the loss also covers every classification action;
+    ``rewards[1]`` is the reward of a wrong answer."""
     obs = augment(online, batch.obs, config.input_noise)
     q_all = online(obs)
     q = q_all.gather(1, batch.action[:, None])[:, 0]
@@ -271,7 +285,8 @@ def td_loss(
     loss = F.smooth_l1_loss(q, y)
     if config.counterfactual_classes:
         loss = loss + F.smooth_l1_loss(
-            q_all[:, 1:], class_targets(batch.label, q_all.shape[1], rewards)
+            q_all[:, 1:],
+            class_targets(batch.label, q_all.shape[1], batch.correct_reward, rewards[1]),
         )
     return loss, q.mean()
 
@@ -314,21 +329,10 @@ def recurrent_td_loss(
         valid = t < length[:, None]
     loss = F.smooth_l1_loss(q[valid], y[valid])
     if config.counterfactual_classes:
-        targets = class_targets(episodes["label"], q_all.shape[2], rewards)[:, None, :].expand(
-            -1, steps, -1
-        )
+        label = episodes["label"][:, None].expand(-1, steps)
+        targets = class_targets(label, q_all.shape[2], episodes["correct_reward"], rewards[1])
         loss = loss + F.smooth_l1_loss(q_all[:, :steps, 1:][valid], targets[valid])
     return loss, q[valid].mean()
-
-
-def split_for_frontend(store: FeatureStore, config: DQNConfig) -> tuple[FeatureStore, FeatureStore]:
-    """(speakers that fit the front end, speakers the agent learns on), split by speaker."""
-    speakers = store.speaker_set
-    n_front = int(round(config.frontend_split * len(speakers)))
-    if config.frontend != "posterior" or n_front < 1 or n_front >= len(speakers):
-        return store, store
-    front = speakers[::2][:n_front] if n_front <= (len(speakers) + 1) // 2 else speakers[:n_front]
-    return store.subset(speakers=front), store.subset(exclude_speakers=front)
 
 
 def epsilon_at(config: DQNConfig, step: int, total: int) -> float:
@@ -371,10 +375,10 @@ def train_dqn(
     torch.set_num_threads(config.torch_threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    all_speakers = store
     if max_length is None:
         max_length = int(store.lengths.max())
-    frontend_store, store = split_for_frontend(store, config)
+    data = AgentData(store, config)
+    store = data.store
     envs = gym.make_vec(
         "AVEmotion-v0",
         num_envs=config.num_envs,
@@ -385,16 +389,14 @@ def train_dqn(
     )
     n_envs, n_actions = config.num_envs, envs.single_action_space.n
     obs_dim = envs.single_observation_space.shape[0]
-    rewards = (envs.rewards.correct, envs.rewards.wrong)
+    rewards = (
+        EARLINESS_REWARDS
+        if config.reward == "earliness"
+        else (envs.rewards.correct, envs.rewards.wrong)
+    )
     online = make_q_network(config, obs_dim, n_actions, store.dim)
     if not (resume and (run_dir / CHECKPOINT_NAME).is_file()):
-        calibration = fit_frontend(
-            online.frontend,
-            envs,
-            frontend_store,
-            config.frontend_l2,
-            calibration=store if frontend_store is not store else None,
-        )
+        calibration = data.fit(online.frontend, envs.layout, config.frontend_l2)
     else:
         calibration = tuple(torch.load(run_dir / CHECKPOINT_NAME, weights_only=True)["calibration"])
     target = copy.deepcopy(online)
@@ -451,20 +453,19 @@ def train_dqn(
         actions = np.where(
             rng.random(n_envs) < epsilon, explore(mask, config.exploration_wait_prob, rng), greedy
         )
+        before = info
         next_obs, reward, terminated, truncated, info = envs.step(actions)
         next_mask = info["action_mask"].astype(bool)
+        reward, correct_reward = training_reward(
+            config, actions, reward, terminated, before, rewards
+        )
         valid = ~prev_done
         if int(valid.sum()) > steps - global_step:
             # The budget ends inside this batch: keep (and count) exactly ``steps`` transitions.
             valid &= np.cumsum(valid) <= steps - global_step
-        if config.relative_wait_cost is not None:
-            waited = (actions == 0) & ~terminated
-            reward = np.where(
-                waited, -config.relative_wait_cost / info["clip_length"], reward
-            ).astype(np.float32)
         done = (terminated | truncated) & valid
         if config.recurrent:
-            scratch.record(valid, actions, reward, next_obs, next_mask)
+            scratch.record(valid, actions, reward, correct_reward, next_obs, next_mask)
             for e in np.flatnonzero(done):
                 scratch.push(e, replay, bool(terminated[e]), int(info["label"][e]))
             scratch.start(prev_done, next_obs, next_mask)
@@ -480,6 +481,7 @@ def train_dqn(
                 truncated,
                 valid,
                 info["label"],
+                correct_reward,
             )
         episode_return += reward * valid
         if done.any():
@@ -548,9 +550,7 @@ def train_dqn(
                 state["replay"] = replay.state_dict()
             save_atomic(state, checkpoint_path)
             save_atomic(
-                final_model(
-                    online, config, envs, all_speakers, frontend_store, calibration
-                ).state_dict(),
+                final_model(online, config, envs, data, calibration).state_dict(),
                 run_dir / MODEL_NAME,
             )
             next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
@@ -558,6 +558,7 @@ def train_dqn(
     bar.close()
     log.close()
     envs.close()
+    data.close()
     seconds = max(log.elapsed() - start_time, 1e-9)
     loop_seconds = max(seconds - checkpoint_seconds, 1e-9)
     return {
@@ -573,16 +574,24 @@ def final_model(
     online: torch.nn.Module,
     config: DQNConfig,
     envs: Any,
-    all_speakers: FeatureStore,
-    frontend_store: FeatureStore,
+    data: AgentData,
     calibration: tuple[float, float],
 ) -> torch.nn.Module:
-    """The network to save: ``online``, with its front end refitted on every training
-    speaker when ``frontend_refit`` and the front end was fitted on a part of them."""
-    if not (config.frontend_refit and frontend_store.n_clips < all_speakers.n_clips):
+    """The network to save. With cross-fitting: a network over the embedding store whose
+    front end is fitted on every training speaker, with ``online``'s learnt layers. With a
+    split and ``frontend_refit``: ``online`` with its front end refitted on every training
+    speaker. Otherwise ``online`` itself."""
+    full = data.all_speakers
+    if data.crossfit:
+        n_actions = envs.single_action_space.n
+        layout = ObservationLayout(full, config.obs_mode, envs.layout.max_length)
+        model = make_q_network(config, layout.size, n_actions, full.dim)
+        data.fit_final(model.frontend, layout)
+        return transplant(online, model)
+    if not (config.frontend_refit and data.frontend_store.n_clips < full.n_clips):
         return online
     model = copy.deepcopy(online)
-    fit_frontend(model.frontend, envs, all_speakers, config.frontend_l2, known=calibration)
+    fit_frontend(model.frontend, envs.layout, full, config.frontend_l2, known=calibration)
     return model
 
 
@@ -594,6 +603,7 @@ class _EpisodeScratch:
         self.mask = np.ones((n_envs, max_length + 1, n_actions), dtype=bool)
         self.action = np.zeros((n_envs, max_length), dtype=np.int64)
         self.reward = np.zeros((n_envs, max_length), dtype=np.float32)
+        self.correct_reward = np.zeros((n_envs, max_length), dtype=np.float32)
         self.t = np.zeros(n_envs, dtype=np.int64)
         self.max_length = max_length
 
@@ -607,6 +617,7 @@ class _EpisodeScratch:
         valid: np.ndarray,
         action: np.ndarray,
         reward: np.ndarray,
+        correct_reward: np.ndarray,
         next_obs: np.ndarray,
         next_mask: np.ndarray,
     ) -> None:
@@ -614,6 +625,7 @@ class _EpisodeScratch:
         t = self.t[envs]
         self.action[envs, t] = action[envs]
         self.reward[envs, t] = reward[envs]
+        self.correct_reward[envs, t] = correct_reward[envs]
         self.obs[envs, t + 1] = next_obs[envs]
         self.mask[envs, t + 1] = next_mask[envs]
         self.t[envs] = t + 1
@@ -627,6 +639,7 @@ class _EpisodeScratch:
             self.reward[e, :length],
             terminated,
             label,
+            self.correct_reward[e, :length],
         )
 
 

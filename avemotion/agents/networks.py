@@ -186,11 +186,15 @@ class StoppingQNetwork(nn.Module):
     The K classification actions end the episode, so their value is the expected reward
     ``r_wrong + (r_correct − r_wrong) · p(k | running mean)``, with ``p`` the frozen
     posterior front end (fitted on speakers the agent is not trained on, see
-    ``frontend_split``, its logits rescaled by a step-dependent calibration fitted on the agent's speakers). Only
-    ``Q(wait)`` is learned, by an MLP over class-agnostic confidence features: the sorted
-    posterior, its entropy, and the time feature. Such an input cannot memorise
-    which training clip it is looking at, so the learned stopping rule transfers to new
-    speakers.
+    ``frontend_split``, its logits rescaled by a step-dependent calibration fitted on the
+    agent's speakers). ``Q(wait)`` is learned by an MLP over class-agnostic confidence
+    features: the sorted posterior, its entropy, and the time feature. Such an input cannot
+    memorise which training clip it is looking at, so the learned stopping rule transfers
+    to new speakers.
+
+    With ``learned_correct`` the reward of a correct answer is not a constant but depends
+    on when it is given (the "earliness" training reward of our DQN): it is learned too, as
+    ``r_wrong + (r_correct − r_wrong) · sigmoid(·)`` from the same features.
     """
 
     recurrent = False
@@ -201,6 +205,7 @@ class StoppingQNetwork(nn.Module):
         n_actions: int,
         hidden: Sequence[int],
         rewards: tuple[float, float] = (1.0, -1.0),
+        learned_correct: bool = False,
     ) -> None:
         super().__init__()
         if frontend.kind != "posterior":
@@ -210,7 +215,9 @@ class StoppingQNetwork(nn.Module):
         self.register_buffer("rewards", torch.tensor(rewards, dtype=torch.float32))
         features = self.n_classes + 2
         self.body = mlp([features, *hidden])
-        self.wait = nn.Linear(hidden[-1] if hidden else features, 1)
+        width = hidden[-1] if hidden else features
+        self.wait = nn.Linear(width, 1)
+        self.correct = nn.Linear(width, 1) if learned_correct else None
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         logits = self.frontend(obs)[..., -self.n_classes - 1 : -1]  # the running-mean part
@@ -218,6 +225,8 @@ class StoppingQNetwork(nn.Module):
         p = torch.softmax(logits, dim=-1)
         ranked = p.sort(dim=-1, descending=True).values
         entropy = -(p * p.clamp_min(1e-8).log()).sum(dim=-1, keepdim=True)
-        wait = self.wait(self.body(torch.cat([ranked, entropy, time], dim=-1)))
+        h = self.body(torch.cat([ranked, entropy, time], dim=-1))
         correct, wrong = self.rewards[0], self.rewards[1]
-        return torch.cat([wait, wrong + (correct - wrong) * p], dim=-1)
+        if self.correct is not None:
+            correct = wrong + (correct - wrong) * torch.sigmoid(self.correct(h))
+        return torch.cat([self.wait(h), wrong + (correct - wrong) * p], dim=-1)

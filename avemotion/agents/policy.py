@@ -90,7 +90,10 @@ def _batch_of(state: RecurrentState) -> int:
 
 def load_dqn_agent(run_dir: Path, config: dict[str, Any]) -> DQNAgent:
     """Rebuild our DQN's network from ``config.json`` and load ``model.pt`` (weights only)."""
-    dqn_config = DQNConfig.from_dict(config["agent_config"])
+    saved = dict(config["agent_config"])
+    # Runs saved before the "reward" field existed were trained on the env's reward.
+    saved.setdefault("reward", "env")
+    dqn_config = DQNConfig.from_dict(saved)
     network = make_q_network(
         dqn_config, int(config["obs_dim"]), int(config["n_actions"]), int(config["store_dim"])
     )

@@ -32,6 +32,8 @@ class NStepBatch:
     bootstrap_mask: torch.Tensor
     discount: torch.Tensor
     label: torch.Tensor
+    correct_reward: torch.Tensor
+    """Reward a correct answer would earn in ``obs`` (for the counterfactual class targets)."""
 
 
 class TransitionReplay:
@@ -47,6 +49,7 @@ class TransitionReplay:
         self.action = np.zeros(shape, dtype=np.int64)
         self.label = np.zeros(shape, dtype=np.int64)
         self.reward = np.zeros(shape, dtype=np.float32)
+        self.correct_reward = np.zeros(shape, dtype=np.float32)
         self.terminated = np.zeros(shape, dtype=bool)
         self.ended = np.zeros(shape, dtype=bool)
         self.position = np.zeros(num_envs, dtype=np.int64)
@@ -66,8 +69,10 @@ class TransitionReplay:
         truncated: np.ndarray,
         valid: np.ndarray,
         label: np.ndarray,
+        correct_reward: np.ndarray,
     ) -> None:
-        """Append one step of every sub-env where ``valid`` is true (all arrays are ``[N, ...]``)."""
+        """Append one step of every sub-env where ``valid`` is true (all arrays are ``[N, ...]``);
+        ``correct_reward`` is what a correct answer would earn in ``obs``."""
         envs = np.flatnonzero(valid)
         if len(envs) == 0:
             return
@@ -78,6 +83,7 @@ class TransitionReplay:
         self.action[rows, envs] = action[envs]
         self.label[rows, envs] = label[envs]
         self.reward[rows, envs] = reward[envs]
+        self.correct_reward[rows, envs] = correct_reward[envs]
         self.terminated[rows, envs] = terminated[envs]
         self.ended[rows, envs] = terminated[envs] | truncated[envs]
         self.position[envs] = (rows + 1) % self.rows
@@ -123,6 +129,7 @@ class TransitionReplay:
             bootstrap_mask=torch.from_numpy(self.next_mask[last, envs]),
             discount=torch.from_numpy(discount.astype(np.float32)),
             label=torch.from_numpy(self.label[first, envs]),
+            correct_reward=torch.from_numpy(self.correct_reward[first, envs]),
         )
 
     _FIELDS = (
@@ -132,6 +139,7 @@ class TransitionReplay:
         "action",
         "label",
         "reward",
+        "correct_reward",
         "terminated",
         "ended",
         "position",
@@ -165,6 +173,7 @@ class EpisodeReplay:
         self.mask = np.zeros((capacity, max_length + 1, n_actions), dtype=bool)
         self.action = np.zeros((capacity, max_length), dtype=np.int64)
         self.reward = np.zeros((capacity, max_length), dtype=np.float32)
+        self.correct_reward = np.zeros((capacity, max_length), dtype=np.float32)
         self.length = np.zeros(capacity, dtype=np.int64)
         self.label = np.zeros(capacity, dtype=np.int64)
         self.terminated = np.zeros(capacity, dtype=bool)
@@ -182,8 +191,10 @@ class EpisodeReplay:
         reward: np.ndarray,
         terminated: bool,
         label: int,
+        correct_reward: np.ndarray,
     ) -> None:
-        """Store one episode: ``obs``/``mask`` have ``L + 1`` rows, ``action``/``reward`` ``L``."""
+        """Store one episode: ``obs``/``mask`` have ``L + 1`` rows, ``action``/``reward``/
+        ``correct_reward`` (what a correct answer would earn at each step) ``L``."""
         length = len(action)
         i = int(self.position)
         self.obs[i, : length + 1] = obs
@@ -194,6 +205,8 @@ class EpisodeReplay:
         self.action[i, length:] = 0
         self.reward[i, :length] = reward
         self.reward[i, length:] = 0.0
+        self.correct_reward[i, :length] = correct_reward
+        self.correct_reward[i, length:] = 0.0
         self.length[i] = length
         self.label[i] = label
         self.terminated[i] = terminated
@@ -210,6 +223,7 @@ class EpisodeReplay:
             "mask": torch.from_numpy(self.mask[index, : t + 1]),
             "action": torch.from_numpy(self.action[index, :t]),
             "reward": torch.from_numpy(self.reward[index, :t]),
+            "correct_reward": torch.from_numpy(self.correct_reward[index, :t]),
             "length": torch.from_numpy(length),
             "label": torch.from_numpy(self.label[index]),
             "terminated": torch.from_numpy(self.terminated[index]),
@@ -220,6 +234,7 @@ class EpisodeReplay:
         "mask",
         "action",
         "reward",
+        "correct_reward",
         "length",
         "label",
         "terminated",

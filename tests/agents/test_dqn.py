@@ -58,6 +58,7 @@ def test_replay_n_step_returns_stop_at_episode_end() -> None:
             np.array([False]),
             one,
             np.array([1]),
+            np.array([1.0], np.float32),
         )
     rng = np.random.default_rng(0)
     batch = replay.sample(200, n_step=3, gamma=0.5, rng=rng)
@@ -93,6 +94,7 @@ def test_replay_n_step_stops_before_an_exploratory_classification() -> None:
             np.array([False]),
             np.array([True]),
             np.array([0]),
+            np.array([1.0], np.float32),
         )
     batch = replay.sample(100, n_step=5, gamma=1.0, rng=np.random.default_rng(0))
     for obs, ret, boot, discount in zip(
@@ -119,6 +121,7 @@ def test_replay_skips_invalid_transitions() -> None:
         np.zeros(2, bool),
         np.array([True, False]),
         np.zeros(2, np.int64),
+        np.ones(2, np.float32),
     )
     assert len(replay) == 1 and replay.count.tolist() == [1, 0]
 
@@ -185,7 +188,15 @@ def test_resume_continues_the_same_run(tiny_store, tmp_path) -> None:
 
 def test_relative_wait_cost_reaches_the_replay(tiny_store, tmp_path) -> None:
     run = train(
-        "dqn", tiny_store, 150, 0, tmp_path / "rel", progress=False, relative_wait_cost=0.5, **TINY
+        "dqn",
+        tiny_store,
+        150,
+        0,
+        tmp_path / "rel",
+        progress=False,
+        reward="env",
+        relative_wait_cost=0.5,
+        **TINY,
     )
     replay = torch.load(run / "checkpoint.pt", weights_only=True)["replay"]
     waits = (
@@ -197,6 +208,41 @@ def test_relative_wait_cost_reaches_the_replay(tiny_store, tmp_path) -> None:
     assert len(rewards) > 0
     # -0.5 / length with clip lengths 4..12, never the env's constant -wait_cost
     assert torch.all((rewards <= -0.5 / 12 + 1e-6) & (rewards >= -0.5 / 4 - 1e-6))
+
+
+def _stored(replay: dict[str, torch.Tensor]) -> torch.Tensor:
+    rows = torch.arange(replay["action"].shape[0])[:, None]
+    return rows < replay["count"][None, :]
+
+
+def test_earliness_reward_reaches_the_replay(tiny_store, tmp_path) -> None:
+    """Default reward: waits earn 0, wrong answers 0, a correct answer after t of T steps
+    1 − t/T; the counterfactual correct reward of every stored step is 1 − t/T too."""
+    run = train("dqn", tiny_store, 300, 0, tmp_path / "early", progress=False, **TINY)
+    replay = torch.load(run / "checkpoint.pt", weights_only=True)["replay"]
+    stored = _stored(replay)
+    waits = stored & (replay["action"] == 0) & ~replay["ended"]
+    answers = stored & (replay["action"] != 0)
+    assert waits.any() and answers.any()
+    assert torch.all(replay["reward"][waits] == 0.0)
+    correct = replay["correct_reward"]
+    # clip lengths 4..12: a correct answer earns at most 1 - 1/12 and at least 0 (last step)
+    assert torch.all((correct[stored] >= -1e-6) & (correct[stored] <= 1 - 1 / 12 + 1e-6))
+    earned = replay["reward"][answers]
+    right = replay["action"][answers] - 1 == replay["label"][answers]
+    assert torch.all(earned[~right] == 0.0)
+    assert torch.allclose(earned[right], correct[answers][right])
+    # the time feature (last observation column) grows as the correct reward falls
+    obs_time = replay["obs"][..., -1][stored]
+    order = torch.argsort(obs_time)
+    assert correct[stored][order][0] >= correct[stored][order][-1]
+
+
+def test_config_rejects_bad_reward() -> None:
+    with pytest.raises(ValueError, match="reward"):
+        DQNConfig(reward="hm")
+    with pytest.raises(ValueError, match="earliness_weight"):
+        DQNConfig(earliness_weight=2.0)
 
 
 def test_config_rejects_unknown_fields() -> None:

@@ -80,6 +80,7 @@ def test_dqn_run_keeps_its_training_max_length(uneven_store, tmp_path, monkeypat
         learning_starts=20,
         batch_size=16,
         hidden=[8],
+        reward="env",
         wait_cost=0.0,
         exploration_wait_prob=1.0,
     )
