@@ -22,10 +22,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from avemotion.agents.frontend_fit import AgentData, fit_frontend, transplant
+from avemotion.agents.losses import recurrent_td_loss, td_loss
 from avemotion.agents.networks import (
     FrontEnd,
     MLPQNetwork,
@@ -35,14 +35,20 @@ from avemotion.agents.networks import (
     reset_state,
 )
 from avemotion.agents.replay import EpisodeReplay, TransitionReplay
+from avemotion.agents.rewards import (
+    EARLINESS_REWARDS,
+    MatchedEarlinessWeight,
+    earliness_reward,
+    env_training_reward,
+    step_outcome,
+)
+from avemotion.agents.stop_tuning import tune_wait_bias
 from avemotion.agents.training_log import TrainingLog
 from avemotion.envs.core import ObservationLayout
 from avemotion.store import FeatureStore
 
 MODEL_NAME = "model.pt"
 CHECKPOINT_NAME = "checkpoint.pt"
-EARLINESS_REWARDS = (1.0, 0.0)
-"""Largest reward of a correct answer and reward of a wrong one under the "earliness" reward."""
 
 
 _COUNT_FIELDS = {
@@ -69,16 +75,18 @@ class DQNConfig:
     """Observation of the env: "frame", "mean" or "frame+mean" (use "frame" with ``recurrent``)."""
     reward: str = "earliness"
     """Training reward. ``"earliness"``: a correct answer after observing ``t`` of the
-    clip's ``T`` steps earns ``1 − earliness_weight · t / T``, a wrong one 0 and a wait 0,
-    so the expected return is E[correct × (1 − earliness)], whose optimum lies inside the
-    clip as the harmonic mean's does. ``"env"``: the env's reward (±1 for an answer,
-    ``-wait_cost`` per wait, or ``relative_wait_cost``). A linear wait cost makes the
-    expected return nearly flat along the accuracy/earliness curve, so the learnt policy
-    flips between answering at once and waiting to the end (README, "Agents"). The clip
-    length enters only this training reward; the agent never observes it."""
-    earliness_weight: float = 1.0
-    """``"earliness"`` reward: weight of the fraction observed (below 1 values accuracy more
-    and answers later)."""
+    clip's ``T`` steps earns ``1 − w · t / T``, a wrong one 0 and a wait 0, so the expected
+    return is E[correct × (1 − w · earliness)], whose optimum lies inside the clip as the
+    harmonic mean's does (:mod:`~avemotion.agents.rewards`). ``"env"``: the env's reward
+    (±1 for an answer, ``-wait_cost`` per wait, or ``relative_wait_cost``). A linear wait
+    cost makes the expected return nearly flat along the accuracy/earliness curve, so the
+    learnt policy flips between answering at once and waiting to the end (README,
+    "Agents"). The clip length enters only this training reward; the agent never observes
+    it."""
+    earliness_weight: float | None = None
+    """``"earliness"`` reward: the weight ``w`` of the fraction observed (below 1 values
+    accuracy more and answers later). None: matched to the harmonic mean of the training
+    episodes as training goes (:class:`~avemotion.agents.rewards.MatchedEarlinessWeight`)."""
     wait_cost: float = 0.005
     """``"env"`` reward: env reward for waiting one step is ``-wait_cost``."""
     relative_wait_cost: float | None = None
@@ -134,8 +142,9 @@ class DQNConfig:
     front end fitted on the other training speakers, so that they look like those of an
     unseen speaker (:mod:`~avemotion.agents.frontend_fit`). The saved model's front end is
     fitted on all training speakers."""
-    frontend_folds: int = 0
-    """Speaker folds of the cross-fitting (0: one per training speaker)."""
+    frontend_folds: int = 4
+    """Speaker folds of the cross-fitting (0: one per training speaker); each costs one
+    softmax-regression fit before training."""
     frontend_split: float = 0.5
     """Without cross-fitting: fraction of the training speakers that fit the posterior
     front end; the agent learns on the others. 0 fits the front end and trains the agent
@@ -146,6 +155,10 @@ class DQNConfig:
     posteriors)."""
     frontend_l2: float = 1e-2
     """L2 penalty of the posterior front end's classifier (larger = less over-confident)."""
+    tune_wait_bias: bool = True
+    """With the "stopping" head: after training, subtract from Q(wait) the constant that
+    gives the best harmonic mean on the training speakers' episodes (as the agent saw
+    them), as the threshold baseline tunes θ (:mod:`~avemotion.agents.stop_tuning`)."""
     counterfactual_classes: bool = True
     """Also regress the Q-values of *every* classification action at every stored step on
     the reward it would have earned (correct or wrong, known from the clip's label): a
@@ -174,7 +187,7 @@ class DQNConfig:
             raise ValueError(
                 f"dqn config: reward: expected 'earliness' or 'env', got {self.reward!r}"
             )
-        if not 0.0 <= self.earliness_weight <= 1.0:
+        if self.earliness_weight is not None and not 0.0 <= self.earliness_weight <= 1.0:
             raise ValueError(
                 f"dqn config: earliness_weight: expected a number in [0, 1], got {self.earliness_weight!r}"
             )
@@ -213,126 +226,6 @@ def make_q_network(
             frontend, n_actions, config.hidden, config.dueling, config.recurrent
         )
     return MLPQNetwork(frontend, n_actions, config.hidden, config.dueling)
-
-
-def augment(online: torch.nn.Module, obs: torch.Tensor, noise: float) -> torch.Tensor:
-    """Add ``noise`` × the per-feature frame std of Gaussian noise to all but the time feature."""
-    if noise <= 0.0:
-        return obs
-    frontend = online.frontend
-    if frontend.kind == "raw":
-        scale = frontend.scale.clone()
-        scale[-1] = 0.0
-    else:
-        scale = torch.cat([frontend.scale.repeat(frontend.parts), torch.zeros(1)])
-    return obs + torch.randn_like(obs) * scale * noise
-
-
-def class_targets(
-    label: torch.Tensor, n_actions: int, correct_reward: torch.Tensor, wrong_reward: float
-) -> torch.Tensor:
-    """Reward of each classification action (columns 1..K) given the true label and what a
-    correct answer earns there (``correct_reward`` has the label's shape)."""
-    correct = torch.nn.functional.one_hot(label, n_actions - 1).bool()
-    return torch.where(correct, correct_reward[..., None], wrong_reward)
-
-
-def training_reward(
-    config: DQNConfig,
-    actions: np.ndarray,
-    env_reward: np.ndarray,
-    terminated: np.ndarray,
-    before: dict[str, np.ndarray],
-    rewards: tuple[float, float],
-) -> tuple[np.ndarray, np.ndarray]:
-    """The training reward of a step and what a correct answer would have earned in the
-    state it was taken from (``before``: that state's env info, with ``label``,
-    ``frame_index`` and ``clip_length``)."""
-    if config.reward == "earliness":
-        seen = (before["frame_index"] + 1) / before["clip_length"]
-        correct_reward = (1.0 - config.earliness_weight * seen).astype(np.float32)
-        right = (actions != 0) & (actions - 1 == before["label"])
-        reward = np.where(right, correct_reward, EARLINESS_REWARDS[1]).astype(np.float32)
-        return reward, correct_reward
-    correct_reward = np.full(len(actions), rewards[0], dtype=np.float32)
-    if config.relative_wait_cost is not None:
-        waited = (actions == 0) & ~terminated
-        cost = -config.relative_wait_cost / before["clip_length"]
-        env_reward = np.where(waited, cost, env_reward).astype(np.float32)
-    return env_reward, correct_reward
-
-
-def td_loss(
-    online: torch.nn.Module,
-    target: torch.nn.Module,
-    batch: Any,
-    config: DQNConfig,
-    rewards: tuple[float, float] = (1.0, -1.0),
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Huber loss of ``Q(s, a)`` against the masked (Double) n-step target, and mean Q.
-
-    With ``counterfactual_classes`` the loss also covers every classification action;
-    ``rewards[1]`` is the reward of a wrong answer."""
-    obs = augment(online, batch.obs, config.input_noise)
-    q_all = online(obs)
-    q = q_all.gather(1, batch.action[:, None])[:, 0]
-    with torch.no_grad():
-        next_target = target(batch.bootstrap_obs)
-        chooser = online(batch.bootstrap_obs) if config.double else next_target
-        best = masked_argmax(chooser, batch.bootstrap_mask)
-        value = next_target.gather(1, best[:, None])[:, 0]
-        y = batch.returns + batch.discount * value
-    loss = F.smooth_l1_loss(q, y)
-    if config.counterfactual_classes:
-        loss = loss + F.smooth_l1_loss(
-            q_all[:, 1:],
-            class_targets(batch.label, q_all.shape[1], batch.correct_reward, rewards[1]),
-        )
-    return loss, q.mean()
-
-
-def recurrent_td_loss(
-    online: torch.nn.Module,
-    target: torch.nn.Module,
-    episodes: dict[str, torch.Tensor],
-    config: DQNConfig,
-    rewards: tuple[float, float] = (1.0, -1.0),
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same loss over every step of whole sampled episodes (zero initial state)."""
-    obs, mask, action, reward = (
-        episodes["obs"],
-        episodes["mask"],
-        episodes["action"],
-        episodes["reward"],
-    )
-    length, terminated = episodes["length"], episodes["terminated"]
-    batch, steps = action.shape
-    n, gamma = config.n_step, config.gamma
-    q_all = online(augment(online, obs, config.input_noise))
-    q = q_all[:, :steps].gather(2, action[..., None])[..., 0]
-    with torch.no_grad():
-        t = torch.arange(steps)[None, :]
-        # A terminated episode ends with its one classification (or a masked wait): the
-        # look-ahead of earlier steps stops before it and bootstraps from the state where it
-        # was taken (as in TransitionReplay), and that last step's target is its reward.
-        end = torch.where(terminated, length - 1, length)[:, None]
-        boot = torch.where(t < end, torch.minimum(t + n, end), length[:, None])
-        within = (t[..., None] + torch.arange(n)[None, None, :]) < boot[..., None]
-        padded = F.pad(reward, (0, n))
-        returns = sum(gamma**k * padded[:, k : k + steps] * within[..., k] for k in range(n))
-        discount = gamma ** (boot - t).float() * ~(terminated[:, None] & (boot == length[:, None]))
-        rows = torch.arange(batch)[:, None]
-        next_target = target(obs)[rows, boot]
-        chooser = q_all.detach()[rows, boot] if config.double else next_target
-        best = masked_argmax(chooser, mask[rows, boot])
-        y = returns + discount * next_target.gather(2, best[..., None])[..., 0]
-        valid = t < length[:, None]
-    loss = F.smooth_l1_loss(q[valid], y[valid])
-    if config.counterfactual_classes:
-        label = episodes["label"][:, None].expand(-1, steps)
-        targets = class_targets(label, q_all.shape[2], episodes["correct_reward"], rewards[1])
-        loss = loss + F.smooth_l1_loss(q_all[:, :steps, 1:][valid], targets[valid])
-    return loss, q[valid].mean()
 
 
 def epsilon_at(config: DQNConfig, step: int, total: int) -> float:
@@ -413,6 +306,9 @@ def train_dqn(
         )
     else:
         replay = TransitionReplay(config.buffer_size, n_envs, obs_dim, n_actions)
+    earliness = (
+        MatchedEarlinessWeight(config.earliness_weight) if config.reward == "earliness" else None
+    )
     global_step, updates = 0, 0
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if resume and checkpoint_path.is_file():
@@ -425,8 +321,13 @@ def train_dqn(
         global_step, updates = int(state["global_step"]), int(state["updates"])
         rng.bit_generator.state = _unpack_rng(state["rng"])
         torch.set_rng_state(state["torch_rng"])
+        if earliness is not None and "earliness_weight" in state:
+            earliness.load_state_dict(state["earliness_weight"])
     log = TrainingLog(
-        run_dir, ("loss", "q_mean", "epsilon", "updates"), resume=resume, start_step=global_step
+        run_dir,
+        ("loss", "q_mean", "epsilon", "updates", "earliness_weight"),
+        resume=resume,
+        start_step=global_step,
     )
     obs, info = envs.reset(seed=seed + global_step)
     mask = info["action_mask"].astype(bool)
@@ -456,16 +357,20 @@ def train_dqn(
         before = info
         next_obs, reward, terminated, truncated, info = envs.step(actions)
         next_mask = info["action_mask"].astype(bool)
-        reward, correct_reward = training_reward(
-            config, actions, reward, terminated, before, rewards
-        )
+        fraction, hit = step_outcome(actions, before)
+        if earliness is None:
+            reward = env_training_reward(
+                config.relative_wait_cost, actions, reward, terminated, before
+            )
+        else:
+            reward = earliness_reward(fraction, hit, earliness.value)
         valid = ~prev_done
         if int(valid.sum()) > steps - global_step:
             # The budget ends inside this batch: keep (and count) exactly ``steps`` transitions.
             valid &= np.cumsum(valid) <= steps - global_step
         done = (terminated | truncated) & valid
         if config.recurrent:
-            scratch.record(valid, actions, reward, correct_reward, next_obs, next_mask)
+            scratch.record(valid, actions, reward, fraction, hit, next_obs, next_mask)
             for e in np.flatnonzero(done):
                 scratch.push(e, replay, bool(terminated[e]), int(info["label"][e]))
             scratch.start(prev_done, next_obs, next_mask)
@@ -481,10 +386,14 @@ def train_dqn(
                 truncated,
                 valid,
                 info["label"],
-                correct_reward,
+                fraction,
+                hit,
             )
         episode_return += reward * valid
         if done.any():
+            if earliness is not None:
+                answered = done & terminated
+                earliness.episodes(hit[answered], fraction[answered])
             log.episodes_batch(
                 episode_return[done],
                 info["prediction"][done] == info["label"][done],
@@ -498,12 +407,13 @@ def train_dqn(
         global_step += collected
         bar.update(collected)
         if global_step >= config.learning_starts and len(replay) > 0:
+            weight = earliness.value if earliness is not None else None
             for _ in range(config.gradient_steps):
                 if config.recurrent:
                     loss, q_mean = recurrent_td_loss(
                         online,
                         target,
-                        replay.sample(max(1, config.batch_size // 32), rng),
+                        replay.sample(max(1, config.batch_size // 32), rng, weight),
                         config,
                         rewards,
                     )
@@ -511,7 +421,7 @@ def train_dqn(
                     loss, q_mean = td_loss(
                         online,
                         target,
-                        replay.sample(config.batch_size, config.n_step, config.gamma, rng),
+                        replay.sample(config.batch_size, config.n_step, config.gamma, rng, weight),
                         config,
                         rewards,
                     )
@@ -529,6 +439,7 @@ def train_dqn(
                 global_step,
                 loss=_mean(losses),
                 q_mean=_mean(q_means),
+                earliness_weight=earliness.value if earliness is not None else float("nan"),
                 epsilon=epsilon,
                 updates=updates,
             )
@@ -546,6 +457,8 @@ def train_dqn(
                 "torch_rng": torch.get_rng_state(),
                 "calibration": list(calibration),
             }
+            if earliness is not None:
+                state["earliness_weight"] = earliness.state_dict()
             if config.checkpoint_replay:
                 state["replay"] = replay.state_dict()
             save_atomic(state, checkpoint_path)
@@ -567,6 +480,8 @@ def train_dqn(
         "train_seconds": seconds,
         "checkpoint_seconds": checkpoint_seconds,
         "env_steps_per_s": (global_step - start_step) / loop_seconds,
+        "earliness_weight": earliness.value if earliness is not None else None,
+        "stop_tuning": data.tuned,
     }
 
 
@@ -585,13 +500,17 @@ def final_model(
     if data.crossfit:
         n_actions = envs.single_action_space.n
         layout = ObservationLayout(full, config.obs_mode, envs.layout.max_length)
-        model = make_q_network(config, layout.size, n_actions, full.dim)
+        model = transplant(online, make_q_network(config, layout.size, n_actions, full.dim))
         data.fit_final(model.frontend, layout)
-        return transplant(online, model)
-    if not (config.frontend_refit and data.frontend_store.n_clips < full.n_clips):
-        return online
-    model = copy.deepcopy(online)
-    fit_frontend(model.frontend, envs.layout, full, config.frontend_l2, known=calibration)
+    elif config.frontend_refit and data.frontend_store.n_clips < full.n_clips:
+        model = copy.deepcopy(online)
+        fit_frontend(model.frontend, envs.layout, full, config.frontend_l2, known=calibration)
+    else:
+        model = copy.deepcopy(online)
+    if config.tune_wait_bias and isinstance(model, StoppingQNetwork):
+        bias, reached = tune_wait_bias(online, data.store, envs.layout)
+        model.wait_bias.fill_(bias)
+        data.tuned = {"wait_bias": bias, **{f"train_{k}": v for k, v in reached.items()}}
     return model
 
 
@@ -603,7 +522,8 @@ class _EpisodeScratch:
         self.mask = np.ones((n_envs, max_length + 1, n_actions), dtype=bool)
         self.action = np.zeros((n_envs, max_length), dtype=np.int64)
         self.reward = np.zeros((n_envs, max_length), dtype=np.float32)
-        self.correct_reward = np.zeros((n_envs, max_length), dtype=np.float32)
+        self.fraction = np.zeros((n_envs, max_length), dtype=np.float32)
+        self.hit = np.zeros((n_envs, max_length), dtype=bool)
         self.t = np.zeros(n_envs, dtype=np.int64)
         self.max_length = max_length
 
@@ -617,7 +537,8 @@ class _EpisodeScratch:
         valid: np.ndarray,
         action: np.ndarray,
         reward: np.ndarray,
-        correct_reward: np.ndarray,
+        fraction: np.ndarray,
+        hit: np.ndarray,
         next_obs: np.ndarray,
         next_mask: np.ndarray,
     ) -> None:
@@ -625,7 +546,8 @@ class _EpisodeScratch:
         t = self.t[envs]
         self.action[envs, t] = action[envs]
         self.reward[envs, t] = reward[envs]
-        self.correct_reward[envs, t] = correct_reward[envs]
+        self.fraction[envs, t] = fraction[envs]
+        self.hit[envs, t] = hit[envs]
         self.obs[envs, t + 1] = next_obs[envs]
         self.mask[envs, t + 1] = next_mask[envs]
         self.t[envs] = t + 1
@@ -639,7 +561,8 @@ class _EpisodeScratch:
             self.reward[e, :length],
             terminated,
             label,
-            self.correct_reward[e, :length],
+            self.fraction[e, :length],
+            self.hit[e, :length],
         )
 
 

@@ -163,6 +163,8 @@ class AgentData:
 
     def __init__(self, store: FeatureStore, config: Any) -> None:
         self.all_speakers = store
+        self.tuned: dict[str, float] = {}
+        """What stop tuning found on the agent's store (set with the saved model)."""
         self.crossfit = (
             config.frontend == "posterior"
             and config.frontend_crossfit

@@ -218,6 +218,9 @@ class StoppingQNetwork(nn.Module):
         width = hidden[-1] if hidden else features
         self.wait = nn.Linear(width, 1)
         self.correct = nn.Linear(width, 1) if learned_correct else None
+        # Subtracted from Q(wait) when acting; 0 while learning, tuned afterwards for the
+        # harmonic mean on the training speakers (avemotion.agents.stop_tuning).
+        self.register_buffer("wait_bias", torch.zeros(()))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         logits = self.frontend(obs)[..., -self.n_classes - 1 : -1]  # the running-mean part
@@ -229,4 +232,5 @@ class StoppingQNetwork(nn.Module):
         correct, wrong = self.rewards[0], self.rewards[1]
         if self.correct is not None:
             correct = wrong + (correct - wrong) * torch.sigmoid(self.correct(h))
-        return torch.cat([self.wait(h), wrong + (correct - wrong) * p], dim=-1)
+        wait = self.wait(h) - self.wait_bias
+        return torch.cat([wait, wrong + (correct - wrong) * p], dim=-1)

@@ -100,5 +100,8 @@ def load_dqn_agent(run_dir: Path, config: dict[str, Any]) -> DQNAgent:
     path = Path(run_dir) / MODEL_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (the run has not finished a checkpoint)")
-    network.load_state_dict(torch.load(path, weights_only=True))
+    state = torch.load(path, weights_only=True)
+    if "wait_bias" in network.state_dict():
+        state.setdefault("wait_bias", torch.zeros(()))  # saved before the bias existed
+    network.load_state_dict(state)
     return DQNAgent(network, dqn_config.obs_mode)

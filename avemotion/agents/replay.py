@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from avemotion.agents.rewards import earliness_reward
+
 
 @dataclass
 class NStepBatch:
@@ -32,8 +34,9 @@ class NStepBatch:
     bootstrap_mask: torch.Tensor
     discount: torch.Tensor
     label: torch.Tensor
-    correct_reward: torch.Tensor
-    """Reward a correct answer would earn in ``obs`` (for the counterfactual class targets)."""
+    correct_reward: torch.Tensor | None
+    """Reward a correct answer would earn in ``obs`` (for the counterfactual class targets);
+    None when it is the same constant everywhere (the env's reward)."""
 
 
 class TransitionReplay:
@@ -49,7 +52,8 @@ class TransitionReplay:
         self.action = np.zeros(shape, dtype=np.int64)
         self.label = np.zeros(shape, dtype=np.int64)
         self.reward = np.zeros(shape, dtype=np.float32)
-        self.correct_reward = np.zeros(shape, dtype=np.float32)
+        self.fraction = np.zeros(shape, dtype=np.float32)
+        self.hit = np.zeros(shape, dtype=bool)
         self.terminated = np.zeros(shape, dtype=bool)
         self.ended = np.zeros(shape, dtype=bool)
         self.position = np.zeros(num_envs, dtype=np.int64)
@@ -69,10 +73,12 @@ class TransitionReplay:
         truncated: np.ndarray,
         valid: np.ndarray,
         label: np.ndarray,
-        correct_reward: np.ndarray,
+        fraction: np.ndarray,
+        hit: np.ndarray,
     ) -> None:
         """Append one step of every sub-env where ``valid`` is true (all arrays are ``[N, ...]``);
-        ``correct_reward`` is what a correct answer would earn in ``obs``."""
+        ``fraction`` is the fraction of the clip observed in ``obs`` and ``hit`` whether the
+        action was a correct answer (rewards may be recomputed from them when sampling)."""
         envs = np.flatnonzero(valid)
         if len(envs) == 0:
             return
@@ -83,16 +89,26 @@ class TransitionReplay:
         self.action[rows, envs] = action[envs]
         self.label[rows, envs] = label[envs]
         self.reward[rows, envs] = reward[envs]
-        self.correct_reward[rows, envs] = correct_reward[envs]
+        self.fraction[rows, envs] = fraction[envs]
+        self.hit[rows, envs] = hit[envs]
         self.terminated[rows, envs] = terminated[envs]
         self.ended[rows, envs] = terminated[envs] | truncated[envs]
         self.position[envs] = (rows + 1) % self.rows
         self.count[envs] = np.minimum(self.count[envs] + 1, self.rows)
 
     def sample(
-        self, batch_size: int, n_step: int, gamma: float, rng: np.random.Generator
+        self,
+        batch_size: int,
+        n_step: int,
+        gamma: float,
+        rng: np.random.Generator,
+        earliness_weight: float | None = None,
     ) -> NStepBatch:
         """Sample ``batch_size`` transitions and their n-step returns.
+
+        With ``earliness_weight`` the rewards are the "earliness" rewards of that weight
+        (:func:`~avemotion.agents.rewards.earliness_reward`), recomputed from the stored
+        outcomes; otherwise the stored rewards.
 
         The look-ahead follows waits only: it stops at the end of the episode (no bootstrap
         after a termination; bootstrap from the last observation after a truncation),
@@ -116,7 +132,17 @@ class TransitionReplay:
         classify[:, 0] = False
         used = in_range & ~ended_before & ~(np.cumsum(classify, axis=1) > 0)
         powers = gamma ** np.arange(n_step, dtype=np.float64)
-        returns = (self.reward[rows, cols] * used * powers).sum(axis=1)
+        if earliness_weight is None:
+            reward = self.reward[rows, cols]
+            correct_reward = None
+        else:
+            reward = earliness_reward(
+                self.fraction[rows, cols], self.hit[rows, cols], earliness_weight
+            )
+            correct_reward = torch.from_numpy(
+                (1.0 - earliness_weight * self.fraction[rows[:, 0], envs]).astype(np.float32)
+            )
+        returns = (reward * used * powers).sum(axis=1)
         n_used = used.sum(axis=1)
         last = rows[np.arange(batch_size), n_used - 1]
         discount = (gamma**n_used) * ~self.terminated[last, envs]
@@ -129,7 +155,7 @@ class TransitionReplay:
             bootstrap_mask=torch.from_numpy(self.next_mask[last, envs]),
             discount=torch.from_numpy(discount.astype(np.float32)),
             label=torch.from_numpy(self.label[first, envs]),
-            correct_reward=torch.from_numpy(self.correct_reward[first, envs]),
+            correct_reward=correct_reward,
         )
 
     _FIELDS = (
@@ -139,7 +165,8 @@ class TransitionReplay:
         "action",
         "label",
         "reward",
-        "correct_reward",
+        "fraction",
+        "hit",
         "terminated",
         "ended",
         "position",
@@ -173,7 +200,8 @@ class EpisodeReplay:
         self.mask = np.zeros((capacity, max_length + 1, n_actions), dtype=bool)
         self.action = np.zeros((capacity, max_length), dtype=np.int64)
         self.reward = np.zeros((capacity, max_length), dtype=np.float32)
-        self.correct_reward = np.zeros((capacity, max_length), dtype=np.float32)
+        self.fraction = np.zeros((capacity, max_length), dtype=np.float32)
+        self.hit = np.zeros((capacity, max_length), dtype=bool)
         self.length = np.zeros(capacity, dtype=np.int64)
         self.label = np.zeros(capacity, dtype=np.int64)
         self.terminated = np.zeros(capacity, dtype=bool)
@@ -191,10 +219,11 @@ class EpisodeReplay:
         reward: np.ndarray,
         terminated: bool,
         label: int,
-        correct_reward: np.ndarray,
+        fraction: np.ndarray,
+        hit: np.ndarray,
     ) -> None:
         """Store one episode: ``obs``/``mask`` have ``L + 1`` rows, ``action``/``reward``/
-        ``correct_reward`` (what a correct answer would earn at each step) ``L``."""
+        ``fraction``/``hit`` (see :meth:`TransitionReplay.add`) ``L``."""
         length = len(action)
         i = int(self.position)
         self.obs[i, : length + 1] = obs
@@ -205,25 +234,38 @@ class EpisodeReplay:
         self.action[i, length:] = 0
         self.reward[i, :length] = reward
         self.reward[i, length:] = 0.0
-        self.correct_reward[i, :length] = correct_reward
-        self.correct_reward[i, length:] = 0.0
+        self.fraction[i, :length] = fraction
+        self.fraction[i, length:] = 0.0
+        self.hit[i, :length] = hit
+        self.hit[i, length:] = False
         self.length[i] = length
         self.label[i] = label
         self.terminated[i] = terminated
         self.position = np.asarray((i + 1) % self.capacity)
         self.count = np.asarray(min(int(self.count) + 1, self.capacity))
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """Sample episodes, cropped to the longest one in the batch."""
+    def sample(
+        self, batch_size: int, rng: np.random.Generator, earliness_weight: float | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Sample episodes, cropped to the longest one in the batch (rewards as in
+        :meth:`TransitionReplay.sample`)."""
         index = rng.integers(int(self.count), size=batch_size)
         length = self.length[index]
         t = int(length.max())
+        extra: dict[str, torch.Tensor] = {}
+        reward = self.reward[index, :t]
+        if earliness_weight is not None:
+            fraction = self.fraction[index, :t]
+            reward = earliness_reward(fraction, self.hit[index, :t], earliness_weight)
+            extra["correct_reward"] = torch.from_numpy(
+                (1.0 - earliness_weight * fraction).astype(np.float32)
+            )
         return {
+            **extra,
             "obs": torch.from_numpy(self.obs[index, : t + 1]),
             "mask": torch.from_numpy(self.mask[index, : t + 1]),
             "action": torch.from_numpy(self.action[index, :t]),
-            "reward": torch.from_numpy(self.reward[index, :t]),
-            "correct_reward": torch.from_numpy(self.correct_reward[index, :t]),
+            "reward": torch.from_numpy(reward),
             "length": torch.from_numpy(length),
             "label": torch.from_numpy(self.label[index]),
             "terminated": torch.from_numpy(self.terminated[index]),
@@ -234,7 +276,8 @@ class EpisodeReplay:
         "mask",
         "action",
         "reward",
-        "correct_reward",
+        "fraction",
+        "hit",
         "length",
         "label",
         "terminated",

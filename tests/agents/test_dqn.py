@@ -12,6 +12,7 @@ from avemotion.agents.dqn import DQNConfig, explore
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.networks import masked_argmax
 from avemotion.agents.replay import TransitionReplay
+from avemotion.agents.rewards import MatchedEarlinessWeight, matched_weight
 from avemotion.agents.runner import load_agent, train
 from avemotion.agents.training_log import read_log
 
@@ -58,7 +59,8 @@ def test_replay_n_step_returns_stop_at_episode_end() -> None:
             np.array([False]),
             one,
             np.array([1]),
-            np.array([1.0], np.float32),
+            np.array([0.5], np.float32),
+            np.array([False]),
         )
     rng = np.random.default_rng(0)
     batch = replay.sample(200, n_step=3, gamma=0.5, rng=rng)
@@ -94,7 +96,8 @@ def test_replay_n_step_stops_before_an_exploratory_classification() -> None:
             np.array([False]),
             np.array([True]),
             np.array([0]),
-            np.array([1.0], np.float32),
+            np.array([0.5], np.float32),
+            np.array([False]),
         )
     batch = replay.sample(100, n_step=5, gamma=1.0, rng=np.random.default_rng(0))
     for obs, ret, boot, discount in zip(
@@ -122,6 +125,7 @@ def test_replay_skips_invalid_transitions() -> None:
         np.array([True, False]),
         np.zeros(2, np.int64),
         np.ones(2, np.float32),
+        np.zeros(2, bool),
     )
     assert len(replay) == 1 and replay.count.tolist() == [1, 0]
 
@@ -216,26 +220,62 @@ def _stored(replay: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def test_earliness_reward_reaches_the_replay(tiny_store, tmp_path) -> None:
-    """Default reward: waits earn 0, wrong answers 0, a correct answer after t of T steps
-    1 − t/T; the counterfactual correct reward of every stored step is 1 − t/T too."""
+    """Default reward: the replay keeps each step's fraction observed and whether it was a
+    correct answer; sampled rewards are 1 − w·t/T for correct answers, 0 otherwise."""
     run = train("dqn", tiny_store, 300, 0, tmp_path / "early", progress=False, **TINY)
-    replay = torch.load(run / "checkpoint.pt", weights_only=True)["replay"]
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    replay = state["replay"]
     stored = _stored(replay)
-    waits = stored & (replay["action"] == 0) & ~replay["ended"]
-    answers = stored & (replay["action"] != 0)
-    assert waits.any() and answers.any()
-    assert torch.all(replay["reward"][waits] == 0.0)
-    correct = replay["correct_reward"]
-    # clip lengths 4..12: a correct answer earns at most 1 - 1/12 and at least 0 (last step)
-    assert torch.all((correct[stored] >= -1e-6) & (correct[stored] <= 1 - 1 / 12 + 1e-6))
-    earned = replay["reward"][answers]
-    right = replay["action"][answers] - 1 == replay["label"][answers]
-    assert torch.all(earned[~right] == 0.0)
-    assert torch.allclose(earned[right], correct[answers][right])
-    # the time feature (last observation column) grows as the correct reward falls
-    obs_time = replay["obs"][..., -1][stored]
-    order = torch.argsort(obs_time)
-    assert correct[stored][order][0] >= correct[stored][order][-1]
+    fraction, hit, action = replay["fraction"], replay["hit"], replay["action"]
+    assert torch.all((fraction[stored] > 0) & (fraction[stored] <= 1))
+    assert torch.all(~hit[stored & (action == 0)])
+    answers = stored & (action != 0)
+    assert torch.equal(hit[answers], action[answers] - 1 == replay["label"][answers])
+    # the fraction observed grows with the time feature (last observation column)
+    order = torch.argsort(replay["obs"][..., -1][stored])
+    assert fraction[stored][order][0] <= fraction[stored][order][-1]
+    weight = float(state["earliness_weight"]["value"])
+    assert 0.1 <= weight <= 1.0
+
+
+def test_sampled_earliness_rewards_use_the_current_weight() -> None:
+    replay = TransitionReplay(capacity=10, num_envs=1, obs_dim=1, n_actions=2)
+    # wait at 1/4 of the clip, then a correct answer at 2/4
+    for t, (action, fraction, hit) in enumerate([(0, 0.25, False), (1, 0.5, True)]):
+        replay.add(
+            np.array([[t]], np.float32),
+            np.array([action]),
+            np.zeros(1, np.float32),
+            np.array([[t + 1]], np.float32),
+            np.ones((1, 2), bool),
+            np.array([action != 0]),
+            np.array([False]),
+            np.array([True]),
+            np.array([0]),
+            np.array([fraction], np.float32),
+            np.array([hit]),
+        )
+    for weight in (1.0, 0.4):
+        batch = replay.sample(50, 3, 1.0, np.random.default_rng(0), earliness_weight=weight)
+        for obs, ret, correct in zip(batch.obs[:, 0], batch.returns, batch.correct_reward):
+            if int(obs) == 1:  # the answer itself: 1 - w * 0.5
+                assert float(ret) == pytest.approx(1 - weight * 0.5)
+            assert float(correct) == pytest.approx(1 - weight * (0.25 if int(obs) == 0 else 0.5))
+    assert replay.sample(4, 3, 1.0, np.random.default_rng(0)).correct_reward is None
+
+
+def test_matched_weight_follows_the_harmonic_mean() -> None:
+    # w = A / ((1 - E)^2 + A E): late, accurate policies get a larger weight on earliness
+    assert matched_weight(0.4, 0.5, (0.0, 5.0)) == pytest.approx(0.4 / (0.25 + 0.2))
+    assert matched_weight(0.9, 0.9, (0.1, 1.0)) == 1.0
+    tracker = MatchedEarlinessWeight(None, start=1.0, every=4, rate=1.0)
+    tracker.episodes(np.array([True, False]), np.array([0.5, 0.5]))
+    assert tracker.value == 1.0  # not enough episodes yet
+    tracker.episodes(np.array([False, False]), np.array([0.5, 0.5]))
+    assert tracker.value == pytest.approx(matched_weight(0.25, 0.5, (0.1, 1.0)))
+    fixed = MatchedEarlinessWeight(0.7)
+    fixed.episodes(np.array([True] * 1000), np.full(1000, 0.1))
+    assert fixed.value == 0.7
 
 
 def test_config_rejects_bad_reward() -> None:
