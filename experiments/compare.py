@@ -3,8 +3,8 @@
     python experiments/compare.py results/loso-synthetic
 
 Writes into that directory: ``comparison.md``, ``comparison.csv``, ``confusion_matrices.png``
-(summed over folds, rows normalised), ``accuracy_vs_earliness.png`` (our DQN across wait
-costs, the threshold and fixed-fraction sweeps) and ``training_curves.png``. Accuracy and
+(summed over folds, rows normalised), ``accuracy_vs_earliness.png`` (our DQN across
+earliness weights or wait costs, the threshold and fixed-fraction sweeps) and ``training_curves.png``. Accuracy and
 earliness are pooled over all held-out clips of all folds; HM is computed from them.
 """
 
@@ -140,15 +140,18 @@ def plot_curves(
     root: Path, methods: dict[str, list[dict[str, Any]]], table: dict[str, dict[str, Any]]
 ) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    dqn_points = sorted(
-        (reports[0]["wait_cost"], table[m]["earliness"], table[m]["accuracy"])
-        for m, reports in methods.items()
-        if m.startswith("dqn-wait") or (m == "dqn" and "wait_cost" in reports[0])
-    )
-    if dqn_points:
-        _, e, a = zip(*dqn_points)
-        ax.plot(e, a, "o-", label="our DQN (wait cost sweep)")
-        for c, ei, ai in dqn_points:
+    sweeps: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for m, reports in methods.items():
+        curve = reports[0].get("curve")
+        if curve is None and m.startswith("dqn-wait"):  # runs written before "curve" existed
+            curve = {"parameter": "wait cost", "value": reports[0]["wait_cost"]}
+        if curve is not None:
+            point = (curve["value"], table[m]["earliness"], table[m]["accuracy"])
+            sweeps[curve["parameter"]].append(point)
+    for parameter, points in sweeps.items():
+        _, e, a = zip(*sorted(points, key=lambda p: p[1]))
+        ax.plot(e, a, "o-", label=f"our DQN ({parameter} sweep)")
+        for c, ei, ai in points:
             ax.annotate(f"{c:g}", (ei, ai), fontsize=6)
     curves: dict[str, dict[float, list[tuple[float, float, int]]]] = defaultdict(
         lambda: defaultdict(list)
@@ -170,7 +173,7 @@ def plot_curves(
             ys.append(np.average(values[:, 1], weights=values[:, 2]))
         ax.plot(xs, ys, ".--", label=f"{name} sweep")
     for m, t in table.items():
-        if not m.startswith("dqn-wait") and m not in ("threshold", "fixed_fraction"):
+        if not m.startswith(("dqn-wait", "dqn-ew")) and m not in ("threshold", "fixed_fraction"):
             ax.plot(t["earliness"], t["accuracy"], "x")
             ax.annotate(m, (t["earliness"], t["accuracy"]), fontsize=6)
     ax.set_xlabel("earliness (fraction of the clip observed)")

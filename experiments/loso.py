@@ -3,7 +3,9 @@
 For every held-out speaker (fold), each agent trains on the other speakers with the same
 step budget and seed, and is evaluated greedily on the held-out speaker's clips, each
 once. The non-RL baselines are fitted on the same training speakers. Optionally our DQN
-is also trained at several wait costs, which gives its accuracy-vs-earliness curve.
+is also trained at several fixed earliness weights (its reward's trade-off, without the
+wait-bias tuning) or with the env's reward at several wait costs, which gives its
+accuracy-vs-earliness curve.
 
     python experiments/loso.py --out results/loso-synthetic --steps 100000
     python experiments/compare.py results/loso-synthetic
@@ -11,7 +13,8 @@ is also trained at several wait costs, which gives its accuracy-vs-earliness cur
 Layout of OUT (resumable: a fold/agent whose ``eval.json`` exists is skipped)::
 
     OUT/<speaker>/<agent>/            a run directory + eval.json
-    OUT/<speaker>/dqn-wait<c>/        curve runs of our DQN (with --wait-costs)
+    OUT/<speaker>/dqn-ew<w>/          curve runs of our DQN (with --earliness-weights)
+    OUT/<speaker>/dqn-wait<c>/        curve runs of our DQN on the env reward (--wait-costs)
     OUT/<speaker>/baselines.json      baseline reports + threshold/fraction curves
 """
 
@@ -59,7 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         nargs="*",
         default=[],
-        help="extra wait costs for our DQN's curve",
+        help="extra runs of our DQN on the env's reward at these wait costs (a curve)",
+    )
+    parser.add_argument(
+        "--earliness-weights",
+        type=float,
+        nargs="*",
+        default=[],
+        help="extra runs of our DQN at these fixed earliness weights, untuned (a curve)",
     )
     parser.add_argument(
         "--folds", nargs="+", default=None, help="held-out speakers (default: every speaker)"
@@ -76,14 +86,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run_fold(args: argparse.Namespace, store, speaker: str, dqn_options: dict) -> None:
     fold_dir = Path(args.out) / speaker
     fold_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(agent, agent, args.wait_cost) for agent in args.agents]
-    jobs += [(f"dqn-wait{c:g}", "dqn", c) for c in args.wait_costs]
-    for name, agent, wait_cost in jobs:
+    jobs = [(agent, agent, {}, None) for agent in args.agents]
+    jobs += [
+        (f"dqn-wait{c:g}", "dqn", {"reward": "env", "wait_cost": c}, ("wait cost", c))
+        for c in args.wait_costs
+    ]
+    jobs += [
+        (f"dqn-ew{w:g}", "dqn", {"earliness_weight": w, "tune_wait_bias": False}, ("w", w))
+        for w in args.earliness_weights
+    ]
+    for name, agent, curve_options, curve in jobs:
         eval_path = fold_dir / name / "eval.json"
         if eval_path.is_file():
             continue
         options = dict(dqn_options) if agent.startswith("dqn") else {}
-        options["wait_cost"] = wait_cost
+        options = {"wait_cost": args.wait_cost, **options, **curve_options}
         run = train(
             agent,
             store,
@@ -97,7 +114,9 @@ def run_fold(args: argparse.Namespace, store, speaker: str, dqn_options: dict) -
         )
         result = evaluate_run(run, store, speakers=[speaker])
         result["training"] = read_summary(run)
-        result["wait_cost"] = wait_cost
+        result["wait_cost"] = options["wait_cost"]
+        if curve is not None:
+            result["curve"] = {"parameter": curve[0], "value": curve[1]}
         write_json_atomic(eval_path, result)
     baselines_path = fold_dir / "baselines.json"
     if not baselines_path.is_file():

@@ -45,15 +45,22 @@ def test_loso_then_compare(store, tmp_path) -> None:
         "P3",
         "--wait-costs",
         "0.05",
+        "--earliness-weights",
+        "0.5",
         "--no-aeon",
         "--set",
         *dqn,
     ]
     assert load_script("loso").main(argv) == 0
     for fold in ("P2", "P3"):
-        for name in ("dqn", "sb3-a2c", "dqn-wait0.05"):
+        for name in ("dqn", "sb3-a2c", "dqn-wait0.05", "dqn-ew0.5"):
             result = json.loads((out / fold / name / "eval.json").read_text())
             assert result["n_clips"] == store.subset(speakers=[fold]).n_clips
+        curve_run = json.loads((out / fold / "dqn-ew0.5" / "config.json").read_text())
+        assert curve_run["agent_config"]["earliness_weight"] == 0.5
+        assert curve_run["agent_config"]["tune_wait_bias"] is False
+        env_run = json.loads((out / fold / "dqn-wait0.05" / "config.json").read_text())
+        assert env_run["agent_config"]["reward"] == "env"
         assert (out / fold / "baselines.json").is_file()
     stamp = (out / "P2" / "dqn" / "eval.json").stat().st_mtime_ns
     assert load_script("loso").main(argv) == 0  # resumable: finished folds are skipped
@@ -65,7 +72,7 @@ def test_loso_then_compare(store, tmp_path) -> None:
     for png in ("confusion_matrices.png", "accuracy_vs_earliness.png", "training_curves.png"):
         assert (out / png).stat().st_size > 1000
     rows = (out / "comparison.csv").read_text().splitlines()
-    assert rows[0].startswith("method,") and len(rows) == 1 + 6
+    assert rows[0].startswith("method,") and len(rows) == 1 + 7
 
 
 def test_bench_agents_reports_a_ratio(store) -> None:
