@@ -159,6 +159,9 @@ class DQNConfig:
     """With the "stopping" head: after training, subtract from Q(wait) the constant that
     gives the best harmonic mean on the training speakers' episodes (as the agent saw
     them), as the threshold baseline tunes θ (:mod:`~avemotion.agents.stop_tuning`)."""
+    earliness_budget: float | None = None
+    """With ``tune_wait_bias``: tune for the best accuracy at a mean earliness (on the
+    training speakers' episodes) within this budget, instead of for the harmonic mean."""
     counterfactual_classes: bool = True
     """Also regress the Q-values of *every* classification action at every stored step on
     the reward it would have earned (correct or wrong, known from the clip's label): a
@@ -186,6 +189,10 @@ class DQNConfig:
         if self.reward not in ("earliness", "env"):
             raise ValueError(
                 f"dqn config: reward: expected 'earliness' or 'env', got {self.reward!r}"
+            )
+        if self.earliness_budget is not None and not 0.0 < self.earliness_budget <= 1.0:
+            raise ValueError(
+                f"dqn config: earliness_budget: expected a number in (0, 1], got {self.earliness_budget!r}"
             )
         if self.earliness_weight is not None and not 0.0 <= self.earliness_weight <= 1.0:
             raise ValueError(
@@ -508,7 +515,7 @@ def final_model(
     else:
         model = copy.deepcopy(online)
     if config.tune_wait_bias and isinstance(model, StoppingQNetwork):
-        bias, reached = tune_wait_bias(online, data.store, envs.layout)
+        bias, reached = tune_wait_bias(online, data.store, envs.layout, config.earliness_budget)
         model.wait_bias.fill_(bias)
         data.tuned = {"wait_bias": bias, **{f"train_{k}": v for k, v in reached.items()}}
     return model

@@ -7,7 +7,9 @@ of the harmonic mean of accuracy and earliness. As the threshold baseline tunes 
 greedy policy stops at the first step where ``Q(wait) − max_k Q(k) ≤ δ``, and ``δ`` is the
 value with the best harmonic mean over the episodes of the training speakers as the agent
 saw them (cross-fitted posteriors, so they look like new speakers'). ``δ = 0`` is the
-learnt policy itself and is kept unless another value is strictly better.
+learnt policy itself and is kept unless another value is strictly better. With an
+earliness budget, ``δ`` instead gives the best accuracy among the values whose mean
+earliness there stays within the budget.
 """
 
 from __future__ import annotations
@@ -49,10 +51,14 @@ def stop_margins(network: torch.nn.Module, obs: np.ndarray) -> tuple[np.ndarray,
 
 
 def tune_wait_bias(
-    network: torch.nn.Module, store: FeatureStore, layout: Any
+    network: torch.nn.Module,
+    store: FeatureStore,
+    layout: Any,
+    earliness_budget: float | None = None,
 ) -> tuple[float, dict[str, float]]:
-    """The wait bias with the best harmonic mean on ``store`` (see the module docstring),
-    and the accuracy, earliness and HM it reaches there."""
+    """The wait bias with the best harmonic mean on ``store`` (or, with
+    ``earliness_budget``, the best accuracy at a mean earliness within it; see the module
+    docstring), and the accuracy, earliness and HM it reaches there."""
     margin, predicted = stop_margins(network, step_observations(store, layout))
     lengths, labels = store.lengths, store.labels
     # The first stop at bias δ is where the running minimum of the margin reaches δ.
@@ -63,7 +69,7 @@ def tune_wait_bias(
     candidates = np.unique(
         np.concatenate([[0.0], np.quantile(running_min, np.linspace(0, 1, CANDIDATES))])
     )
-    best = (-1.0, 0.0, {})
+    best = (-np.inf, 0.0, {})
     for bias in candidates:
         # steps observed = steps still waiting (running minimum ≥ δ: argmax ties go to wait) + 1
         waiting = np.add.reduceat((running_min >= bias).astype(np.int64), offsets)
@@ -71,7 +77,11 @@ def tune_wait_bias(
         accuracy = float(np.mean(predicted[offsets + steps - 1] == labels))
         earliness = float(np.mean(steps / lengths))
         hm = harmonic_mean(accuracy, earliness)
+        if earliness_budget is None:
+            score = hm
+        else:  # over budget: ranked below every value within it, earliest first
+            score = accuracy if earliness <= earliness_budget else -1.0 - earliness
         closer = abs(bias) < abs(best[1])
-        if hm > best[0] + 1e-12 or (abs(hm - best[0]) <= 1e-12 and closer):
-            best = (hm, float(bias), {"accuracy": accuracy, "earliness": earliness, "hm": hm})
+        if score > best[0] + 1e-12 or (abs(score - best[0]) <= 1e-12 and closer):
+            best = (score, float(bias), {"accuracy": accuracy, "earliness": earliness, "hm": hm})
     return best[1], best[2]

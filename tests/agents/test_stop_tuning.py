@@ -64,3 +64,19 @@ def test_agents_saved_before_the_bias_still_load(tiny_store, tmp_path) -> None:
     del state["wait_bias"]
     torch.save(state, run / "model.pt")
     assert float(load_agent(run).network.wait_bias) == 0.0
+
+
+def test_earliness_budget_is_respected_on_the_training_episodes(tiny_store, tmp_path) -> None:
+    run = train(
+        "dqn",
+        tiny_store,
+        300,
+        0,
+        tmp_path / "budget",
+        exclude_speakers=["P3"],
+        progress=False,
+        earliness_budget=0.3,
+        **TINY,
+    )
+    tuned = json.loads((run / "summary.json").read_text())["stop_tuning"]
+    assert tuned["train_earliness"] <= 0.3
