@@ -93,13 +93,13 @@ class DQNConfig:
     """``"env"`` reward: if set, the training reward of a wait is ``-relative_wait_cost /
     clip length`` instead of the env's ``-wait_cost``: observing a whole clip then costs
     ``relative_wait_cost``, whatever its length."""
-    num_envs: int = 16
+    num_envs: int = 32
     """Sub-envs of the native vector env stepped together."""
     learning_rate: float = 5e-4
     """Adam step size."""
     buffer_size: int = 50_000
     """Replay capacity in transitions."""
-    batch_size: int = 128
+    batch_size: int = 256
     """Transitions per gradient step (episodes per step are ``batch_size // 32`` when recurrent)."""
     gamma: float = 1.0
     """Discount factor."""
@@ -270,8 +270,11 @@ def train_dqn(
     With ``resume`` and a ``checkpoint.pt`` present, training continues from the
     checkpoint's step count up to ``steps``. ``max_length`` is T_max of the env's time
     feature (default: the longest clip of ``store``, before the front-end split).
-    Returns a summary with ``env_steps_per_s``.
+    Returns a summary with ``env_steps_per_s`` (env steps over the training loop's time,
+    checkpoint writing excluded), ``setup_seconds`` (fitting the front end before the
+    loop), the final earliness weight and the stop tuning's result.
     """
+    setup_start = time.perf_counter()
     torch.set_num_threads(config.torch_threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -349,6 +352,7 @@ def train_dqn(
     next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
     bar = tqdm(total=steps, initial=global_step, disable=not progress, unit="step", desc="dqn")
     start_step, start_time, checkpoint_seconds = global_step, log.elapsed(), 0.0
+    setup_seconds = time.perf_counter() - setup_start
     while global_step < steps:
         epsilon = epsilon_at(config, global_step, steps)
         with torch.no_grad():
@@ -486,6 +490,7 @@ def train_dqn(
         "updates": updates,
         "train_seconds": seconds,
         "checkpoint_seconds": checkpoint_seconds,
+        "setup_seconds": setup_seconds,
         "env_steps_per_s": (global_step - start_step) / loop_seconds,
         "earliness_weight": earliness.value if earliness is not None else None,
         "stop_tuning": data.tuned,

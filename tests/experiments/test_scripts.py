@@ -82,7 +82,8 @@ def test_bench_agents_reports_a_ratio(store) -> None:
         store, steps=150, num_envs=4, learning_starts=20, batch_size=16, hidden=[8]
     )
     assert set(result["agents"]) == {"dqn", "sb3-dqn"}
-    assert result["speedup_vs_sb3_dqn"] > 0
+    assert result["speedup_vs_sb3_dqn"] > 0 and result["wall_speedup_vs_sb3_dqn"] > 0
+    assert result["agents"]["dqn"]["setup_seconds"] > 0
 
 
 @pytest.mark.skipif(
