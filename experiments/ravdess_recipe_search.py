@@ -14,6 +14,14 @@ actors 01-10 and scored on validation actors 11-14, with options the library doe
     python experiments/ravdess_recipe_search.py --ensemble 3 --lstm-in embed,embed+stats --tag E6
     python experiments/ravdess_recipe_search.py --lstm-in both+stats --tag E7
     python experiments/ravdess_recipe_search.py --lstm-in both+stats --lstm-epochs 10 --seed 0 --tag E8  # and --seed 1
+    python experiments/ravdess_recipe_search.py --lstm-in both+stats --late-weight 1,2 --tag E9
+    python experiments/ravdess_recipe_search.py --lstm-in both+stats --lstm-members 3 --tag E10
+    python experiments/ravdess_recipe_search.py --lstm-in both+stats --ensemble 3 --late-weight 0,2 --tag E11
+
+``--late-weight`` weighs the LSTM loss toward later steps (the library's
+``temporal_late_weight``); ``--lstm-members`` averages the posteriors of that many LSTMs
+trained with different seeds. E12 onwards validate the library recipe itself (the audio
+branch as an ensemble, ``--audio-members``) with ``experiments/ravdess_audio.py --validate``.
 
 ``--lstm-in``: ``embed`` (branch embedding), ``logp`` (branch log-posteriors), ``both``
 (embedding + log-posteriors), ``+stats`` appends the window's log-mel statistics. Each run
@@ -62,6 +70,19 @@ def load(root: str, cache: Path):
     return clips, list(classes)
 
 
+class MeanTemporal(torch.nn.Module):
+    """Several trained LSTMs answering together: per-step log of the mean posterior."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+        self.head = members[0].head
+
+    def forward(self, steps):
+        probs = torch.stack([torch.softmax(n(steps)[0], -1) for n in self.members]).mean(0)
+        return probs.log(), None, None
+
+
 def stats(p):  # [T,96,64] -> [T,128]
     return torch.cat([p.mean(1), p.std(1)], 1)
 
@@ -100,6 +121,8 @@ def main():
     ap.add_argument("--lstm-lr", type=float, default=3e-3)
     ap.add_argument("--oof", type=int, default=0)
     ap.add_argument("--balanced", type=int, default=0)
+    ap.add_argument("--late-weight", default="0", help="comma list of LSTM late-step powers")
+    ap.add_argument("--lstm-members", type=int, default=1, help="LSTMs averaged (seeds)")
     ap.add_argument("--tag", default="")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -219,6 +242,25 @@ def main():
         lp = logp(c["patches"][torch.from_numpy(c["voiced"])])
         trw += int((lp.argmax(1) == c["label"]).sum())
         trn += len(lp)
+
+    def report(mode, late, m):
+        res = dict(
+            tag=a.tag + ":" + mode + (f":late{late:g}" if late else ""),
+            args=vars(a),
+            branch_train_window=round(trw / trn, 4),
+            branch_val_window=round(ww / wn, 4),
+            branch_val_clip=round(wc / len(va), 4),
+            lstm_val_clip=m["whole_clip"]["accuracy"],
+            lstm_val_meanpost=m["whole_clip_mean_posterior"]["accuracy"],
+            lstm_val_step=m["per_window"]["accuracy"],
+            lstm_val_after=m["after_fraction"],
+            t_branch=round(t_branch, 1),
+            t_total=round(time.perf_counter() - t0, 1),
+        )
+        print(json.dumps(res))
+        with open(a.results, "a") as f:
+            f.write(json.dumps(res) + "\n")
+
     for mode in a.lstm_in.split(","):
         # LSTM
         if a.oof:
@@ -246,34 +288,29 @@ def main():
                 views.append(embed(p, o, mode))
         seqs_all = seqs + views
         y_all = np.tile(ylab, a.copies + 1)
-        torch.manual_seed(a.seed)
-        tnet = TemporalNet(len(classes), seqs[0].shape[1], a.lstm_hidden)
-        fit_sequences(
-            tnet,
-            seqs_all,
-            y_all,
-            TrainConfig(
-                num_epochs=a.lstm_epochs, batch_size=32, seed=a.seed, learning_rate=a.lstm_lr
-            ),
-        )
-        m = evaluate_sequences(
-            tnet, [embed(c["patches"], nets, mode) for c in va], np.array([c["label"] for c in va])
-        )
-        res = dict(
-            tag=a.tag + ":" + mode,
-            args=vars(a),
-            branch_train_window=round(trw / trn, 4),
-            branch_val_window=round(ww / wn, 4),
-            branch_val_clip=round(wc / len(va), 4),
-            lstm_val_clip=m["whole_clip"]["accuracy"],
-            lstm_val_meanpost=m["whole_clip_mean_posterior"]["accuracy"],
-            lstm_val_step=m["per_window"]["accuracy"],
-            t_branch=round(t_branch, 1),
-            t_total=round(time.perf_counter() - t0, 1),
-        )
-        print(json.dumps(res))
-        with open(a.results, "a") as f:
-            f.write(json.dumps(res) + "\n")
+        val_seqs = [embed(c["patches"], nets, mode) for c in va]
+        for late in (float(x) for x in a.late_weight.split(",")):
+            members = []
+            for member in range(a.lstm_members):
+                torch.manual_seed(a.seed + 1000 * member)
+                tnet = TemporalNet(len(classes), seqs[0].shape[1], a.lstm_hidden)
+                fit_sequences(
+                    tnet,
+                    seqs_all,
+                    y_all,
+                    TrainConfig(
+                        num_epochs=a.lstm_epochs,
+                        batch_size=32,
+                        seed=a.seed + 1000 * member,
+                        learning_rate=a.lstm_lr,
+                        temporal_late_weight=late,
+                    ),
+                )
+                members.append(tnet)
+            m = evaluate_sequences(
+                MeanTemporal(members), val_seqs, np.array([c["label"] for c in va])
+            )
+            report(mode, late, m)
 
 
 if __name__ == "__main__":

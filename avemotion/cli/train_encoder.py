@@ -45,6 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--decay-rate", type=float, dest="decay_rate")
     parser.add_argument("--audio-variant", choices=("small", "vggish"))
     parser.add_argument("--visual-variant", choices=("small", "mobilenet_v2"))
+    parser.add_argument(
+        "--audio-members",
+        type=int,
+        help="audio: train an ensemble of this many branches (embeddings concatenated, "
+        "mean log-posterior; default 1)",
+    )
     parser.add_argument("--temporal-hidden", type=int)
     parser.add_argument(
         "--temporal-copies",
@@ -55,6 +61,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--temporal-input",
         help="what the LSTM reads per step: '+'-joined embedding, posteriors, statistics "
         "(default embedding)",
+    )
+    parser.add_argument(
+        "--temporal-late-weight",
+        type=float,
+        help="temporal: weigh step t of T by ((t+1)/T)**power in the loss (default 0: alike)",
     )
     parser.add_argument(
         "--cross-fit",
@@ -96,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         "decay_rate": args.decay_rate,
         "audio_variant": args.audio_variant,
         "visual_variant": args.visual_variant,
+        "audio_members": args.audio_members,
+        "temporal_late_weight": args.temporal_late_weight,
         "temporal_hidden": args.temporal_hidden,
         "temporal_copies": args.temporal_copies,
         "temporal_input": args.temporal_input,

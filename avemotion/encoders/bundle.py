@@ -123,6 +123,7 @@ class Encoder:
         names = {"fusion": "dnn{hidden}", "temporal": "lstm{hidden}"}
         parts = [
             f"{p}:{self.config[p].get('variant') or names[p].format(**self.config[p])}"
+            + (f"x{self.config[p]['members']}" if self.config[p].get("members", 1) > 1 else "")
             for p in PARTS
             if self.config.get(p)
         ]
@@ -156,7 +157,7 @@ class Encoder:
             embedding = int(self.config["fusion"]["hidden"])
         else:
             embedding = (VISUAL_DIM if self.visual is not None else 0) + (
-                AUDIO_DIM if self.audio is not None else 0
+                self.audio.dim if self.audio is not None else 0
             )
         sizes = {"embedding": embedding, "posteriors": self.n_classes, "statistics": 2 * N_MELS}
         return sum(sizes[p] for p in self.temporal_input)
@@ -166,7 +167,7 @@ class Encoder:
         self.check_level(level)
         if level == "embedding":
             return (VISUAL_DIM if self.visual is not None else 0) + (
-                AUDIO_DIM if self.audio is not None else 0
+                self.audio.dim if self.audio is not None else 0
             )
         if level == "fusion":
             return int(self.config["fusion"]["hidden"])
@@ -191,7 +192,7 @@ class Encoder:
         """``[T, 96, 64]`` log-mel patches to ``[T, 128]`` audio embeddings."""
         if self.audio is None:
             raise EncoderError("encoder: no audio part")
-        return self.audio.embed(patches) if len(patches) else torch.zeros(0, AUDIO_DIM)
+        return self.audio.embed(patches) if len(patches) else torch.zeros(0, self.audio.dim)
 
     def audio_embedding(self, window: np.ndarray) -> np.ndarray:
         """One step's 16 kHz window (15600 samples) to its 128-d embedding."""
@@ -307,12 +308,14 @@ def build_nets(config: dict[str, Any]) -> dict[str, torch.nn.Module]:
     k = len(config["class_names"])
     nets: dict[str, torch.nn.Module] = {}
     if config.get("audio"):
-        nets["audio"] = AudioNet(k, config["audio"].get("variant", "small"))
+        nets["audio"] = AudioNet(
+            k, config["audio"].get("variant", "small"), int(config["audio"].get("members", 1))
+        )
     if config.get("visual"):
         nets["visual"] = VisualNet(k, config["visual"].get("variant", "small"))
     if config.get("fusion"):
         in_dim = (VISUAL_DIM if config.get("visual") else 0) + (
-            AUDIO_DIM if config.get("audio") else 0
+            AUDIO_DIM * int(config["audio"].get("members", 1)) if config.get("audio") else 0
         )
         nets["fusion"] = FusionNet(k, in_dim, int(config["fusion"].get("hidden", 512)))
     if config.get("temporal"):

@@ -261,7 +261,7 @@ def store_meta(
         start = 0
         for part, dim in (
             ("visual", 1280 if encoder.visual is not None else 0),
-            ("audio", 128 if encoder.audio is not None else 0),
+            ("audio", encoder.audio.dim if encoder.audio is not None else 0),
         ):
             if dim:
                 layout[part] = [start, start + dim]

@@ -19,7 +19,7 @@ from torch.nn.utils.rnn import pad_sequence
 from tqdm.auto import tqdm
 
 from avemotion.encoders.bundle import Encoder
-from avemotion.encoders.models import TemporalNet
+from avemotion.encoders.models import AudioNet, TemporalNet
 
 if TYPE_CHECKING:
     from avemotion.encoders.train import TrainConfig
@@ -172,8 +172,17 @@ def fit_windows(
             part = chosen[start : start + config.batch_size]
             if len(part) < 2:  # batch norm needs two samples
                 continue
-            x = _augment(modality, _inputs(modality, batch, part, encoder), rng)
-            loss = F.cross_entropy(net(x), labels[part[:, 0]], label_smoothing=0.1)
+            target = labels[part[:, 0]]
+            raw = _inputs(modality, batch, part, encoder)
+            if isinstance(net, AudioNet):  # each member on its own augmentation draw
+                views = [_augment(modality, raw, rng) for _ in range(net.members)]
+                loss = sum(
+                    F.cross_entropy(logits, target, label_smoothing=0.1)
+                    for logits in net.member_logits(views)
+                )
+            else:
+                x = _augment(modality, raw, rng)
+                loss = F.cross_entropy(net(x), target, label_smoothing=0.1)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -282,6 +291,16 @@ def fit_temporal(
     return metrics
 
 
+def step_weights(lengths: torch.Tensor, steps: int, power: float = 0.0) -> torch.Tensor:
+    """Loss weight of every step ``[B, steps]``: ``((t + 1) / T_i) ** power`` inside each
+    sequence of length ``T_i`` (0 beyond it), so ``power`` 0 weighs all steps alike and a
+    larger power puts the weight on later steps, where the whole-clip answer is read."""
+    position = torch.arange(steps, dtype=torch.float32)[None, :] + 1
+    inside = position <= lengths[:, None]
+    weight = (position / lengths[:, None].float()).clamp(max=1.0) ** power
+    return weight * inside
+
+
 def fit_sequences(
     net: TemporalNet, sequences: list[torch.Tensor], labels: np.ndarray, config: TrainConfig
 ) -> dict[str, Any]:
@@ -305,7 +324,8 @@ def fit_sequences(
                 reduction="none",
                 label_smoothing=0.1,
             )
-            loss = (per_step_loss * mask).sum() / mask.sum()
+            weight = step_weights(lengths, x.shape[1], config.temporal_late_weight)
+            loss = (per_step_loss * weight).sum() / weight.sum()
             optimiser.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

@@ -107,17 +107,79 @@ class SmallAudio(nn.Module):
         return self.fc(x)
 
 
-class AudioNet(nn.Module):
-    """Audio branch: ``embed`` maps ``[B, 96, 64]`` log-mel patches to ``[B, 128]``."""
+class MemberBodies(nn.Module):
+    """Independently trained audio bodies whose embeddings are concatenated."""
 
-    def __init__(self, n_classes: int, variant: str = "small") -> None:
+    def __init__(self, bodies: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(bodies)
+
+    def forward(self, patch: torch.Tensor) -> torch.Tensor:
+        return torch.cat([body(patch) for body in self.members], dim=-1)
+
+
+class MeanLogPosteriorHead(nn.Module):
+    """One linear head per member over its slice of the concatenated embedding; the output
+    is the members' mean log-posterior (a normalised geometric-mean ensemble)."""
+
+    def __init__(self, members: int, n_classes: int, member_dim: int = AUDIO_DIM) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(member_dim, n_classes) for _ in range(members))
+        self.member_dim = member_dim
+        self.in_features, self.out_features = members * member_dim, n_classes
+
+    def member_logits(self, embedding: torch.Tensor) -> list[torch.Tensor]:
+        parts = embedding.split(self.member_dim, dim=-1)
+        return [head(part) for head, part in zip(self.heads, parts)]
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        logits = self.member_logits(embedding)
+        return torch.stack([torch.log_softmax(x, -1) for x in logits]).mean(0)
+
+
+class AudioNet(nn.Module):
+    """Audio branch: ``embed`` maps ``[B, 96, 64]`` log-mel patches to ``[B, dim]``.
+
+    With ``members`` > 1 it is an ensemble of that many independently initialised bodies,
+    each with its own head and trained on its own augmentation draws
+    (:func:`avemotion.encoders.loops.fit_windows`): the embedding is the members'
+    embeddings concatenated (``dim`` = 128 × members) and ``forward``/``head`` give the
+    members' mean log-posterior."""
+
+    def __init__(self, n_classes: int, variant: str = "small", members: int = 1) -> None:
         super().__init__()
         self.variant = _check("audio variant", variant, AUDIO_VARIANTS)
-        self.body = VGGish() if variant == "vggish" else SmallAudio()
-        self.head = nn.Linear(AUDIO_DIM, n_classes)
+        if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+            raise ValueError(f"audio members: expected a positive integer, got {members!r}")
+        self.members = members
+        self.dim = AUDIO_DIM * members
+        make = VGGish if variant == "vggish" else SmallAudio
+        if members == 1:
+            self.body: nn.Module = make()
+            self.head: nn.Module = nn.Linear(AUDIO_DIM, n_classes)
+        else:
+            self.body = MemberBodies([make() for _ in range(members)])
+            self.head = MeanLogPosteriorHead(members, n_classes)
+
+    def reset_head(self, n_classes: int) -> None:
+        """A fresh head (or one per member) for ``n_classes`` classes."""
+        self.head = (
+            nn.Linear(AUDIO_DIM, n_classes)
+            if self.members == 1
+            else MeanLogPosteriorHead(self.members, n_classes)
+        )
 
     def embed(self, patch: torch.Tensor) -> torch.Tensor:
         return self.body(patch)
+
+    def member_logits(self, patches: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each member's logits on its own batch (``patches[m]`` for member ``m``)."""
+        if self.members == 1:
+            return [self.head(self.body(patches[0]))]
+        return [
+            head(body(x))
+            for head, body, x in zip(self.head.heads, self.body.members, patches)  # type: ignore[union-attr]
+        ]
 
     def forward(self, patch: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(patch))

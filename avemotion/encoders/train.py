@@ -85,6 +85,10 @@ class TrainConfig:
     """Fraction of the (90 %-overlapping) training windows drawn per epoch."""
     audio_variant: str = "small"
     """``small`` (CPU-sized) or ``vggish``."""
+    audio_members: int = 1
+    """Audio branch as an ensemble of this many independently initialised members (each
+    with its own head and augmentation draws): the embedding concatenates theirs (128 ×
+    members values), the posteriors are their mean log-posterior."""
     visual_variant: str = "small"
     """``small`` (CPU-sized, 112 px) or ``mobilenet_v2`` (224 px)."""
     temporal_hidden: int = 128
@@ -95,6 +99,10 @@ class TrainConfig:
     """What the LSTM reads per step, ``+``-joined: ``embedding`` (fusion hidden layer or
     branch embedding), ``posteriors`` (class log-posteriors of that part), ``statistics``
     (per-band mean and std of the step's log-mel patch; audio only)."""
+    temporal_late_weight: float = 0.0
+    """Temporal stage: weigh step ``t`` of a ``T``-step clip by ``((t + 1) / T) ** power`` in
+    the loss (0: every step alike; larger: toward the clip's end, where the whole-clip answer
+    is read)."""
     cross_fit: int = 0
     """Temporal stage: with >= 2, train the LSTM on out-of-fold features (the part below it
     retrained on the other folds of training speakers; ``avemotion.encoders.crossfit``)."""
@@ -108,7 +116,7 @@ class TrainConfig:
     """Let a CSV's paths leave the dataset root."""
 
     def __post_init__(self) -> None:
-        for name in ("num_epochs", "batch_size", "threads", "temporal_hidden"):
+        for name in ("num_epochs", "batch_size", "threads", "temporal_hidden", "audio_members"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
@@ -161,10 +169,15 @@ def _start(
     k = len(class_names)
     for net in nets.values():  # a new corpus may have another class set
         if net.head.out_features != k:
-            net.head = torch.nn.Linear(net.head.in_features, k)
+            if isinstance(net, AudioNet):
+                net.reset_head(k)
+            else:
+                net.head = torch.nn.Linear(net.head.in_features, k)
     part = config.modality
     if part == "audio" and "audio" not in nets:
         enc_config["audio"] = {"variant": config.audio_variant}
+        if config.audio_members > 1:
+            enc_config["audio"]["members"] = config.audio_members
     elif part == "visual" and "visual" not in nets:
         enc_config["visual"] = {"variant": config.visual_variant}
         enc_config["visual"]["face"] = visual_face_settings(enc_config["visual"])

@@ -41,11 +41,12 @@ def av_clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     ]
 
 
-def encoder_config(modality: str) -> dict:
-    """Config of a tiny encoder: small branches, a 32-unit fusion DNN, a 16-unit LSTM."""
+def encoder_config(modality: str, audio_members: int = 1) -> dict:
+    """Config of a tiny encoder: small branches (the audio one an ensemble of
+    ``audio_members``), a 32-unit fusion DNN, a 16-unit LSTM."""
     config: dict = {"class_names": CLASSES, "steps_per_second": 10.0}
     if modality in ("audio", "audio-visual"):
-        config["audio"] = {"variant": "small"}
+        config["audio"] = {"variant": "small", "members": audio_members}
     if modality in ("visual", "audio-visual"):
         config["visual"] = {"variant": "small"}
     if modality == "audio-visual":
@@ -53,7 +54,7 @@ def encoder_config(modality: str) -> dict:
         config["temporal"] = {"in_dim": 32, "hidden": 16}
     elif modality == "audio":  # the RAVDESS recipe: embedding, posteriors, log-mel statistics
         config["temporal"] = {
-            "in_dim": 128 + len(CLASSES) + 128,
+            "in_dim": 128 * audio_members + len(CLASSES) + 128,
             "hidden": 16,
             "input": "embedding+posteriors+statistics",
         }
@@ -63,7 +64,12 @@ def encoder_config(modality: str) -> dict:
 
 
 def build_run(
-    root: Path, modality: str, clips: list[Path], level: str = "temporal", agent_steps: int = 300
+    root: Path,
+    modality: str,
+    clips: list[Path],
+    level: str = "temporal",
+    agent_steps: int = 300,
+    audio_members: int = 1,
 ) -> TinyRun:
     from avemotion.agents.runner import train
     from avemotion.encoders.bundle import build_nets, load_encoder, save_encoder
@@ -73,7 +79,7 @@ def build_run(
     from avemotion.store import FeatureStore
 
     torch.manual_seed(0)
-    config = encoder_config(modality)
+    config = encoder_config(modality, audio_members)
     encoder_dir = save_encoder(root / "encoder", config, build_nets(config))
     encoder = load_encoder(encoder_dir)
     steps = StepConfig(10.0, 112)
@@ -121,6 +127,14 @@ def av_run(tmp_path_factory: pytest.TempPathFactory, av_clips: list[Path]) -> Ti
 @pytest.fixture(scope="session")
 def audio_run(tmp_path_factory: pytest.TempPathFactory, av_clips: list[Path]) -> TinyRun:
     return build_run(tmp_path_factory.mktemp("audio-run"), "audio", av_clips)
+
+
+@pytest.fixture(scope="session")
+def audio_ensemble_run(tmp_path_factory: pytest.TempPathFactory, av_clips: list[Path]) -> TinyRun:
+    """An audio encoder whose branch is an ensemble of 3 members (the RAVDESS recipe)."""
+    return build_run(
+        tmp_path_factory.mktemp("audio-ensemble-run"), "audio", av_clips, audio_members=3
+    )
 
 
 @pytest.fixture(scope="session")

@@ -102,7 +102,7 @@ def test_random_chunks_decide_as_whole_audio_visual(av_run: Any) -> None:
         )
 
 
-@pytest.mark.parametrize("which", ["audio_run", "visual_run"])
+@pytest.mark.parametrize("which", ["audio_run", "audio_ensemble_run", "visual_run"])
 def test_single_modality_streams(which: str, request: pytest.FixtureRequest) -> None:
     run: Any = request.getfixturevalue(which)
     recognizer = OnlineRecognizer.from_run(run.run_dir)
@@ -252,3 +252,18 @@ def test_from_run_refuses_another_encoder(av_run: Any, audio_run: Any) -> None:
         ValueError, match="the encoder is audio, the store was extracted as audio-visual"
     ):
         OnlineRecognizer.from_run(av_run.run_dir, encoder_dir=audio_run.encoder_dir)
+
+
+def test_audio_ensemble_streams_the_extracted_rows(audio_ensemble_run: Any) -> None:
+    """With an ensemble audio branch, step-wise streaming gives the extracted temporal rows."""
+    run = audio_ensemble_run
+    recognizer = OnlineRecognizer.from_run(run.run_dir, stop_on_decision=False)
+    encoder = load_encoder(run.encoder_dir)
+    assert encoder.audio is not None and encoder.audio.members == 3
+    rows, _ = encode_clip(
+        encoder, Item(run.clips[3], "angry", "s1", "c"), "temporal", StepConfig(10.0, 112)
+    )
+    summary = stream(recognizer, run.clips[3], np.random.default_rng(0))
+    assert summary["steps_encoded"] == len(rows)
+    posteriors = np.stack([s.posteriors for s in recognizer.steps])
+    np.testing.assert_allclose(posteriors, rows[:, -len(CLASSES) :], atol=1e-5)
