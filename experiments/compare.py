@@ -148,6 +148,20 @@ def plot_curves(
         if curve is not None:
             point = (curve["value"], table[m]["earliness"], table[m]["accuracy"])
             sweeps[curve["parameter"]].append(point)
+    levels: dict[float, list[tuple[float, float, int]]] = defaultdict(list)
+    for report in methods.get("dqn", []):
+        for point in report.get("bias_sweep", []):
+            levels[point["level"]].append(
+                (point["earliness"], point["accuracy"], report["n_clips"])
+            )
+    if levels:
+        pooled_points = [np.array(levels[level]) for level in sorted(levels)]
+        ax.plot(
+            [np.average(p[:, 0], weights=p[:, 2]) for p in pooled_points],
+            [np.average(p[:, 1], weights=p[:, 2]) for p in pooled_points],
+            "-",
+            label="our DQN (wait-bias sweep)",
+        )
     for parameter, points in sweeps.items():
         _, e, a = zip(*sorted(points, key=lambda p: p[1]))
         ax.plot(e, a, "o-", label=f"our DQN ({parameter} sweep)")

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from avemotion.agents.baselines import baseline_curves, evaluate_baselines, fit_baselines
@@ -114,6 +115,8 @@ def run_fold(args: argparse.Namespace, store, speaker: str, dqn_options: dict) -
         )
         result = evaluate_run(run, store, speakers=[speaker])
         result["training"] = read_summary(run)
+        if name == "dqn":
+            result["bias_sweep"] = dqn_bias_sweep(run, store.subset(speakers=[speaker]))
         result["wait_cost"] = options["wait_cost"]
         if curve is not None:
             result["curve"] = {"parameter": curve[0], "value": curve[1]}
@@ -125,6 +128,23 @@ def run_fold(args: argparse.Namespace, store, speaker: str, dqn_options: dict) -
         reports = evaluate_baselines(train_store, test_store, seed=args.seed, aeon=not args.no_aeon)
         curves = baseline_curves(fit_baselines(train_store), test_store)
         write_json_atomic(baselines_path, {"reports": reports, "curves": curves})
+
+
+def dqn_bias_sweep(run: Path, test) -> list[dict[str, float]]:
+    """Our DQN's accuracy-vs-earliness curve on the held-out clips: its greedy policy with
+    the wait bias swept (the tuned bias is one point of it), as the baselines' θ and x are
+    swept."""
+    from avemotion.agents.evaluate import read_run_config
+    from avemotion.agents.runner import load_agent
+    from avemotion.agents.stop_tuning import bias_sweep
+    from avemotion.envs.core import ObservationLayout
+
+    agent = load_agent(run)
+    if not hasattr(agent.network, "wait_bias"):
+        return []
+    config = read_run_config(run)
+    layout = ObservationLayout(test, agent.obs_mode, config.get("max_length"))
+    return bias_sweep(agent.network, test, layout, levels=np.linspace(0.0, 1.0, 41))
 
 
 def main(argv: list[str] | None = None) -> int:

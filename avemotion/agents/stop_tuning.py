@@ -50,6 +50,48 @@ def stop_margins(network: torch.nn.Module, obs: np.ndarray) -> tuple[np.ndarray,
     return q[:, 0] + bias - q[:, 1:].max(axis=1), q[:, 1:].argmax(axis=1)
 
 
+def bias_sweep(
+    network: torch.nn.Module,
+    store: FeatureStore,
+    layout: Any,
+    levels: np.ndarray | None = None,
+) -> list[dict[str, float]]:
+    """Accuracy, earliness and HM on ``store`` of the network's greedy policy at wait
+    biases spread over the quantiles of its margins (plus 0), sorted by bias. With
+    ``levels``, exactly the biases at those quantile levels (each point then has its
+    ``level``, so that sweeps of several stores can be pooled level by level)."""
+    margin, predicted = stop_margins(network, step_observations(store, layout))
+    lengths, labels = store.lengths, store.labels
+    # The first stop at bias δ is where the running minimum of the margin reaches δ.
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    running_min = np.concatenate(
+        [np.minimum.accumulate(margin[s : s + n]) for s, n in zip(offsets, lengths)]
+    )
+    if levels is None:
+        candidates = np.unique(
+            np.concatenate([[0.0], np.quantile(running_min, np.linspace(0, 1, CANDIDATES))])
+        )
+    else:
+        candidates = np.quantile(running_min, levels)
+    sweep = []
+    for i, bias in enumerate(candidates):
+        # steps observed = steps still waiting (running minimum ≥ δ: argmax ties go to wait) + 1
+        waiting = np.add.reduceat((running_min >= bias).astype(np.int64), offsets)
+        steps = np.minimum(waiting + 1, lengths)
+        accuracy = float(np.mean(predicted[offsets + steps - 1] == labels))
+        earliness = float(np.mean(steps / lengths))
+        sweep.append(
+            {
+                "parameter": float(bias),
+                "accuracy": accuracy,
+                "earliness": earliness,
+                "harmonic_mean": harmonic_mean(accuracy, earliness),
+                **({"level": float(levels[i])} if levels is not None else {}),
+            }
+        )
+    return sweep
+
+
 def tune_wait_bias(
     network: torch.nn.Module,
     store: FeatureStore,
@@ -59,29 +101,15 @@ def tune_wait_bias(
     """The wait bias with the best harmonic mean on ``store`` (or, with
     ``earliness_budget``, the best accuracy at a mean earliness within it; see the module
     docstring), and the accuracy, earliness and HM it reaches there."""
-    margin, predicted = stop_margins(network, step_observations(store, layout))
-    lengths, labels = store.lengths, store.labels
-    # The first stop at bias δ is where the running minimum of the margin reaches δ.
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    running_min = np.concatenate(
-        [np.minimum.accumulate(margin[s : s + n]) for s, n in zip(offsets, lengths)]
-    )
-    candidates = np.unique(
-        np.concatenate([[0.0], np.quantile(running_min, np.linspace(0, 1, CANDIDATES))])
-    )
-    best = (-np.inf, 0.0, {})
-    for bias in candidates:
-        # steps observed = steps still waiting (running minimum ≥ δ: argmax ties go to wait) + 1
-        waiting = np.add.reduceat((running_min >= bias).astype(np.int64), offsets)
-        steps = np.minimum(waiting + 1, lengths)
-        accuracy = float(np.mean(predicted[offsets + steps - 1] == labels))
-        earliness = float(np.mean(steps / lengths))
-        hm = harmonic_mean(accuracy, earliness)
+    best: tuple[float, float, dict[str, float]] = (-np.inf, 0.0, {})
+    for point in bias_sweep(network, store, layout):
+        bias, accuracy, earliness = point["parameter"], point["accuracy"], point["earliness"]
+        hm = point["harmonic_mean"]
         if earliness_budget is None:
             score = hm
         else:  # over budget: ranked below every value within it, earliest first
             score = accuracy if earliness <= earliness_budget else -1.0 - earliness
         closer = abs(bias) < abs(best[1])
         if score > best[0] + 1e-12 or (abs(score - best[0]) <= 1e-12 and closer):
-            best = (score, float(bias), {"accuracy": accuracy, "earliness": earliness, "hm": hm})
+            best = (score, bias, {"accuracy": accuracy, "earliness": earliness, "hm": hm})
     return best[1], best[2]

@@ -56,6 +56,9 @@ def test_loso_then_compare(store, tmp_path) -> None:
         for name in ("dqn", "sb3-a2c", "dqn-wait0.05", "dqn-ew0.5"):
             result = json.loads((out / fold / name / "eval.json").read_text())
             assert result["n_clips"] == store.subset(speakers=[fold]).n_clips
+        sweep = json.loads((out / fold / "dqn" / "eval.json").read_text())["bias_sweep"]
+        assert len(sweep) == 41 and all(0 < p["earliness"] <= 1 for p in sweep)
+        assert sweep[0]["earliness"] >= sweep[-1]["earliness"]  # larger bias: earlier
         curve_run = json.loads((out / fold / "dqn-ew0.5" / "config.json").read_text())
         assert curve_run["agent_config"]["earliness_weight"] == 0.5
         assert curve_run["agent_config"]["tune_wait_bias"] is False
