@@ -42,10 +42,13 @@ COLUMNS = (
 )
 
 
-def collect(root: Path) -> dict[str, list[dict[str, Any]]]:
-    """Per-method lists of fold reports (agents' eval.json and baselines.json entries)."""
+def collect(root: Path, folds: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Per-method lists of fold reports (agents' eval.json and baselines.json entries),
+    from every fold directory or only ``folds``."""
     methods: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for fold in sorted(p for p in root.iterdir() if p.is_dir()):
+        if folds is not None and fold.name not in folds:
+            continue
         for eval_path in sorted(fold.glob("*/eval.json")):
             report = json.loads(eval_path.read_text())
             methods[eval_path.parent.name].append(
@@ -137,7 +140,11 @@ def plot_confusions(root: Path, table: dict[str, dict[str, Any]]) -> None:
 
 
 def plot_curves(
-    root: Path, methods: dict[str, list[dict[str, Any]]], table: dict[str, dict[str, Any]]
+    out: Path,
+    methods: dict[str, list[dict[str, Any]]],
+    table: dict[str, dict[str, Any]],
+    root: Path,
+    folds: list[str] | None = None,
 ) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     sweeps: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
@@ -171,6 +178,8 @@ def plot_curves(
         lambda: defaultdict(list)
     )
     for fold in sorted(p for p in root.iterdir() if p.is_dir()):
+        if folds is not None and fold.name not in folds:
+            continue
         path = fold / "baselines.json"
         if not path.is_file():
             continue
@@ -197,7 +206,7 @@ def plot_curves(
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(root / "accuracy_vs_earliness.png", dpi=120)
+    fig.savefig(out / "accuracy_vs_earliness.png", dpi=120)
     plt.close(fig)
 
 
@@ -231,16 +240,24 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("root", help="output directory of experiments/loso.py")
+    parser.add_argument(
+        "--folds", nargs="+", default=None, help="only these folds (default: every fold)"
+    )
+    parser.add_argument(
+        "--out", default=None, help="where to write the table and plots (default: ROOT)"
+    )
     args = parser.parse_args(argv)
     root = Path(args.root)
-    methods = collect(root)
+    out = Path(args.out) if args.out else root
+    out.mkdir(parents=True, exist_ok=True)
+    methods = collect(root, args.folds)
     table = {m: pooled(reports) for m, reports in methods.items()}
     kinds = {m: reports[0]["kind"] for m, reports in methods.items()}
-    write_tables(root, table, kinds)
-    plot_confusions(root, table)
-    plot_curves(root, methods, table)
-    plot_training(root, methods)
-    print((root / "comparison.md").read_text())
+    write_tables(out, table, kinds)
+    plot_confusions(out, table)
+    plot_curves(out, methods, table, root, args.folds)
+    plot_training(out, methods)
+    print((out / "comparison.md").read_text())
     return 0
 
 

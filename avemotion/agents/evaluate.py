@@ -116,7 +116,8 @@ def evaluate_run(
     ``mean_decision_s``, ``per_class_recall``, ``confusion_matrix``, ...) plus ``agent``,
     ``run`` and ``speakers``. With ``baselines``, a ``baselines`` object keyed by baseline
     name holds the same report for each non-RL baseline, fitted on the run's own training
-    speakers of the same store. The agent's env uses the run's training T_max
+    speakers of the same store, and ``baseline_curves`` their accuracy-vs-earliness sweeps
+    (θ of the threshold, x of the fixed fraction) on the selected clips. The agent's env uses the run's training T_max
     (``max_length`` in its config.json), whatever the longest selected test clip; the
     non-RL baselines build no env and read no time feature (their temporal model uses
     the step count itself).
@@ -146,8 +147,9 @@ def evaluate_run(
     result = evaluate_agent(agent, test, max_length=max_length)
     result = {**result, "agent": config["agent"], "run": str(run_dir), "speakers": test.speaker_set}
     if baselines:
-        from avemotion.agents.baselines import evaluate_baselines
+        from avemotion.agents.baselines import baseline_curves, evaluate_baselines, fit_baselines
 
         train = resolve_store(full, config.get("speakers"), config.get("exclude_speakers"))
         result["baselines"] = evaluate_baselines(train, test, seed=int(config.get("seed", 0)))
+        result["baseline_curves"] = baseline_curves(fit_baselines(train), test)
     return result

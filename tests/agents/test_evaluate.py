@@ -90,6 +90,10 @@ def test_evaluate_cli_prints_json_last(tiny_store, tmp_path, capsys) -> None:
     assert result["baselines"]["full_clip"]["earliness"] == 1.0
     for report in result["baselines"].values():
         assert report["n_clips"] == result["n_clips"]
+    curves = result["baseline_curves"]
+    assert set(curves) == {"threshold", "fixed_fraction"}
+    last = curves["fixed_fraction"][-1]  # x = 1: the whole clip
+    assert last["parameter"] == 1.0 and last["earliness"] == 1.0
 
 
 def test_evaluate_run_rejects_a_store_of_other_classes(

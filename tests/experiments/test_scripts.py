@@ -76,6 +76,9 @@ def test_loso_then_compare(store, tmp_path) -> None:
         assert (out / png).stat().st_size > 1000
     rows = (out / "comparison.csv").read_text().splitlines()
     assert rows[0].startswith("method,") and len(rows) == 1 + 7
+    one = tmp_path / "only-p2"
+    assert load_script("compare").main([str(out), "--folds", "P2", "--out", str(one)]) == 0
+    assert "| dqn | rl | 1 |" in (one / "comparison.md").read_text()
 
 
 def test_bench_agents_reports_a_ratio(store) -> None:
