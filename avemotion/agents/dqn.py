@@ -1,9 +1,17 @@
 """Our DQN: Double DQN with a dueling head, action masking, n-step returns and a recurrent option.
 
-Read it top to bottom like CleanRL's ``dqn.py``: a config dataclass, the loss, then the
-loop. Collection runs many sub-envs of the native vector env at once; every iteration
-steps all of them, stores their real transitions (never the NEXT_STEP reset transition
-that follows a done), and takes one large batched gradient step.
+Read it top to bottom like CleanRL's ``dqn.py``: the network, then the loop. Its config
+dataclass is :mod:`~avemotion.agents.dqn_config`, the TD losses :mod:`~avemotion.agents.losses`,
+the training reward :mod:`~avemotion.agents.rewards`. Collection runs many sub-envs of the
+native vector env at once; every iteration steps all of them, stores their real transitions
+(never the NEXT_STEP reset transition that follows a done), and takes one large batched
+gradient step.
+
+With the default posterior front end the agent steps a store of cross-fitted class logits
+(:mod:`~avemotion.agents.frontend_fit`), learns with the "earliness" reward whose weight
+follows the harmonic mean of its training episodes, and the saved network (front end
+fitted on every training speaker) gets a wait bias tuned for that harmonic mean on the
+training speakers' episodes (:mod:`~avemotion.agents.stop_tuning`).
 
 Files written into the run directory: ``model.pt`` (state dict of the online network),
 ``checkpoint.pt`` (everything needed to resume: networks, optimiser, replay memory,
@@ -13,9 +21,7 @@ counters and random states; written atomically), ``training_log.csv`` and ``tens
 from __future__ import annotations
 
 import copy
-import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from avemotion.agents.dqn_config import DQNConfig
+from avemotion.agents.dqn_state import EpisodeScratch, pack_rng, save_atomic, unpack_rng
 from avemotion.agents.frontend_fit import AgentData, fit_frontend, transplant
 from avemotion.agents.losses import recurrent_td_loss, td_loss
 from avemotion.agents.networks import (
@@ -49,172 +57,6 @@ from avemotion.store import FeatureStore
 
 MODEL_NAME = "model.pt"
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-_COUNT_FIELDS = {
-    "num_envs": 1,
-    "buffer_size": 1,
-    "batch_size": 1,
-    "n_step": 1,
-    "target_update_interval": 1,
-    "learning_starts": 0,
-    "gradient_steps": 0,
-    "frontend_folds": 0,
-    "checkpoint_every": 1,
-    "log_every": 1,
-    "torch_threads": 1,
-}
-"""Integer fields of :class:`DQNConfig` and their smallest allowed value."""
-
-
-@dataclass
-class DQNConfig:
-    """Hyper-parameters of our DQN (every field is saved in the run's ``config.json``)."""
-
-    obs_mode: str = "frame+mean"
-    """Observation of the env: "frame", "mean" or "frame+mean" (use "frame" with ``recurrent``)."""
-    reward: str = "earliness"
-    """Training reward. ``"earliness"``: a correct answer after observing ``t`` of the
-    clip's ``T`` steps earns ``1 − w · t / T``, a wrong one 0 and a wait 0, so the expected
-    return is E[correct × (1 − w · earliness)], whose optimum lies inside the clip as the
-    harmonic mean's does (:mod:`~avemotion.agents.rewards`). ``"env"``: the env's reward
-    (±1 for an answer, ``-wait_cost`` per wait, or ``relative_wait_cost``). A linear wait
-    cost makes the expected return nearly flat along the accuracy/earliness curve, so the
-    learnt policy flips between answering at once and waiting to the end (README,
-    "Agents"). The clip length enters only this training reward; the agent never observes
-    it."""
-    earliness_weight: float | None = None
-    """``"earliness"`` reward: the weight ``w`` of the fraction observed (below 1 values
-    accuracy more and answers later). None: matched to the harmonic mean of the training
-    episodes as training goes (:class:`~avemotion.agents.rewards.MatchedEarlinessWeight`)."""
-    wait_cost: float = 0.005
-    """``"env"`` reward: env reward for waiting one step is ``-wait_cost``."""
-    relative_wait_cost: float | None = None
-    """``"env"`` reward: if set, the training reward of a wait is ``-relative_wait_cost /
-    clip length`` instead of the env's ``-wait_cost``: observing a whole clip then costs
-    ``relative_wait_cost``, whatever its length."""
-    num_envs: int = 32
-    """Sub-envs of the native vector env stepped together."""
-    learning_rate: float = 5e-4
-    """Adam step size."""
-    buffer_size: int = 50_000
-    """Replay capacity in transitions."""
-    batch_size: int = 256
-    """Transitions per gradient step (episodes per step are ``batch_size // 32`` when recurrent)."""
-    gamma: float = 1.0
-    """Discount factor."""
-    n_step: int = 8
-    """Length of the multi-step return."""
-    tau: float = 1.0
-    """Target update: 1.0 copies the online net (hard); below 1, Polyak averaging."""
-    target_update_interval: int = 100
-    """Gradient steps between target updates."""
-    start_epsilon: float = 1.0
-    """ε at the start of training."""
-    end_epsilon: float = 0.02
-    """ε after the exploration phase."""
-    exploration_fraction: float = 0.4
-    """Fraction of the step budget over which ε decays linearly."""
-    exploration_wait_prob: float = 0.95
-    """When exploring, probability of waiting (if allowed); otherwise a uniform class."""
-    learning_starts: int = 5_000
-    """Environment steps collected before the first gradient step."""
-    gradient_steps: int = 1
-    """Gradient steps per collection iteration (one iteration = one step of every sub-env)."""
-    hidden: tuple[int, ...] = (64, 64)
-    """Hidden layer sizes (the last one is the recurrent size when ``recurrent``)."""
-    dueling: bool = True
-    """Dueling head V + A − mean(A)."""
-    double: bool = True
-    """Double DQN: the online net picks the bootstrap action, the target net values it."""
-    recurrent: str | None = None
-    """None for the MLP, or "gru"/"lstm" for a recurrent Q-network over the episode so far."""
-    frontend: str = "posterior"
-    """Input of the Q-network: "raw" (normalised observation) or "posterior" (class logits
-    of a frozen linear classifier of the frame and running mean, fitted on the training
-    speakers, plus the time feature): see :class:`~avemotion.agents.networks.FrontEnd`."""
-    q_head: str = "stopping"
-    """"stopping": class values from the front end's posterior and a learned wait value
-    (:class:`~avemotion.agents.networks.StoppingQNetwork`; needs a running-mean part);
-    "free": every Q-value learned (MLP or recurrent)."""
-    frontend_crossfit: bool = True
-    """The agent learns on out-of-fold posteriors: each training speaker's clips through a
-    front end fitted on the other training speakers, so that they look like those of an
-    unseen speaker (:mod:`~avemotion.agents.frontend_fit`). The saved model's front end is
-    fitted on all training speakers."""
-    frontend_folds: int = 4
-    """Speaker folds of the cross-fitting (0: one per training speaker); each costs one
-    softmax-regression fit before training."""
-    frontend_split: float = 0.5
-    """Without cross-fitting: fraction of the training speakers that fit the posterior
-    front end; the agent learns on the others. 0 fits the front end and trains the agent
-    on all training speakers."""
-    frontend_refit: bool = True
-    """Without cross-fitting: after training, refit the front end on all training speakers
-    for the saved model (the agent's stopping rule was learnt on held-out-like
-    posteriors)."""
-    frontend_l2: float = 1e-2
-    """L2 penalty of the posterior front end's classifier (larger = less over-confident)."""
-    tune_wait_bias: bool = True
-    """With the "stopping" head: after training, subtract from Q(wait) the constant that
-    gives the best harmonic mean on the training speakers' episodes (as the agent saw
-    them), as the threshold baseline tunes θ (:mod:`~avemotion.agents.stop_tuning`)."""
-    earliness_budget: float | None = None
-    """With ``tune_wait_bias``: tune for the best accuracy at a mean earliness (on the
-    training speakers' episodes) within this budget, instead of for the harmonic mean."""
-    counterfactual_classes: bool = True
-    """Also regress the Q-values of *every* classification action at every stored step on
-    the reward it would have earned (correct or wrong, known from the clip's label): a
-    classification ends the episode, so its return needs no rollout."""
-    input_noise: float = 0.0
-    """Std of Gaussian noise added to the embedding parts of sampled observations (in units
-    of the store's per-feature std): augmentation that stops the network from memorising
-    the few training clips by their frame noise."""
-    weight_decay: float = 0.0
-    """AdamW weight decay."""
-    max_grad_norm: float = 10.0
-    """Gradient clipping norm."""
-    checkpoint_every: int = 100_000
-    """Environment steps between atomic checkpoints (one is always written at the end)."""
-    checkpoint_replay: bool = True
-    """Keep the replay memory in the checkpoint, so that a resume continues exactly."""
-    log_every: int = 5_000
-    """Environment steps between training-log rows."""
-    torch_threads: int = 1
-    """torch intra-op threads (one is fastest for small networks on a few cores)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Free-form notes kept with the config."""
-
-    def __post_init__(self) -> None:
-        if self.reward not in ("earliness", "env"):
-            raise ValueError(
-                f"dqn config: reward: expected 'earliness' or 'env', got {self.reward!r}"
-            )
-        if self.earliness_budget is not None and not 0.0 < self.earliness_budget <= 1.0:
-            raise ValueError(
-                f"dqn config: earliness_budget: expected a number in (0, 1], got {self.earliness_budget!r}"
-            )
-        if self.earliness_weight is not None and not 0.0 <= self.earliness_weight <= 1.0:
-            raise ValueError(
-                f"dqn config: earliness_weight: expected a number in [0, 1], got {self.earliness_weight!r}"
-            )
-        for name, least in _COUNT_FIELDS.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(
-                    f"dqn config: {name}: expected an integer >= {least}, got {value!r}"
-                )
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DQNConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"dqn config: unknown field(s) {unknown}; known: {sorted(known)}")
-        values = dict(values)
-        if "hidden" in values:
-            values["hidden"] = tuple(int(h) for h in values["hidden"])
-        return cls(**values)
 
 
 def make_q_network(
@@ -246,13 +88,6 @@ def explore(mask: np.ndarray, wait_prob: float, rng: np.random.Generator) -> np.
     classes = 1 + rng.integers(mask.shape[1] - 1, size=len(mask))
     wait = mask[:, 0] & (rng.random(len(mask)) < wait_prob)
     return np.where(wait, 0, classes)
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` into a temporary sibling, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def train_dqn(
@@ -329,7 +164,7 @@ def train_dqn(
         if "replay" in state:
             replay.load_state_dict(state["replay"])
         global_step, updates = int(state["global_step"]), int(state["updates"])
-        rng.bit_generator.state = _unpack_rng(state["rng"])
+        rng.bit_generator.state = unpack_rng(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         if earliness is not None and "earliness_weight" in state:
             earliness.load_state_dict(state["earliness_weight"])
@@ -345,7 +180,7 @@ def train_dqn(
     episode_return = np.zeros(n_envs)
     hidden = online.zero_state(n_envs) if config.recurrent else None
     if config.recurrent:
-        scratch = _EpisodeScratch(n_envs, replay.max_length, obs_dim, n_actions)
+        scratch = EpisodeScratch(n_envs, replay.max_length, obs_dim, n_actions)
         scratch.start(np.ones(n_envs, dtype=bool), obs, mask)
     losses, q_means = [], []
     next_log = (global_step // config.log_every + 1) * config.log_every
@@ -464,7 +299,7 @@ def train_dqn(
                 "optimiser": optimiser.state_dict(),
                 "global_step": global_step,
                 "updates": updates,
-                "rng": _pack_rng(rng.bit_generator.state),
+                "rng": pack_rng(rng.bit_generator.state),
                 "torch_rng": torch.get_rng_state(),
                 "calibration": list(calibration),
             }
@@ -526,58 +361,6 @@ def final_model(
     return model
 
 
-class _EpisodeScratch:
-    """The episodes under way in each sub-env, written into the episode replay when done."""
-
-    def __init__(self, n_envs: int, max_length: int, obs_dim: int, n_actions: int) -> None:
-        self.obs = np.zeros((n_envs, max_length + 1, obs_dim), dtype=np.float32)
-        self.mask = np.ones((n_envs, max_length + 1, n_actions), dtype=bool)
-        self.action = np.zeros((n_envs, max_length), dtype=np.int64)
-        self.reward = np.zeros((n_envs, max_length), dtype=np.float32)
-        self.fraction = np.zeros((n_envs, max_length), dtype=np.float32)
-        self.hit = np.zeros((n_envs, max_length), dtype=bool)
-        self.t = np.zeros(n_envs, dtype=np.int64)
-        self.max_length = max_length
-
-    def start(self, which: np.ndarray, obs: np.ndarray, mask: np.ndarray) -> None:
-        self.obs[which, 0] = obs[which]
-        self.mask[which, 0] = mask[which]
-        self.t[which] = 0
-
-    def record(
-        self,
-        valid: np.ndarray,
-        action: np.ndarray,
-        reward: np.ndarray,
-        fraction: np.ndarray,
-        hit: np.ndarray,
-        next_obs: np.ndarray,
-        next_mask: np.ndarray,
-    ) -> None:
-        envs = np.flatnonzero(valid & (self.t < self.max_length))
-        t = self.t[envs]
-        self.action[envs, t] = action[envs]
-        self.reward[envs, t] = reward[envs]
-        self.fraction[envs, t] = fraction[envs]
-        self.hit[envs, t] = hit[envs]
-        self.obs[envs, t + 1] = next_obs[envs]
-        self.mask[envs, t + 1] = next_mask[envs]
-        self.t[envs] = t + 1
-
-    def push(self, e: int, replay: EpisodeReplay, terminated: bool, label: int) -> None:
-        length = int(self.t[e])
-        replay.add(
-            self.obs[e, : length + 1],
-            self.mask[e, : length + 1],
-            self.action[e, :length],
-            self.reward[e, :length],
-            terminated,
-            label,
-            self.fraction[e, :length],
-            self.hit[e, :length],
-        )
-
-
 def _update_target(online: torch.nn.Module, target: torch.nn.Module, tau: float) -> None:
     with torch.no_grad():
         for p_target, p_online in zip(target.parameters(), online.parameters()):
@@ -588,23 +371,3 @@ def _update_target(online: torch.nn.Module, target: torch.nn.Module, tau: float)
 
 def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
-
-
-def _pack_rng(state: dict[str, Any]) -> dict[str, Any]:
-    """numpy PCG64 state as tensors/ints, loadable with ``weights_only=True``."""
-    inner = state["state"]
-    return {
-        "state": str(inner["state"]),
-        "inc": str(inner["inc"]),
-        "has_uint32": int(state["has_uint32"]),
-        "uinteger": int(state["uinteger"]),
-    }
-
-
-def _unpack_rng(packed: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "bit_generator": "PCG64",
-        "state": {"state": int(packed["state"]), "inc": int(packed["inc"])},
-        "has_uint32": int(packed["has_uint32"]),
-        "uinteger": int(packed["uinteger"]),
-    }

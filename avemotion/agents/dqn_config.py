@@ -1,0 +1,171 @@
+"""The hyper-parameters of our DQN (:mod:`avemotion.agents.dqn`), one docstring per field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+_COUNT_FIELDS = {
+    "num_envs": 1,
+    "buffer_size": 1,
+    "batch_size": 1,
+    "n_step": 1,
+    "target_update_interval": 1,
+    "learning_starts": 0,
+    "gradient_steps": 0,
+    "frontend_folds": 0,
+    "checkpoint_every": 1,
+    "log_every": 1,
+    "torch_threads": 1,
+}
+"""Integer fields of :class:`DQNConfig` and their smallest allowed value."""
+
+
+@dataclass
+class DQNConfig:
+    """Hyper-parameters of our DQN (every field is saved in the run's ``config.json``)."""
+
+    obs_mode: str = "frame+mean"
+    """Observation of the env: "frame", "mean" or "frame+mean" (use "frame" with ``recurrent``)."""
+    reward: str = "earliness"
+    """Training reward. ``"earliness"``: a correct answer after observing ``t`` of the
+    clip's ``T`` steps earns ``1 − w · t / T``, a wrong one 0 and a wait 0, so the expected
+    return is E[correct × (1 − w · earliness)], whose optimum lies inside the clip as the
+    harmonic mean's does (:mod:`~avemotion.agents.rewards`). ``"env"``: the env's reward
+    (±1 for an answer, ``-wait_cost`` per wait, or ``relative_wait_cost``). A linear wait
+    cost makes the expected return nearly flat along the accuracy/earliness curve, so the
+    learnt policy flips between answering at once and waiting to the end (README,
+    "Agents"). The clip length enters only this training reward; the agent never observes
+    it."""
+    earliness_weight: float | None = None
+    """``"earliness"`` reward: the weight ``w`` of the fraction observed (below 1 values
+    accuracy more and answers later). None: matched to the harmonic mean of the training
+    episodes as training goes (:class:`~avemotion.agents.rewards.MatchedEarlinessWeight`)."""
+    wait_cost: float = 0.005
+    """``"env"`` reward: env reward for waiting one step is ``-wait_cost``."""
+    relative_wait_cost: float | None = None
+    """``"env"`` reward: if set, the training reward of a wait is ``-relative_wait_cost /
+    clip length`` instead of the env's ``-wait_cost``: observing a whole clip then costs
+    ``relative_wait_cost``, whatever its length."""
+    num_envs: int = 32
+    """Sub-envs of the native vector env stepped together."""
+    learning_rate: float = 5e-4
+    """Adam step size."""
+    buffer_size: int = 50_000
+    """Replay capacity in transitions."""
+    batch_size: int = 256
+    """Transitions per gradient step (episodes per step are ``batch_size // 32`` when recurrent)."""
+    gamma: float = 1.0
+    """Discount factor."""
+    n_step: int = 8
+    """Length of the multi-step return."""
+    tau: float = 1.0
+    """Target update: 1.0 copies the online net (hard); below 1, Polyak averaging."""
+    target_update_interval: int = 100
+    """Gradient steps between target updates."""
+    start_epsilon: float = 1.0
+    """ε at the start of training."""
+    end_epsilon: float = 0.02
+    """ε after the exploration phase."""
+    exploration_fraction: float = 0.4
+    """Fraction of the step budget over which ε decays linearly."""
+    exploration_wait_prob: float = 0.95
+    """When exploring, probability of waiting (if allowed); otherwise a uniform class."""
+    learning_starts: int = 5_000
+    """Environment steps collected before the first gradient step."""
+    gradient_steps: int = 1
+    """Gradient steps per collection iteration (one iteration = one step of every sub-env)."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes (the last one is the recurrent size when ``recurrent``)."""
+    dueling: bool = True
+    """Dueling head V + A − mean(A)."""
+    double: bool = True
+    """Double DQN: the online net picks the bootstrap action, the target net values it."""
+    recurrent: str | None = None
+    """None for the MLP, or "gru"/"lstm" for a recurrent Q-network over the episode so far."""
+    frontend: str = "posterior"
+    """Input of the Q-network: "raw" (normalised observation) or "posterior" (class logits
+    of a frozen linear classifier of the frame and running mean, fitted on the training
+    speakers, plus the time feature): see :class:`~avemotion.agents.networks.FrontEnd`."""
+    q_head: str = "stopping"
+    """"stopping": class values from the front end's posterior and a learned wait value
+    (:class:`~avemotion.agents.networks.StoppingQNetwork`; needs a running-mean part);
+    "free": every Q-value learned (MLP or recurrent)."""
+    frontend_crossfit: bool = True
+    """The agent learns on out-of-fold posteriors: each training speaker's clips through a
+    front end fitted on the other training speakers, so that they look like those of an
+    unseen speaker (:mod:`~avemotion.agents.frontend_fit`). The saved model's front end is
+    fitted on all training speakers."""
+    frontend_folds: int = 4
+    """Speaker folds of the cross-fitting (0: one per training speaker); each costs one
+    softmax-regression fit before training."""
+    frontend_split: float = 0.5
+    """Without cross-fitting: fraction of the training speakers that fit the posterior
+    front end; the agent learns on the others. 0 fits the front end and trains the agent
+    on all training speakers."""
+    frontend_refit: bool = True
+    """Without cross-fitting: after training, refit the front end on all training speakers
+    for the saved model (the agent's stopping rule was learnt on held-out-like
+    posteriors)."""
+    frontend_l2: float = 1e-2
+    """L2 penalty of the posterior front end's classifier (larger = less over-confident)."""
+    tune_wait_bias: bool = True
+    """With the "stopping" head: after training, subtract from Q(wait) the constant that
+    gives the best harmonic mean on the training speakers' episodes (as the agent saw
+    them), as the threshold baseline tunes θ (:mod:`~avemotion.agents.stop_tuning`)."""
+    earliness_budget: float | None = None
+    """With ``tune_wait_bias``: tune for the best accuracy at a mean earliness (on the
+    training speakers' episodes) within this budget, instead of for the harmonic mean."""
+    counterfactual_classes: bool = True
+    """Also regress the Q-values of *every* classification action at every stored step on
+    the reward it would have earned (correct or wrong, known from the clip's label): a
+    classification ends the episode, so its return needs no rollout."""
+    input_noise: float = 0.0
+    """Std of Gaussian noise added to the embedding parts of sampled observations (in units
+    of the store's per-feature std): augmentation that stops the network from memorising
+    the few training clips by their frame noise."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 10.0
+    """Gradient clipping norm."""
+    checkpoint_every: int = 100_000
+    """Environment steps between atomic checkpoints (one is always written at the end)."""
+    checkpoint_replay: bool = True
+    """Keep the replay memory in the checkpoint, so that a resume continues exactly."""
+    log_every: int = 5_000
+    """Environment steps between training-log rows."""
+    torch_threads: int = 1
+    """torch intra-op threads (one is fastest for small networks on a few cores)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form notes kept with the config."""
+
+    def __post_init__(self) -> None:
+        if self.reward not in ("earliness", "env"):
+            raise ValueError(
+                f"dqn config: reward: expected 'earliness' or 'env', got {self.reward!r}"
+            )
+        if self.earliness_budget is not None and not 0.0 < self.earliness_budget <= 1.0:
+            raise ValueError(
+                f"dqn config: earliness_budget: expected a number in (0, 1], got {self.earliness_budget!r}"
+            )
+        if self.earliness_weight is not None and not 0.0 <= self.earliness_weight <= 1.0:
+            raise ValueError(
+                f"dqn config: earliness_weight: expected a number in [0, 1], got {self.earliness_weight!r}"
+            )
+        for name, least in _COUNT_FIELDS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(
+                    f"dqn config: {name}: expected an integer >= {least}, got {value!r}"
+                )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DQNConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"dqn config: unknown field(s) {unknown}; known: {sorted(known)}")
+        values = dict(values)
+        if "hidden" in values:
+            values["hidden"] = tuple(int(h) for h in values["hidden"])
+        return cls(**values)
