@@ -123,6 +123,7 @@ def out_of_fold_logits(
     fitted on those out-of-fold logits; and the front end fitted on every speaker."""
     folds = speaker_folds(store, n_folds if n_folds > 0 else len(store.speaker_set))
     sequences: list[np.ndarray] = [np.empty(0)] * store.n_clips
+    running, steps, labels = [], [], []
     index = {clip_id: i for i, clip_id in enumerate(store.clip_ids)}
     everyone = fit_softmax(store, l2)
     for group in folds:
@@ -132,6 +133,11 @@ def out_of_fold_logits(
             clip = held.clip(j)
             logits = model.logits(np.asarray(clip.frames, dtype=np.float32))
             sequences[index[clip.clip_id]] = logits.astype(np.float32)
+            count = np.arange(1, len(logits) + 1)
+            running.append(np.cumsum(logits, axis=0) / count[:, None])
+            steps.append(count)
+            labels.append(np.full(len(logits), clip.label))
+    calibration = fit_calibration(np.vstack(running), np.concatenate(steps), np.concatenate(labels))
     logit_store = FeatureStore.create(
         Path(directory) / "out-of-fold-logits",
         sequences,
@@ -145,10 +151,6 @@ def out_of_fold_logits(
         },
         overwrite=True,
     )
-    # The logits are linear in the frames: their running means are the front end's logits of
-    # every prefix, on which the step calibration is fitted.
-    running, clips, steps = prefix_features(logit_store)
-    calibration = fit_calibration(running[:, :-1], steps, logit_store.labels[clips])
     return logit_store, calibration, everyone
 
 

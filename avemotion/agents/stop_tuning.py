@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from avemotion.agents.metrics import harmonic_mean
-from avemotion.envs.core import FrameSource
 from avemotion.store import FeatureStore
 
 CANDIDATES = 201
@@ -28,11 +27,19 @@ CANDIDATES = 201
 
 
 def step_observations(store: FeatureStore, layout: Any) -> np.ndarray:
-    """The env observation of every step of every clip of ``store``, clips in store order
-    (the envs' own observation table, so the arithmetic is theirs)."""
-    table = FrameSource(store, layout, preload=True).obs_table
-    rows = np.concatenate([np.arange(o, o + n) for o, n in zip(store.offsets, store.lengths)])
-    return table[rows]
+    """The env observation of every step of every clip of ``store``, clips in store order."""
+    rows = []
+    for i in range(store.n_clips):
+        frames = np.asarray(store.clip(i).frames, dtype=np.float64)
+        t = np.arange(len(frames))
+        obs = np.zeros((len(frames), layout.size), dtype=np.float32)
+        if layout.with_frame:
+            obs[:, layout.frame_slice] = frames
+        if layout.with_mean:
+            obs[:, layout.mean_slice] = np.cumsum(frames, axis=0) / (t + 1)[:, None]
+        obs[:, -1] = layout.progress(t)
+        rows.append(obs)
+    return np.vstack(rows)
 
 
 def stop_margins(network: torch.nn.Module, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
