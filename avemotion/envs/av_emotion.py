@@ -71,10 +71,19 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Rewards
 
-    ``+reward_correct`` (default 1) for a correct answer, ``reward_wrong`` (default -1) for a
-    wrong one, and ``-wait_cost`` (default 0.01) for every wait. An agent that ignores the
-    mask and waits on the last step gets ``masked_wait_reward`` (default -1) and the
-    episode ends as a wrong answer with ``info["prediction"] == -1``.
+    A correct answer after observing ``t`` of the clip's ``T`` steps earns
+    ``reward_correct · (1 − w · t / T)``, a wrong one ``reward_wrong``, every wait
+    ``-wait_cost``. An agent that ignores the mask and waits on the last step gets
+    ``masked_wait_reward`` and the episode ends as a wrong answer with
+    ``info["prediction"] == -1``. Two presets (:meth:`~avemotion.envs.core.RewardSpec.preset`):
+
+    | ``reward=``            | correct      | wrong | wait   | masked wait |
+    |------------------------|--------------|-------|--------|-------------|
+    | ``"earliness"`` (default) | ``1 − t / T`` (``w = 1``) | 0 | 0 | 0 |
+    | ``"signed"``           | +1           | −1    | −0.01  | −1          |
+
+    Every agent compared in this package trains on the default, so that a table compares
+    learners, not objectives.
 
     ## Starting State
 
@@ -100,15 +109,18 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
     ```python
     import avemotion, gymnasium as gym
     env = gym.make("AVEmotion-v0", store=None, speakers=None, exclude_speakers=None,
-                   obs_mode="frame+mean", sampling="random", reward_correct=1.0,
-                   reward_wrong=-1.0, wait_cost=0.01, masked_wait_reward=-1.0)
+                   obs_mode="frame+mean", sampling="random", reward="earliness",
+                   earliness_weight=None, reward_correct=None, reward_wrong=None,
+                   wait_cost=None, masked_wait_reward=None)
     ```
 
     * ``store``: a :class:`FeatureStore`, a path to one, or ``None`` for the synthetic corpus.
     * ``speakers`` / ``exclude_speakers``: keep only / drop these speakers' clips.
     * ``obs_mode``: ``"frame"``, ``"mean"`` or ``"frame+mean"`` (see Observation).
     * ``sampling``: ``"random"`` or ``"sequential"`` (evaluation sweeps each clip once).
-    * ``reward_correct``, ``reward_wrong``, ``wait_cost``, ``masked_wait_reward``: see Rewards.
+    * ``reward``: the preset, ``"earliness"`` or ``"signed"``; ``earliness_weight`` (``w``),
+      ``reward_correct``, ``reward_wrong``, ``wait_cost``, ``masked_wait_reward`` replace
+      one of its values (None keeps the preset's): see Rewards.
     * ``max_length``: T_max of the time feature (default: the longest selected clip).
     * ``preload``: ``"auto"`` (default) holds the observations of a store up to 1 GiB in
       memory, ``True`` always, ``False`` reads the memory map step by step.
@@ -123,18 +135,20 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
         exclude_speakers: Sequence[str] | None = None,
         obs_mode: str = "frame+mean",
         sampling: str = "random",
-        reward_correct: float = 1.0,
-        reward_wrong: float = -1.0,
-        wait_cost: float = 0.01,
-        masked_wait_reward: float = -1.0,
+        reward: str = "earliness",
+        earliness_weight: float | None = None,
+        reward_correct: float | None = None,
+        reward_wrong: float | None = None,
+        wait_cost: float | None = None,
+        masked_wait_reward: float | None = None,
         max_length: int | None = None,
         preload: bool | str = "auto",
         render_mode: str | None = None,
     ) -> None:
         self.store = resolve_store(store, speakers, exclude_speakers)
         self.sampling = check_choice("sampling", sampling, SAMPLING_MODES)
-        self.rewards = RewardSpec(
-            float(reward_correct), float(reward_wrong), float(wait_cost), float(masked_wait_reward)
+        self.rewards = RewardSpec.preset(
+            reward, reward_correct, reward_wrong, wait_cost, masked_wait_reward, earliness_weight
         )
         self.layout = ObservationLayout(self.store, obs_mode, max_length)
         self.n_classes = self.store.n_classes
@@ -212,7 +226,11 @@ class AVEmotionEnv(gym.Env[np.ndarray, np.int64]):
             reward = self.rewards.masked_wait
         else:
             self._prediction = a - 1
-            reward = self.rewards.correct if self._prediction == self._label else self.rewards.wrong
+            reward = (
+                self.rewards.correct_reward(self._t + 1, self._length)
+                if self._prediction == self._label
+                else self.rewards.wrong
+            )
         self._done = True
         return self._last_obs(), float(reward), True, False, self._info()
 

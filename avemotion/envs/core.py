@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -20,19 +22,86 @@ class InvalidActionError(ValueError):
     """An action outside ``Discrete(K + 1)``, or not an integer."""
 
 
+REWARDS = ("earliness", "signed")
+"""Reward presets of ``AVEmotion-v0`` (see :meth:`RewardSpec.preset`)."""
+DEFAULT_EARLINESS_WEIGHT = 1.0
+"""``w`` of the ``"earliness"`` reward: a correct answer earns the share of the clip it did
+not need, ``1 − t / T``; answering correctly at the last step earns what a wrong one does."""
+DEFAULT_WAIT_COST = 0.01
+"""Cost of one wait under the ``"signed"`` reward (the only wait-cost default)."""
+
+
 @dataclass(frozen=True)
 class RewardSpec:
-    """Rewards of ``AVEmotion-v0``; every value is configurable through the env's arguments."""
+    """Rewards of ``AVEmotion-v0``: one formula, two presets, every value configurable.
+
+    A correct answer after observing ``t`` of the clip's ``T`` steps earns
+    ``correct · (1 − earliness_weight · t / T)``, a wrong one ``wrong``, a wait
+    ``-wait_cost``, and a wait on the last step (masked) ``masked_wait`` and ends the
+    episode as a wrong answer.
+    """
 
     correct: float = 1.0
-    """Reward for classifying the clip as its true class."""
-    wrong: float = -1.0
+    """Reward for classifying the clip as its true class after observing none of it."""
+    wrong: float = 0.0
     """Reward for classifying the clip as another class."""
-    wait_cost: float = 0.01
+    wait_cost: float = 0.0
     """Cost of waiting one step: the reward of a wait is ``-wait_cost``."""
-    masked_wait: float = -1.0
+    masked_wait: float = 0.0
     """Reward for waiting on the last step, which the mask forbids; the episode then ends
     as a wrong answer (``info["prediction"] == -1``)."""
+    earliness_weight: float = DEFAULT_EARLINESS_WEIGHT
+    """``w``: how much of a correct answer's reward the fraction observed takes away."""
+    name: str = "earliness"
+    """The preset the values started from (recorded with every run)."""
+
+    @classmethod
+    def preset(
+        cls,
+        reward: str = "earliness",
+        correct: float | None = None,
+        wrong: float | None = None,
+        wait_cost: float | None = None,
+        masked_wait: float | None = None,
+        earliness_weight: float | None = None,
+    ) -> RewardSpec:
+        """The values of preset ``reward``, with any value given here in its place.
+
+        - ``"earliness"`` (default): correct ``1 − w · t / T`` with ``w = 1``, wrong 0,
+          wait 0, masked wait 0. The expected return is E[correct · (1 − w · earliness)],
+          whose optimum lies inside the clip, as the harmonic mean's does; a linear wait
+          cost makes the return nearly flat along the accuracy/earliness curve.
+        - ``"signed"``: correct +1, wrong −1, wait −0.01, masked wait −1, no earliness term.
+        """
+        check_choice("reward", reward, REWARDS)
+        earliness = reward == "earliness"
+        values = {
+            "correct": 1.0 if correct is None else correct,
+            "wrong": (0.0 if earliness else -1.0) if wrong is None else wrong,
+            "wait_cost": (0.0 if earliness else DEFAULT_WAIT_COST)
+            if wait_cost is None
+            else wait_cost,
+            "masked_wait": (0.0 if earliness else -1.0) if masked_wait is None else masked_wait,
+            "earliness_weight": (DEFAULT_EARLINESS_WEIGHT if earliness else 0.0)
+            if earliness_weight is None
+            else earliness_weight,
+        }
+        for key, value in values.items():
+            if not np.isfinite(float(value)):
+                raise ValueError(f"{key}: expected a finite number, got {value!r}")
+        if not 0.0 <= float(values["earliness_weight"]) <= 1.0:
+            raise ValueError(
+                f"earliness_weight: expected a number in [0, 1], got {values['earliness_weight']!r}"
+            )
+        return cls(**{k: float(v) for k, v in values.items()}, name=reward)
+
+    def correct_reward(self, steps_observed: np.ndarray | int, length: np.ndarray | int) -> Any:
+        """Reward of a correct answer after ``steps_observed`` of ``length`` steps."""
+        return self.correct * (1.0 - self.earliness_weight * steps_observed / length)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The values, as recorded in a run's ``config.json``."""
+        return dataclasses.asdict(self)
 
 
 def resolve_store(

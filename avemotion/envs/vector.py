@@ -56,10 +56,12 @@ class AVEmotionVectorEnv(VectorEnv):
         exclude_speakers: Sequence[str] | None = None,
         obs_mode: str = "frame+mean",
         sampling: str = "random",
-        reward_correct: float = 1.0,
-        reward_wrong: float = -1.0,
-        wait_cost: float = 0.01,
-        masked_wait_reward: float = -1.0,
+        reward: str = "earliness",
+        earliness_weight: float | None = None,
+        reward_correct: float | None = None,
+        reward_wrong: float | None = None,
+        wait_cost: float | None = None,
+        masked_wait_reward: float | None = None,
         max_length: int | None = None,
         max_episode_steps: int | None = None,
         preload: bool | str = "auto",
@@ -72,8 +74,8 @@ class AVEmotionVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.store = resolve_store(store, speakers, exclude_speakers)
         self.sampling = check_choice("sampling", sampling, SAMPLING_MODES)
-        self.rewards = RewardSpec(
-            float(reward_correct), float(reward_wrong), float(wait_cost), float(masked_wait_reward)
+        self.rewards = RewardSpec.preset(
+            reward, reward_correct, reward_wrong, wait_cost, masked_wait_reward, earliness_weight
         )
         self.layout = ObservationLayout(self.store, obs_mode, max_length)
         self.max_episode_steps = max_episode_steps
@@ -133,6 +135,10 @@ class AVEmotionVectorEnv(VectorEnv):
         correct = classify & (a - 1 == self._label)
 
         reward = self._reward_table[advance + 2 * masked + 3 * classify + correct]
+        if self.rewards.earliness_weight and correct.any():
+            reward[correct] = self.rewards.correct_reward(
+                self._t[correct] + 1, self._length[correct]
+            )
         np.copyto(self._prediction, a - 1, where=classify)
         terminated = classify | masked
         self._t += advance

@@ -15,6 +15,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import avemotion
 from avemotion import FeatureStore
 from avemotion.envs import AVEmotionEnv, InvalidActionError
+from avemotion.envs.vector import AVEmotionVectorEnv
 
 
 def tiny_store(path: Path) -> FeatureStore:
@@ -45,7 +46,9 @@ def test_registration_forms() -> None:
 
 
 def test_episode_semantics(tmp_path: Path) -> None:
-    env = AVEmotionEnv(store=tiny_store(tmp_path / "s"), obs_mode="frame+mean", wait_cost=0.25)
+    env = AVEmotionEnv(
+        store=tiny_store(tmp_path / "s"), obs_mode="frame+mean", reward="signed", wait_cost=0.25
+    )
     obs, info = env.reset(options={"clip_index": 1})
     assert set(info) == {
         "label",
@@ -70,8 +73,44 @@ def test_episode_semantics(tmp_path: Path) -> None:
         env.step(0)
 
 
+@pytest.mark.parametrize("vector", [False, True])
+def test_earliness_reward_by_hand(tmp_path: Path, vector: bool) -> None:
+    """Default reward: a correct answer after t of T steps earns 1 - w t / T; wrong, wait 0."""
+    store = FeatureStore.create(
+        tmp_path / "one", [np.zeros((3, 2), np.float32)], [1], ["a"], ["neutral", "happy"]
+    )
+    if vector:
+        env = AVEmotionVectorEnv(num_envs=1, store=store, earliness_weight=0.6)
+        env.reset(seed=0)
+
+        def step(action: int) -> tuple[float, bool]:
+            _, reward, terminated, _, _ = env.step(np.array([action]))
+            if terminated[0]:
+                env.step(np.array([0]))  # NEXT_STEP autoreset: the restart transition
+            return float(reward[0]), bool(terminated[0])
+    else:
+        single = AVEmotionEnv(store=store, earliness_weight=0.6)
+        single.reset(seed=0)
+
+        def step(action: int) -> tuple[float, bool]:
+            _, reward, terminated, _, _ = single.step(action)
+            if terminated:
+                single.reset()
+            return float(reward), terminated
+
+    episodes = [[2], [0, 2], [0, 0, 2], [0, 1]]  # action 2 = "happy" (right), 1 = wrong
+    rewards = [step(a)[0] for episode in episodes for a in episode]
+    expected = [1 - 0.6 / 3, 0.0, 1 - 0.6 * 2 / 3, 0.0, 0.0, 1 - 0.6, 0.0, 0.0]
+    np.testing.assert_allclose(rewards, expected, rtol=1e-6)
+
+
 def test_wrong_answer_and_masked_wait(tmp_path: Path) -> None:
-    env = AVEmotionEnv(store=tiny_store(tmp_path / "s"), reward_wrong=-2.0, masked_wait_reward=-3.0)
+    env = AVEmotionEnv(
+        store=tiny_store(tmp_path / "s"),
+        reward="signed",
+        reward_wrong=-2.0,
+        masked_wait_reward=-3.0,
+    )
     env.reset(options={"clip_index": 0})
     _, reward, terminated, _, info = env.step(2)
     assert (reward, terminated, int(info["prediction"])) == (-2.0, True, 1)

@@ -39,7 +39,9 @@ def test_next_step_autoreset_is_pinned(synthetic: FeatureStore) -> None:
     assert info["clip_index"].tolist() == [0, 1]
     label0 = int(info["label"][0])
     obs, reward, terminated, truncated, info = env.step(np.array([label0 + 1, 0]))
-    assert terminated.tolist() == [True, False] and reward[0] == 1.0
+    # a correct answer after 1 of the clip's T steps earns 1 - 1 / T
+    expected = np.float32(1 - 1 / synthetic.lengths[0])
+    assert terminated.tolist() == [True, False] and reward[0] == expected
     assert info["clip_index"][0] == 0  # the done step still shows the finished clip
     # Next step: sub-env 0's action is ignored, it restarts on the next clip with reward 0.
     obs, reward, terminated, truncated, info = env.step(np.array([3, 0]))
