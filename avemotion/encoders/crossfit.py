@@ -1,4 +1,4 @@
-"""Cross-fitted (out-of-fold) inputs for the temporal stage.
+"""The temporal stage's fit, and its cross-fitted (out-of-fold) training inputs.
 
 On its own training speakers a window model (a branch, or the fusion DNN) is far more sure
 of itself than on new speakers, so an LSTM trained on its outputs there learns to trust
@@ -7,13 +7,17 @@ fold a fresh copy of the part below the LSTM is trained (with the settings of it
 training stage) on the other folds, and the LSTM's training sequences of that fold's clips
 are computed with it. The held-out speakers and the stored encoder keep the part trained
 on every training speaker, whose outputs on new voices resemble these out-of-fold ones.
+
+:func:`fit_temporal` lives here rather than in :mod:`avemotion.encoders.loops` so that the
+imports run one way (train → crossfit → loops → train_config), with no cycle.
 """
 
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -21,12 +25,13 @@ from avemotion.encoders.bundle import Encoder, build_nets
 from avemotion.encoders.loops import (
     ClipBatch,
     augmented_sequences,
+    evaluate_sequences,
+    fit_sequences,
     fit_windows,
     temporal_inputs,
 )
-
-if TYPE_CHECKING:
-    from avemotion.encoders.train import TrainConfig
+from avemotion.encoders.models import TemporalNet
+from avemotion.encoders.train_config import TrainConfig
 
 
 def window_part(encoder: Encoder) -> str:
@@ -39,8 +44,6 @@ def window_part(encoder: Encoder) -> str:
 def part_config(encoder: Encoder, part: str, temporal: TrainConfig) -> TrainConfig:
     """The training settings of ``part``'s last stage in the encoder's history (defaults
     when it came from a weights file), with the temporal stage's seed and threads."""
-    from avemotion.encoders.train import TrainConfig
-
     known = {f.name for f in fields(TrainConfig)}
     stages = [h for h in encoder.config.get("history", []) if h.get("stage") == part]
     saved: dict[str, Any] = stages[-1].get("config", {}) if stages else {}
@@ -78,7 +81,7 @@ def out_of_fold_sequences(
     batch: ClipBatch, encoder: Encoder, config: TrainConfig, copies: int
 ) -> list[torch.Tensor]:
     """The LSTM's training sequences (each clip, then ``copies`` augmented views of every
-    clip, in the order of :func:`avemotion.encoders.loops.fit_temporal`), each computed by a
+    clip, in the order of :func:`fit_temporal`), each computed by a
     window model that did not see the clip's speaker."""
     part = window_part(encoder)
     if part == "fusion":
@@ -109,4 +112,25 @@ def out_of_fold_sequences(
     return [*base, *views]  # type: ignore[list-item]
 
 
-__all__ = ["out_of_fold_sequences", "speaker_folds", "window_part", "part_config"]
+def fit_temporal(
+    net: TemporalNet, batches: dict[str, ClipBatch], encoder: Encoder, config: TrainConfig
+) -> dict[str, Any]:
+    """Train the LSTM over frozen per-step features to name the clip at every step."""
+    labels = batches["train"].labels
+    copies = config.temporal_copies if encoder.audio is not None else 0
+    if config.cross_fit >= 2:
+        sequences = out_of_fold_sequences(batches["train"], encoder, config, copies)
+    else:
+        sequences = temporal_inputs(batches["train"], encoder)
+        if copies:
+            sequences += augmented_sequences(batches["train"], encoder, copies, config.seed)
+    labels = np.tile(labels, copies + 1)
+    metrics = fit_sequences(net, sequences, labels, config)
+    if "test" in batches:
+        metrics = evaluate_sequences(
+            net, temporal_inputs(batches["test"], encoder), batches["test"].labels
+        )
+    return metrics
+
+
+__all__ = ["fit_temporal", "out_of_fold_sequences", "speaker_folds", "window_part", "part_config"]

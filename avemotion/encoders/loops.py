@@ -9,7 +9,7 @@ the posterior at the last step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,9 +20,7 @@ from tqdm.auto import tqdm
 
 from avemotion.encoders.bundle import Encoder
 from avemotion.encoders.models import AudioNet, TemporalNet
-
-if TYPE_CHECKING:
-    from avemotion.encoders.train import TrainConfig
+from avemotion.encoders.train_config import TrainConfig
 
 EVAL_BATCH = 256
 
@@ -266,29 +264,6 @@ def augmented_sequences(
                 visual = _split(encoder, joint)[1]
                 views.append(encoder.step_features(audio, visual, patches))
     return views
-
-
-def fit_temporal(
-    net: TemporalNet, batches: dict[str, ClipBatch], encoder: Encoder, config: TrainConfig
-) -> dict[str, Any]:
-    """Train the LSTM over frozen per-step features to name the clip at every step."""
-    labels = batches["train"].labels
-    copies = config.temporal_copies if encoder.audio is not None else 0
-    if config.cross_fit >= 2:
-        from avemotion.encoders.crossfit import out_of_fold_sequences
-
-        sequences = out_of_fold_sequences(batches["train"], encoder, config, copies)
-    else:
-        sequences = temporal_inputs(batches["train"], encoder)
-        if copies:
-            sequences += augmented_sequences(batches["train"], encoder, copies, config.seed)
-    labels = np.tile(labels, copies + 1)
-    metrics = fit_sequences(net, sequences, labels, config)
-    if "test" in batches:
-        metrics = evaluate_sequences(
-            net, temporal_inputs(batches["test"], encoder), batches["test"].labels
-        )
-    return metrics
 
 
 def step_weights(lengths: torch.Tensor, steps: int, power: float = 0.0) -> torch.Tensor:
