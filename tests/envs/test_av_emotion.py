@@ -132,10 +132,22 @@ def test_bad_actions_raise(synthetic: FeatureStore, action: object) -> None:
 
 
 def test_numpy_integer_actions_accepted(synthetic: FeatureStore) -> None:
-    env = AVEmotionEnv(store=synthetic)
-    env.reset(seed=0)
-    env.step(np.int64(0))
-    env.step(np.array(0))
+    # Each numpy form must act exactly as the same Python int does on a twin env.
+    numpy_env, int_env = (AVEmotionEnv(store=synthetic, reward="earliness") for _ in range(2))
+    numpy_env.reset(seed=0, options={"clip_index": 3})
+    int_env.reset(seed=0, options={"clip_index": 3})
+    label = int(synthetic.labels[3])
+    for numpy_action, int_action in [
+        (np.int64(0), 0),
+        (np.array(0), 0),
+        (np.int32(label + 1), label + 1),
+    ]:
+        got, expected = numpy_env.step(numpy_action), int_env.step(int_action)
+        np.testing.assert_array_equal(got[0], expected[0])
+        assert got[1:4] == expected[1:4]
+        assert int(got[4]["frame_index"]) == int(expected[4]["frame_index"])
+    assert int(got[4]["frame_index"]) == 2 and int(got[4]["prediction"]) == label
+    assert got[1] == pytest.approx(1.0 - 3 / int(synthetic.lengths[3]))  # correct after 3 steps
 
 
 def test_bad_arguments(tmp_path: Path, synthetic: FeatureStore) -> None:
