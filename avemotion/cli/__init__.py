@@ -11,7 +11,17 @@ from collections.abc import Sequence
 from avemotion.store import StoreError
 
 # Module names under avemotion.cli, in the order ``avemotion --help`` lists them.
-COMMANDS = ("info", "bench", "train_encoder", "extract", "sweep", "stream", "train", "evaluate")
+COMMANDS = (
+    "info",
+    "bench",
+    "train_encoder",
+    "extract",
+    "adapt",
+    "sweep",
+    "stream",
+    "train",
+    "evaluate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

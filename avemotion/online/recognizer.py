@@ -8,7 +8,9 @@ the agent's observation as the env does and asks the agent to wait or answer. On
 agent answers, encoding stops: later steps are only counted (``total_steps``), never
 encoded (``steps_encoded``). A stream that ends undecided is answered on its last step with
 waiting masked out, as the env forces it; so is a stream that reaches the longest training
-clip's length, beyond which no training episode ever went.
+clip's length, beyond which no training episode ever went. With a speaker state
+(``speaker_state=FILE``, a run trained on an ``avemotion adapt`` store) each step row is
+normalised as the store was (:mod:`avemotion.adaptation.state`) before the agent sees it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avemotion.adaptation.state import NoAdaptation, speaker_hook
 from avemotion.encoders.bundle import Encoder, load_encoder
 from avemotion.encoders.face import FaceConfig, load_cascade
 from avemotion.encoders.frontend import WINDOW_SAMPLES, window_patch
@@ -54,6 +57,7 @@ class OnlineRecognizer:
         stop_on_decision: bool = True,
         face: FaceConfig | None = None,
         face_lookahead: bool = True,
+        speaker: NoAdaptation | None = None,
     ) -> None:
         encoder.check_level(level)
         if encoder.level_dim(level) != layout.dim:
@@ -65,7 +69,8 @@ class OnlineRecognizer:
         """The agent's classes (action k answers class k - 1): the store's class names."""
         self.posterior_names = list(encoder.class_names)
         """The temporal model's classes, which label the posteriors (usually the same)."""
-        self.stop_on_decision = stop_on_decision
+        self.speaker = speaker or NoAdaptation()
+        self.stop_on_decision = stop_on_decision and not self.speaker.needs_every_step
         self.need_audio, self.need_video = encoder.audio is not None, encoder.visual is not None
         self.aligner = StepAligner(
             self.need_audio, self.need_video, encoder.steps_per_second, frame_pool
@@ -132,6 +137,7 @@ class OnlineRecognizer:
             reason = " ".join(line.strip() for line in str(error).strip().splitlines()[:2])[:300]
             raise ValueError(f"{run_dir}: the trained agent cannot be loaded ({reason})") from None
         kwargs.setdefault("frame_pool", int(meta.get("frame_pool", 1)))
+        kwargs["speaker"] = speaker_hook(store, kwargs.pop("speaker_state", None))
         return cls(encoder, agent, layout, meta["level"], store.class_names, **kwargs)
 
     # ------------------------------------------------------------------ state
@@ -173,6 +179,7 @@ class OnlineRecognizer:
         self._agent_before: Any = None
         self._last_obs: np.ndarray | None = None
         self._lookahead_step = 0
+        self.speaker.begin()
         if self.faces is not None:
             self.faces.reset()
 
@@ -228,6 +235,7 @@ class OnlineRecognizer:
             )
         if self._decision is None:
             self._force(self._steps[-1])
+        self.speaker.end()
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
@@ -254,6 +262,7 @@ class OnlineRecognizer:
             else {n: float(p) for n, p in zip(self.posterior_names, last.posteriors)},
             "modality": self.modality,
             "steps_per_second": self.aligner.steps_per_second,
+            **self.speaker.report(),
         }
 
     # ------------------------------------------------------------------ stepping
@@ -277,6 +286,7 @@ class OnlineRecognizer:
     def _encode(self, media: StepMedia) -> StepResult:
         start = time.perf_counter()
         row, posteriors = self._features(media)
+        row = self.speaker.step(row)
         if self._decision is not None:  # encoding on after the answer (stop_on_decision=False)
             result = StepResult(
                 media.index,
