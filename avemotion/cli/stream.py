@@ -54,6 +54,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="search faces on the main thread only (faster on a machine with no free core)",
     )
     parser.add_argument(
+        "--speaker-state",
+        metavar="FILE",
+        help="speaker adaptation state (run trained on an `avemotion adapt` store): created if "
+        "absent, updated after the utterance; encoding then goes on to the stream's end",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -91,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         args.encoder,
         stop_on_decision=not args.no_early_stop,
         face_lookahead=not args.no_lookahead,
+        speaker_state=args.speaker_state,
     )
     names = recognizer.class_names
     if args.device is not None:
@@ -115,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             chunks,
             realtime=args.realtime,
             on_step=show,
-            stop_reading_on_decision=live and not args.no_early_stop,
+            stop_reading_on_decision=live and recognizer.stop_on_decision,
         )
     except StreamInterrupted as error:
         summary = {**error.summary, "error": str(error)}
@@ -137,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
             f"decision: {summary['decision']} at {summary['decision_time_s']:.2f} s ({how}); "
             f"{summary['steps_encoded']} of {summary['total_steps']} steps encoded"
         )
+        if "speaker_state" in summary:
+            print(
+                f"speaker state: {summary['speaker_state']['earlier_utterances']} earlier utterances"
+            )
     return 0
 
 
