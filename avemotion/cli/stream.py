@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from avemotion.online.recognizer import OnlineRecognizer
-    from avemotion.online.sources import device_chunks, file_chunks
+    from avemotion.online.sources import describe_inputs, device_chunks, file_chunks
     from avemotion.online.streaming import StreamInterrupted, run_stream
 
     if args.device is None and args.video is None and args.audio is None:
@@ -100,12 +100,18 @@ def run(args: argparse.Namespace) -> int:
         speaker_state=args.speaker_state,
     )
     names = recognizer.class_names
+    inputs: list[str] = []  # what each input file supplies (describe_inputs)
     if args.device is not None:
         chunks = device_chunks(
             args.device, recognizer.need_video, recognizer.need_audio, args.audio_device
         )
     else:
         chunks = file_chunks(args.video, args.audio, recognizer.need_video, recognizer.need_audio)
+        inputs = describe_inputs(
+            args.video, args.audio, recognizer.need_video, recognizer.need_audio
+        )
+        for line in inputs:
+            print(f"input {line}", file=sys.stderr)
 
     def show(step: object) -> None:
         print(
@@ -137,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     _plot(args, recognizer, summary)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps({**summary, "inputs": inputs}))
     else:
         how = "forced at the stream's end" if summary["forced"] else "agent's decision"
         print(
