@@ -88,7 +88,9 @@ def train_sb3(
     seed: int,
     run_dir: Path,
     obs_mode: str = "frame+mean",
-    wait_cost: float = 0.01,
+    reward: str = "earliness",
+    earliness_weight: float | None = None,
+    wait_cost: float | None = None,
     n_envs: int | None = None,
     log_every: int = 5_000,
     progress: bool = True,
@@ -97,7 +99,9 @@ def train_sb3(
 ) -> dict[str, Any]:
     """Train an SB3 agent for ``steps`` env steps into ``run_dir`` (``model.zip`` + log).
 
-    ``max_length`` is T_max of the env's time feature (default: the store's longest clip).
+    ``max_length`` is T_max of the env's time feature (default: the store's longest clip);
+    ``reward``, ``earliness_weight`` and ``wait_cost`` are the env's reward arguments (the
+    env's defaults, which every agent of a comparison trains on).
     """
     import gymnasium as gym
     from stable_baselines3.common.monitor import Monitor
@@ -111,6 +115,8 @@ def train_sb3(
                 "AVEmotion-v0",
                 store=store,
                 obs_mode=obs_mode,
+                reward=reward,
+                earliness_weight=earliness_weight,
                 wait_cost=wait_cost,
                 max_length=max_length,
             )
