@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avemotion.encoders.media import AUDIO_RATE, MediaError
+from avemotion.encoders.media import AUDIO_RATE, MediaError, has_audio_track
 
 MAX_SIDE = 320
 """Video frames are shrunk so that no side exceeds this, as extraction does."""
@@ -210,6 +210,34 @@ def file_chunks(
         assert audio_path is not None
         sources.append(_sound_file_chunks(audio_path) or _container_chunks(audio_path, False, True))
     return sources[0] if len(sources) == 1 else heapq.merge(*sources, key=lambda chunk: chunk.end_s)
+
+
+def describe_inputs(
+    video: str | os.PathLike[str] | None,
+    audio: str | os.PathLike[str] | None,
+    need_video: bool,
+    need_audio: bool,
+) -> list[str]:
+    """One line per input file of :func:`file_chunks`: which of its tracks the stream uses,
+    and which it leaves unused and why, so no track is dropped without a word."""
+    lines = []
+    if video is not None:
+        used = [kind for kind, needed in (("video", need_video), ("audio", need_audio)) if needed]
+        if audio is not None and Path(audio) != Path(video) and "audio" in used:
+            used.remove("audio")
+            why_audio = "--audio supplies the audio"
+        else:
+            why_audio = "the run's encoder has no audio part"
+        unused = []
+        if not need_video:
+            unused.append("its video track is not (the run's encoder has no visual part)")
+        if "audio" not in used and has_audio_track(video):
+            unused.append(f"its audio track is not ({why_audio})")
+        what = " and ".join(used) + " used" if used else "not used"
+        lines.append("; ".join([f"{video}: {what}", *unused]))
+    if audio is not None and (video is None or Path(audio) != Path(video)):
+        lines.append(f"{audio}: audio used")
+    return lines
 
 
 def device_chunks(
