@@ -5,6 +5,11 @@ them into the tensordict. :class:`AVEmotionInfoReader` declares their specs and 
 int8 ``info["action_mask"]`` into the boolean ``"action_mask"`` entry that
 :class:`~torchrl.envs.transforms.ActionMask`, ``QValueModule`` and ``EGreedyModule`` read.
 
+The DQN target must not bootstrap from the wait that is forbidden on a clip's last step:
+:func:`make_dqn_loss` builds ``DQNLoss`` on the masked Q-value policy, whose
+``QValueModule`` reads ``("next", "action_mask")`` when ``DQNLoss`` evaluates the next
+state, so the target's ``max`` runs over the allowed actions only.
+
 Example (a short DQN run with TorchRL's own collector and loss)::
 
     from avemotion.integrations.torchrl import train_dqn
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from tensordict import TensorDictBase
@@ -78,6 +84,25 @@ def make_q_policy(env: TransformedEnv, hidden: int = 64) -> TensorDictSequential
     )
 
 
+def make_dqn_loss(
+    policy: TensorDictSequential, env: TransformedEnv, gamma: float = 0.99
+) -> DQNLoss:
+    """``DQNLoss`` (one-step TD target, delayed target network) over a :func:`make_q_policy` policy.
+
+    Its target is ``reward + gamma * max over allowed a' of Q_target(next, a')`` (0 after the
+    end): the policy's ``QValueModule`` masks the next state's forbidden wait before the max.
+    """
+    loss_module = DQNLoss(value_network=policy, action_space=env.action_spec, delay_value=True)
+    loss_module.make_value_estimator(gamma=gamma)
+    return loss_module
+
+
+def env_rewards(env: TransformedEnv) -> dict[str, Any]:
+    """The reward spec of the ``AVEmotion-v0`` inside a :func:`make_env` env, as a dict."""
+    base: gym.Env = env.base_env._env
+    return base.unwrapped.rewards.as_dict()
+
+
 def train_dqn(
     total_frames: int = 5_000,
     seed: int = 0,
@@ -86,12 +111,14 @@ def train_dqn(
     batch_size: int = 64,
     lr: float = 1e-3,
     **env_kwargs: Any,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Train DQN with TorchRL's collector, replay buffer, ``DQNLoss`` and ``SoftUpdate``.
 
     Returns the number of frames collected, the number of episodes that ended by waiting on
-    a clip's last step (0 when the mask is respected), the first and last loss, and the mean
-    reward of the first and the last collected batch.
+    a clip's last step (0 when the mask is respected), the first and last loss, the mean
+    reward of the first and the last collected batch, and the env's reward spec
+    (``"reward"``: the env default, ``reward="earliness"``, unless ``env_kwargs`` choose
+    another).
 
     ``torch_threads`` is passed to ``torch.set_num_threads`` (1 is fastest for these
     small networks on a few cores).
@@ -116,8 +143,7 @@ def train_dqn(
         init_random_frames=frames_per_batch,
     )
     buffer = ReplayBuffer(storage=LazyTensorStorage(max(total_frames, 1)), batch_size=batch_size)
-    loss_module = DQNLoss(value_network=policy, action_space=env.action_spec, delay_value=True)
-    loss_module.make_value_estimator(gamma=0.99)
+    loss_module = make_dqn_loss(policy, env, gamma=0.99)
     target_updater = SoftUpdate(loss_module, eps=0.95)
     optimizer = torch.optim.Adam(loss_module.parameters(), lr=lr)
     frames, masked_waits, losses, batch_rewards = 0, 0, [], []
@@ -137,6 +163,7 @@ def train_dqn(
             losses.append(float(loss.detach()))
         explore.step(batch.numel())
     collector.shutdown()
+    rewards = env_rewards(env)
     env.close()
     return {
         "frames": float(frames),
@@ -145,4 +172,5 @@ def train_dqn(
         "last_loss": losses[-1],
         "first_batch_reward": batch_rewards[0],
         "last_batch_reward": batch_rewards[-1],
+        "reward": rewards,
     }
