@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from avemotion.atomic import write_json_atomic
 from avemotion.store import FeatureStore
 
 SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "earliness", "harmonic_mean", "mean_decision_s")
@@ -180,7 +181,7 @@ def run_trial(
         "torch_threads": torch.get_num_threads(),
         **{key: report[key] for key in ENTRY_METRICS if key in report},
     }
-    _write_json_atomic(finished, {"job": job, "entry": entry})
+    write_json_atomic(finished, {"job": job, "entry": entry})
     return entry
 
 
@@ -274,12 +275,6 @@ def _trial_dirname(trial: Any) -> str:
     return f"{trial.trial_id}_{TrialSpec(**trial.config['trial']).trial_id}"
 
 
-def _write_json_atomic(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
-
-
 def _connect_ray(address: str | None, num_cpus: int | None) -> None:
     import ray
 
@@ -364,7 +359,7 @@ def run_sweep(
             f"{out}: a sweep already exists here (pass resume, or choose another directory)"
         )
     out.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(plan_path, plan)
+    write_json_atomic(plan_path, plan)
 
     _connect_ray(address, num_cpus)
     trainable = tune.with_resources(_tune_trial, {"cpu": int(cpus_per_trial)})
@@ -427,7 +422,7 @@ def _collect(
         "failed": failed,
         "unfinished": unfinished,
     }
-    _write_json_atomic(out / "results.json", results)
+    write_json_atomic(out / "results.json", results)
     folds = sorted({e["fold"] for e in entries})
     seeds = sorted({e["seed"] for e in entries})
     note = (

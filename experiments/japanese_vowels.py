@@ -24,7 +24,9 @@ import numpy as np
 from avemotion.agents.baselines import evaluate_baselines
 from avemotion.agents.baselines_aeon import aeon_available
 from avemotion.agents.evaluate import evaluate_run
-from avemotion.agents.runner import read_summary, train, write_json_atomic
+from avemotion.agents.run_dir import read_summary
+from avemotion.agents.runner import train
+from avemotion.atomic import write_json_atomic
 from avemotion.store import FeatureStore
 
 GROUPS = 4

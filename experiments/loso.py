@@ -30,7 +30,9 @@ from tqdm import tqdm
 
 from avemotion.agents.baselines import baseline_curves, evaluate_baselines, fit_baselines
 from avemotion.agents.evaluate import evaluate_run
-from avemotion.agents.runner import AGENTS, read_summary, train, write_json_atomic
+from avemotion.agents.run_dir import read_summary
+from avemotion.agents.runner import AGENTS, train
+from avemotion.atomic import write_json_atomic
 from avemotion.envs.core import resolve_store
 
 ALL_AGENTS = (
@@ -134,7 +136,7 @@ def dqn_bias_sweep(run: Path, test) -> list[dict[str, float]]:
     """Our DQN's accuracy-vs-earliness curve on the held-out clips: its greedy policy with
     the wait bias swept (the tuned bias is one point of it), as the baselines' θ and x are
     swept."""
-    from avemotion.agents.evaluate import read_run_config
+    from avemotion.agents.run_dir import read_run_config
     from avemotion.agents.runner import load_agent
     from avemotion.agents.stop_tuning import bias_sweep
     from avemotion.envs.core import ObservationLayout

@@ -1,276 +1,136 @@
-"""Non-RL baselines behind one interface: fit on training speakers, decide on test clips.
+"""Non-RL stopping rules on a posterior model's per-step posteriors.
 
-Each baseline maps a store to per-clip ``(prediction, steps_observed)``; the same metrics as
-the RL agents then apply. The "temporal model" they share is a softmax regression on the
-running mean of the frames (plus the log of the number of steps seen), trained on every
-prefix of every training clip.
+Every rule reads :class:`~avemotion.posterior.Posteriors` from the same posterior model
+as our DQN, and has its parameter tuned for the harmonic mean on the *out-of-fold*
+posteriors of the training speakers (:func:`~avemotion.posterior.cross_fit`), never on a
+test clip:
 
-- ``full_clip``: a softmax regression on whole-clip means; it always sees every step.
-- ``threshold``: answer at the first step whose posterior maximum reaches θ; θ is tuned
-  for the harmonic mean on out-of-fold posteriors of the *training* speakers (folds
-  grouped by speaker), then the model is refitted on all training speakers.
-- ``fixed_fraction``: answer at ``ceil(x · T)`` steps with the same model; x is tuned the
-  same way.
-- ``aeon_probability_threshold`` and ``aeon_teaser``: see :mod:`avemotion.agents.baselines_aeon`.
+- ``threshold``: answer at the first step whose posterior maximum reaches θ;
+- ``fixed_fraction``: answer after ``ceil(x · T)`` steps;
+- ``consecutive``: aeon's ProbabilityThreshold rule on our posterior: answer once the
+  posterior maximum has reached θ with the same class for ``c`` steps in a row;
+- ``full_clip``: the posterior after the last step (no rule; earliness 1).
+
+aeon's own classifiers, on their own posterior (1-NN on raw prefixes), are extra rows:
+:mod:`avemotion.agents.baselines_aeon`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from avemotion.agents.metrics import early_classification_report, harmonic_mean
+from avemotion.posterior import Posteriors
 from avemotion.store import FeatureStore
 
 THRESHOLDS = np.round(np.concatenate([np.linspace(0.2, 0.9, 15), np.linspace(0.92, 0.995, 6)]), 4)
 FRACTIONS = np.round(np.linspace(0.05, 1.0, 20), 4)
+CONSECUTIVE = (1, 2, 3, 5)
+
+Decisions = tuple[np.ndarray, np.ndarray]
+"""Per-clip ``(predicted class, steps observed)``."""
 
 
-class SoftmaxRegression:
-    """Multinomial logistic regression with L2, fitted by L-BFGS on standardised inputs."""
-
-    def __init__(self, l2: float = 1e-3, max_iter: int = 200) -> None:
-        self.l2, self.max_iter = l2, max_iter
-
-    def fit(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        n_classes: int,
-        init: SoftmaxRegression | None = None,
-    ) -> SoftmaxRegression:
-        """Fit on rows ``x`` and labels ``y``; ``init`` (a model fitted on similar data, e.g.
-        all folds) is a warm start, which needs far fewer L-BFGS iterations."""
-        x = np.asarray(x, dtype=np.float32)
-        self.mean, self.std = x.mean(axis=0), x.std(axis=0) + 1e-6
-        xt = torch.from_numpy((x - self.mean) / self.std)
-        yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
-        if init is not None:
-            self.weight = init.weight.detach().clone().requires_grad_()
-            self.bias = init.bias.detach().clone().requires_grad_()
-        else:
-            generator = torch.Generator().manual_seed(0)
-            self.weight = (
-                torch.randn(x.shape[1], n_classes, generator=generator) * 0.01
-            ).requires_grad_()
-            self.bias = torch.zeros(n_classes, requires_grad=True)
-        optimiser = torch.optim.LBFGS(
-            [self.weight, self.bias], max_iter=self.max_iter, line_search_fn="strong_wolfe"
-        )
-
-        def closure() -> torch.Tensor:
-            optimiser.zero_grad()
-            loss = (
-                torch.nn.functional.cross_entropy(xt @ self.weight + self.bias, yt)
-                + self.l2 * (self.weight**2).sum()
-            )
-            loss.backward()
-            return loss
-
-        optimiser.step(closure)
-        return self
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            xt = torch.from_numpy(
-                ((np.asarray(x, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
-            )
-            return (xt @ self.weight + self.bias).numpy()
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return torch.softmax(torch.from_numpy(self.logits(x)), dim=1).numpy()
+def decide_threshold(post: Posteriors, threshold: float, consecutive: int = 1) -> Decisions:
+    """First step where the posterior maximum has reached ``threshold`` with the same
+    class for ``consecutive`` steps in a row (else the clip's last step)."""
+    best, confident = post.proba.argmax(axis=1), post.proba.max(axis=1) >= threshold
+    predictions = np.empty(len(post.lengths), np.int64)
+    steps = np.empty(len(post.lengths), np.int64)
+    for i, (start, length) in enumerate(zip(post.offsets, post.lengths)):
+        ok, cls = confident[start : start + length], best[start : start + length]
+        run, t = 0, int(length) - 1
+        for j in range(int(length)):
+            run = run + 1 if ok[j] and (run == 0 or cls[j] == cls[j - 1]) else int(ok[j])
+            if run >= consecutive:
+                t = j
+                break
+        predictions[i], steps[i] = int(cls[t]), t + 1
+    return predictions, steps
 
 
-def fit_calibration(
-    logits: np.ndarray, steps: np.ndarray, labels: np.ndarray
-) -> tuple[float, float]:
-    """``(a, b)`` minimising the NLL of ``softmax(logits · exp(a + b · log steps))``.
-
-    A softmax regression on running means is over-confident after one step and
-    under-confident after many; a scale growing with the steps seen fixes both (for
-    i.i.d. Gaussian frames the exact log-likelihood ratio grows linearly with them).
-    Fit it on held-out data.
-    """
-    z = torch.from_numpy(np.asarray(logits, dtype=np.float32))
-    log_n = torch.from_numpy(np.log(np.asarray(steps, dtype=np.float32)))[:, None]
-    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    ab = torch.zeros(2, requires_grad=True)
-    optimiser = torch.optim.LBFGS([ab], max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = torch.nn.functional.cross_entropy(z * torch.exp(ab[0] + ab[1] * log_n), y)
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    a, b = ab.detach().tolist()
-    return float(a), float(b)
+def decide_fraction(post: Posteriors, fraction: float) -> Decisions:
+    """Answer after ``ceil(fraction · T)`` steps (at least one)."""
+    steps = np.clip(np.ceil(fraction * post.lengths).astype(np.int64), 1, post.lengths)
+    return post.at(steps).argmax(axis=1), steps
 
 
-def prefix_features(store: FeatureStore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Running-mean features of every prefix of every clip: ``(features, clip, step)`` rows."""
-    features, clips, steps = [], [], []
-    for i in range(store.n_clips):
-        frames = np.asarray(store.clip(i).frames, dtype=np.float64)
-        count = np.arange(1, len(frames) + 1)
-        running = np.cumsum(frames, axis=0) / count[:, None]
-        features.append(np.hstack([running, np.log(count)[:, None]]).astype(np.float32))
-        clips.append(np.full(len(frames), i))
-        steps.append(count)
-    return np.vstack(features), np.concatenate(clips), np.concatenate(steps)
+def decide_full_clip(post: Posteriors) -> Decisions:
+    return post.at(post.lengths).argmax(axis=1), post.lengths.copy()
 
 
-def clip_means(store: FeatureStore) -> np.ndarray:
-    """Whole-clip mean frame of every clip."""
-    return np.stack(
-        [
-            np.asarray(store.clip(i).frames, dtype=np.float64).mean(axis=0)
-            for i in range(store.n_clips)
-        ]
-    ).astype(np.float32)
-
-
-@dataclass
-class Posteriors:
-    """Per-prefix class posteriors of a store's clips (row ``offsets[i] + t`` is step ``t + 1``)."""
-
-    proba: np.ndarray
-    offsets: np.ndarray
-    lengths: np.ndarray
-
-    def decide_threshold(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        confident = self.proba.max(axis=1) >= threshold
-        predictions, steps = (
-            np.empty(len(self.lengths), np.int64),
-            np.empty(len(self.lengths), np.int64),
-        )
-        for i, (start, length) in enumerate(zip(self.offsets, self.lengths)):
-            hits = np.flatnonzero(confident[start : start + length])
-            t = int(hits[0]) if len(hits) else int(length) - 1
-            predictions[i], steps[i] = int(self.proba[start + t].argmax()), t + 1
-        return predictions, steps
-
-    def decide_fraction(self, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-        steps = np.clip(np.ceil(fraction * self.lengths).astype(np.int64), 1, self.lengths)
-        predictions = self.proba[self.offsets + steps - 1].argmax(axis=1)
-        return predictions, steps
-
-
-def posteriors(model: SoftmaxRegression, store: FeatureStore) -> Posteriors:
-    features, _, _ = prefix_features(store)
-    offsets = np.concatenate([[0], np.cumsum(store.lengths)[:-1]])
-    return Posteriors(model.predict_proba(features), offsets, store.lengths.copy())
-
-
-def fit_temporal_model(store: FeatureStore) -> SoftmaxRegression:
-    """The per-step posterior model, fitted on every prefix of every clip of ``store``."""
-    features, clips, _ = prefix_features(store)
-    return SoftmaxRegression().fit(features, store.labels[clips], store.n_classes)
-
-
-def _hm(
-    labels: np.ndarray, lengths: np.ndarray, decisions: tuple[np.ndarray, np.ndarray]
-) -> tuple[float, float, float]:
+def score(post: Posteriors, decisions: Decisions) -> tuple[float, float, float]:
+    """Accuracy, earliness and their harmonic mean of ``decisions`` on ``post``'s clips."""
     predictions, steps = decisions
-    accuracy, earliness = float(np.mean(predictions == labels)), float(np.mean(steps / lengths))
+    accuracy = float(np.mean(predictions == post.labels))
+    earliness = float(np.mean(steps / post.lengths))
     return accuracy, earliness, harmonic_mean(accuracy, earliness)
 
 
-def speaker_folds(store: FeatureStore, n_folds: int = 4) -> list[list[str]]:
-    """Training speakers split into at most ``n_folds`` groups (in sorted order)."""
-    speakers = store.speaker_set
-    return [
-        group
-        for group in np.array_split(np.array(speakers, dtype=object), min(n_folds, len(speakers)))
-        if len(group)
-    ]
-
-
-def out_of_fold_posteriors(train: FeatureStore) -> tuple[Posteriors, np.ndarray]:
-    """Posteriors of every training clip from a model that did not see its speaker."""
-    parts, labels = [], []
-    if len(train.speaker_set) < 2:
-        model = fit_temporal_model(train)
-        return posteriors(model, train), train.labels.copy()
-    for group in speaker_folds(train):
-        held = train.subset(speakers=list(group))
-        rest = train.subset(exclude_speakers=list(group))
-        parts.append(posteriors(fit_temporal_model(rest), held))
-        labels.append(held.labels)
-    offsets, total = [], 0
-    for p in parts:
-        offsets.append(p.offsets + total)
-        total += len(p.proba)
-    merged = Posteriors(
-        np.vstack([p.proba for p in parts]),
-        np.concatenate(offsets),
-        np.concatenate([p.lengths for p in parts]),
-    )
-    return merged, np.concatenate(labels)
-
-
-def tune(train_posteriors: Posteriors, labels: np.ndarray, kind: str) -> float:
-    """The threshold (``kind="threshold"``) or fraction with the best training HM."""
-    grid, decide = (
-        (THRESHOLDS, train_posteriors.decide_threshold)
-        if kind == "threshold"
-        else (FRACTIONS, train_posteriors.decide_fraction)
-    )
-    scores = [_hm(labels, train_posteriors.lengths, decide(float(v)))[2] for v in grid]
-    return float(grid[int(np.argmax(scores))])
-
-
 @dataclass
-class FittedBaselines:
-    """Everything the non-RL baselines learned from the training speakers."""
+class TunedRules:
+    """The rules' parameters, tuned on out-of-fold training posteriors (``rules.json``)."""
 
-    full_clip: SoftmaxRegression
-    temporal: SoftmaxRegression
     threshold: float
     fraction: float
+    consecutive_threshold: float
+    consecutive: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def fit_baselines(train: FeatureStore) -> FittedBaselines:
-    """Fit the full-clip and temporal models and tune θ and x on the training speakers."""
-    oof, labels = out_of_fold_posteriors(train)
-    full = SoftmaxRegression().fit(clip_means(train), train.labels, train.n_classes)
-    return FittedBaselines(
-        full,
-        fit_temporal_model(train),
-        tune(oof, labels, "threshold"),
-        tune(oof, labels, "fraction"),
-    )
+def tune_rules(oof: Posteriors) -> TunedRules:
+    """Each rule's parameter with the best HM on ``oof`` (ties: the first in grid order)."""
+    threshold = _best(oof, [(float(v),) for v in THRESHOLDS], decide_threshold)
+    fraction = _best(oof, [(float(v),) for v in FRACTIONS], decide_fraction)
+    pairs = [(float(v), c) for c in CONSECUTIVE for v in THRESHOLDS]
+    consecutive = _best(oof, pairs, decide_threshold)
+    return TunedRules(threshold[0], fraction[0], consecutive[0], int(consecutive[1]))
 
 
-def baseline_decisions(
-    fitted: FittedBaselines, test: FeatureStore
-) -> dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
-    """Per-clip ``(predictions, steps, parameters)`` of each built-in baseline on ``test``."""
-    post = posteriors(fitted.temporal, test)
-    full_predictions = fitted.full_clip.predict_proba(clip_means(test)).argmax(axis=1)
+def _best(post: Posteriors, grid: list[tuple], decide: Any) -> tuple:
+    scores = [score(post, decide(post, *params))[2] for params in grid]
+    return grid[int(np.argmax(scores))]
+
+
+def rule_decisions(rules: TunedRules, post: Posteriors) -> dict[str, tuple[Decisions, dict]]:
+    """Each rule's decisions on ``post`` with its tuned parameters."""
     return {
-        "full_clip": (full_predictions, test.lengths.copy(), {}),
-        "threshold": (*post.decide_threshold(fitted.threshold), {"threshold": fitted.threshold}),
-        "fixed_fraction": (*post.decide_fraction(fitted.fraction), {"fraction": fitted.fraction}),
+        "full_clip": (decide_full_clip(post), {}),
+        "threshold": (decide_threshold(post, rules.threshold), {"threshold": rules.threshold}),
+        "fixed_fraction": (decide_fraction(post, rules.fraction), {"fraction": rules.fraction}),
+        "consecutive": (
+            decide_threshold(post, rules.consecutive_threshold, rules.consecutive),
+            {"threshold": rules.consecutive_threshold, "consecutive": rules.consecutive},
+        ),
     }
 
 
-def baseline_curves(
-    fitted: FittedBaselines, test: FeatureStore
-) -> dict[str, list[dict[str, float]]]:
-    """Accuracy-vs-earliness curves on ``test``: sweeping θ (threshold) and x (fixed fraction)."""
-    post = posteriors(fitted.temporal, test)
-    curves: dict[str, list[dict[str, float]]] = {"threshold": [], "fixed_fraction": []}
+def rule_reports(rules: TunedRules, post: Posteriors, test: FeatureStore) -> dict[str, Any]:
+    """The metrics report of every rule on ``test`` (whose posteriors are ``post``)."""
+    reports = {}
+    for name, ((predictions, steps), parameters) in rule_decisions(rules, post).items():
+        report = early_classification_report(
+            predictions, test.labels, steps, test.lengths, test.class_names, test.steps_per_second
+        )
+        reports[name] = {**report, "parameters": parameters}
+    return reports
+
+
+def rule_curves(post: Posteriors) -> dict[str, list[dict[str, float]]]:
+    """Accuracy-vs-earliness curves: sweeping θ (threshold) and x (fixed fraction)."""
+    curves: dict[str, list[dict[str, float]]] = {}
     for name, grid, decide in (
-        ("threshold", THRESHOLDS, post.decide_threshold),
-        ("fixed_fraction", FRACTIONS, post.decide_fraction),
+        ("threshold", THRESHOLDS, decide_threshold),
+        ("fixed_fraction", FRACTIONS, decide_fraction),
     ):
+        curves[name] = []
         for value in grid:
-            accuracy, earliness, hm = _hm(test.labels, test.lengths, decide(float(value)))
+            accuracy, earliness, hm = score(post, decide(post, float(value)))
             curves[name].append(
                 {
                     "parameter": float(value),
@@ -285,14 +145,12 @@ def baseline_curves(
 def evaluate_baselines(
     train: FeatureStore, test: FeatureStore, seed: int = 0, aeon: bool = True
 ) -> dict[str, dict[str, Any]]:
-    """Fit every baseline on ``train`` and report each on ``test`` (aeon ones when importable)."""
-    fitted = fit_baselines(train)
-    reports: dict[str, dict[str, Any]] = {}
-    for name, (predictions, steps, parameters) in baseline_decisions(fitted, test).items():
-        report = early_classification_report(
-            predictions, test.labels, steps, test.lengths, test.class_names, test.steps_per_second
-        )
-        reports[name] = {**report, "parameters": parameters}
+    """Cross-fit the default posterior model on ``train``, tune every rule on its
+    out-of-fold posteriors, and report each on ``test`` (plus aeon's when importable)."""
+    from avemotion.posterior import cross_fit
+
+    fitted = cross_fit(train)
+    reports = rule_reports(tune_rules(fitted.posteriors), fitted.model.posteriors(test), test)
     if aeon:
         from avemotion.agents.baselines_aeon import aeon_available, evaluate_aeon_baselines
 

@@ -25,7 +25,8 @@ def bench_agents(
     training seconds / ours including the front-end fit}`` (the ratios only when both ran).
     Runs go into ``out`` (a temporary directory by default, removed afterwards).
     """
-    from avemotion.agents.runner import read_summary, train
+    from avemotion.agents.run_dir import read_summary
+    from avemotion.agents.runner import train
 
     results: dict[str, Any] = {"steps": int(steps), "agents": {}}
     with tempfile.TemporaryDirectory(prefix="avemotion-bench-") as tmp:

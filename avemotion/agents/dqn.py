@@ -31,8 +31,8 @@ import torch
 from tqdm import tqdm
 
 from avemotion.agents.dqn_config import DQNConfig
-from avemotion.agents.dqn_state import EpisodeScratch, pack_rng, save_atomic, unpack_rng
-from avemotion.agents.frontend_fit import AgentData, fit_frontend, transplant
+from avemotion.agents.dqn_state import EpisodeScratch, pack_rng, unpack_rng
+from avemotion.agents.frontend_fit import AgentData, transplant
 from avemotion.agents.losses import recurrent_td_loss, td_loss
 from avemotion.agents.networks import (
     FrontEnd,
@@ -43,16 +43,12 @@ from avemotion.agents.networks import (
     reset_state,
 )
 from avemotion.agents.replay import EpisodeReplay, TransitionReplay
-from avemotion.agents.rewards import (
-    EARLINESS_REWARDS,
-    MatchedEarlinessWeight,
-    earliness_reward,
-    env_training_reward,
-    step_outcome,
-)
+from avemotion.agents.rewards import MatchedEarlinessWeight, step_outcome
 from avemotion.agents.stop_tuning import tune_wait_bias
 from avemotion.agents.training_log import TrainingLog
-from avemotion.envs.core import ObservationLayout
+from avemotion.atomic import torch_save_atomic
+from avemotion.envs.core import ObservationLayout, RewardSpec
+from avemotion.posterior import CrossFit
 from avemotion.store import FeatureStore
 
 MODEL_NAME = "model.pt"
@@ -65,16 +61,36 @@ def make_q_network(
     """The online Q-network this config describes (its front end still unfitted)."""
     frontend = FrontEnd(obs_dim, store_dim, n_actions - 1, config.frontend)
     if config.q_head == "stopping" and not config.recurrent:
-        if config.reward == "earliness":
-            return StoppingQNetwork(
-                frontend, n_actions, config.hidden, EARLINESS_REWARDS, learned_correct=True
-            )
-        return StoppingQNetwork(frontend, n_actions, config.hidden)
+        rewards = env_rewards(config)
+        return StoppingQNetwork(
+            frontend,
+            n_actions,
+            config.hidden,
+            (rewards.correct, rewards.wrong),
+            learned_correct=rewards.earliness_weight > 0 or config.match_earliness_weight,
+        )
     if config.recurrent:
         return RecurrentQNetwork(
             frontend, n_actions, config.hidden, config.dueling, config.recurrent
         )
     return MLPQNetwork(frontend, n_actions, config.hidden, config.dueling)
+
+
+def env_rewards(config: DQNConfig) -> RewardSpec:
+    """The env reward this config trains on."""
+    return RewardSpec.preset(
+        config.reward, wait_cost=config.wait_cost, earliness_weight=config.earliness_weight
+    )
+
+
+def replay_weight(rewards: RewardSpec, matched: MatchedEarlinessWeight | None) -> float | None:
+    """The earliness weight the replay recomputes rewards with (None: the stored env
+    rewards). With the env's unmodified earliness preset the recomputed rewards are the
+    env's own, and every class action gets its counterfactual reward ``1 − w · t / T``."""
+    if matched is not None:
+        return matched.value
+    preset = RewardSpec.preset("earliness", earliness_weight=rewards.earliness_weight)
+    return rewards.earliness_weight if rewards == preset else None
 
 
 def epsilon_at(config: DQNConfig, step: int, total: int) -> float:
@@ -99,6 +115,7 @@ def train_dqn(
     resume: bool = False,
     progress: bool = True,
     max_length: int | None = None,
+    fitted: CrossFit | None = None,
 ) -> dict[str, Any]:
     """Train our DQN for ``steps`` environment steps (real transitions) into ``run_dir``.
 
@@ -107,7 +124,8 @@ def train_dqn(
     feature (default: the longest clip of ``store``, before the front-end split).
     Returns a summary with ``env_steps_per_s`` (env steps over the training loop's time,
     checkpoint writing excluded), ``setup_seconds`` (fitting the front end before the
-    loop), the final earliness weight and the stop tuning's result.
+    loop), the final earliness weight and the stop tuning's result. ``fitted`` is the
+    run's cross-fitted posterior model (fitted here when not given).
     """
     setup_start = time.perf_counter()
     torch.set_num_threads(config.torch_threads)
@@ -115,28 +133,24 @@ def train_dqn(
     rng = np.random.default_rng(seed)
     if max_length is None:
         max_length = int(store.lengths.max())
-    data = AgentData(store, config)
+    data = AgentData(store, config, fitted)
     store = data.store
+    spec = env_rewards(config)
     envs = gym.make_vec(
         "AVEmotion-v0",
         num_envs=config.num_envs,
         store=store,
         obs_mode=config.obs_mode,
+        reward=config.reward,
         wait_cost=config.wait_cost,
+        earliness_weight=config.earliness_weight,
         max_length=max_length,
     )
     n_envs, n_actions = config.num_envs, envs.single_action_space.n
     obs_dim = envs.single_observation_space.shape[0]
-    rewards = (
-        EARLINESS_REWARDS
-        if config.reward == "earliness"
-        else (envs.rewards.correct, envs.rewards.wrong)
-    )
+    rewards = (spec.correct, spec.wrong)
     online = make_q_network(config, obs_dim, n_actions, store.dim)
-    if not (resume and (run_dir / CHECKPOINT_NAME).is_file()):
-        calibration = data.fit(online.frontend, envs.layout, config.frontend_l2)
-    else:
-        calibration = tuple(torch.load(run_dir / CHECKPOINT_NAME, weights_only=True)["calibration"])
+    data.fit(online.frontend, envs.layout)
     target = copy.deepcopy(online)
     optimiser = torch.optim.AdamW(
         online.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
@@ -152,7 +166,9 @@ def train_dqn(
     else:
         replay = TransitionReplay(config.buffer_size, n_envs, obs_dim, n_actions)
     earliness = (
-        MatchedEarlinessWeight(config.earliness_weight) if config.reward == "earliness" else None
+        MatchedEarlinessWeight(None, start=spec.earliness_weight or 1.0)
+        if config.match_earliness_weight
+        else None
     )
     global_step, updates = 0, 0
     checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -204,12 +220,6 @@ def train_dqn(
         next_obs, reward, terminated, truncated, info = envs.step(actions)
         next_mask = info["action_mask"].astype(bool)
         fraction, hit = step_outcome(actions, before)
-        if earliness is None:
-            reward = env_training_reward(
-                config.relative_wait_cost, actions, reward, terminated, before
-            )
-        else:
-            reward = earliness_reward(fraction, hit, earliness.value)
         valid = ~prev_done
         if int(valid.sum()) > steps - global_step:
             # The budget ends inside this batch: keep (and count) exactly ``steps`` transitions.
@@ -253,7 +263,7 @@ def train_dqn(
         global_step += collected
         bar.update(collected)
         if global_step >= config.learning_starts and len(replay) > 0:
-            weight = earliness.value if earliness is not None else None
+            weight = replay_weight(spec, earliness)
             for _ in range(config.gradient_steps):
                 if config.recurrent:
                     loss, q_mean = recurrent_td_loss(
@@ -301,15 +311,14 @@ def train_dqn(
                 "updates": updates,
                 "rng": pack_rng(rng.bit_generator.state),
                 "torch_rng": torch.get_rng_state(),
-                "calibration": list(calibration),
             }
             if earliness is not None:
                 state["earliness_weight"] = earliness.state_dict()
             if config.checkpoint_replay:
                 state["replay"] = replay.state_dict()
-            save_atomic(state, checkpoint_path)
-            save_atomic(
-                final_model(online, config, envs, data, calibration).state_dict(),
+            torch_save_atomic(state, checkpoint_path)
+            torch_save_atomic(
+                final_model(online, config, envs, data).state_dict(),
                 run_dir / MODEL_NAME,
             )
             next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
@@ -327,7 +336,7 @@ def train_dqn(
         "checkpoint_seconds": checkpoint_seconds,
         "setup_seconds": setup_seconds,
         "env_steps_per_s": (global_step - start_step) / loop_seconds,
-        "earliness_weight": earliness.value if earliness is not None else None,
+        "earliness_weight": earliness.value if earliness is not None else spec.earliness_weight,
         "stop_tuning": data.tuned,
     }
 
@@ -337,21 +346,16 @@ def final_model(
     config: DQNConfig,
     envs: Any,
     data: AgentData,
-    calibration: tuple[float, float],
 ) -> torch.nn.Module:
     """The network to save. With cross-fitting: a network over the embedding store whose
-    front end is fitted on every training speaker, with ``online``'s learnt layers. With a
-    split and ``frontend_refit``: ``online`` with its front end refitted on every training
-    speaker. Otherwise ``online`` itself."""
+    front end is the posterior model fitted on every training speaker, with ``online``'s
+    learnt layers. Otherwise ``online`` itself."""
     full = data.all_speakers
     if data.crossfit:
         n_actions = envs.single_action_space.n
         layout = ObservationLayout(full, config.obs_mode, envs.layout.max_length)
         model = transplant(online, make_q_network(config, layout.size, n_actions, full.dim))
         data.fit_final(model.frontend, layout)
-    elif config.frontend_refit and data.frontend_store.n_clips < full.n_clips:
-        model = copy.deepcopy(online)
-        fit_frontend(model.frontend, envs.layout, full, config.frontend_l2, known=calibration)
     else:
         model = copy.deepcopy(online)
     if config.tune_wait_bias and isinstance(model, StoppingQNetwork):

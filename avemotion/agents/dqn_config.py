@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 _COUNT_FIELDS = {
@@ -20,6 +20,9 @@ _COUNT_FIELDS = {
 }
 """Integer fields of :class:`DQNConfig` and their smallest allowed value."""
 
+_RETIRED_FIELDS = {"extra", "frontend_split", "frontend_refit", "relative_wait_cost"}
+"""Fields of older runs' configs that are read and ignored."""
+
 
 @dataclass
 class DQNConfig:
@@ -28,25 +31,22 @@ class DQNConfig:
     obs_mode: str = "frame+mean"
     """Observation of the env: "frame", "mean" or "frame+mean" (use "frame" with ``recurrent``)."""
     reward: str = "earliness"
-    """Training reward. ``"earliness"``: a correct answer after observing ``t`` of the
-    clip's ``T`` steps earns ``1 − w · t / T``, a wrong one 0 and a wait 0, so the expected
-    return is E[correct × (1 − w · earliness)], whose optimum lies inside the clip as the
-    harmonic mean's does (:mod:`~avemotion.agents.rewards`). ``"env"``: the env's reward
-    (±1 for an answer, ``-wait_cost`` per wait, or ``relative_wait_cost``). A linear wait
-    cost makes the expected return nearly flat along the accuracy/earliness curve, so the
-    learnt policy flips between answering at once and waiting to the end (README,
-    "Agents"). The clip length enters only this training reward; the agent never observes
-    it."""
+    """The env's reward preset (:meth:`~avemotion.envs.core.RewardSpec.preset`), the one
+    every agent of a comparison trains on. ``"earliness"``: a correct answer after
+    observing ``t`` of the clip's ``T`` steps earns ``1 − w · t / T``, a wrong one and a
+    wait 0, so the expected return E[correct × (1 − w · earliness)] has its optimum inside
+    the clip, as the harmonic mean's does. ``"signed"``: ±1 for an answer and
+    ``-wait_cost`` per wait; its nearly flat return along the accuracy/earliness curve
+    makes the learnt policy flip between answering at once and waiting to the end."""
     earliness_weight: float | None = None
-    """``"earliness"`` reward: the weight ``w`` of the fraction observed (below 1 values
-    accuracy more and answers later). None: matched to the harmonic mean of the training
-    episodes as training goes (:class:`~avemotion.agents.rewards.MatchedEarlinessWeight`)."""
-    wait_cost: float = 0.005
-    """``"env"`` reward: env reward for waiting one step is ``-wait_cost``."""
-    relative_wait_cost: float | None = None
-    """``"env"`` reward: if set, the training reward of a wait is ``-relative_wait_cost /
-    clip length`` instead of the env's ``-wait_cost``: observing a whole clip then costs
-    ``relative_wait_cost``, whatever its length."""
+    """``"earliness"`` reward: the env's ``w`` (None: the env's default, 1)."""
+    match_earliness_weight: bool = False
+    """Train on the earliness reward with ``w`` matched to the harmonic mean of the
+    training episodes as training goes (:class:`~avemotion.agents.rewards.MatchedEarlinessWeight`)
+    instead of the env's fixed ``w``: a different objective, so a run with it is named
+    apart in comparisons."""
+    wait_cost: float | None = None
+    """``"signed"`` reward: the env's cost of one wait (None: the env's default)."""
     num_envs: int = 32
     """Sub-envs of the native vector env stepped together."""
     learning_rate: float = 5e-4
@@ -99,14 +99,6 @@ class DQNConfig:
     frontend_folds: int = 4
     """Speaker folds of the cross-fitting (0: one per training speaker); each costs one
     softmax-regression fit before training."""
-    frontend_split: float = 0.5
-    """Without cross-fitting: fraction of the training speakers that fit the posterior
-    front end; the agent learns on the others. 0 fits the front end and trains the agent
-    on all training speakers."""
-    frontend_refit: bool = True
-    """Without cross-fitting: after training, refit the front end on all training speakers
-    for the saved model (the agent's stopping rule was learnt on held-out-like
-    posteriors)."""
     frontend_l2: float = 1e-2
     """L2 penalty of the posterior front end's classifier (larger = less over-confident)."""
     tune_wait_bias: bool = True
@@ -136,13 +128,11 @@ class DQNConfig:
     """Environment steps between training-log rows."""
     torch_threads: int = 1
     """torch intra-op threads (one is fastest for small networks on a few cores)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Free-form notes kept with the config."""
 
     def __post_init__(self) -> None:
-        if self.reward not in ("earliness", "env"):
+        if self.reward not in ("earliness", "signed"):
             raise ValueError(
-                f"dqn config: reward: expected 'earliness' or 'env', got {self.reward!r}"
+                f"dqn config: reward: expected 'earliness' or 'signed', got {self.reward!r}"
             )
         if self.earliness_budget is not None and not 0.0 < self.earliness_budget <= 1.0:
             raise ValueError(
@@ -161,11 +151,13 @@ class DQNConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DQNConfig:
-        known = {f for f in cls.__dataclass_fields__}
+        known = {f for f in cls.__dataclass_fields__} | _RETIRED_FIELDS
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"dqn config: unknown field(s) {unknown}; known: {sorted(known)}")
-        values = dict(values)
+        values = {k: v for k, v in values.items() if k not in _RETIRED_FIELDS}
+        if values.get("reward") == "env":  # runs saved before the env offered presets
+            values["reward"] = "signed"
         if "hidden" in values:
             values["hidden"] = tuple(int(h) for h in values["hidden"])
         return cls(**values)

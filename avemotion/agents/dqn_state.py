@@ -3,21 +3,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from avemotion.agents.replay import EpisodeReplay
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` into a temporary sibling, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 class EpisodeScratch:

@@ -19,6 +19,13 @@ from typing import Any
 import numpy as np
 
 from avemotion.agents.metrics import early_classification_report
+from avemotion.agents.run_dir import (
+    POSTERIOR,
+    RULES,
+    check_disjoint,
+    read_run_config,
+    training_store,
+)
 from avemotion.envs.core import resolve_store
 from avemotion.envs.vector import AVEmotionVectorEnv
 from avemotion.store import FeatureStore
@@ -83,44 +90,28 @@ def evaluate_agent(
     )
 
 
-def report_from_decisions(
-    store: FeatureStore, predictions: np.ndarray, steps: np.ndarray
-) -> dict[str, Any]:
-    """The metrics report of per-clip decisions made by a baseline on ``store``."""
-    return early_classification_report(
-        predictions, store.labels, steps, store.lengths, store.class_names, store.steps_per_second
-    )
-
-
-def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """A run directory's ``config.json``, with a clear error when it is missing or broken."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing (not a run directory)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: unreadable JSON ({error})") from None
-
-
 def evaluate_run(
     run_dir: str | os.PathLike[str],
     store: StoreLike,
     speakers: Sequence[str] | None = None,
     exclude_speakers: Sequence[str] | None = None,
     baselines: bool = False,
+    aeon: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a trained run greedily on the selected clips of ``store``.
 
     Returns the report (``accuracy``, ``earliness``, ``harmonic_mean``, ``n_clips``,
     ``mean_decision_s``, ``per_class_recall``, ``confusion_matrix``, ...) plus ``agent``,
-    ``run`` and ``speakers``. With ``baselines``, a ``baselines`` object keyed by baseline
-    name holds the same report for each non-RL baseline, fitted on the run's own training
-    speakers of the same store, and ``baseline_curves`` their accuracy-vs-earliness sweeps
-    (θ of the threshold, x of the fixed fraction) on the selected clips. The agent's env uses the run's training T_max
-    (``max_length`` in its config.json), whatever the longest selected test clip; the
-    non-RL baselines build no env and read no time feature (their temporal model uses
-    the step count itself).
+    ``run`` and ``speakers``. The agent's env uses the run's training T_max (``max_length``
+    in its config.json), whatever the longest selected test clip.
+
+    With ``baselines``, ``baselines`` holds the same report for every non-RL stopping rule
+    on the run's own posterior model and tuned parameters (``posterior.npz`` and
+    ``rules.json``: fitted on the run's training clips only), plus aeon's classifiers
+    fitted on those training clips (reopened from the run's record, whatever ``store``
+    is); ``baseline_curves`` holds the rules' accuracy-vs-earliness sweeps. It refuses in
+    one line when the training data is gone or changed, or shares clips with the test
+    selection. ``aeon=False`` leaves aeon's classifiers out.
     """
     from avemotion.agents.runner import load_agent
 
@@ -142,14 +133,37 @@ def evaluate_run(
             UserWarning,
             stacklevel=2,
         )
+    train = training_store(run_dir, config) if baselines else None
+    if train is not None:
+        check_disjoint(train, test, f"{run_dir}")
     agent = load_agent(run_dir)
     max_length = int(config["max_length"]) if config.get("max_length") else None
     result = evaluate_agent(agent, test, max_length=max_length)
     result = {**result, "agent": config["agent"], "run": str(run_dir), "speakers": test.speaker_set}
-    if baselines:
-        from avemotion.agents.baselines import baseline_curves, evaluate_baselines, fit_baselines
-
-        train = resolve_store(full, config.get("speakers"), config.get("exclude_speakers"))
-        result["baselines"] = evaluate_baselines(train, test, seed=int(config.get("seed", 0)))
-        result["baseline_curves"] = baseline_curves(fit_baselines(train), test)
+    if train is not None:
+        result["baselines"], result["baseline_curves"] = run_baselines(
+            Path(run_dir), train, test, seed=int(config.get("seed", 0)), aeon=aeon
+        )
     return result
+
+
+def run_baselines(
+    run_dir: Path, train: FeatureStore, test: FeatureStore, seed: int, aeon: bool = True
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every non-RL rule of the run on ``test`` (the run's posterior model and tuned
+    parameters), aeon's fitted on ``train``, and the rules' curves."""
+    from avemotion.agents.baselines import TunedRules, rule_curves, rule_reports
+    from avemotion.agents.baselines_aeon import aeon_available, evaluate_aeon_baselines
+    from avemotion.posterior import load_posterior_model
+
+    posterior = load_posterior_model(run_dir / POSTERIOR)
+    rules_path = run_dir / RULES
+    if not rules_path.is_file():
+        raise FileNotFoundError(f"{rules_path}: missing (the run's tuned stopping rules)")
+    tuned = json.loads(rules_path.read_text())
+    rules = TunedRules(**{k: tuned[k] for k in TunedRules.__dataclass_fields__})
+    post = posterior.posteriors(test)
+    reports = rule_reports(rules, post, test)
+    if aeon and aeon_available():
+        reports.update(evaluate_aeon_baselines(train, test, seed=seed))
+    return reports, rule_curves(post)

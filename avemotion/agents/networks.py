@@ -185,9 +185,8 @@ class StoppingQNetwork(nn.Module):
 
     The K classification actions end the episode, so their value is the expected reward
     ``r_wrong + (r_correct − r_wrong) · p(k | running mean)``, with ``p`` the frozen
-    posterior front end (fitted on speakers the agent is not trained on, see
-    ``frontend_split``, its logits rescaled by a step-dependent calibration fitted on the
-    agent's speakers). ``Q(wait)`` is learned by an MLP over class-agnostic confidence
+    run's posterior model as a frozen front end (while training, the out-of-fold logits of
+    the training speakers, :mod:`~avemotion.agents.frontend_fit`). ``Q(wait)`` is learned by an MLP over class-agnostic confidence
     features: the sorted posterior, its entropy, and the time feature. Such an input cannot
     memorise which training clip it is looking at, so the learned stopping rule transfers
     to new speakers.

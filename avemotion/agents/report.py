@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from avemotion.atomic import write_text_atomic
+
 DEFAULT_METRICS = ("accuracy", "balanced_accuracy", "earliness", "harmonic_mean", "mean_decision_s")
 """The metrics a comparison shows unless told otherwise, in column order."""
 LABEL_COLUMNS = ("kind", "n_trials", "n_folds", "n_seeds", "n_clips")
@@ -85,12 +87,6 @@ def comparison_csv(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = DEFA
     return buffer.getvalue()
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_comparison(
     rows: Sequence[dict[str, Any]],
     stem: str | os.PathLike[str],
@@ -101,6 +97,6 @@ def write_comparison(
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     markdown, table = stem.with_suffix(".md"), stem.with_suffix(".csv")
-    _write_text_atomic(markdown, comparison_markdown(rows, metrics, note=note))
-    _write_text_atomic(table, comparison_csv(rows, metrics))
+    write_text_atomic(markdown, comparison_markdown(rows, metrics, note=note))
+    write_text_atomic(table, comparison_csv(rows, metrics))
     return markdown, table

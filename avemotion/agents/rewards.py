@@ -1,10 +1,12 @@
-"""Training rewards of our DQN, and the earliness weight matched to the harmonic mean.
+"""The env's earliness reward recomputed from stored outcomes, and the earliness weight
+matched to the harmonic mean.
 
-Under the ``"earliness"`` reward a correct answer after observing ``t`` of the clip's ``T``
-steps earns ``1 − w · t / T``, a wrong answer and a wait earn 0: the expected return is
-E[correct · (1 − w · earliness)]. The replay keeps each step's raw outcome (the fraction
-observed, and whether it was a correct answer), so rewards are computed when sampled and
-``w`` may change during training.
+Under the env's ``"earliness"`` reward a correct answer after observing ``t`` of the clip's
+``T`` steps earns ``1 − w · t / T``, a wrong answer and a wait earn 0: the expected return
+is E[correct · (1 − w · earliness)]. The replay keeps each step's raw outcome (the fraction
+observed, and whether it was a correct answer), so rewards can be computed when sampled:
+with the env's ``w`` they are the env's own rewards (what every agent trains on), and the
+``match_earliness_weight`` variant lets ``w`` change during training.
 
 The harmonic mean HM(A, E) = 2 A (1 − E) / (A + 1 − E) of accuracy ``A`` and earliness
 ``E`` is not a sum of per-clip rewards. At the policy that maximises it, it has the same
@@ -22,9 +24,6 @@ from typing import Any
 
 import numpy as np
 
-EARLINESS_REWARDS = (1.0, 0.0)
-"""Largest reward of a correct answer and reward of a wrong one under the "earliness" reward."""
-
 
 def step_outcome(
     actions: np.ndarray, before: dict[str, np.ndarray]
@@ -39,22 +38,7 @@ def step_outcome(
 
 def earliness_reward(fraction: np.ndarray, hit: np.ndarray, weight: float) -> np.ndarray:
     """Reward of each step under the "earliness" reward with weight ``weight``."""
-    return np.where(hit, 1.0 - weight * fraction, EARLINESS_REWARDS[1]).astype(np.float32)
-
-
-def env_training_reward(
-    relative_wait_cost: float | None,
-    actions: np.ndarray,
-    env_reward: np.ndarray,
-    terminated: np.ndarray,
-    before: dict[str, np.ndarray],
-) -> np.ndarray:
-    """The env's reward, with waits costing ``relative_wait_cost / T`` when that is set."""
-    if relative_wait_cost is None:
-        return env_reward
-    waited = (actions == 0) & ~terminated
-    cost = -relative_wait_cost / before["clip_length"]
-    return np.where(waited, cost, env_reward).astype(np.float32)
+    return np.where(hit, 1.0 - weight * fraction, 0.0).astype(np.float32)
 
 
 def matched_weight(accuracy: float, earliness: float, bounds: tuple[float, float]) -> float:

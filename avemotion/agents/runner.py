@@ -1,18 +1,11 @@
-"""Train any agent into a run directory, and load it back as a greedy per-step :class:`Agent`.
+"""Train any agent into a run directory (:mod:`~avemotion.agents.run_dir`), and load it
+back as a greedy per-step :class:`Agent`.
 
-A run directory holds::
-
-    RUN/
-      config.json         agent name, step budget, seed, store and speaker selection,
-                          the agent's full config, class names and sizes, and
-                          ``max_length``: T_max of the time feature t / T_max (the
-                          training selection's longest clip), which every env built
-                          for this run (training, evaluation, online) uses
-      model.pt|model.zip  the trained model (ours: a torch state dict; SB3: its zip)
-      checkpoint.pt       ours only: the atomic checkpoint that ``resume`` continues
-      training_log.csv    windowed training episodes: return, accuracy, earliness, HM, ...
-      tensorboard/        the same scalars for TensorBoard
-      summary.json        env steps, wall time and env-steps/s of the training
+Training is two stages. The posterior model is cross-fitted once on the selected training
+speakers (:func:`~avemotion.posterior.cross_fit`) and saved with the run; the non-RL
+stopping rules are tuned on its out-of-fold posteriors (``rules.json``), and our DQN learns
+on the same out-of-fold posteriors, so every rule of the run reads the same posterior
+model, fitted on the same speakers, and every agent trains on the same env reward.
 """
 
 from __future__ import annotations
@@ -25,25 +18,32 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from avemotion.agents.baselines import tune_rules
+from avemotion.agents.run_dir import (
+    CONFIG,
+    POSTERIOR,
+    RULES,
+    SUMMARY,
+    read_run_config,
+    training_record,
+)
 from avemotion.agents.sb3 import SB3_AGENTS
-from avemotion.envs.core import resolve_store
+from avemotion.atomic import write_json_atomic
+from avemotion.envs.core import RewardSpec, resolve_store
+from avemotion.posterior import RunningMeanSoftmax, cross_fit
+from avemotion.posterior.models import save_posterior_model
 from avemotion.store import FeatureStore
 
 AGENTS = ("dqn", "dqn-recurrent", *SB3_AGENTS)
-SB3_OPTIONS = ("obs_mode", "wait_cost", "n_envs", "log_every", "progress")
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    """Write JSON into a temporary sibling and rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
-
-
-def _store_reference(
-    store: FeatureStore | str | os.PathLike[str] | None, resolved: FeatureStore
-) -> str | None:
-    return None if store is None else str(Path(resolved.path).resolve())
+SB3_OPTIONS = (
+    "obs_mode",
+    "reward",
+    "earliness_weight",
+    "wait_cost",
+    "n_envs",
+    "log_every",
+    "progress",
+)
 
 
 def train(
@@ -82,8 +82,8 @@ def train(
     selected = resolve_store(full, speakers, exclude_speakers)
     progress = bool(agent_kwargs.pop("progress", True))
     max_length = int(selected.lengths.max())
-    if resume and (run_dir / "config.json").is_file():
-        previous = json.loads((run_dir / "config.json").read_text())
+    if resume and (run_dir / CONFIG).is_file():
+        previous = json.loads((run_dir / CONFIG).read_text())
         max_length = int(previous.get("max_length") or max_length)
         if previous["agent"] != agent:
             raise ValueError(
@@ -105,22 +105,20 @@ def train(
             raise ValueError(f"resume: only our DQN can resume; {agent} runs start over")
         unknown_sb3 = {k: v for k, v in agent_kwargs.items() if k not in SB3_OPTIONS}
         known = {k: v for k, v in agent_kwargs.items() if k in SB3_OPTIONS}
-        agent_config = {
-            "obs_mode": "frame+mean",
-            "wait_cost": 0.01,
-            **known,
-            "algorithm_kwargs": unknown_sb3,
-        }
+        agent_config = {"obs_mode": "frame+mean", **known, "algorithm_kwargs": unknown_sb3}
+    reward = RewardSpec.preset(
+        agent_config.get("reward", "earliness"),
+        wait_cost=agent_config.get("wait_cost"),
+        earliness_weight=agent_config.get("earliness_weight"),
+    )
     obs_size = {"frame": 1, "mean": 1, "frame+mean": 2}[agent_config["obs_mode"]] * selected.dim + 1
     run_config = {
         "agent": agent,
         "steps": int(steps),
         "seed": int(seed),
-        "store": _store_reference(store, full),
-        "speakers": list(speakers) if speakers is not None else None,
-        "exclude_speakers": list(exclude_speakers) if exclude_speakers else None,
+        "reward": reward.as_dict(),
+        "training": training_record(store, full, selected, speakers, exclude_speakers),
         "train_speakers": selected.speaker_set,
-        "n_train_clips": selected.n_clips,
         "class_names": selected.class_names,
         "store_dim": selected.dim,
         "obs_dim": obs_size,
@@ -129,7 +127,8 @@ def train(
         "max_length": max_length,
         "agent_config": agent_config,
     }
-    write_json_atomic(run_dir / "config.json", run_config)
+    write_json_atomic(run_dir / CONFIG, run_config)
+    fitted = fit_posterior(selected, run_dir, agent_config)
     if agent.startswith("dqn"):
         summary = train_dqn(
             config,
@@ -140,6 +139,7 @@ def train(
             resume=resume,
             progress=progress,
             max_length=max_length,
+            fitted=fitted,
         )
     else:
         from avemotion.agents.sb3 import train_sb3
@@ -156,8 +156,22 @@ def train(
             **sb3_options,
             **agent_config["algorithm_kwargs"],
         )
-    write_json_atomic(run_dir / "summary.json", summary)
+    write_json_atomic(run_dir / SUMMARY, summary)
     return run_dir
+
+
+def fit_posterior(store: FeatureStore, run_dir: Path, agent_config: dict[str, Any]) -> Any:
+    """Cross-fit the run's posterior model on the training speakers, save it, and tune the
+    non-RL stopping rules on its out-of-fold posteriors (the same our DQN learns on)."""
+    model = RunningMeanSoftmax(agent_config.get("frontend_l2", 1e-2))
+    fitted = cross_fit(store, model, agent_config.get("frontend_folds", 4))
+    save_posterior_model(fitted.model, run_dir / POSTERIOR)
+    rules = tune_rules(fitted.posteriors)
+    write_json_atomic(
+        run_dir / RULES,
+        {"posterior": fitted.model.name, "folds": fitted.folds, **rules.as_dict()},
+    )
+    return fitted
 
 
 def load_agent(run_dir: str | os.PathLike[str]) -> Any:
@@ -166,8 +180,6 @@ def load_agent(run_dir: str | os.PathLike[str]) -> Any:
     The agent's ``max_length`` is the run's training T_max (None for runs that predate
     it), so that :func:`~avemotion.agents.evaluate.sweep_agent` builds its env with it.
     """
-    from avemotion.agents.evaluate import read_run_config
-
     config = read_run_config(run_dir)
     if config["agent"].startswith("dqn"):
         from avemotion.agents.policy import load_dqn_agent
@@ -179,8 +191,3 @@ def load_agent(run_dir: str | os.PathLike[str]) -> Any:
         agent = load_sb3_agent(Path(run_dir), config)
     agent.max_length = int(config["max_length"]) if config.get("max_length") else None
     return agent
-
-
-def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """A run's ``summary.json`` (env steps, seconds, env-steps/s)."""
-    return json.loads((Path(run_dir) / "summary.json").read_text())

@@ -88,7 +88,8 @@ def parse_options(pairs: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from avemotion.agents.evaluate import evaluate_run
-    from avemotion.agents.runner import read_summary, train
+    from avemotion.agents.run_dir import read_summary
+    from avemotion.agents.runner import train
 
     default_job = args.features is None and args.speakers is None and args.exclude_speakers is None
     speakers = list(DEFAULT_TRAIN_SPEAKERS) if default_job else args.speakers
@@ -109,12 +110,17 @@ def run(args: argparse.Namespace) -> int:
     summary = read_summary(run_dir)
     print(f"run: {run_dir}")
     if default_job and not args.no_eval:
-        result = evaluate_run(run_dir, None, speakers=list(DEFAULT_TEST_SPEAKERS))
-        print(
-            f"held-out speakers {', '.join(DEFAULT_TEST_SPEAKERS)}: accuracy {result['accuracy']:.3f}, "
-            f"earliness {result['earliness']:.3f}, harmonic mean {result['harmonic_mean']:.3f}, "
-            f"mean decision {result['mean_decision_s']:.2f} s over {result['n_clips']} clips"
+        result = evaluate_run(
+            run_dir, None, speakers=list(DEFAULT_TEST_SPEAKERS), baselines=True, aeon=False
         )
+        print(f"held-out speakers {', '.join(DEFAULT_TEST_SPEAKERS)}, {result['n_clips']} clips:")
+        rows = [(f"{args.agent} (ours)" if args.agent.startswith("dqn") else args.agent, result)]
+        rows += [(name, result["baselines"][name]) for name in ("threshold", "fixed_fraction")]
+        for name, r in rows:
+            print(
+                f"  {name:<18} accuracy {r['accuracy']:.3f}, earliness {r['earliness']:.3f}, "
+                f"harmonic mean {r['harmonic_mean']:.3f}, mean decision {r['mean_decision_s']:.2f} s"
+            )
     print(
         f"env-steps/s: {summary['env_steps_per_s']:.0f} ({summary['env_steps']} steps in {summary['train_seconds']:.1f} s)"
     )

@@ -104,7 +104,7 @@ class OnlineRecognizer:
         encoder directory (``encoder_dir``), its identity and the extraction ``level``.
         Pass ``encoder_dir`` to use a moved copy; its identity and classes must match.
         """
-        from avemotion.agents.evaluate import read_run_config
+        from avemotion.agents.run_dir import read_run_config
         from avemotion.agents.runner import load_agent
 
         config = read_run_config(run_dir)

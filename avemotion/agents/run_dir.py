@@ -1,0 +1,111 @@
+"""The run directory: what a training run wrote, and what it was trained on.
+
+::
+
+    RUN/
+      config.json         agent name, step budget, seed, the env reward, the training data
+                          (store path and digest, speaker selection, clip count), the
+                          agent's full config, class names and sizes, and ``max_length``:
+                          T_max of the time feature t / T_max, which every env built for
+                          this run (training, evaluation, online) uses
+      posterior.npz       the posterior model fitted on the training speakers (the one every
+                          stopping rule of the run reads)
+      rules.json          the non-RL stopping rules tuned on the same out-of-fold posteriors
+      model.pt|model.zip  the trained agent (ours: a torch state dict; SB3: its zip)
+      checkpoint.pt       ours only: the atomic checkpoint that ``resume`` continues
+      training_log.csv    windowed training episodes: return, accuracy, earliness, HM, ...
+      tensorboard/        the same scalars for TensorBoard
+      summary.json        env steps, wall time and env-steps/s of the training
+
+Evaluation never guesses what a run was trained on: :func:`training_store` reopens the
+recorded store, checks its digest, and applies the recorded speaker selection, or refuses
+in one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from avemotion.envs.core import resolve_store
+from avemotion.store import FeatureStore
+
+CONFIG = "config.json"
+SUMMARY = "summary.json"
+POSTERIOR = "posterior.npz"
+RULES = "rules.json"
+
+
+def store_digest(store: FeatureStore) -> str:
+    """A short digest of a whole store (its arrays' checksums), whatever subset is open."""
+    checksums = json.dumps(store.meta.get("checksums", {}), sort_keys=True)
+    return hashlib.sha256(checksums.encode()).hexdigest()[:16]
+
+
+def training_record(
+    store: FeatureStore | str | os.PathLike[str] | None,
+    full: FeatureStore,
+    selected: FeatureStore,
+    speakers: list[str] | None,
+    exclude_speakers: list[str] | None,
+) -> dict[str, Any]:
+    """The ``training`` entry of a run's config: enough to reopen exactly that data."""
+    return {
+        "store": None if store is None else str(Path(full.path).resolve()),
+        "synthetic": store is None,
+        "digest": store_digest(full),
+        "speakers": list(speakers) if speakers is not None else None,
+        "exclude_speakers": list(exclude_speakers) if exclude_speakers else None,
+        "train_speakers": selected.speaker_set,
+        "n_clips": selected.n_clips,
+    }
+
+
+def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run directory's ``config.json``, with a clear error when it is missing or broken."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (not a run directory)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: unreadable JSON ({error})") from None
+
+
+def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run's ``summary.json`` (env steps, seconds, env-steps/s)."""
+    return json.loads((Path(run_dir) / SUMMARY).read_text())
+
+
+def training_store(run_dir: str | os.PathLike[str], config: dict[str, Any]) -> FeatureStore:
+    """The exact clips the run was trained on, or one clear error line."""
+    record = config.get("training")
+    where = Path(run_dir) / CONFIG
+    if not record:
+        raise ValueError(
+            f"{where}: training: this run does not record its training data (trained before "
+            "runs recorded it); retrain it to compare rules fairly"
+        )
+    source = None if record.get("synthetic") else record.get("store")
+    if source is not None and not (Path(source) / "meta.json").is_file():
+        raise FileNotFoundError(f"{where}: training.store: {source} is missing")
+    full = resolve_store(source)
+    if store_digest(full) != record["digest"]:
+        raise ValueError(
+            f"{where}: training.digest: {full.path} changed since the run was trained on it"
+        )
+    return resolve_store(full, record.get("speakers"), record.get("exclude_speakers"))
+
+
+def check_disjoint(train: FeatureStore, test: FeatureStore, where: str) -> None:
+    """Refuse a test selection that shares clip ids with the training clips."""
+    shared = sorted(set(train.clip_ids) & set(test.clip_ids))
+    if shared:
+        more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
+        raise ValueError(
+            f"{where}: the test clips share clip ids with the training clips "
+            f"({', '.join(shared[:3])}{more}); a comparison on them would be a leak"
+        )

@@ -1,0 +1,36 @@
+"""Posterior models: the class probabilities of a clip after each of its steps.
+
+The first of the two stages every stopping rule builds on (the second, *when* to answer,
+is :mod:`avemotion.agents`). Every rule in a comparison reads the same posterior model,
+fitted on the same training speakers only:
+
+- :class:`RunningMeanSoftmax` (the default): a softmax regression on the running mean of
+  the step embeddings, its logits rescaled by a step-count calibration;
+- :class:`StoreLogits`: the store's steps already are per-step log-posteriors (the
+  temporal LSTM's, ``avemotion extract --level temporal``);
+- :mod:`~avemotion.posterior.crossfit`: out-of-fold posteriors of the training speakers
+  (each speaker seen through a model fitted on the others), written once for every rule.
+"""
+
+from avemotion.posterior.crossfit import CrossFit, cross_fit, speaker_folds
+from avemotion.posterior.models import (
+    POSTERIOR_MODELS,
+    Posteriors,
+    RunningMeanSoftmax,
+    StoreLogits,
+    load_posterior_model,
+)
+from avemotion.posterior.softmax import SoftmaxRegression, fit_calibration
+
+__all__ = [
+    "POSTERIOR_MODELS",
+    "CrossFit",
+    "Posteriors",
+    "RunningMeanSoftmax",
+    "SoftmaxRegression",
+    "StoreLogits",
+    "cross_fit",
+    "fit_calibration",
+    "load_posterior_model",
+    "speaker_folds",
+]
