@@ -3,6 +3,7 @@ early stop, forced answers and broken streams."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,114 @@ def test_audio_ensemble_streams_the_extracted_rows(audio_ensemble_run: Any) -> N
     assert summary["steps_encoded"] == len(rows)
     posteriors = np.stack([s.posteriors for s in recognizer.steps])
     np.testing.assert_allclose(posteriors, rows[:, -len(CLASSES) :], atol=1e-5)
+
+
+class RecordingAgent:
+    """Waits until waiting is masked and keeps every observation of the utterance."""
+
+    obs_mode = "frame"
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def reset(self) -> None:
+        self.seen.clear()
+
+    def act(self, observation: np.ndarray, action_mask: np.ndarray) -> int:
+        self.seen.append(observation.copy())
+        return 0 if action_mask[0] else 1
+
+
+@pytest.fixture(scope="module")
+def adapted_run(av_run: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The av_run store speaker-adapted against itself (store order), and a tiny DQN on it."""
+    from avemotion.adaptation.transform import adapt_store
+    from avemotion.agents.runner import train
+
+    root = tmp_path_factory.mktemp("adapted-run")
+    store = FeatureStore.open(av_run.store_dir)
+    adapted = adapt_store(store, store, root / "store")
+    run_dir = train(
+        "dqn", adapted, 200, 0, root / "run", num_envs=8, learning_starts=64, batch_size=32,
+        hidden=(16,), progress=False, log_every=200,
+    )  # fmt: skip
+    return adapted, run_dir
+
+
+def streamed_rows(recognizer: OnlineRecognizer, agent: RecordingAgent, clip: Path) -> tuple:
+    """The rows the agent observed over a whole clip (``frame`` mode), and the summary."""
+    summary = stream(recognizer, clip, None)
+    return np.stack(agent.seen[: summary["steps_encoded"]])[:, :-1], summary
+
+
+def test_speaker_state_reproduces_the_adapted_store(
+    av_run: Any, adapted_run: Any, tmp_path: Path
+) -> None:
+    """Streaming a speaker's clips in store order with a speaker state gives what the
+    store-level transform writes for the same rows, within 1e-5; and the extracted store's
+    adapted rows within the encoder's own streaming error (1e-5 before normalisation)."""
+    from avemotion.adaptation.state import SpeakerAdapter
+    from avemotion.adaptation.transform import AdaptationSpec, adapt_store
+
+    adapted, _ = adapted_run
+    spec = AdaptationSpec.from_store(adapted)
+    reference = FeatureStore.open(av_run.store_dir)
+    encoder = load_encoder(av_run.encoder_dir)
+    agent = RecordingAgent()
+    state = tmp_path / "speaker.json"
+    recognizer = OnlineRecognizer(
+        encoder, agent, ObservationLayout(adapted, "frame"), "temporal", CLASSES,
+        speaker=SpeakerAdapter(spec, state),
+    )  # fmt: skip
+    plain_agent = RecordingAgent()
+    plain = OnlineRecognizer(
+        encoder, plain_agent, ObservationLayout(reference, "frame"), "temporal", CLASSES,
+        stop_on_decision=False,
+    )  # fmt: skip
+    assert not recognizer.stop_on_decision  # the state needs every step of the utterance
+    clips = [i for i, s in enumerate(adapted.speakers) if s == "s0"]
+    online, raw = [], []
+    for earlier, i in enumerate(clips):
+        rows, summary = streamed_rows(recognizer, agent, av_run.clips[i])
+        assert summary["speaker_state"]["earlier_utterances"] == earlier
+        assert len(rows) == adapted.lengths[i]
+        online.append(rows)
+        raw.append(streamed_rows(plain, plain_agent, av_run.clips[i])[0])
+    assert json.loads(state.read_text())["utterances"] == len(clips)
+    raw_store = FeatureStore.create(
+        tmp_path / "raw", raw, [0] * len(raw), ["s0"] * len(raw), CLASSES
+    )
+    expected = adapt_store(raw_store, reference, tmp_path / "expected", prior=spec.prior)
+    assert AdaptationSpec.from_store(expected).identity == spec.identity
+    for k, i in enumerate(clips):
+        np.testing.assert_allclose(online[k], expected.clip(k).frames, atol=1e-5)
+        # against the extracted store: the same up to the encoder's streaming error
+        scale = np.sqrt(spec.population.var)
+        np.testing.assert_allclose(online[k] * scale, adapted.clip(i).frames * scale, atol=1e-5)
+
+
+def test_stream_cli_keeps_the_speaker_state(
+    av_run: Any, adapted_run: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from avemotion.cli import main
+
+    _, run_dir = adapted_run
+    state = tmp_path / "state.json"
+    argv = ["stream", "--video", str(av_run.clips[0]), "--run", str(run_dir), "--json"]
+    for earlier in range(2):
+        assert main([*argv, "--speaker-state", str(state)]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["speaker_state"]["earlier_utterances"] == earlier
+        assert summary["steps_encoded"] == summary["total_steps"]
+    assert json.loads(state.read_text())["utterances"] == 2
+    state.write_text('{"format": "avemotion-speaker-state", "version": 1')
+    assert main([*argv, "--speaker-state", str(state)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("avemotion stream: error: ") and str(state) in err
+    assert len(err.splitlines()) == 1
+    # a run trained on an unadapted store has no speaker transform to apply
+    other = ["stream", "--video", str(av_run.clips[0]), "--run", str(av_run.run_dir)]
+    assert main([*other, "--speaker-state", str(tmp_path / "new.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not speaker-adapted" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "new.json").exists()
