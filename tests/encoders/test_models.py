@@ -171,3 +171,50 @@ def test_face_search_defaults_follow_the_visual_variant() -> None:
     assert fast.min_neighbors == FaceConfig().min_neighbors
     given = face({"variant": "small", "face": {"scale_factor": 1.1, "hold": 2}})
     assert (given.scale_factor, given.min_size_fraction, given.hold) == (1.1, 0.35, 2)
+
+
+def test_mini_xception_branch_features_and_frozen_backbone() -> None:
+    """135-d features (128-d embedding ⊕ 7 log-posteriors); the frozen backbone gets no
+    gradient and keeps its batch-norm statistics in training mode."""
+    torch.manual_seed(3)
+    net = VisualNet(8, "mini-xception", fine_tune=False)
+    assert (net.input_size, net.dim) == (64, 135)
+    crops = torch.randint(0, 255, (4, 64, 64, 3), dtype=torch.uint8)
+    net.train()
+    assert not net.backbone.training and net.head.training
+    features = net.embed(crops)
+    assert features.shape == (4, 135)
+    torch.testing.assert_close(features[:, 128:].exp().sum(1), torch.ones(4))
+    before = net.backbone.bn1.running_mean.clone()
+    net(crops).sum().backward()
+    assert net.head.weight.grad is not None
+    assert all(p.grad is None for p in net.backbone.parameters())
+    torch.testing.assert_close(net.backbone.bn1.running_mean, before)
+    net.set_fine_tune(True)
+    net.train()
+    assert net.backbone.training
+    net(crops).sum().backward()
+    assert net.backbone.conv1.weight.grad is not None
+
+
+def test_mini_xception_encoder_round_trip(tmp_path: Path) -> None:
+    """A mini-Xception visual part saves and loads with its frozen flag and 135-d features;
+    fusion over it is sized 135 + 128."""
+    torch.manual_seed(4)
+    config = {
+        "class_names": ["a", "b"],
+        "visual": {"variant": "mini-xception", "fine_tune": False},
+        "audio": {"variant": "small"},
+        "fusion": {"hidden": 16},
+    }
+    nets = build_nets(config)
+    assert nets["fusion"].input_norm.num_features == 135 + 128
+    save_encoder(tmp_path / "enc", config, nets)
+    encoder = load_encoder(tmp_path / "enc")
+    assert encoder.visual is not None and not encoder.visual.fine_tune
+    assert encoder.level_dim("embedding") == 135 + 128
+    crops = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
+    torch.testing.assert_close(
+        encoder.visual_embeddings(crops), nets["visual"].eval().embed(torch.as_tensor(crops))
+    )
+    assert encoder.face_config.margin == 0.05

