@@ -1,0 +1,249 @@
+"""Speaker adaptation on held-out RAVDESS actors: accuracy against the number of earlier
+clips of the speaker, adapted (avemotion.adaptation) and unadapted.
+
+    python experiments/speaker_adaptation.py \
+        --store ~/.cache/avemotion/stores/ravdess-audio-embedding \
+        --temporal-store ~/.cache/avemotion/stores/ravdess-audio \
+        --out results/speaker-adaptation --plot docs/speaker_adaptation.png
+
+Whole-clip classifier: logistic regression (standardised inputs, C = 1, never tuned) on the
+per-clip mean and std of the step embeddings, trained on actors 01-14 and scored on 15-18.
+For each seed of the random order, the whole store is adapted causally against actors
+01-14 (``avemotion adapt --order random --seed S`` with ``--reference-speakers`` 01-14):
+each training clip with its own speaker's earlier clips, exactly as a test clip. Then:
+
+- ``causal``: every held-out clip at its own place in the seeded order (the targets' figure);
+- ``at k``: every held-out clip as if it came after k other clips of its speaker (the first
+  k of a seeded permutation of the speaker's other clips; "all" = every other clip). The
+  estimator depends on a clip's earlier clips only through their moments, so the adapted
+  mean + std features are computed from per-clip moments without rewriting the store.
+
+Unadapted figures use the raw features of the same clips. With ``--temporal-store``, our DQN
+is also trained (``avemotion.agents.runner.train``) on the temporal store of actors 01-14,
+unadapted and adapted with each seed, and evaluated on 15-18 (``evaluate_run``); its
+per-clip decisions are grouped by the number of earlier clips in the order.
+Writes ``OUT/speaker_adaptation.json`` and the plot; prints the JSON's summary (last line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avemotion.adaptation.estimator import clip_moments, normaliser
+from avemotion.adaptation.transform import adapt_store, fit_spec, speaker_sequences
+from avemotion.store import FeatureStore
+
+TRAIN = [f"Actor_{i:02d}" for i in range(1, 15)]
+TEST = [f"Actor_{i:02d}" for i in range(15, 19)]
+KS = (0, 1, 3, 5, 10, 20, "all")
+DQN_BUCKETS = ((0, 0), (1, 4), (5, 19), (20, 39), (40, 10_000))
+
+
+def clip_features(means: np.ndarray, squares: np.ndarray, mu: Any = 0.0, var: Any = 1.0):
+    """Mean and std over a clip's steps of ``(x - mu) / sqrt(var)``, from its moments."""
+    within = np.maximum(squares - means**2, 0.0)
+    return np.concatenate([(means - mu) / np.sqrt(var), np.sqrt(within / var)], axis=-1)
+
+
+def classifier(x: np.ndarray, y: np.ndarray):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
+    return model.fit(x, y)
+
+
+def moments_of(store: FeatureStore) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [clip_moments(store.clip(i).frames) for i in range(store.n_clips)]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def causal_features(store: FeatureStore, spec, means, squares, order_seed: int):
+    """Features of every clip adapted at its place in the seeded random order."""
+    x = np.empty((store.n_clips, 2 * store.dim))
+    earlier = np.empty(store.n_clips, dtype=np.int64)
+    for rows in speaker_sequences(store, "random", order_seed):
+        sum_m, sum_q = np.zeros(store.dim), np.zeros(store.dim)
+        for position, i in enumerate(rows):
+            mu, var = normaliser(spec.population, spec.prior, position, sum_m, sum_q)
+            x[i], earlier[i] = clip_features(means[i], squares[i], mu, var), position
+            sum_m, sum_q = sum_m + means[i], sum_q + squares[i]
+    return x, earlier
+
+
+def features_at_k(store: FeatureStore, spec, means, squares, k: Any, seed: int) -> np.ndarray:
+    """Every clip adapted as if after ``k`` other clips of its speaker (seeded choice)."""
+    rng = np.random.default_rng(seed)
+    x = np.empty((store.n_clips, 2 * store.dim))
+    for i in range(store.n_clips):
+        others = np.flatnonzero(store.speaker_index == store.speaker_index[i])
+        others = rng.permutation(others[others != i])
+        chosen = others if k == "all" else others[:k]
+        mu, var = normaliser(
+            spec.population, spec.prior, len(chosen), means[chosen].sum(0), squares[chosen].sum(0)
+        )
+        x[i] = clip_features(means[i], squares[i], mu, var)
+    return x
+
+
+def whole_clip(store_path: str, seeds: list[int], split: tuple[list, list]) -> dict[str, Any]:
+    full = FeatureStore.open(store_path)
+    train, test = full.subset(speakers=split[0]), full.subset(speakers=split[1])
+    tr_m, tr_q = moments_of(train)
+    te_m, te_q = moments_of(test)
+    raw = classifier(clip_features(tr_m, tr_q), train.labels)
+    raw_correct = raw.predict(clip_features(te_m, te_q)) == test.labels
+    result: dict[str, Any] = {"unadapted": float(raw_correct.mean()), "seeds": {}}
+    for seed in seeds:
+        spec, scores = fit_spec(train, "random", seed)
+        x_train, _ = causal_features(train, spec, tr_m, tr_q, seed)
+        model = classifier(x_train, train.labels)
+        x_test, earlier = causal_features(test, spec, te_m, te_q, seed)
+        correct = model.predict(x_test) == test.labels
+        at_k = {}
+        for k in KS:
+            x_k = features_at_k(test, spec, te_m, te_q, k, seed)
+            at_k[str(k)] = float((model.predict(x_k) == test.labels).mean())
+        result["seeds"][str(seed)] = {
+            "causal": float(correct.mean()),
+            "at_k": at_k,
+            "prior_median": {
+                "kappa": float(np.median(spec.prior.kappa)),
+                "nu": float(np.median(spec.prior.nu)),
+            },
+            "prior_scores": scores,
+            "causal_by_earlier": {
+                f"{lo}-{hi}": float(correct[(earlier >= lo) & (earlier <= hi)].mean())
+                for lo, hi in DQN_BUCKETS
+            },
+        }
+    causal = [s["causal"] for s in result["seeds"].values()]
+    result["causal_mean"], result["causal_std"] = float(np.mean(causal)), float(np.std(causal))
+    result["at_k_mean"] = {
+        str(k): float(np.mean([s["at_k"][str(k)] for s in result["seeds"].values()])) for k in KS
+    }
+    result["at_k_std"] = {
+        str(k): float(np.std([s["at_k"][str(k)] for s in result["seeds"].values()])) for k in KS
+    }
+    return result
+
+
+def dqn(
+    temporal: str, seeds: list[int], steps: int, work: Path, split: tuple[list, list]
+) -> dict[str, Any]:
+    """Our DQN on the unadapted and adapted temporal stores (actors 01-14 -> 15-18)."""
+    from avemotion.adaptation.transform import earlier_clips
+    from avemotion.agents.evaluate import evaluate_run, sweep_agent
+    from avemotion.agents.runner import load_agent, train
+
+    full = FeatureStore.open(temporal)
+    out: dict[str, Any] = {}
+    for seed in seeds:
+        runs = {"unadapted": full}
+        adapted_path = work / f"temporal-adapted-seed{seed}"
+        runs["adapted"] = adapt_store(
+            full, full.subset(speakers=split[0]), adapted_path, "random", seed, overwrite=True
+        )
+        for name, store in runs.items():
+            started = time.perf_counter()
+            run_dir = train(
+                "dqn", store, steps, seed, work / f"dqn-{name}-seed{seed}", speakers=split[0],
+                overwrite=True, progress=False,
+            )  # fmt: skip
+            report = evaluate_run(run_dir, store, speakers=split[1])
+            test = store.subset(speakers=split[1])
+            predictions, _ = sweep_agent(load_agent(run_dir), test)
+            earlier = earlier_clips(runs["adapted"].subset(speakers=split[1]))
+            correct = predictions == test.labels
+            out.setdefault(name, {})[str(seed)] = {
+                key: report[key] for key in ("accuracy", "earliness", "harmonic_mean")
+            } | {
+                "seconds": round(time.perf_counter() - started, 1),
+                "accuracy_by_earlier": {
+                    f"{lo}-{hi}": float(correct[(earlier >= lo) & (earlier <= hi)].mean())
+                    for lo, hi in DQN_BUCKETS
+                },
+            }
+            print(name, seed, out[name][str(seed)], flush=True)
+    for name in list(out):
+        for key in ("accuracy", "earliness", "harmonic_mean"):
+            values = [r[key] for r in out[name].values()]
+            out[f"{name}_{key}_mean"] = float(np.mean(values))
+            out[f"{name}_{key}_std"] = float(np.std(values))
+    return out
+
+
+def plot(result: dict[str, Any], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clip = result["whole_clip"]
+    labels = [str(k) for k in KS]
+    x = np.arange(len(labels))
+    per_seed = np.array([[s["at_k"][k] for k in labels] for s in clip["seeds"].values()])
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.errorbar(x, per_seed.mean(0), yerr=per_seed.std(0), marker="o", capsize=3, label="adapted")
+    ax.axhline(clip["unadapted"], color="grey", ls="--", label="unadapted")
+    if "dqn" in result:
+        d = result["dqn"]
+        ax.axhline(d["adapted_accuracy_mean"], color="C2", ls=":", label="our DQN, adapted")
+        ax.axhline(d["unadapted_accuracy_mean"], color="C3", ls=":", label="our DQN, unadapted")
+    ax.set_xticks(x, labels)
+    ax.set_xlabel("earlier clips of the speaker")
+    ax.set_ylabel("whole-clip accuracy, actors 15-18")
+    ax.set_title(f"RAVDESS speaker adaptation ({len(per_seed)} order seeds, mean ± std)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    home = Path.home() / ".cache/avemotion/stores"
+    parser.add_argument("--store", default=str(home / "ravdess-audio-embedding"))
+    parser.add_argument("--temporal-store", help="also train our DQN on this store")
+    parser.add_argument("--train-speakers", nargs="+", default=TRAIN)
+    parser.add_argument("--test-speakers", nargs="+", default=TEST)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--dqn-steps", type=int, default=60_000)
+    parser.add_argument("--out", default="results/speaker-adaptation")
+    parser.add_argument("--plot", default="docs/speaker_adaptation.png")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    split = (args.train_speakers, args.test_speakers)
+    result: dict[str, Any] = {"store": args.store, "train": split[0], "test": split[1]}
+    result["whole_clip"] = whole_clip(args.store, args.seeds, split)
+    (out / "speaker_adaptation.json").write_text(json.dumps(result, indent=1))
+    if args.temporal_store:
+        result["dqn"] = dqn(args.temporal_store, args.seeds, args.dqn_steps, out, split)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    (out / "speaker_adaptation.json").write_text(json.dumps(result, indent=1))
+    plot(result, args.plot)
+    clip = result["whole_clip"]
+    summary = {
+        "unadapted": clip["unadapted"],
+        "causal_random_order": [clip["causal_mean"], clip["causal_std"]],
+        "at_k_mean": clip["at_k_mean"],
+        "at_k_std": clip["at_k_std"],
+    }
+    if "dqn" in result:
+        summary["dqn"] = {k: v for k, v in result["dqn"].items() if k.endswith(("_mean", "_std"))}
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
