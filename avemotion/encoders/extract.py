@@ -260,7 +260,7 @@ def store_meta(
     if config.level == "embedding":
         start = 0
         for part, dim in (
-            ("visual", 1280 if encoder.visual is not None else 0),
+            ("visual", encoder.visual.dim if encoder.visual is not None else 0),
             ("audio", encoder.audio.dim if encoder.audio is not None else 0),
         ):
             if dim:

@@ -244,7 +244,8 @@ def _split(
     encoder: Encoder, joint: torch.Tensor
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     if encoder.visual is not None and encoder.audio is not None:
-        return joint[:, 1280:], joint[:, :1280]
+        split = encoder.visual.dim  # visual first: 1280 (MobileNetV2) or 135 (mini-Xception)
+        return joint[:, split:], joint[:, :split]
     return (joint, None) if encoder.audio is not None else (None, joint)
 
 

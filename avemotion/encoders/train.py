@@ -37,6 +37,7 @@ from avemotion.encoders.models import (
     TemporalNet,
     VisualNet,
     load_mobilenet_weights,
+    mini_xception_branch,
     load_vggish_weights,
 )
 from avemotion.encoders.steps import StepConfig, clip_steps
@@ -94,6 +95,9 @@ def _start(
             "in_dim": probe.feature_dim,
             "input": config.temporal_input,
         }
+    if config.fine_tune is not None and "visual" in nets:  # --fine-tune over the branch's own
+        nets["visual"].set_fine_tune(config.fine_tune)  # type: ignore[operator]
+        enc_config["visual"]["fine_tune"] = config.fine_tune
     fresh = build_nets(enc_config)
     for name, net in fresh.items():
         nets.setdefault(name, net)
@@ -109,6 +113,14 @@ def _load_branch_file(
     nets: dict[str, torch.nn.Module],
     k: int,
 ) -> None:
+    if config.modality == "visual" and (
+        config.visual_variant == "mini-xception" or path.suffix.lower() in (".h5", ".hdf5")
+    ):  # the FER2013 mini-Xception's Keras file, its head matched to the classes by name
+        net, enc_config["visual"] = mini_xception_branch(
+            str(path), enc_config["class_names"], bool(config.fine_tune)
+        )
+        nets["visual"] = net
+        return
     state = load_weights(path)
     if config.modality == "audio":
         net = AudioNet(k, "vggish")
@@ -198,7 +210,7 @@ def train_encoder(config: TrainConfig) -> dict[str, Any]:
     clips, skipped = load_clips(config, enc_config)
     train, test = split_clips(clips, config)
     class_names = tuple(enc_config["class_names"])
-    encoder = Encoder(enc_config, nets)
+    encoder = Encoder(enc_config, nets, config.device)
     batches = {
         name: ClipBatch.build(part, encoder, class_names)
         for name, part in (("train", train), ("test", test))
