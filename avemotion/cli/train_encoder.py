@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from avemotion.device import add_device_argument, resolve_device
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -44,7 +46,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--decay-rate", type=float, dest="decay_rate")
     parser.add_argument("--audio-variant", choices=("small", "vggish"))
-    parser.add_argument("--visual-variant", choices=("small", "mobilenet_v2"))
+    parser.add_argument(
+        "--visual-variant",
+        choices=("small", "mobilenet_v2", "mini-xception"),
+        help="visual branch; mini-xception is the pretrained FER2013 network (--init its "
+        "emotion_model.hdf5, default ../shared/models/fer2013-mini-xception/ when present)",
+    )
+    parser.add_argument(
+        "--fine-tune",
+        action="store_true",
+        default=None,
+        help="visual: train the pretrained backbone too (default: frozen, only the head learns)",
+    )
+    add_device_argument(parser)
     parser.add_argument(
         "--audio-members",
         type=int,
@@ -89,6 +103,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _init_sources(args: argparse.Namespace) -> list[str]:
+    """``--init`` as given; for a mini-xception visual stage without one, the shared
+    FER2013 weights file (its absence is reported by the loader, naming the path)."""
+    if args.init or args.visual_variant != "mini-xception" or args.modality != "visual":
+        return list(args.init)
+    from avemotion.encoders.mini_xception import default_weights_path
+
+    return [str(default_weights_path())]
+
+
 def run(args: argparse.Namespace) -> int:
     from avemotion.encoders.train import TrainConfig, train_encoder
 
@@ -97,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         "root": args.root,
         "modality": args.modality,
         "out": args.out,
-        "init": args.init or None,
+        "init": _init_sources(args) or None,
         "speaker": args.heldout,
         "train_speakers": args.train_speakers,
         "num_epochs": args.num_epochs,
@@ -107,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         "decay_rate": args.decay_rate,
         "audio_variant": args.audio_variant,
         "visual_variant": args.visual_variant,
+        "fine_tune": args.fine_tune,
+        "device": str(resolve_device(args.device)),
         "audio_members": args.audio_members,
         "temporal_late_weight": args.temporal_late_weight,
         "temporal_hidden": args.temporal_hidden,

@@ -92,9 +92,7 @@ class RunningMeanSoftmax:
         self.model: SoftmaxRegression | None = None
         self.calibration: tuple[float, float] = (0.0, 0.0)
 
-    def fit(
-        self, store: FeatureStore, init: SoftmaxRegression | None = None
-    ) -> RunningMeanSoftmax:
+    def fit(self, store: FeatureStore, init: SoftmaxRegression | None = None) -> RunningMeanSoftmax:
         """Fit the regression on every prefix of every clip of ``store`` (``init``: a warm
         start); the calibration is left as it is (see :func:`~avemotion.posterior.cross_fit`)."""
         means, clips, _ = running_means(store)
