@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avemotion.device import place_on
 from avemotion.encoders.face import FaceConfig, FaceTracker
 from avemotion.encoders.frontend import N_MELS, patch_statistics, window_patch
 from avemotion.encoders.models import (
@@ -89,8 +90,15 @@ class Encoder:
     :meth:`step_features` and :meth:`temporal_step` with an explicit LSTM state.
     """
 
-    def __init__(self, config: dict[str, Any], nets: dict[str, torch.nn.Module]) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        nets: dict[str, torch.nn.Module],
+        device: str | torch.device | None = None,
+    ) -> None:
         self.config = config
+        if device is not None:  # the nets take and return CPU tensors wherever they run
+            place_on(nets, device)
         if config.get("visual"):  # explicit face settings: the variant's defaults filled in
             config["visual"]["face"] = visual_face_settings(config["visual"])
         self.class_names: list[str] = list(config["class_names"])
@@ -329,8 +337,10 @@ def build_nets(config: dict[str, Any]) -> dict[str, torch.nn.Module]:
     return nets
 
 
-def load_encoder(enc_dir: str | os.PathLike[str]) -> Encoder:
-    """Open an encoder directory written by :func:`save_encoder`."""
+def load_encoder(
+    enc_dir: str | os.PathLike[str], device: str | torch.device | None = None
+) -> Encoder:
+    """Open an encoder directory written by :func:`save_encoder` (its nets on ``device``)."""
     enc_dir = Path(enc_dir)
     config_file = enc_dir / "config.json"
     if not config_file.is_file():
@@ -354,7 +364,7 @@ def load_encoder(enc_dir: str | os.PathLike[str]) -> Encoder:
             raise EncoderError(
                 f"{enc_dir / f'{part}.pt'}: does not fit config.json ({str(error).splitlines()[0]})"
             ) from None
-    return Encoder(config, nets)
+    return Encoder(config, nets, device)
 
 
 def save_encoder(

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avemotion.device import on_own_device
 from avemotion.encoders.mini_xception import (
     EMBED_DIM,
     FER_CLASSES,
@@ -188,9 +189,11 @@ class AudioNet(nn.Module):
             else MeanLogPosteriorHead(self.members, n_classes)
         )
 
+    @on_own_device
     def embed(self, patch: torch.Tensor) -> torch.Tensor:
         return self.body(patch)
 
+    @on_own_device
     def member_logits(self, patches: list[torch.Tensor]) -> list[torch.Tensor]:
         """Each member's logits on its own batch (``patches[m]`` for member ``m``)."""
         if self.members == 1:
@@ -200,6 +203,7 @@ class AudioNet(nn.Module):
             for head, body, x in zip(self.head.heads, self.body.members, patches)  # type: ignore[union-attr]
         ]
 
+    @on_own_device
     def forward(self, patch: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(patch))
 
@@ -243,6 +247,7 @@ class VisualNet(nn.Module):
             self.backbone.eval()
         return self
 
+    @on_own_device
     def embed(self, crops: torch.Tensor) -> torch.Tensor:
         if self.variant == "mini-xception":
             embedding, logits = self.backbone(grey_input(crops))
@@ -251,6 +256,7 @@ class VisualNet(nn.Module):
         x = self.backbone.features(x)
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
+    @on_own_device
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(crops))
 
@@ -273,9 +279,11 @@ class FusionNet(nn.Module):
         )
         self.head = nn.Linear(hidden, n_classes)
 
+    @on_own_device
     def embed(self, fused: torch.Tensor) -> torch.Tensor:
         return self.body(self.input_norm(fused))
 
+    @on_own_device
     def forward(self, fused: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(fused))
 
@@ -301,6 +309,7 @@ class TemporalNet(nn.Module):
         zeros = torch.zeros(1, batch, self.hidden)
         return zeros, zeros.clone()
 
+    @on_own_device
     def forward(
         self, steps: torch.Tensor, state: LSTMState | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, LSTMState]:

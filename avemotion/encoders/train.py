@@ -37,8 +37,8 @@ from avemotion.encoders.models import (
     TemporalNet,
     VisualNet,
     load_mobilenet_weights,
-    mini_xception_branch,
     load_vggish_weights,
+    mini_xception_branch,
 )
 from avemotion.encoders.steps import StepConfig, clip_steps
 from avemotion.encoders.train_config import MODALITIES, PARAMS_KEYS, TrainConfig

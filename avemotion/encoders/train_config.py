@@ -43,7 +43,8 @@ class TrainConfig:
     train_speakers: list[str] | None = None
     """Speakers to train on (default: every speaker not held out)."""
     num_epochs: int = 15
-    """Passes over the training windows (clips for ``temporal``)."""
+    """Passes over the training windows (clips for ``temporal``); 0 trains nothing and
+    evaluates the starting weights (a zero-shot encoder from a pretrained branch)."""
     batch_size: int = 128
     """Windows (clips for ``temporal``) per gradient step."""
     learning_rate: float = 3e-3
@@ -61,7 +62,14 @@ class TrainConfig:
     with its own head and augmentation draws): the embedding concatenates theirs (128 ×
     members values), the posteriors are their mean log-posterior."""
     visual_variant: str = "small"
-    """``small`` (CPU-sized, 112 px) or ``mobilenet_v2`` (224 px)."""
+    """``small`` (CPU-sized, 112 px), ``mobilenet_v2`` (224 px) or ``mini-xception`` (the
+    FER2013 network, 64 px grey; starts from its Keras HDF5 file given in ``init``)."""
+    fine_tune: bool | None = None
+    """Visual branch: train the backbone too (``True``) or only the head (``False``);
+    ``None`` keeps the branch's own setting (the mini-Xception is frozen by default)."""
+    device: str = "cpu"
+    """torch device the networks run on (``avemotion.device.resolve_device`` resolves the
+    CLI's ``auto|cpu|cuda``); inputs and outputs stay on the CPU."""
     temporal_hidden: int = 128
     """LSTM hidden size."""
     temporal_copies: int = 2
@@ -89,8 +97,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("num_epochs", "batch_size", "threads", "temporal_hidden", "audio_members"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            least = 0 if name == "num_epochs" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                kind = "a non-negative" if least == 0 else "a positive"
+                raise ValueError(f"{name}: expected {kind} integer, got {value!r}")
+        if self.visual_variant == "mini-xception" and self.modality == "visual" and not self.init:
+            raise ValueError(
+                "init: the mini-xception visual variant starts from the FER2013 weights file "
+                "(emotion_model.hdf5); pass it with --init (see docs/visual.md)"
+            )
         if not 0.0 < float(self.window_fraction) <= 1.0:
             raise ValueError(
                 f"window_fraction: expected a value in (0, 1], got {self.window_fraction!r}"
