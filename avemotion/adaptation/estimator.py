@@ -10,7 +10,7 @@ The unit of evidence is the clip, not the step: the steps of one clip are strong
 correlated (one sentence, one emotion), so counting them as independent would trust one
 clip as if it were dozens. Each clip ``j`` contributes its per-dimension step mean ``m_j``
 and step mean square ``Q_j``. After ``n`` earlier clips of a speaker, with the population
-mean ``m0`` and variance ``v0`` and the prior strengths ``kappa`` (mean) and ``nu``
+mean ``m0`` and (typical speaker's) variance ``v0`` and the prior strengths ``kappa`` (mean) and ``nu``
 (variance), both in clips::
 
     mu  = (kappa * m0 + sum_j m_j) / (kappa + n)
@@ -19,9 +19,10 @@ mean ``m0`` and variance ``v0`` and the prior strengths ``kappa`` (mean) and ``n
 ``q_j(mu)`` is clip j's step mean square around ``mu`` (it holds both the within-clip and
 the between-clip spread). This is the normal-inverse-gamma posterior shape with clips as
 observations: ``kappa`` and ``nu`` are pseudo-clips of the population. With ``n = 0`` the
-speaker gets exactly the population statistics, so a first clip is standardised globally,
-which a linear classifier on standardised features treats as no adaptation. A step ``x`` is
-then normalised to ``(x - mu) / sqrt(var)``. The state of a speaker is only
+speaker gets exactly the population statistics: a first clip is standardised with the
+population mean and the typical speaker's variance (:class:`Population`), one affine map
+for everyone, which a linear classifier on standardised features treats as no adaptation.
+A step ``x`` is then normalised to ``(x - mu) / sqrt(var)``. The state of a speaker is only
 ``(n, sum_j m_j, sum_j Q_j)``, so it updates in O(dim) per clip and fits in a small file.
 
 The prior strengths are chosen per dimension, without labels, by leave-one-speaker-out
@@ -53,19 +54,35 @@ PRIOR_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 @dataclass(frozen=True)
 class Population:
     """Per-dimension step mean ``m0`` and variance ``v0`` of the reference clips, each clip
-    weighted equally (float64)."""
+    weighted equally (float64).
+
+    ``m0`` is the mean of the clip means. ``v0`` is the typical *speaker's* variance: each
+    clip's step mean square around its own speaker's mean, averaged over clips. It is the
+    prior of a speaker's variance, and a first clip is scaled by it, so that its normalised
+    steps have the scale the classifier sees once a speaker is known (the global variance
+    would also hold the spread between speakers and shrink a first clip's features).
+    """
 
     mean: np.ndarray
     var: np.ndarray
 
     @classmethod
-    def from_moments(cls, means: np.ndarray, squares: np.ndarray) -> Population:
-        """From per-clip step means and mean squares (``[n_clips, dim]``)."""
+    def from_moments(
+        cls, means: np.ndarray, squares: np.ndarray, speakers: np.ndarray | None = None
+    ) -> Population:
+        """From per-clip step means and mean squares (``[n_clips, dim]``) and each clip's
+        speaker (``None``: all one speaker)."""
         if len(means) == 0:
             raise ValueError("reference: no clips to estimate the population statistics from")
-        m0 = np.asarray(means, dtype=np.float64).mean(0)
-        v0 = np.asarray(squares, dtype=np.float64).mean(0) - m0**2
-        return cls(m0, np.maximum(v0, 0.0))
+        means = np.asarray(means, dtype=np.float64)
+        squares = np.asarray(squares, dtype=np.float64)
+        speakers = np.zeros(len(means)) if speakers is None else np.asarray(speakers)
+        spread = np.empty_like(means)
+        for s in np.unique(speakers):
+            rows = speakers == s
+            centre = means[rows].mean(0)
+            spread[rows] = squares[rows] - 2.0 * centre * means[rows] + centre**2
+        return cls(means.mean(0), np.maximum(spread.mean(0), 0.0))
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,7 +185,7 @@ def choose_prior(
     unadapted = 0.0
     for s in speaker_ids:
         rows = speakers == s
-        population = Population.from_moments(means[~rows], squares[~rows])
+        population = Population.from_moments(means[~rows], squares[~rows], speakers[~rows])
         args = (means[rows], squares[rows], n[rows], sum_mean[rows], sum_square[rows])
         huge = Prior(1e12, 1e12)
         unadapted += _dim_loglik(population, huge, *args).sum()

@@ -163,7 +163,7 @@ def fit_spec(
         sequences = speaker_sequences(reference, order, seed)
         prior, scores = choose_prior(means, squares, reference.speaker_index, sequences)
     spec = AdaptationSpec(
-        Population.from_moments(means, squares),
+        Population.from_moments(means, squares, reference.speaker_index),
         prior,
         store_checksum(reference),
         tuple(reference.speaker_set),

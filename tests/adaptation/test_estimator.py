@@ -106,3 +106,14 @@ def test_bad_prior_and_single_speaker_refused() -> None:
         Prior(1.0, np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="at least 2 speakers"):
         choose_prior(np.zeros((2, 1)), np.ones((2, 1)), np.array([0, 0]), [np.array([0, 1])])
+
+
+def test_population_variance_is_the_typical_speakers() -> None:
+    """v0 is the spread around each clip's own speaker mean, not around the global mean."""
+    a = clip_moments(np.array([[0.0], [2.0]]))  # speaker A: mean 1, mean square 2
+    b = clip_moments(np.array([[4.0], [6.0]]))  # speaker B: mean 5, mean square 26
+    means, squares = np.stack([a[0], b[0]]), np.stack([a[1], b[1]])
+    population = Population.from_moments(means, squares, np.array([0, 1]))
+    # m0 = 3; A: 2 - 2*1*1 + 1 = 1, B: 26 - 2*5*5 + 25 = 1, so v0 = 1 (the global variance is 5)
+    assert (population.mean[0], population.var[0]) == (3.0, 1.0)
+    assert Population.from_moments(means, squares).var[0] == 5.0
