@@ -8,6 +8,10 @@ never stored in the replay buffer. The action mask (``info["action_mask"]``: wai
 forbidden on a clip's last step) is respected when exploring, when acting greedily and in
 the TD target's ``max``.
 
+It trains on the env's reward: by default the env's own default (``reward="earliness"``: a
+correct answer after t of T steps earns 1 − w·t/T), the reward every agent compared in this
+package trains on; ``--reward signed`` chooses +1 / −1 / −wait cost. The result records it.
+
 Run it with ``python experiments/cleanrl_dqn.py --total-timesteps 20000`` (``--help`` lists
 every field of :class:`Args`). It prints the test accuracy and earliness at the end.
 """
@@ -27,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import avemotion  # noqa: F401  (registers AVEmotion-v0)
-from avemotion.envs.core import resolve_store
+from avemotion.envs.core import REWARDS, resolve_store
 from avemotion.store import FeatureStore
 
 
@@ -41,6 +45,10 @@ class Args:
     """path of a feature store; None reads the synthetic corpus"""
     test_speakers: str | None = None
     """comma-separated speakers held out for the final test; None holds out the last one"""
+    reward: str | None = None
+    """env reward preset, earliness or signed; None keeps the env's default (earliness)"""
+    earliness_weight: float | None = None
+    """w of the earliness reward (1 - w t/T); None keeps the preset's"""
     num_envs: int = 8
     """number of parallel clips in the native vector env"""
     total_timesteps: int = 20_000
@@ -75,9 +83,18 @@ def parse_args(argv: list[str] | None = None) -> Args:
     """Build an ``argparse`` parser from the fields of :class:`Args` (``--total-timesteps`` ...)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for field in dataclasses.fields(Args):
-        kind = {"int": int, "float": float}.get(str(field.type), str)
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=field.default)
+        kind = {"int": int, "float": float, "float | None": float}.get(str(field.type), str)
+        choices = REWARDS if field.name == "reward" else None
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}", type=kind, default=field.default, choices=choices
+        )
     return Args(**vars(parser.parse_args(argv)))
+
+
+def reward_kwargs(args: Args) -> dict[str, object]:
+    """The env's reward arguments that ``args`` sets (the others keep the env's defaults)."""
+    given = {"reward": args.reward, "earliness_weight": args.earliness_weight}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 class QNetwork(nn.Module):
@@ -149,10 +166,20 @@ class ReplayBuffer:
         }
 
 
-def evaluate(q_network: QNetwork, store: FeatureStore, speakers: list[str]) -> dict[str, float]:
-    """Play every clip of ``speakers`` once, greedily; return accuracy, earliness and return."""
+def evaluate(
+    q_network: nn.Module, store: FeatureStore, speakers: list[str], **env_kwargs: object
+) -> dict[str, float]:
+    """Play every clip of ``speakers`` once, greedily; return accuracy, earliness and return.
+
+    ``env_kwargs`` are further ``AVEmotion-v0`` arguments (the reward the return is scored on).
+    """
     env = gym.make_vec(
-        "AVEmotion-v0", num_envs=1, store=store, speakers=speakers, sampling="sequential"
+        "AVEmotion-v0",
+        num_envs=1,
+        store=store,
+        speakers=speakers,
+        sampling="sequential",
+        **env_kwargs,
     )
     n_clips = env.unwrapped.store.n_clips
     obs, info = env.reset(seed=0)
@@ -178,7 +205,7 @@ def evaluate(q_network: QNetwork, store: FeatureStore, speakers: list[str]) -> d
     }
 
 
-def main(args: Args) -> dict[str, float]:
+def main(args: Args) -> dict[str, object]:
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -188,8 +215,13 @@ def main(args: Args) -> dict[str, float]:
     store = resolve_store(args.store)
     test_speakers = args.test_speakers.split(",") if args.test_speakers else store.speaker_set[-1:]
     envs = gym.make_vec(
-        "AVEmotion-v0", num_envs=args.num_envs, store=store, exclude_speakers=test_speakers
+        "AVEmotion-v0",
+        num_envs=args.num_envs,
+        store=store,
+        exclude_speakers=test_speakers,
+        **reward_kwargs(args),
     )
+    reward_spec = envs.unwrapped.rewards.as_dict()
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete actions"
     n_actions = int(envs.single_action_space.n)
     obs_size = int(np.prod(envs.single_observation_space.shape))
@@ -268,13 +300,15 @@ def main(args: Args) -> dict[str, float]:
                 )
     envs.close()
 
-    result = evaluate(q_network, store, test_speakers)
+    result: dict[str, object] = evaluate(q_network, store, test_speakers, **reward_kwargs(args))
     result["train_episodes"] = len(episode_returns)
     result["train_masked_waits"] = masked_waits
     result["train_return_first_100"] = float(np.mean(episode_returns[:100]))
     result["train_return_last_100"] = float(np.mean(episode_returns[-100:]))
     result["steps_per_second"] = float(n_iterations * args.num_envs / (time.time() - start_time))
     print(" ".join(f"{k}={v:.4g}" for k, v in result.items()))
+    result["reward"] = reward_spec
+    print(f"reward={reward_spec}")
     return result
 
 
