@@ -44,6 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avemotion.encoders.corpus_files import printable, summary_line
     from avemotion.encoders.extract import ExtractConfig, extract
 
     config = ExtractConfig(
@@ -68,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
     fraction = store.meta.get("face_detected_fraction")
     if fraction is not None:
         print(f"face detected in {fraction:.1%} of steps")
-    if skipped:
-        print(f"skipped {len(skipped)} file(s):")
-        for reason in skipped:
-            print(f"  {reason}")
+    print(summary_line(args.root, store.meta["files"]))
+    for reason in printable(skipped):
+        print(f"  skipped {reason}")
     return 0

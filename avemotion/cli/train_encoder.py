@@ -114,6 +114,7 @@ def _init_sources(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avemotion.encoders.corpus_files import printable, summary_line
     from avemotion.encoders.train import TrainConfig, train_encoder
 
     overrides = {
@@ -161,10 +162,9 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"trained {entry['stage']} on {entry['dataset']}: {entry['n_train_clips']} clips of {len(entry['train_speakers'])} speakers in {entry['seconds']} s -> {config.out}"
     )
-    if entry["skipped"]:
-        print(f"skipped {len(entry['skipped'])} file(s):")
-        for reason in entry["skipped"]:
-            print(f"  {reason}")
+    print(summary_line(config.root, entry["files"]))
+    for reason in printable(entry["skipped"]):
+        print(f"  skipped {reason}")
     if metrics:
         held = ", ".join(entry["heldout_speakers"])
         print(f"held-out speakers ({held}), {metrics['n_clips']} clips:")

@@ -31,6 +31,7 @@ from avemotion.encoders.loops import (
     temporal_inputs,
 )
 from avemotion.encoders.models import TemporalNet
+from avemotion.encoders.train_checkpoint import EpochCheckpoint
 from avemotion.encoders.train_config import TrainConfig
 
 
@@ -113,9 +114,15 @@ def out_of_fold_sequences(
 
 
 def fit_temporal(
-    net: TemporalNet, batches: dict[str, ClipBatch], encoder: Encoder, config: TrainConfig
+    net: TemporalNet,
+    batches: dict[str, ClipBatch],
+    encoder: Encoder,
+    config: TrainConfig,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> dict[str, Any]:
-    """Train the LSTM over frozen per-step features to name the clip at every step."""
+    """Train the LSTM over frozen per-step features to name the clip at every step (from
+    ``checkpoint`` on, when given); return its held-out metrics (empty without held-out
+    clips)."""
     labels = batches["train"].labels
     copies = config.temporal_copies if encoder.audio is not None else 0
     if config.cross_fit >= 2:
@@ -125,12 +132,12 @@ def fit_temporal(
         if copies:
             sequences += augmented_sequences(batches["train"], encoder, copies, config.seed)
     labels = np.tile(labels, copies + 1)
-    metrics = fit_sequences(net, sequences, labels, config)
-    if "test" in batches:
-        metrics = evaluate_sequences(
-            net, temporal_inputs(batches["test"], encoder), batches["test"].labels
-        )
-    return metrics
+    fit_sequences(net, sequences, labels, config, checkpoint)
+    if "test" not in batches:
+        return {}
+    return evaluate_sequences(
+        net, temporal_inputs(batches["test"], encoder), batches["test"].labels
+    )
 
 
 __all__ = ["fit_temporal", "out_of_fold_sequences", "speaker_folds", "window_part", "part_config"]

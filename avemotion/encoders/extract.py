@@ -3,8 +3,11 @@
 Every clip is encoded on its own (so the result does not depend on batching, worker count
 or interruptions) and saved atomically into a work directory next to the output
 (``STORE.work/``). A killed run started again with the same arguments skips the clips already
-there and ends with the same store as an uninterrupted run. Unusable files are skipped with a
-one-line reason, kept in the store's metadata. The run fails only if nothing was extracted.
+there and ends with the same store as an uninterrupted run. Every file under the corpus root
+is accounted for: in a clip, or skipped with a one-line reason (outside the corpus's naming,
+a dangling link, another extension, a speaker not selected, unreadable, silent, too short…).
+The store's metadata keeps the list (``skipped``) and the counts (``files``: seen = kept +
+skipped). The run fails only if nothing was extracted.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from avemotion.encoders.bundle import Encoder, load_encoder
-from avemotion.encoders.datasets import Item, list_dataset, select_speakers
+from avemotion.encoders.datasets import Corpus, Item, list_corpus
 from avemotion.encoders.face import load_cascade
 from avemotion.encoders.media import MediaError
 from avemotion.encoders.steps import StepConfig, clip_steps
@@ -162,8 +165,15 @@ def extract(config: ExtractConfig) -> tuple[FeatureStore, list[str]]:
     encoder = load_encoder(config.encoder)
     encoder.check_level(config.level)
     media = {"audio": "audio", "visual": "visual", "audio-visual": "fusion"}[encoder.modality]
-    items, class_names = list_dataset(config.dataset, config.root, media, config.allow_outside_root)
-    items = select_speakers(items, config.speakers, config.exclude_speakers)
+    corpus = list_corpus(
+        config.dataset,
+        config.root,
+        media,
+        config.allow_outside_root,
+        exclude=(out, work_dir(out)),
+    )
+    corpus.select(config.speakers, config.exclude_speakers, "--speakers / --exclude-speakers")
+    items = corpus.items
     steps = StepConfig(
         encoder.steps_per_second,
         encoder.visual.input_size if encoder.visual is not None else 112,
@@ -206,41 +216,41 @@ def extract(config: ExtractConfig) -> tuple[FeatureStore, list[str]]:
         finally:
             torch.set_num_threads(threads)
     bar.close()
-    return _assemble(config, encoder, items, class_names, work, out)
+    return _assemble(config, encoder, corpus, work, out)
 
 
 def _assemble(
-    config: ExtractConfig,
-    encoder: Encoder,
-    items: list[Item],
-    class_names: tuple[str, ...],
-    work: Path,
-    out: Path,
+    config: ExtractConfig, encoder: Encoder, corpus: Corpus, work: Path, out: Path
 ) -> tuple[FeatureStore, list[str]]:
-    sequences, kept, skipped, detected, total = [], [], [], 0, 0
-    for index, item in enumerate(items):
+    sequences, kept, detected, total = [], [], 0, 0
+    for index, item in enumerate(list(corpus.items)):
         skip = work / f"{index:06d}.skip"
         if skip.is_file():
-            skipped.append(skip.read_text().strip())
+            corpus.drop(item, skip.read_text().strip())
             continue
         sequences.append(np.load(work / f"{index:06d}.npy", allow_pickle=False))
         info = json.loads((work / f"{index:06d}.json").read_text())
         detected += info["detected"]
         total += info["steps"]
         kept.append(item)
+    account = corpus.account
+    skipped = account.lines()
     if not kept:
         raise ExtractionError(
-            f"{config.root}: nothing could be extracted; {len(skipped)} file(s) skipped, first: {skipped[0] if skipped else 'none'}"
+            f"{account.summary()}: nothing could be extracted; first: {skipped[0] if skipped else 'none'}"
         )
+    in_clips = {os.path.abspath(p) for i in kept for p in (i.path, i.audio_path) if p is not None}
+    assert set(account.kept) == in_clips, "every kept file is in a clip, and only those"
     meta = store_meta(
         config, encoder, detected / total if encoder.visual is not None and total else None, skipped
     )
+    meta["files"] = account.counts()
     store = FeatureStore.create(
         out,
         sequences,
-        [class_names.index(i.label) for i in kept],
+        [corpus.classes.index(i.label) for i in kept],
         [i.speaker for i in kept],
-        class_names,
+        corpus.classes,
         clip_ids=[i.clip_id for i in kept],
         meta=meta,
         overwrite=config.overwrite or out.exists(),
@@ -253,7 +263,7 @@ def store_meta(
     config: ExtractConfig, encoder: Encoder, face_fraction: float | None, skipped: list[str]
 ) -> dict[str, Any]:
     """The store metadata of an extraction: corpus, modality, time base, encoder identity and
-    training speakers, level layout, face-detected fraction and skipped files."""
+    training speakers, level layout, face-detected fraction and every skipped file's line."""
     history = encoder.config.get("history", [])
     trained_on = sorted({s for entry in history for s in entry.get("train_speakers", [])})
     layout: dict[str, list[int]] = {}

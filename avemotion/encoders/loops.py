@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from avemotion.encoders.bundle import Encoder
 from avemotion.encoders.models import AudioNet, TemporalNet
+from avemotion.encoders.train_checkpoint import EpochCheckpoint
 from avemotion.encoders.train_config import TrainConfig
 
 EVAL_BATCH = 256
@@ -145,9 +146,15 @@ def _optimiser(
 
 
 def fit_windows(
-    net: nn.Module, modality: str, batch: ClipBatch, encoder: Encoder, config: TrainConfig
+    net: nn.Module,
+    modality: str,
+    batch: ClipBatch,
+    encoder: Encoder,
+    config: TrainConfig,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> None:
-    """Train ``net`` (a branch or the fusion DNN) on single steps labelled with their clip."""
+    """Train ``net`` (a branch or the fusion DNN) on single steps labelled with their clip;
+    with ``checkpoint``, resume after its last epoch and save after every epoch."""
     rng = np.random.default_rng(config.seed)
     pairs = _window_pairs(batch)
     per_epoch = max(1, int(len(pairs) * config.window_fraction))
@@ -161,8 +168,9 @@ def fit_windows(
         [p for p in net.parameters() if p.requires_grad], config, steps
     )
     labels = torch.as_tensor(batch.labels)
-    for _epoch in tqdm(
-        range(config.num_epochs), desc=f"train {modality}", unit="epoch", leave=False
+    done = checkpoint.restore(net, optimiser, schedule, rng) if checkpoint else 0
+    for epoch in tqdm(
+        range(done, config.num_epochs), desc=f"train {modality}", unit="epoch", leave=False
     ):
         net.train()
         chosen = pairs[rng.permutation(len(pairs))[:per_epoch]]
@@ -188,6 +196,8 @@ def fit_windows(
                 schedule.step()
         if not per_step:
             schedule.step()
+        if checkpoint:
+            checkpoint.save(epoch + 1, net, optimiser, schedule, rng)
     net.eval()
 
 
@@ -278,14 +288,21 @@ def step_weights(lengths: torch.Tensor, steps: int, power: float = 0.0) -> torch
 
 
 def fit_sequences(
-    net: TemporalNet, sequences: list[torch.Tensor], labels: np.ndarray, config: TrainConfig
-) -> dict[str, Any]:
-    """Train ``net`` on ``[T_i, D]`` sequences with the clip label as every step's target."""
+    net: TemporalNet,
+    sequences: list[torch.Tensor],
+    labels: np.ndarray,
+    config: TrainConfig,
+    checkpoint: EpochCheckpoint | None = None,
+) -> None:
+    """Train ``net`` on ``[T_i, D]`` sequences with the clip label as every step's target;
+    with ``checkpoint``, resume after its last epoch and save after every epoch."""
     rng = np.random.default_rng(config.seed)
     steps = (len(sequences) + config.batch_size - 1) // config.batch_size
     optimiser, schedule, per_step = _optimiser(list(net.parameters()), config, steps)
     targets = torch.as_tensor(labels)
-    for _ in tqdm(range(config.num_epochs), desc="train temporal", unit="epoch", leave=False):
+    done = checkpoint.restore(net, optimiser, schedule, rng) if checkpoint else 0
+    epochs = range(done, config.num_epochs)
+    for epoch in tqdm(epochs, desc="train temporal", unit="epoch", leave=False):
         net.train()
         order = rng.permutation(len(sequences))
         for start in range(0, len(order), config.batch_size):
@@ -310,8 +327,9 @@ def fit_sequences(
                 schedule.step()
         if not per_step:
             schedule.step()
+        if checkpoint:
+            checkpoint.save(epoch + 1, net, optimiser, schedule, rng)
     net.eval()
-    return {}
 
 
 @torch.no_grad()

@@ -5,10 +5,16 @@ per-window and whole-clip accuracy on the held-out speakers, and writes an encod
 (:mod:`avemotion.encoders.bundle`). Stages chain: ``init`` names an encoder directory (or a
 published weights file for a branch) to start from, so a model can be fine-tuned on corpus A
 and then on corpus B, as in the paper's training strategies.
+
+Every file under the corpus root is accounted for in the stage's history entry (``files``:
+seen = kept + skipped, and ``skipped``: one line per file with its reason). A stage saves a
+checkpoint after every epoch (:mod:`avemotion.encoders.train_checkpoint`), so a killed run
+started again with the same arguments resumes and ends bit-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +33,7 @@ from avemotion.encoders.bundle import (
     visual_face_settings,
 )
 from avemotion.encoders.crossfit import fit_temporal
-from avemotion.encoders.datasets import list_dataset, select_speakers
+from avemotion.encoders.datasets import Corpus, list_corpus, list_dataset, select_speakers
 from avemotion.encoders.face import FaceConfig, load_cascade
 from avemotion.encoders.loops import ClipBatch, evaluate_windows, fit_windows
 from avemotion.encoders.media import MediaError
@@ -41,6 +47,7 @@ from avemotion.encoders.models import (
     mini_xception_branch,
 )
 from avemotion.encoders.steps import StepConfig, clip_steps
+from avemotion.encoders.train_checkpoint import EpochCheckpoint, job_fingerprint, work_dir
 from avemotion.encoders.train_config import MODALITIES, PARAMS_KEYS, TrainConfig
 
 
@@ -139,15 +146,17 @@ def _load_branch_file(
 
 
 # ------------------------------------------------------------------------------ data
-def load_clips(config: TrainConfig, enc_config: dict[str, Any]) -> tuple[list[Any], list[str]]:
-    """Decode every clip of the corpus onto the step time base (skipping unusable ones)."""
+def load_clips(config: TrainConfig, enc_config: dict[str, Any]) -> tuple[list[Any], Corpus]:
+    """Decode every clip of the corpus onto the step time base; unusable clips are dropped
+    from the returned corpus, whose file account names each skipped file and why."""
     need_audio = bool(enc_config.get("audio"))
     need_visual = bool(enc_config.get("visual"))
-    items, _ = list_dataset(
+    corpus = list_corpus(
         config.dataset,
         config.root,
         _media_modality(need_audio, need_visual),
         config.allow_outside_root,
+        exclude=(Path(config.out), work_dir(config.out)),
     )
     step_config = StepConfig(
         config.steps_per_second,
@@ -155,25 +164,29 @@ def load_clips(config: TrainConfig, enc_config: dict[str, Any]) -> tuple[list[An
     )
     cascade = load_cascade() if need_visual else None
     face = FaceConfig(**visual_face_settings(enc_config["visual"])) if need_visual else None
-    clips, skipped = [], []
-    for item in tqdm(items, desc=f"decode {config.dataset}", unit="clip", leave=False):
+    clips = []
+    for item in tqdm(list(corpus.items), desc=f"decode {config.dataset}", unit="clip", leave=False):
         try:
             clips.append(clip_steps(item, need_audio, need_visual, step_config, face, cascade))
         except MediaError as error:
-            skipped.append(str(error))
+            corpus.drop(item, str(error))
     if not clips:
+        lines = corpus.account.lines()
         raise MediaError(
-            f"{config.root}: no usable clip ({skipped[0] if skipped else 'empty corpus'})"
+            f"{corpus.account.summary()}: no usable clip ({lines[0] if lines else 'empty corpus'})"
         )
-    return clips, skipped
+    return clips, corpus
 
 
 def _media_modality(audio: bool, visual: bool) -> str:
     return "fusion" if audio and visual else ("audio" if audio else "visual")
 
 
-def split_clips(clips: list[Any], config: TrainConfig) -> tuple[list[Any], list[Any]]:
-    """Training and held-out clips, by speaker."""
+def split_clips(
+    clips: list[Any], config: TrainConfig, corpus: Corpus | None = None
+) -> tuple[list[Any], list[Any]]:
+    """Training and held-out clips, by speaker; the clips of other speakers are dropped
+    from ``corpus`` (their files skipped as not selected)."""
     items = [c.item for c in clips]
     held = set(config.speaker)
     if held:
@@ -192,6 +205,12 @@ def split_clips(clips: list[Any], config: TrainConfig) -> tuple[list[Any], list[
     test = [c for c in clips if c.item.speaker in held]
     if not train:
         raise ValueError("speaker: holding these out leaves no training clip")
+    if corpus is not None:
+        used = {id(c.item) for c in (*train, *test)}
+        for clip in clips:
+            if id(clip.item) not in used:
+                why = "neither in --train-speakers nor held out with --heldout"
+                corpus.drop(clip.item, f"speaker {clip.item.speaker} not selected ({why})")
     return train, test
 
 
@@ -207,8 +226,10 @@ def train_encoder(config: TrainConfig) -> dict[str, Any]:
     started = time.perf_counter()
     _, class_names = list_dataset(config.dataset, config.root, "any", config.allow_outside_root)
     enc_config, nets = _start(config, class_names)
-    clips, skipped = load_clips(config, enc_config)
-    train, test = split_clips(clips, config)
+    clips, corpus = load_clips(config, enc_config)
+    train, test = split_clips(clips, config, corpus)
+    fingerprint = job_fingerprint(config, corpus.account.kept)
+    checkpoint = EpochCheckpoint(work_dir(config.out), fingerprint)
     class_names = tuple(enc_config["class_names"])
     encoder = Encoder(enc_config, nets, config.device)
     batches = {
@@ -218,14 +239,14 @@ def train_encoder(config: TrainConfig) -> dict[str, Any]:
     }
     if config.modality in ("audio", "visual", "fusion"):
         net = nets[config.modality]
-        fit_windows(net, config.modality, batches["train"], encoder, config)
+        fit_windows(net, config.modality, batches["train"], encoder, config, checkpoint)
         metrics = (
             evaluate_windows(net, config.modality, batches["test"], encoder)
             if "test" in batches
             else {}
         )
     else:
-        metrics = fit_temporal(nets["temporal"], batches, encoder, config)  # type: ignore[arg-type]
+        metrics = fit_temporal(nets["temporal"], batches, encoder, config, checkpoint)  # type: ignore[arg-type]
     entry = {
         "stage": config.modality,
         "dataset": config.dataset,
@@ -234,13 +255,15 @@ def train_encoder(config: TrainConfig) -> dict[str, Any]:
         "heldout_speakers": sorted({c.item.speaker for c in test}),
         "n_train_clips": len(train),
         "n_heldout_clips": len(test),
-        "skipped": skipped,
+        "files": corpus.account.counts(),
+        "skipped": corpus.account.lines(),
         "metrics": metrics,
         "seconds": round(time.perf_counter() - started, 1),
         "config": {k: v for k, v in asdict(config).items() if k not in ("out", "root")},
     }
     enc_config["history"] = [*enc_config.get("history", []), entry]
     save_encoder(config.out, enc_config, nets)
+    shutil.rmtree(work_dir(config.out), ignore_errors=True)
     return entry
 
 

@@ -58,7 +58,11 @@ def test_ravdess_subset_end_to_end(
     assert meta["encoder"].startswith("avemotion-encoder") and meta["encoder_train_speakers"] == [
         "Actor_01"
     ]
-    assert meta["skipped"] == [] and meta["face_detected_fraction"] is None
+    assert meta["face_detected_fraction"] is None
+    # every other actor's clip is listed as not selected, and nothing else is skipped
+    others = len(list(ravdess_root.rglob("*.*"))) - 120
+    assert meta["files"] == {"seen": 120 + others, "kept": 120, "skipped": others}
+    assert all("not selected (--speakers" in line for line in meta["skipped"])
     assert not work_dir(out).exists()
     # clip lengths follow the time base: one step per 0.1 s of full 0.975 s windows
     first = sorted(ravdess_root.glob("Actor_01/*"))[0]
@@ -174,14 +178,15 @@ def test_bad_files_are_skipped_with_reasons(
     printed = capsys.readouterr().out
     store = FeatureStore.open(out)
     assert store.clip_ids == ["good"]
+    cases["data.csv"] = "label sheet"  # read for the labels, in no clip
     skipped = store.meta["skipped"]
     assert len(skipped) == len(cases)
-    for (name, message), reason in zip(cases.items(), skipped):
+    for (name, message), reason in zip(sorted(cases.items()), skipped):  # sorted by path
         assert name in reason and message in reason and "\n" not in reason
         assert reason in printed
     # nothing usable at all: the command fails with the first reason
     (tmp_path / "media" / "data.csv").write_text("\n".join(rows[:-1]) + "\n")
-    with pytest.raises(ExtractionError, match="nothing could be extracted; 5 file"):
+    with pytest.raises(ExtractionError, match="7 file.s. seen = 0 kept . 7 skipped: nothing"):
         extract(
             ExtractConfig(
                 "csv",

@@ -223,7 +223,13 @@ def test_extraction_skips_bad_files_with_reasons_and_goes_on(
     assert sorted(store.clip_ids) == sorted(Path(name).stem for name in good)
     assert all(length == expected_steps(1.5) for length in store.lengths)
     skipped = store.meta["skipped"]
+    bad["data.csv"] = "label sheet"  # read for the labels, in no clip: listed too
     assert len(skipped) == len(bad)
+    assert store.meta["files"] == {
+        "seen": len(good) + len(bad),
+        "kept": len(good),
+        "skipped": len(bad),
+    }
     for reason in skipped:
         name = next(n for n in bad if str(tmp_path / "media" / n) in reason)
         assert bad[name] in reason and "\n" not in reason
@@ -248,6 +254,9 @@ def test_visual_extraction_skips_audio_only_clips_and_goes_on(
     assert result.code == 0, result.err
     store = FeatureStore.open(out)
     assert store.clip_ids == ["face"] and store.meta["face_detected_fraction"] == 1.0
-    (reason,) = store.meta["skipped"]
+    sheet, reason = store.meta["skipped"]  # sorted by path: data.csv, speech.wav
+    assert (
+        sheet == f"{media / 'data.csv'}: the corpus's label sheet (read for the labels, not a clip)"
+    )
     assert str(media / "speech.wav") in reason and "no video track" in reason
     assert "\n" not in reason and reason in result.out
