@@ -40,9 +40,9 @@ def test_bad_seeds_are_refused_by_the_parser(capsys: pytest.CaptureFixture[str])
 def test_bad_sweeps_fail_before_starting_ray(
     argv: list[str], message: str, synthetic, tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip(
-        "ray.tune", reason="the ray extra is not installed (pip install 'avemotion[ray]')"
-    )
+    from optional_extras import require_extra
+
+    require_extra("ray.tune", "ray")
     import ray
 
     common = ["--features", str(synthetic.path), "--steps", "10", "--out", str(tmp_path / "out")]

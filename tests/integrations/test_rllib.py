@@ -6,10 +6,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from optional_extras import require_extra
 
-pytest.importorskip(
-    "ray.rllib", reason="the ray extra is not installed (pip install 'avemotion[ray]')"
-)
+require_extra("ray.rllib", "ray")
 
 import ray  # noqa: E402
 import torch  # noqa: E402

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
+from optional_extras import require_extra
 
-pytest.importorskip(
-    "tianshou", reason="the tianshou extra is not installed (pip install 'avemotion[tianshou]')"
-)
+require_extra("tianshou", "tianshou")
 
 from tianshou.data import Batch  # noqa: E402
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from optional_extras import require_extra
 
-pytest.importorskip(
-    "torchrl", reason="the torchrl extra is not installed (pip install 'avemotion[torchrl]')"
-)
+require_extra("torchrl", "torchrl")
 
 import torch  # noqa: E402
 from torchrl.envs import GymEnv  # noqa: E402

@@ -195,7 +195,9 @@ def test_training_killed_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
 
 # ------------------------------------------------------------------ sweep
 def test_sweep_killed_redoes_no_finished_trial(tmp_path: Path) -> None:
-    pytest.importorskip("ray.tune", reason="the ray extra is not installed")
+    from optional_extras import require_extra
+
+    require_extra("ray.tune", "ray")
     store = make_store(tmp_path / "store", speakers=3)
     out = tmp_path / "sweep"
     argv = avemotion(

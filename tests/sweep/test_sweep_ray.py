@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from optional_extras import require_extra
 
-pytest.importorskip(
-    "ray.tune", reason="the ray extra is not installed (pip install 'avemotion[ray]')"
-)
+require_extra("ray.tune", "ray")
 
 import ray  # noqa: E402
 
