@@ -15,6 +15,7 @@ COMMANDS = (
     "info",
     "bench",
     "train_encoder",
+    "evaluate_encoder",
     "extract",
     "adapt",
     "sweep",
