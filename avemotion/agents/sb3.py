@@ -88,7 +88,7 @@ def train_sb3(
     seed: int,
     run_dir: Path,
     obs_mode: str = "frame+mean",
-    reward: str = "earliness",
+    reward: str | None = None,
     earliness_weight: float | None = None,
     wait_cost: float | None = None,
     n_envs: int | None = None,
@@ -100,14 +100,17 @@ def train_sb3(
     """Train an SB3 agent for ``steps`` env steps into ``run_dir`` (``model.zip`` + log).
 
     ``max_length`` is T_max of the env's time feature (default: the store's longest clip);
-    ``reward``, ``earliness_weight`` and ``wait_cost`` are the env's reward arguments (the
-    env's defaults, which every agent of a comparison trains on).
+    ``reward``, ``earliness_weight`` and ``wait_cost`` are the env's reward arguments; None
+    keeps the env's default (``reward="earliness"``), which every agent of a comparison
+    trains on. The returned summary records the reward spec the agent trained on.
     """
     import gymnasium as gym
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     torch.set_num_threads(1)
+    given = {"reward": reward, "earliness_weight": earliness_weight, "wait_cost": wait_cost}
+    reward_kwargs = {key: value for key, value in given.items() if value is not None}
 
     def make_env() -> gym.Env:
         return Monitor(
@@ -115,15 +118,14 @@ def train_sb3(
                 "AVEmotion-v0",
                 store=store,
                 obs_mode=obs_mode,
-                reward=reward,
-                earliness_weight=earliness_weight,
-                wait_cost=wait_cost,
                 max_length=max_length,
+                **reward_kwargs,
             )
         )
 
     vec = DummyVecEnv([make_env] * (n_envs or DEFAULT_ENVS[agent]))
     vec.seed(seed)
+    rewards = vec.envs[0].unwrapped.rewards.as_dict()
     policy = "MlpLstmPolicy" if agent == "sb3-recurrent-ppo" else "MlpPolicy"
     model = algorithm_class(agent)(
         policy, vec, seed=seed, device="cpu", verbose=0, **algorithm_kwargs
@@ -143,6 +145,7 @@ def train_sb3(
         "env_steps": int(model.num_timesteps),
         "train_seconds": seconds,
         "env_steps_per_s": model.num_timesteps / seconds,
+        "reward": rewards,
     }
 
 

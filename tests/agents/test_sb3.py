@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from avemotion.agents.evaluate import evaluate_run
+from avemotion.agents.run_dir import read_run_config, read_summary
 from avemotion.agents.runner import load_agent, train
 from avemotion.agents.sb3 import SB3_AGENTS
+from avemotion.envs import AVEmotionEnv
 
 SMALL = {
     "sb3-dqn": {"learning_starts": 20, "batch_size": 16},
@@ -17,6 +19,23 @@ SMALL = {
     "sb3-recurrent-ppo": {"n_steps": 16, "batch_size": 32, "n_epochs": 1},
     "sb3-maskable-ppo": {"n_steps": 16, "batch_size": 32, "n_epochs": 1},
 }
+
+
+def play_clip_by_clip(agent, store) -> tuple[np.ndarray, np.ndarray]:
+    """A second implementation of the evaluation: one single env, one clip at a time,
+    ``agent.act`` step by step (the evaluation itself batches clips through ``act_batch``).
+    Returns each clip's prediction and steps observed."""
+    env = AVEmotionEnv(store=store, obs_mode=agent.obs_mode, max_length=agent.max_length)
+    predictions, steps = [], []
+    for clip in range(store.n_clips):
+        obs, info = env.reset(options={"clip_index": clip})
+        agent.reset()
+        terminated = False
+        while not terminated:
+            obs, _, terminated, _, info = env.step(agent.act(obs, info["action_mask"]))
+        predictions.append(int(info["prediction"]))
+        steps.append(int(info["frame_index"]) + 1)
+    return np.array(predictions), np.array(steps)
 
 
 @pytest.mark.parametrize("agent", SB3_AGENTS)
@@ -33,9 +52,19 @@ def test_sb3_agent_smoke(agent: str, tiny_store, tmp_path) -> None:
         **SMALL[agent],
     )
     assert (run / "model.zip").is_file() and (run / "training_log.csv").is_file()
+    # the env default reward, recorded in the run config and in the summary of the training
+    assert read_summary(run)["reward"] == read_run_config(run)["reward"]
+    assert read_summary(run)["reward"]["name"] == "earliness"
+    held_out = tiny_store.subset(speakers=["P3"])
     result = evaluate_run(run, tiny_store, speakers=["P3"])
-    assert result["n_clips"] == tiny_store.subset(speakers=["P3"]).n_clips
-    assert all(p >= 0 for row in result["confusion_matrix"] for p in row)
+    assert result["n_clips"] == held_out.n_clips
+    predictions, steps = play_clip_by_clip(load_agent(run), held_out)
+    assert (predictions >= 0).all()  # every clip answered, never by a masked wait
+    confusion = np.zeros((3, 3), dtype=int)
+    np.add.at(confusion, (held_out.labels, predictions), 1)
+    assert result["confusion_matrix"] == confusion.tolist()
+    assert result["accuracy"] == pytest.approx(np.mean(predictions == held_out.labels))
+    assert result["earliness"] == pytest.approx(np.mean(steps / held_out.lengths))
     loaded = load_agent(run)
     loaded.reset()
     mask = np.array([False, True, True, True])
