@@ -109,16 +109,19 @@ def whole_clip(
 ) -> dict[str, Any]:
     full = FeatureStore.open(store_path)
     train, test = full.subset(speakers=split[0]), full.subset(speakers=split[1])
-    tr_m, tr_q = moments_of(train)
-    te_m, te_q = moments_of(test)
+    in_train = np.isin(full.speaker_index, train.speaker_index)
+    in_test = np.isin(full.speaker_index, test.speaker_index)
+    all_m, all_q = moments_of(full)
+    tr_m, tr_q, te_m, te_q = all_m[in_train], all_q[in_train], all_m[in_test], all_q[in_test]
     raw = classifier(clip_features(tr_m, tr_q), train.labels)
     raw_correct = raw.predict(clip_features(te_m, te_q)) == test.labels
     result: dict[str, Any] = {"unadapted": float(raw_correct.mean()), "seeds": {}}
     for seed in seeds:
         spec, scores = fit_spec(train, "random", seed)
-        x_train, _ = causal_features(train, spec, tr_m, tr_q, seed)
-        model = classifier(x_train, train.labels)
-        x_test, earlier = causal_features(test, spec, te_m, te_q, seed)
+        # the order is a permutation of the whole store's clips, as `avemotion adapt` draws it
+        x_all, earlier_all = causal_features(full, spec, all_m, all_q, seed)
+        model = classifier(x_all[in_train], train.labels)
+        x_test, earlier = x_all[in_test], earlier_all[in_test]
         correct = model.predict(x_test) == test.labels
         at_k = {}
         for k in KS:
