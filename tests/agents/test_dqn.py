@@ -12,7 +12,7 @@ from avemotion.agents.dqn import DQNConfig, explore
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.networks import masked_argmax
 from avemotion.agents.replay import TransitionReplay
-from avemotion.agents.rewards import MatchedEarlinessWeight, matched_weight
+from avemotion.agents.rewards import MatchedEarlinessWeight, earliness_reward, matched_weight
 from avemotion.agents.runner import load_agent, train
 from avemotion.agents.training_log import read_log
 
@@ -190,39 +190,20 @@ def test_resume_continues_the_same_run(tiny_store, tmp_path) -> None:
     assert config["steps"] == 450 and config["agent_config"]["hidden"] == [16, 16]
 
 
-def test_relative_wait_cost_reaches_the_replay(tiny_store, tmp_path) -> None:
-    run = train(
-        "dqn",
-        tiny_store,
-        150,
-        0,
-        tmp_path / "rel",
-        progress=False,
-        reward="env",
-        relative_wait_cost=0.5,
-        **TINY,
-    )
-    replay = torch.load(run / "checkpoint.pt", weights_only=True)["replay"]
-    waits = (
-        (replay["action"] == 0)
-        & ~replay["ended"]
-        & (torch.arange(replay["action"].shape[0])[:, None] < replay["count"][None, :])
-    )
-    rewards = replay["reward"][waits]
-    assert len(rewards) > 0
-    # -0.5 / length with clip lengths 4..12, never the env's constant -wait_cost
-    assert torch.all((rewards <= -0.5 / 12 + 1e-6) & (rewards >= -0.5 / 4 - 1e-6))
-
-
 def _stored(replay: dict[str, torch.Tensor]) -> torch.Tensor:
     rows = torch.arange(replay["action"].shape[0])[:, None]
     return rows < replay["count"][None, :]
 
 
 def test_earliness_reward_reaches_the_replay(tiny_store, tmp_path) -> None:
-    """Default reward: the replay keeps each step's fraction observed and whether it was a
-    correct answer; sampled rewards are 1 − w·t/T for correct answers, 0 otherwise."""
-    run = train("dqn", tiny_store, 300, 0, tmp_path / "early", progress=False, **TINY)
+    """Default reward: the replay keeps each step's env reward, fraction observed and whether
+    it was a correct answer, and the rewards it recomputes from those outcomes with the
+    env's weight are the env's own rewards, transition by transition."""
+    run = train(
+        "dqn", tiny_store, 300, 0, tmp_path / "early", progress=False, earliness_weight=0.7, **TINY
+    )
+    config = json.loads((run / "config.json").read_text())
+    assert config["reward"]["name"] == "earliness" and config["reward"]["earliness_weight"] == 0.7
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     replay = state["replay"]
     stored = _stored(replay)
@@ -231,11 +212,9 @@ def test_earliness_reward_reaches_the_replay(tiny_store, tmp_path) -> None:
     assert torch.all(~hit[stored & (action == 0)])
     answers = stored & (action != 0)
     assert torch.equal(hit[answers], action[answers] - 1 == replay["label"][answers])
-    # the fraction observed grows with the time feature (last observation column)
-    order = torch.argsort(replay["obs"][..., -1][stored])
-    assert fraction[stored][order][0] <= fraction[stored][order][-1]
-    weight = float(state["earliness_weight"]["value"])
-    assert 0.1 <= weight <= 1.0
+    assert hit[answers].any() and (~hit[answers]).any()
+    recomputed = earliness_reward(fraction[stored].numpy(), hit[stored].numpy(), 0.7)
+    np.testing.assert_allclose(recomputed, replay["reward"][stored].numpy(), atol=1e-6)
 
 
 def test_sampled_earliness_rewards_use_the_current_weight() -> None:
