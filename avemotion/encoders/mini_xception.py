@@ -322,3 +322,34 @@ def default_weights_path() -> Path:
     )
     candidates = [base / "fer2013-mini-xception" / WEIGHTS_NAME for base in bases]
     return next((c for c in candidates if c.is_file()), candidates[0])
+
+
+def write_keras_weights(net: MiniXception, path: str | os.PathLike[str]) -> Path:
+    """Write ``net``'s weights in the Keras 2 HDF5 layout :func:`read_keras_weights` reads
+    (``model_weights/<layer>`` groups with ``weight_names``): a fine-tuned backbone can be
+    saved in the file's own format, and tests build a stand-in file without ``../shared``."""
+    import h5py
+
+    path = Path(path)
+    state = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+    with h5py.File(path, "w") as h5:
+        group = h5.create_group("model_weights")
+        for layer, module in _keras_names():
+            if layer.startswith("batch_normalization"):
+                names = {"gamma": "weight", "beta": "bias"}
+                names |= {"moving_mean": "running_mean", "moving_variance": "running_var"}
+                arrays = {k: state[f"{module}.{v}"] for k, v in names.items()}
+            elif layer.startswith("separable_conv2d"):
+                arrays = {
+                    "depthwise_kernel": state[f"{module}.depthwise.weight"].transpose(2, 3, 0, 1),
+                    "pointwise_kernel": state[f"{module}.pointwise.weight"].transpose(2, 3, 1, 0),
+                }
+            else:
+                arrays = {"kernel": state[f"{module}.weight"].transpose(2, 3, 1, 0)}
+                if f"{module}.bias" in state:
+                    arrays["bias"] = state[f"{module}.bias"]
+            sub = group.create_group(layer)
+            sub.attrs["weight_names"] = [f"{layer}/{name}:0".encode() for name in arrays]
+            for name, array in arrays.items():
+                sub.create_dataset(f"{layer}/{name}:0", data=array)
+    return path

@@ -151,3 +151,19 @@ def test_name_matched_head_renormalises_the_network_posterior() -> None:
     expected = torch.tensor([np.log(0.4), UNNAMED_BIAS, np.log(0.1)], dtype=torch.float32)
     torch.testing.assert_close(logits, expected)
     assert FER_CLASSES[3] == "happy" and FER_CLASSES[1] == "disgust"
+
+
+def test_keras_layout_round_trip(tmp_path: Path) -> None:
+    """A net written in the Keras layout reads back identically (no ../shared needed)."""
+    torch.manual_seed(5)
+    net = mini_xception.MiniXception().eval()
+    for module in net.modules():  # non-trivial batch-norm statistics
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    path = mini_xception.write_keras_weights(net, tmp_path / "stand_in.hdf5")
+    loaded = load_mini_xception(path)
+    x = torch.rand(2, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        for ours, theirs in zip(net(x), loaded(x)):
+            torch.testing.assert_close(ours, theirs)
