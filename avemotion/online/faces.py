@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from avemotion.encoders.face import FaceConfig, FaceTracker, largest_face, load_cascade
+from avemotion.encoders.face import FaceConfig, FaceTracker, largest_face, load_detector
 
 
 class _Record:
@@ -58,7 +58,8 @@ class FaceCropper:
         lookahead: bool = True,
         workers: int = 2,
     ) -> None:
-        self.size, self.config, self.cascade, self.lookahead = size, config, cascade, lookahead
+        self.size, self.config, self.lookahead = size, config, lookahead
+        self.cascade = load_detector(config, cascade)  # Haar, or MTCNN when config says so
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="face")
         self._replay = _Replay()
@@ -119,10 +120,10 @@ class FaceCropper:
         self._pool.shutdown(wait=True)
 
     def _search(self, frame: np.ndarray) -> Any:
-        """The raw cascade answer for one frame, computed on a worker with its own cascade."""
+        """The raw detector answer for one frame, computed on a worker with its own detector."""
         cascade = getattr(self._local, "cascade", None)
         if cascade is None:
-            cascade = self._local.cascade = load_cascade()
+            cascade = self._local.cascade = load_detector(self.config)
         recorder = _Record(cascade)
         largest_face(recorder, frame, self.config)  # type: ignore[arg-type]
         return recorder.answer
