@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from optional_extras import require_extra
 
@@ -17,6 +18,8 @@ require_extra("ray.tune", "ray")
 
 import ray  # noqa: E402
 
+from avemotion.agents.runner import load_agent  # noqa: E402
+from avemotion.envs import AVEmotionEnv  # noqa: E402
 from avemotion.sweep import SweepError, TrialSpec, run_sweep, run_trial  # noqa: E402
 
 AGENTS = ("dqn", "dqn-recurrent")
@@ -26,6 +29,24 @@ STEPS = 400
 # is under test here, not the agent.
 AGENT_KWARGS = {"frontend": "raw", "q_head": "free"}
 COMPARED = ("accuracy", "earliness", "harmonic_mean", "confusion_matrix", "n_clips")
+
+
+def replay_clip_by_clip(run_dir: Path, store) -> tuple[np.ndarray, np.ndarray]:
+    """A second implementation of a trial's evaluation: the run's agent on one single env,
+    one clip at a time, ``act`` step by step (the sweep batches clips through
+    ``act_batch`` on the vector env). Returns each clip's prediction and steps observed."""
+    agent = load_agent(run_dir)
+    env = AVEmotionEnv(store=store, obs_mode=agent.obs_mode, max_length=agent.max_length)
+    predictions, steps = [], []
+    for clip in range(store.n_clips):
+        obs, info = env.reset(options={"clip_index": clip})
+        agent.reset()
+        terminated = False
+        while not terminated:
+            obs, _, terminated, _, info = env.step(agent.act(obs, info["action_mask"]))
+        predictions.append(int(info["prediction"]))
+        steps.append(int(info["frame_index"]) + 1)
+    return np.array(predictions), np.array(steps)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +71,7 @@ def sweep(local_ray: str, synthetic, tmp_path_factory: pytest.TempPathFactory) -
     return out, results
 
 
-def test_sweep_writes_one_entry_per_trial_and_the_table(sweep) -> None:
+def test_sweep_writes_one_entry_per_trial_and_the_table(sweep, synthetic) -> None:
     out, results = sweep
     assert json.loads((out / "results.json").read_text()) == results
     trials = results["trials"]
@@ -58,7 +79,17 @@ def test_sweep_writes_one_entry_per_trial_and_the_table(sweep) -> None:
         (fold, agent, 0) for fold in ("S01", "S02") for agent in AGENTS
     ]
     for entry in trials:
-        assert 0.0 <= entry["accuracy"] <= 1.0 and 0.0 < entry["earliness"] <= 1.0
+        held_out = synthetic.subset(speakers=[entry["fold"]])
+        predictions, steps = replay_clip_by_clip(Path(entry["run_dir"]), held_out)
+        confusion = np.zeros((held_out.n_classes,) * 2, dtype=int)
+        np.add.at(confusion, (held_out.labels, predictions), 1)
+        accuracy = float(np.mean(predictions == held_out.labels))
+        earliness = float(np.mean(steps / held_out.lengths))
+        assert entry["confusion_matrix"] == confusion.tolist()
+        assert entry["accuracy"] == pytest.approx(accuracy)
+        assert entry["earliness"] == pytest.approx(earliness)
+        hm = 2 * accuracy * (1 - earliness) / (accuracy + 1 - earliness)
+        assert entry["harmonic_mean"] == pytest.approx(hm)
         assert entry["n_clips"] == 60 and entry["test_speakers"] == [entry["fold"]]
         assert entry["torch_threads"] == 1  # one CPU reserved per trial
         assert (Path(entry["run_dir"]) / "config.json").is_file()
