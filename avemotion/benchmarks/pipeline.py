@@ -10,8 +10,9 @@ the figure is the full pipeline's cost, not an early-stopped one. Weights are un
 For each encoder size (``cpu``: MobileNetV2 x0.35 at 112 px + the small audio CNN, with
 that variant's default coarse Haar face search; ``cpu-authors-face``: the same with the
 authors' finer face search, set through the encoder's ``visual.face`` config; ``paper``:
-MobileNetV2 at 224 px + VGGish with the authors' face search) three kinds of pass are
-timed:
+MobileNetV2 at 224 px + VGGish with the authors' face search; ``mini-xception``: the
+pretrained FER2013 network as the visual branch + the small audio CNN) three kinds of pass
+are timed:
 
 - ``sequential``: everything on one thread; gives the per-stage breakdown (wall and CPU
   milliseconds per step: decode, face detection, visual CNN, audio front end, audio CNN,
@@ -51,6 +52,12 @@ ENCODER_SIZES: dict[str, dict[str, Any]] = {
         "visual": "small",
         "face": {"scale_factor": 1.1, "min_size_fraction": 0.2},
         "description": "as cpu, with the authors' face search (pyramid step 1.1, faces >= 20 %)",
+    },
+    "mini-xception": {
+        "audio": "small",
+        "visual": "mini-xception",
+        "description": "FER2013 mini-Xception at 64 px grey (frozen backbone + head) + small "
+        "audio CNN, the variant's default face search (pyramid step 1.2, faces >= 35 %)",
     },
     "paper": {
         "audio": "vggish",
@@ -176,7 +183,7 @@ def _measure(size: str, clip: Path, duration: float, work: Path, repeats: int) -
 def run_pipeline_benchmark(
     clip: str | os.PathLike[str] | None = None,
     data_root: str | os.PathLike[str] | None = None,
-    sizes: tuple[str, ...] = ("cpu", "cpu-authors-face", "paper"),
+    sizes: tuple[str, ...] = ("cpu", "cpu-authors-face", "mini-xception", "paper"),
     repeats: int = 3,
     threads: int = 1,
     quick: bool = False,

@@ -19,7 +19,7 @@ def test_pipeline_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert result["clip"]["kind"] == "given"
     assert set(result["stages"]) == set(STAGES)
     assert all(v >= 0 for v in result["stages"].values())
-    for size in ("cpu", "cpu-authors-face"):
+    for size in ("cpu", "cpu-authors-face", "mini-xception"):
         figures = result["encoders"][size]
         assert figures["steps"] == 7  # (1.6 s - 0.975 s) / 0.1 s + 1
         assert figures["real_time_factor"] > 0 and figures["real_time_factor_mode"] in (
@@ -28,3 +28,7 @@ def test_pipeline_benchmark_reports_every_figure(tmp_path: Path) -> None:
         )
         assert figures["live"]["p95_step_latency_ms"] > 0
     assert result["real_time_factor"] == result["encoders"]["cpu"]["real_time_factor"]
+    assert (
+        result["mini_xception_real_time_factor"]
+        == result["encoders"]["mini-xception"]["real_time_factor"]
+    )
