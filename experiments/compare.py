@@ -2,10 +2,16 @@
 
     python experiments/compare.py results/loso-synthetic
 
-Writes into that directory: ``comparison.md``, ``comparison.csv``, ``confusion_matrices.png``
-(summed over folds, rows normalised), ``accuracy_vs_earliness.png`` (our DQN across
-earliness weights or wait costs, the threshold and fixed-fraction sweeps) and ``training_curves.png``. Accuracy and
-earliness are pooled over all held-out clips of all folds; HM is computed from them.
+Writes into that directory: ``comparison.md``, ``comparison.csv``, ``wins.json``,
+``confusion_matrices.png`` (summed over folds and seeds, rows normalised),
+``accuracy_vs_earliness.png`` (our DQN's wait-bias sweep and curve runs, the threshold and
+fixed-fraction sweeps) and ``training_curves.png``.
+
+For each seed, accuracy and earliness are pooled over every held-out clip of every fold and
+HM is computed from them; the table shows their mean ± std over seeds, and the mean ± std
+of the per-fold HM over all (fold, seed) pairs. ``wins.json`` and the note under the table
+hold the paired per-fold comparison of our DQN with the best other stopping rule: for each
+fold, the mean HM over seeds of each.
 """
 
 from __future__ import annotations
@@ -24,89 +30,170 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from avemotion.agents.metrics import harmonic_mean  # noqa: E402
-from avemotion.agents.report import write_comparison
+from avemotion.agents.report import paired_wins, write_comparison  # noqa: E402
 from avemotion.agents.training_log import read_log  # noqa: E402
 
-COLUMNS = (
-    "method",
-    "kind",
-    "folds",
-    "n_clips",
+METRICS = (
     "accuracy",
     "earliness",
     "harmonic_mean",
-    "mean_fold_hm",
+    "fold_hm",
     "mean_decision_s",
-    "balanced_accuracy",
     "env_steps_per_s",
 )
+NOT_RULES = ("full_clip",)
+"""Rows that are no stopping rule (for the paired comparison)."""
+SAME_POSTERIOR = "same posterior"
+
+
+def kind_of(name: str) -> str:
+    """What a row reads: the run's posterior model, or (named apart) something else."""
+    if name.startswith("aeon"):
+        return "own posterior (1-NN on raw prefixes)"
+    if name.startswith("sb3"):
+        return "raw store"
+    return SAME_POSTERIOR
+
+
+def fold_dirs(root: Path, folds: list[str] | None) -> list[Path]:
+    return [
+        fold
+        for fold in sorted(p for p in root.iterdir() if p.is_dir())
+        if folds is None or fold.name in folds
+    ]
 
 
 def collect(root: Path, folds: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Per-method lists of fold reports (agents' eval.json and baselines.json entries),
-    from every fold directory or only ``folds``."""
+    """Per-method lists of (fold, seed) reports: agents' eval.json and baselines.json entries."""
     methods: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for fold in sorted(p for p in root.iterdir() if p.is_dir()):
-        if folds is not None and fold.name not in folds:
-            continue
-        for eval_path in sorted(fold.glob("*/eval.json")):
-            report = json.loads(eval_path.read_text())
-            methods[eval_path.parent.name].append(
-                {**report, "kind": "rl", "run_dir": str(eval_path.parent)}
-            )
-        baselines = fold / "baselines.json"
-        if baselines.is_file():
-            for name, report in json.loads(baselines.read_text())["reports"].items():
-                methods[name].append({**report, "kind": "baseline"})
+    for fold in fold_dirs(root, folds):
+        for seed_dir in sorted(fold.glob("seed*")):
+            seed = int(seed_dir.name[len("seed") :])
+            for eval_path in sorted(seed_dir.glob("*/eval.json")):
+                report = json.loads(eval_path.read_text())
+                methods[eval_path.parent.name].append(
+                    {
+                        **report,
+                        "kind": kind_of(eval_path.parent.name),
+                        "run_dir": str(eval_path.parent),
+                        "fold": fold.name,
+                        "seed": seed,
+                    }
+                )
+            baselines = seed_dir / "baselines.json"
+            if baselines.is_file():
+                for name, report in json.loads(baselines.read_text())["reports"].items():
+                    methods[name].append(
+                        {**report, "kind": kind_of(name), "fold": fold.name, "seed": seed}
+                    )
     if not methods:
         raise FileNotFoundError(f"{root}: no fold results (run experiments/loso.py first)")
     return methods
 
 
-def pooled(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """Clip-weighted accuracy and earliness over folds, HM of those, and summed confusion."""
+def pool(reports: list[dict[str, Any]]) -> tuple[float, float, float]:
+    """Clip-weighted accuracy and earliness of some fold reports, and the HM of those."""
     n = np.array([r["n_clips"] for r in reports], dtype=float)
     accuracy = float(np.average([r["accuracy"] for r in reports], weights=n))
     earliness = float(np.average([r["earliness"] for r in reports], weights=n))
+    return accuracy, earliness, harmonic_mean(accuracy, earliness)
+
+
+def aggregate(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per seed: pooled over folds; then mean ± std over seeds (fold HM: over fold × seed)."""
+    seeds = sorted({r["seed"] for r in reports})
+    per_seed = np.array([pool([r for r in reports if r["seed"] == s]) for s in seeds])
+    fold_hm = np.array([r["harmonic_mean"] for r in reports])
     rates = [r["training"]["env_steps_per_s"] for r in reports if "training" in r]
-    return {
-        "folds": len(reports),
-        "n_clips": int(n.sum()),
-        "accuracy": accuracy,
-        "earliness": earliness,
-        "harmonic_mean": harmonic_mean(accuracy, earliness),
-        "mean_fold_hm": float(np.mean([r["harmonic_mean"] for r in reports])),
-        "mean_decision_s": float(np.average([r["mean_decision_s"] for r in reports], weights=n)),
-        "balanced_accuracy": float(np.mean([r["balanced_accuracy"] for r in reports])),
-        "env_steps_per_s": float(np.mean(rates)) if rates else float("nan"),
+    n = np.array([r["n_clips"] for r in reports], dtype=float)
+    row: dict[str, Any] = {
+        "folds": len({r["fold"] for r in reports}),
+        "seeds": len(seeds),
+        "n_clips": int(n.sum() / len(seeds)),
         "confusion_matrix": np.sum([np.array(r["confusion_matrix"]) for r in reports], axis=0),
         "class_names": reports[0]["class_names"],
+        "mean_decision_s": (
+            float(np.average([r["mean_decision_s"] for r in reports], weights=n)),
+            float("nan"),
+        ),
+        "env_steps_per_s": (float(np.mean(rates)), float(np.std(rates)))
+        if rates
+        else (float("nan"),) * 2,
+        "fold_hm": (float(fold_hm.mean()), float(fold_hm.std())),
+    }
+    for i, name in enumerate(("accuracy", "earliness", "harmonic_mean")):
+        row[name] = (float(per_seed[:, i].mean()), float(per_seed[:, i].std()))
+    return row
+
+
+def per_fold_hm(reports: list[dict[str, Any]]) -> dict[str, float]:
+    """Each fold's HM, averaged over seeds."""
+    folds: dict[str, list[float]] = defaultdict(list)
+    for r in reports:
+        folds[r["fold"]].append(r["harmonic_mean"])
+    return {fold: float(np.mean(values)) for fold, values in folds.items()}
+
+
+def compare_to_best(
+    methods: dict[str, list[dict[str, Any]]], table: dict[str, dict[str, Any]], ours: str = "dqn"
+) -> dict[str, Any] | None:
+    """Paired per-fold HM of ``ours`` against the best other stopping rule (by mean HM)."""
+    if ours not in methods:
+        return None
+    others = [m for m in table if m != ours and m not in NOT_RULES and not m.startswith("dqn-")]
+    if not others:
+        return None
+    best = max(others, key=lambda m: table[m]["harmonic_mean"][0])
+    a, b = per_fold_hm(methods[ours]), per_fold_hm(methods[best])
+    folds = sorted(set(a) & set(b))
+    wins, ties, losses = paired_wins([a[f] for f in folds], [b[f] for f in folds])
+    return {
+        "ours": ours,
+        "best_other": best,
+        "folds": folds,
+        "ours_hm": [a[f] for f in folds],
+        "best_other_hm": [b[f] for f in folds],
+        "wins": wins,
+        "ties": ties,
+        "losses": losses,
     }
 
 
-def write_tables(root: Path, table: dict[str, dict[str, Any]], kinds: dict[str, str]) -> None:
-    """``comparison.md`` and ``comparison.csv`` through the writer the sweep uses too."""
+def write_tables(
+    out: Path, table: dict[str, dict[str, Any]], kinds: dict[str, str], wins: dict[str, Any] | None
+) -> None:
+    """``comparison.md`` / ``comparison.csv`` through the writer the sweep uses too."""
     rows = []
-    for m in sorted(table, key=lambda m: -table[m]["harmonic_mean"]):
+    for m in sorted(table, key=lambda m: -table[m]["harmonic_mean"][0]):
         t = table[m]
         row: dict[str, Any] = {
             "method": m,
             "kind": kinds[m],
             "n_folds": t["folds"],
+            "n_seeds": t["seeds"],
             "n_clips": t["n_clips"],
         }
-        row.update({f"{c}_mean": t[c] for c in COLUMNS[4:]})  # pooled values: no std
+        for c in METRICS:
+            row[f"{c}_mean"], row[f"{c}_std"] = t[c]
         rows.append(row)
     folds = max(t["folds"] for t in table.values())
-    clips = max(t["n_clips"] for t in table.values())
+    seeds = max(t["seeds"] for t in table.values())
     note = (
-        f"{folds} held-out speaker folds, {clips} clips; accuracy and earliness pooled over clips."
+        f"{folds} held-out speaker folds x {seeds} seeds; accuracy, earliness and HM pooled "
+        "over the clips of every fold, mean ± std over seeds; fold_hm: mean ± std over "
+        "(fold, seed). Every row reads the same posterior model and trains on the same reward."
     )
-    write_comparison(rows, root / "comparison", metrics=COLUMNS[4:], note=note)
+    if wins is not None:
+        note += (
+            f"\n\nPaired per-fold HM (mean over seeds), {wins['ours']} vs {wins['best_other']}: "
+            f"{wins['wins']} wins, {wins['ties']} ties, {wins['losses']} losses over "
+            f"{len(wins['folds'])} folds."
+        )
+    write_comparison(rows, out / "comparison", metrics=METRICS, note=note)
 
 
 def plot_confusions(root: Path, table: dict[str, dict[str, Any]]) -> None:
-    methods = sorted(table, key=lambda m: -table[m]["harmonic_mean"])
+    methods = sorted(table, key=lambda m: -table[m]["harmonic_mean"][0])
     cols = min(4, len(methods))
     rows = (len(methods) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
@@ -129,7 +216,7 @@ def plot_confusions(root: Path, table: dict[str, dict[str, Any]]) -> None:
         ax.set_xticks(range(len(names)), names, rotation=60, fontsize=6)
         ax.set_yticks(range(len(names)), names, fontsize=6)
         ax.set_title(
-            f"{m}\nacc {table[m]['accuracy']:.2f}, earliness {table[m]['earliness']:.2f}",
+            f"{m}\nacc {table[m]['accuracy'][0]:.2f}, earliness {table[m]['earliness'][0]:.2f}",
             fontsize=8,
         )
     for ax in list(axes.flat)[len(methods) :]:
@@ -150,10 +237,8 @@ def plot_curves(
     sweeps: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for m, reports in methods.items():
         curve = reports[0].get("curve")
-        if curve is None and m.startswith("dqn-wait"):  # runs written before "curve" existed
-            curve = {"parameter": "wait cost", "value": reports[0]["wait_cost"]}
         if curve is not None:
-            point = (curve["value"], table[m]["earliness"], table[m]["accuracy"])
+            point = (curve["value"], table[m]["earliness"][0], table[m]["accuracy"][0])
             sweeps[curve["parameter"]].append(point)
     levels: dict[float, list[tuple[float, float, int]]] = defaultdict(list)
     for report in methods.get("dqn", []):
@@ -177,12 +262,9 @@ def plot_curves(
     curves: dict[str, dict[float, list[tuple[float, float, int]]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    for fold in sorted(p for p in root.iterdir() if p.is_dir()):
-        if folds is not None and fold.name not in folds:
-            continue
-        path = fold / "baselines.json"
-        if not path.is_file():
-            continue
+    for path in (
+        p for fold in fold_dirs(root, folds) for p in sorted(fold.glob("seed*/baselines.json"))
+    ):
         data = json.loads(path.read_text())
         n = data["reports"]["threshold"]["n_clips"]
         for name, points in data["curves"].items():
@@ -197,8 +279,8 @@ def plot_curves(
         ax.plot(xs, ys, ".--", label=f"{name} sweep")
     for m, t in table.items():
         if not m.startswith(("dqn-wait", "dqn-ew")) and m not in ("threshold", "fixed_fraction"):
-            ax.plot(t["earliness"], t["accuracy"], "x")
-            ax.annotate(m, (t["earliness"], t["accuracy"]), fontsize=6)
+            ax.plot(t["earliness"][0], t["accuracy"][0], "x")
+            ax.annotate(m, (t["earliness"][0], t["accuracy"][0]), fontsize=6)
     ax.set_xlabel("earliness (fraction of the clip observed)")
     ax.set_ylabel("accuracy")
     ax.set_xlim(0, 1.05)
@@ -216,7 +298,7 @@ def plot_training(root: Path, methods: dict[str, list[dict[str, Any]]]) -> None:
         logs = [
             read_log(Path(r["run_dir"]))
             for r in reports
-            if r.get("kind") == "rl" and (Path(r["run_dir"]) / "training_log.csv").is_file()
+            if "run_dir" in r and (Path(r["run_dir"]) / "training_log.csv").is_file()
         ]
         logs = [log for log in logs if log and len(log.get("env_steps", [])) > 0]
         if not logs:
@@ -251,9 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else root
     out.mkdir(parents=True, exist_ok=True)
     methods = collect(root, args.folds)
-    table = {m: pooled(reports) for m, reports in methods.items()}
+    table = {m: aggregate(reports) for m, reports in methods.items()}
     kinds = {m: reports[0]["kind"] for m, reports in methods.items()}
-    write_tables(out, table, kinds)
+    wins = compare_to_best(methods, table)
+    write_tables(out, table, kinds, wins)
+    if wins is not None:
+        (out / "wins.json").write_text(json.dumps(wins, indent=1))
     plot_confusions(out, table)
     plot_curves(out, methods, table, root, args.folds)
     plot_training(out, methods)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from avemotion.agents.baselines import evaluate_baselines
 from avemotion.agents.baselines_aeon import aeon_available
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.run_dir import read_summary
@@ -55,7 +54,13 @@ def build_stores(root: Path) -> tuple[FeatureStore, FeatureStore]:
         }
         stores.append(
             FeatureStore.create(
-                path, sequences, labels, groups, [f"speaker{c}" for c in classes], meta=meta
+                path,
+                sequences,
+                labels,
+                groups,
+                [f"speaker{c}" for c in classes],
+                clip_ids=[f"{split}-{i:04d}" for i in range(len(sequences))],
+                meta=meta,
             )
         )
     return stores[0], stores[1]
@@ -68,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--wait-cost", type=float, default=0.005)
     parser.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="options of our DQN (JSON values)"
     )
@@ -92,12 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         out / "dqn",
         overwrite=True,
         progress=False,
-        wait_cost=args.wait_cost,
         **parse_options(args.set),
     )
-    result = evaluate_run(run, test_store)
+    result = evaluate_run(run, test_store, baselines=True)
     result["training"] = read_summary(run)
-    reports = {"dqn": result, **evaluate_baselines(train_store, test_store, seed=args.seed)}
+    reports = {"dqn": result, **result.pop("baselines")}
+    result.pop("baseline_curves")
     write_json_atomic(out / "results.json", reports)
     lines = ["| method | accuracy | earliness | HM |", "|---|---|---|---|"]
     for name, report in sorted(reports.items(), key=lambda item: -item[1]["harmonic_mean"]):

@@ -1,21 +1,22 @@
-"""Leave-one-speaker-out comparison of agents and baselines on one feature store.
+"""Leave-one-speaker-out comparison of stopping rules on one feature store, over seeds.
 
-For every held-out speaker (fold), each agent trains on the other speakers with the same
-step budget and seed, and is evaluated greedily on the held-out speaker's clips, each
-once. The non-RL baselines are fitted on the same training speakers. Optionally our DQN
-is also trained at several fixed earliness weights (its reward's trade-off, without the
-wait-bias tuning) or with the env's reward at several wait costs, which gives its
-accuracy-vs-earliness curve.
+For every held-out speaker (fold) and seed, each agent trains on the other speakers with
+the same step budget, seed and env reward, and is evaluated greedily on the held-out
+speaker's clips, each once. Every run cross-fits the same posterior model on the same
+training speakers; the non-RL rules are read from the first agent's run (its posterior
+model and tuned parameters, ``evaluate --baselines``), so every row of the table reads the
+same posterior. Optionally our DQN is also trained at several fixed earliness weights
+(untuned) or on the "signed" reward at several wait costs: curves, named apart.
 
-    python experiments/loso.py --out results/loso-synthetic --steps 100000
+    python experiments/loso.py --out results/loso-synthetic --steps 50000 --seeds 0 1 2
     python experiments/compare.py results/loso-synthetic
 
-Layout of OUT (resumable: a fold/agent whose ``eval.json`` exists is skipped)::
+Layout of OUT (resumable: a fold/seed/agent whose ``eval.json`` exists is skipped)::
 
-    OUT/<speaker>/<agent>/            a run directory + eval.json
-    OUT/<speaker>/dqn-ew<w>/          curve runs of our DQN (with --earliness-weights)
-    OUT/<speaker>/dqn-wait<c>/        curve runs of our DQN on the env reward (--wait-costs)
-    OUT/<speaker>/baselines.json      baseline reports + threshold/fraction curves
+    OUT/<speaker>/seed<s>/<agent>/          a run directory + eval.json
+    OUT/<speaker>/seed<s>/dqn-ew<w>/        curve runs of our DQN (--earliness-weights)
+    OUT/<speaker>/seed<s>/dqn-wait<c>/      curve runs on the "signed" reward (--wait-costs)
+    OUT/<speaker>/seed<s>/baselines.json    the rules' reports + threshold/fraction curves
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from avemotion.agents.baselines import baseline_curves, evaluate_baselines, fit_baselines
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.run_dir import read_summary
 from avemotion.agents.runner import AGENTS, train
@@ -56,23 +56,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--agents", nargs="+", default=list(ALL_AGENTS), choices=AGENTS)
     parser.add_argument("--steps", type=int, default=100_000, help="env steps per agent and fold")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--wait-cost", type=float, default=0.02, help="env wait cost of every RL agent"
-    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--wait-costs",
         type=float,
         nargs="*",
         default=[],
-        help="extra runs of our DQN on the env's reward at these wait costs (a curve)",
+        help="extra runs of our DQN on the 'signed' reward at these wait costs (a curve)",
     )
     parser.add_argument(
         "--earliness-weights",
         type=float,
         nargs="*",
         default=[],
-        help="extra runs of our DQN at these fixed earliness weights, untuned (a curve)",
+        help="extra runs of our DQN at these earliness weights, untuned (a curve)",
     )
     parser.add_argument(
         "--folds", nargs="+", default=None, help="held-out speakers (default: every speaker)"
@@ -86,50 +83,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_fold(args: argparse.Namespace, store, speaker: str, dqn_options: dict) -> None:
-    fold_dir = Path(args.out) / speaker
-    fold_dir.mkdir(parents=True, exist_ok=True)
+def run_fold(args: argparse.Namespace, store, speaker: str, seed: int, dqn_options: dict) -> None:
+    """Train and evaluate every job of one (held-out speaker, seed)."""
+    seed_dir = Path(args.out) / speaker / f"seed{seed}"
+    seed_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(agent, agent, {}, None) for agent in args.agents]
     jobs += [
-        (f"dqn-wait{c:g}", "dqn", {"reward": "env", "wait_cost": c}, ("wait cost", c))
+        (f"dqn-wait{c:g}", "dqn", {"reward": "signed", "wait_cost": c}, ("wait cost", c))
         for c in args.wait_costs
     ]
     jobs += [
         (f"dqn-ew{w:g}", "dqn", {"earliness_weight": w, "tune_wait_bias": False}, ("w", w))
         for w in args.earliness_weights
     ]
-    for name, agent, curve_options, curve in jobs:
-        eval_path = fold_dir / name / "eval.json"
-        if eval_path.is_file():
+    for i, (name, agent, curve_options, curve) in enumerate(jobs):
+        eval_path = seed_dir / name / "eval.json"
+        baselines_path = seed_dir / "baselines.json"
+        if eval_path.is_file() and (i > 0 or baselines_path.is_file()):
             continue
         options = dict(dqn_options) if agent.startswith("dqn") else {}
-        options = {"wait_cost": args.wait_cost, **options, **curve_options}
         run = train(
             agent,
             store,
             args.steps,
-            args.seed,
-            fold_dir / name,
+            seed,
+            seed_dir / name,
             exclude_speakers=[speaker],
             overwrite=True,
             progress=False,
-            **options,
+            **{**options, **curve_options},
         )
-        result = evaluate_run(run, store, speakers=[speaker])
+        result = evaluate_run(
+            run, store, speakers=[speaker], baselines=i == 0, aeon=not args.no_aeon
+        )
+        if i == 0:  # the rules of this fold: the first run's posterior model and parameters
+            write_json_atomic(
+                baselines_path,
+                {"reports": result.pop("baselines"), "curves": result.pop("baseline_curves")},
+            )
         result["training"] = read_summary(run)
+        result["seed"], result["fold"] = seed, speaker
         if name == "dqn":
             result["bias_sweep"] = dqn_bias_sweep(run, store.subset(speakers=[speaker]))
-        result["wait_cost"] = options["wait_cost"]
         if curve is not None:
             result["curve"] = {"parameter": curve[0], "value": curve[1]}
         write_json_atomic(eval_path, result)
-    baselines_path = fold_dir / "baselines.json"
-    if not baselines_path.is_file():
-        train_store = store.subset(exclude_speakers=[speaker])
-        test_store = store.subset(speakers=[speaker])
-        reports = evaluate_baselines(train_store, test_store, seed=args.seed, aeon=not args.no_aeon)
-        curves = baseline_curves(fit_baselines(train_store), test_store)
-        write_json_atomic(baselines_path, {"reports": reports, "curves": curves})
 
 
 def dqn_bias_sweep(run: Path, test) -> list[dict[str, float]]:
@@ -160,9 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out) / "experiment.json", {**vars(args), "folds": folds, "store": str(store.path)}
     )
     start = time.perf_counter()
-    for speaker in tqdm(folds, desc="folds", unit="fold"):
-        run_fold(args, store, speaker, parse_options(args.set))
-    print(f"{len(folds)} folds in {time.perf_counter() - start:.0f} s -> {args.out}")
+    pairs = [(speaker, seed) for speaker in folds for seed in args.seeds]
+    for speaker, seed in tqdm(pairs, desc="folds x seeds", unit="fold"):
+        run_fold(args, store, speaker, seed, parse_options(args.set))
+    print(
+        f"{len(folds)} folds x {len(args.seeds)} seeds in {time.perf_counter() - start:.0f} s -> {args.out}"
+    )
     return 0
 
 

@@ -38,6 +38,18 @@ def format_mean_std(mean: float, std: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def paired_wins(
+    ours: Sequence[float], theirs: Sequence[float], tolerance: float = 1e-9
+) -> tuple[int, int, int]:
+    """``(wins, ties, losses)`` of ``ours`` against ``theirs``, pair by pair (per fold)."""
+    if len(ours) != len(theirs):
+        raise ValueError(f"paired_wins: {len(ours)} values against {len(theirs)}")
+    diff = [a - b for a, b in zip(ours, theirs)]
+    wins = sum(d > tolerance for d in diff)
+    losses = sum(d < -tolerance for d in diff)
+    return wins, len(diff) - wins - losses, losses
+
+
 def _metrics_present(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> list[str]:
     return [m for m in metrics if any(f"{m}_mean" in row for row in rows)]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import math
 
+import pytest
+
 from avemotion.agents.report import comparison_markdown, format_mean_std, write_comparison
 
 ROWS = [
@@ -52,3 +54,11 @@ def test_label_columns_pooled_values_and_a_note() -> None:
         "",
         "pooled over clips",
     ]
+
+
+def test_paired_wins_by_hand() -> None:
+    from avemotion.agents.report import paired_wins
+
+    assert paired_wins([0.5, 0.4, 0.3, 0.6], [0.4, 0.4, 0.35, 0.1]) == (2, 1, 1)
+    with pytest.raises(ValueError, match="3 values against 2"):
+        paired_wins([1, 2, 3], [1, 2])

@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from avemotion.agents.baselines_aeon import aeon_available
@@ -43,6 +44,9 @@ def test_loso_then_compare(store, tmp_path) -> None:
         "--folds",
         "P2",
         "P3",
+        "--seeds",
+        "0",
+        "1",
         "--wait-costs",
         "0.05",
         "--earliness-weights",
@@ -53,32 +57,64 @@ def test_loso_then_compare(store, tmp_path) -> None:
     ]
     assert load_script("loso").main(argv) == 0
     for fold in ("P2", "P3"):
-        for name in ("dqn", "sb3-a2c", "dqn-wait0.05", "dqn-ew0.5"):
-            result = json.loads((out / fold / name / "eval.json").read_text())
-            assert result["n_clips"] == store.subset(speakers=[fold]).n_clips
-        sweep = json.loads((out / fold / "dqn" / "eval.json").read_text())["bias_sweep"]
-        assert len(sweep) == 41 and all(0 < p["earliness"] <= 1 for p in sweep)
-        assert sweep[0]["earliness"] >= sweep[-1]["earliness"]  # larger bias: earlier
-        curve_run = json.loads((out / fold / "dqn-ew0.5" / "config.json").read_text())
-        assert curve_run["agent_config"]["earliness_weight"] == 0.5
-        assert curve_run["agent_config"]["tune_wait_bias"] is False
-        env_run = json.loads((out / fold / "dqn-wait0.05" / "config.json").read_text())
-        assert env_run["agent_config"]["reward"] == "env"
-        assert (out / fold / "baselines.json").is_file()
-    stamp = (out / "P2" / "dqn" / "eval.json").stat().st_mtime_ns
+        for seed in (0, 1):
+            seed_dir = out / fold / f"seed{seed}"
+            for name in ("dqn", "sb3-a2c", "dqn-wait0.05", "dqn-ew0.5"):
+                result = json.loads((seed_dir / name / "eval.json").read_text())
+                assert result["n_clips"] == store.subset(speakers=[fold]).n_clips
+                config = json.loads((seed_dir / name / "config.json").read_text())
+                assert config["seed"] == seed and config["train_speakers"] == sorted(
+                    set(store.speaker_set) - {fold}
+                )
+            sweep = json.loads((seed_dir / "dqn" / "eval.json").read_text())["bias_sweep"]
+            assert len(sweep) == 41 and all(0 < p["earliness"] <= 1 for p in sweep)
+            assert sweep[0]["earliness"] >= sweep[-1]["earliness"]  # larger bias: earlier
+            curve_run = json.loads((seed_dir / "dqn-ew0.5" / "config.json").read_text())
+            assert curve_run["agent_config"]["earliness_weight"] == 0.5
+            assert curve_run["agent_config"]["tune_wait_bias"] is False
+            env_run = json.loads((seed_dir / "dqn-wait0.05" / "config.json").read_text())
+            assert env_run["reward"]["name"] == "signed" and env_run["reward"]["wait_cost"] == 0.05
+            # every other run trains on the same env reward
+            assert (
+                json.loads((seed_dir / "sb3-a2c" / "config.json").read_text())["reward"]
+                == (json.loads((seed_dir / "dqn" / "config.json").read_text())["reward"])
+            )
+            assert (seed_dir / "baselines.json").is_file()
+    stamp = (out / "P2" / "seed0" / "dqn" / "eval.json").stat().st_mtime_ns
     assert load_script("loso").main(argv) == 0  # resumable: finished folds are skipped
-    assert (out / "P2" / "dqn" / "eval.json").stat().st_mtime_ns == stamp
-    assert load_script("compare").main([str(out)]) == 0
+    assert (out / "P2" / "seed0" / "dqn" / "eval.json").stat().st_mtime_ns == stamp
+    compare = load_script("compare")
+    assert compare.main([str(out)]) == 0
     table = (out / "comparison.md").read_text()
-    for method in ("dqn", "sb3-a2c", "threshold", "full_clip", "fixed_fraction"):
+    for method in ("dqn", "sb3-a2c", "threshold", "full_clip", "fixed_fraction", "consecutive"):
         assert f"| {method} |" in table
     for png in ("confusion_matrices.png", "accuracy_vs_earliness.png", "training_curves.png"):
         assert (out / png).stat().st_size > 1000
     rows = (out / "comparison.csv").read_text().splitlines()
-    assert rows[0].startswith("method,") and len(rows) == 1 + 7
+    assert rows[0].startswith("method,") and len(rows) == 1 + 8
+    # the spread: HM mean ± std over the two seeds of each seed's pooled HM, by hand
+    methods = compare.collect(out)
+    per_seed = [compare.pool([r for r in methods["dqn"] if r["seed"] == s])[2] for s in (0, 1)]
+    mean, std = compare.aggregate(methods["dqn"])["harmonic_mean"]
+    assert mean == pytest.approx(np.mean(per_seed)) and std == pytest.approx(np.std(per_seed))
+    wins = json.loads((out / "wins.json").read_text())
+    assert wins["folds"] == ["P2", "P3"] and wins["wins"] + wins["ties"] + wins["losses"] == 2
+    assert wins["best_other"] in ("threshold", "fixed_fraction", "consecutive")
     one = tmp_path / "only-p2"
-    assert load_script("compare").main([str(out), "--folds", "P2", "--out", str(one)]) == 0
-    assert "| dqn | rl | 1 |" in (one / "comparison.md").read_text()
+    assert compare.main([str(out), "--folds", "P2", "--out", str(one)]) == 0
+    assert "| dqn | same posterior | 1 | 2 |" in (one / "comparison.md").read_text()
+
+
+def test_compare_pool_by_hand() -> None:
+    compare = load_script("compare")
+    reports = [
+        {"n_clips": 1, "accuracy": 1.0, "earliness": 0.5},
+        {"n_clips": 3, "accuracy": 0.0, "earliness": 0.1},
+    ]
+    accuracy, earliness, hm = compare.pool(reports)
+    # accuracy (1 + 0) / 4, earliness (0.5 + 0.3) / 4; HM 2 a (1 - e) / (a + 1 - e)
+    assert accuracy == 0.25 and earliness == pytest.approx(0.2)
+    assert hm == pytest.approx(2 * 0.25 * 0.8 / 1.05)
 
 
 def test_bench_agents_reports_a_ratio(store) -> None:
