@@ -22,7 +22,8 @@ Unadapted figures use the raw features of the same clips. With ``--temporal-stor
 is also trained (``avemotion.agents.runner.train``) on the temporal store of actors 01-14,
 unadapted and adapted with each seed, and evaluated on 15-18 (``evaluate_run``); its
 per-clip decisions are grouped by the number of earlier clips in the order.
-Writes ``OUT/speaker_adaptation.json`` and the plot; prints the JSON's summary (last line).
+Writes the figures (``--json``) and the plot, after the whole-clip stage and again after
+the DQN; prints a summary (last line).
 """
 
 from __future__ import annotations
@@ -237,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-speakers", nargs="+", default=TEST)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--dqn-steps", type=int, default=60_000)
-    parser.add_argument("--out", default="results/speaker-adaptation")
+    parser.add_argument(
+        "--out", default="results/speaker-adaptation", help="work directory (stores, runs)"
+    )
+    parser.add_argument("--json", default="docs/speaker_adaptation.json", help="the figures")
     parser.add_argument("--plot", default="docs/speaker_adaptation.png")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -246,12 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     split = (args.train_speakers, args.test_speakers)
     result: dict[str, Any] = {"store": args.store, "train": split[0], "test": split[1]}
     result["whole_clip"] = whole_clip(args.store, args.seeds, split, out)
-    (out / "speaker_adaptation.json").write_text(json.dumps(result, indent=1))
-    if args.temporal_store:
-        result["dqn"] = dqn(args.temporal_store, args.seeds, args.dqn_steps, out, split)
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    (out / "speaker_adaptation.json").write_text(json.dumps(result, indent=1))
-    plot(result, args.plot)
+    for stage in ("whole_clip", "dqn"):
+        if stage == "dqn" and args.temporal_store:
+            result["dqn"] = dqn(args.temporal_store, args.seeds, args.dqn_steps, out, split)
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1))
+        plot(result, args.plot)
     clip = result["whole_clip"]
     summary = {
         "unadapted": clip["unadapted"],

@@ -36,10 +36,10 @@ def test_whole_clip_curve_json_and_plot(tmp_path: Path, capsys) -> None:
     spec.loader.exec_module(module)
     argv = ["--store", str(store.path), "--out", str(tmp_path / "out"), "--seeds", "0", "1"]
     argv += ["--train-speakers", "P0", "P1", "P2", "P3", "--test-speakers", "P4", "P5"]
-    argv += ["--plot", str(tmp_path / "curve.png")]
+    argv += ["--plot", str(tmp_path / "curve.png"), "--json", str(tmp_path / "figures.json")]
     assert module.main(argv) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    result = json.loads((tmp_path / "out" / "speaker_adaptation.json").read_text())
+    result = json.loads((tmp_path / "figures.json").read_text())
     clip = result["whole_clip"]
     assert set(clip["seeds"]) == {"0", "1"}
     assert list(summary["at_k_mean"]) == ["0", "1", "3", "5", "10", "20", "all"]
