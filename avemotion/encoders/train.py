@@ -257,6 +257,7 @@ def train_encoder(config: TrainConfig) -> dict[str, Any]:
         "n_heldout_clips": len(test),
         "files": corpus.account.counts(),
         "skipped": corpus.account.lines(),
+        "resumed_after_epoch": checkpoint.resumed_after,
         "metrics": metrics,
         "seconds": round(time.perf_counter() - started, 1),
         "config": {k: v for k, v in asdict(config).items() if k not in ("out", "root")},

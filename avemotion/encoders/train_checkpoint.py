@@ -59,6 +59,8 @@ class EpochCheckpoint:
         self.folder = folder
         self.path = folder / CHECKPOINT
         self.fingerprint = fingerprint
+        self.resumed_after = 0
+        """Epochs the last :meth:`restore` found done (0: a fresh start)."""
 
     def restore(
         self,
@@ -79,7 +81,8 @@ class EpochCheckpoint:
         schedule.load_state_dict(state["schedule"])
         rng.bit_generator.state = json.loads(state["numpy_rng"])
         torch.set_rng_state(state["torch_rng"])
-        return int(state["epoch"])
+        self.resumed_after = int(state["epoch"])
+        return self.resumed_after
 
     def save(
         self,

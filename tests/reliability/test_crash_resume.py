@@ -2,8 +2,9 @@
 subprocesses (feature extraction, agent training, a Ray sweep), then a rerun.
 
 Checked: extraction ends with a store identical to an uninterrupted run; training resumes
-from its last checkpoint and ends at the step count asked; the sweep redoes no finished
-trial; and after every kill, whatever sits under a final name is complete (a store opens,
+from its last checkpoint and ends at the step count asked; encoder training resumes after
+its last finished epoch and ends with weights bit-identical to an uninterrupted run's; the
+sweep redoes no finished trial; and after every kill, whatever sits under a final name is complete (a store opens,
 JSON parses, checkpoints load) while half-written files are never taken as done.
 
 Together these take minutes (each job starts torch, the sweep starts Ray), so they are
@@ -183,14 +184,53 @@ def test_training_killed_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
     run_to_end(avemotion("train", "--features", store.path, "--steps", steps, "--out", run,
                          "--no-eval", "--resume", "--set", "progress=false"))  # fmt: skip
     summary = json.loads((run / "summary.json").read_text())
-    # our DQN counts real transitions of 4 sub-envs stepped together: it may pass the
-    # budget by at most 3 steps, as an uninterrupted run does
+    # 3000 is a multiple of the 4 sub-envs our DQN steps together, so the resumed run
+    # ends exactly at the budget
     assert summary["env_steps"] == steps
     assert _checkpoint_step(run) == summary["env_steps"]
     rows = _log_rows(run)
     assert rows[: len(kept)] == kept  # rows up to the checkpoint are the killed run's, verbatim
     logged = [int(float(r.split(",")[0])) for r in rows]
     assert logged == sorted(set(logged)) and logged[-1] == summary["env_steps"]
+
+
+# ------------------------------------------------------------------ encoder training
+def _encoder_epoch(out: Path) -> int:
+    from avemotion.encoders.train_checkpoint import CHECKPOINT, work_dir
+
+    try:
+        return int(torch.load(work_dir(out) / CHECKPOINT, weights_only=True)["epoch"])
+    except (FileNotFoundError, RuntimeError, EOFError, KeyError):
+        return 0
+
+
+def test_encoder_training_killed_resumes_bit_identically(tmp_path: Path) -> None:
+    from avemotion.encoders.bundle import load_encoder
+
+    corpus = _corpus(tmp_path / "corpus")
+    out, epochs = tmp_path / "resumed", 10
+    argv = avemotion(
+        "train-encoder", "--dataset", "csv", "--root", corpus, "--modality", "audio",
+        "--out", out, "--epochs", epochs, "--batch-size", 8, "--window-fraction", 1.0,
+        "--heldout", "s3", "--threads", 1, "--seed", SEED,
+    )  # fmt: skip
+    target = int(np.random.default_rng(SEED).integers(2, epochs - 3))
+    assert kill_when(argv, lambda: _encoder_epoch(out) >= target), "training ended before the kill"
+    reached = _encoder_epoch(out)
+    assert target <= reached < epochs
+    assert not (out / "config.json").exists()  # an unfinished stage writes no encoder
+    resumed = run_to_end(argv)
+    # every file accounted for: bad.wav (not audio) and data.csv (the label sheet) skipped
+    assert f"{corpus}: 18 file(s) seen = 16 kept + 2 skipped" in resumed.stdout
+    whole = tmp_path / "whole"
+    run_to_end([*argv[: argv.index("--out") + 1], str(whole), *argv[argv.index("--out") + 2 :]])
+    first, second = load_encoder(out), load_encoder(whole)
+    (entry,) = first.config["history"]
+    assert entry["resumed_after_epoch"] == reached
+    assert second.config["history"][0]["resumed_after_epoch"] == 0
+    assert entry["metrics"] == second.config["history"][0]["metrics"]
+    for name, value in first.audio.state_dict().items():  # type: ignore[union-attr]
+        assert torch.equal(value, second.audio.state_dict()[name]), name  # type: ignore[union-attr]
 
 
 # ------------------------------------------------------------------ sweep
