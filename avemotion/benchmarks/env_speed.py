@@ -39,7 +39,7 @@ def random_store(
     )
 
 
-def _rate(step: Callable[[int], Any], steps: int, repeats: int = 3) -> float:
+def best_rate(step: Callable[[int], Any], steps: int, repeats: int = 3) -> float:
     """Best-of-``repeats`` calls of ``step(i)`` per second over ``steps`` calls."""
     best = 0.0
     for _ in range(repeats):
@@ -74,7 +74,7 @@ def single_env_rate(env_id: str, steps: int, seed: int = 0, **kwargs: Any) -> fl
         if is_avemotion:
             state["mask"] = info["action_mask"]
 
-    return _rate(step, steps)
+    return best_rate(step, steps)
 
 
 def vector_env_rate(
@@ -88,7 +88,7 @@ def vector_env_rate(
     actions = np.where(
         rng.random((64, num_envs)) < 0.9, 0, rng.integers(1, k + 1, size=(64, num_envs))
     )
-    return num_envs * _rate(lambda i: env.step(actions[i % 64]), steps)
+    return num_envs * best_rate(lambda i: env.step(actions[i % 64]), steps)
 
 
 def run_env_benchmark(quick: bool = False) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
+from avemotion.benchmarks.env_speed import best_rate, random_store, single_env_rate
 from avemotion.cli import main
 
 
@@ -18,3 +20,39 @@ def test_bench_env_quick_reports_all_figures(capsys: pytest.CaptureFixture[str])
     for dim in (128, 1408):
         for n in (1, 64, 1024):
             assert keys[f"dim={dim},num_envs={n},obs_mode=frame"] > 0
+
+
+def test_rate_calls_the_step_exactly_steps_times_repeats_and_times_it() -> None:
+    calls: list[int] = []
+
+    def step(i: int) -> None:
+        calls.append(i)
+        time.sleep(0.01)
+
+    rate = best_rate(step, steps=5, repeats=2)
+    assert calls == [0, 1, 2, 3, 4] * 2
+    # each call lasts at least 10 ms: at most 100 calls a second, whatever the machine
+    assert 0 < rate <= 100.0
+
+
+def test_random_store_has_the_documented_shape(tmp_path) -> None:
+    store = random_store(tmp_path / "r", dim=3, n_clips=40, n_classes=4, seed=1)
+    assert (store.n_clips, store.dim, store.n_classes) == (40, 3, 4)
+    assert store.lengths.min() >= 20 and store.lengths.max() <= 80
+    assert set(store.labels.tolist()) <= set(range(4))
+    assert store.speaker_set == [f"B{i}" for i in range(8)]
+
+
+def test_single_env_rate_plays_only_allowed_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from avemotion.envs import AVEmotionEnv
+
+    taken: list[bool] = []
+    original = AVEmotionEnv.step
+
+    def recording_step(self: AVEmotionEnv, action: object):
+        taken.append(bool(self.action_masks()[int(action)]))
+        return original(self, action)
+
+    monkeypatch.setattr(AVEmotionEnv, "step", recording_step)
+    assert single_env_rate("AVEmotion-v0", steps=300) > 0
+    assert len(taken) == 300 * 3 and all(taken)  # 3 timed repeats, never a masked wait
