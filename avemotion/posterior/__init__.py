@@ -20,12 +20,14 @@ from avemotion.posterior.models import (
     StoreLogits,
     load_posterior_model,
 )
+from avemotion.posterior.prefix_shape import PrefixShapeSoftmax
 from avemotion.posterior.softmax import SoftmaxRegression, fit_calibration
 
 __all__ = [
     "POSTERIOR_MODELS",
     "CrossFit",
     "Posteriors",
+    "PrefixShapeSoftmax",
     "RunningMeanSoftmax",
     "SoftmaxRegression",
     "StoreLogits",

@@ -1,0 +1,147 @@
+"""A posterior model that keeps the *shape* of a prefix, not only its mean.
+
+The default :class:`~avemotion.posterior.RunningMeanSoftmax` reads the running mean of a
+clip's steps. That suits audio embeddings, whose steps are exchangeable evidence, but
+a short univariate series (GunPoint, ArrowHead, OSULeaf, ...) is told apart by *how* it
+rises and falls: a rising and a falling ramp have the same mean. Here the features of a
+prefix ``x_1..x_t`` (``d`` dims each) are
+
+- its piecewise aggregate approximation: the prefix cut into ``points`` equal segments
+  (fractional boundaries, i.e. linear interpolation of the cumulative sum), each
+  segment's mean — a resampling to ``points`` values per dim that averages instead of
+  aliasing when ``t`` is long (ACSF1: 1460 steps). The segments' average is the running
+  mean, so the mean is not repeated as a feature;
+- when ``d ≤ EXTRAS_MAX_DIM``: the running standard deviation and the last step;
+- ``log t``;
+
+followed by a softmax regression (:class:`~avemotion.posterior.SoftmaxRegression`) and
+the same step-count calibration as the default (fitted out of fold). Every feature
+after ``t`` steps reads steps ``1..t`` only, so the model is causal.
+
+Cost: one row per step of every clip, ``points · d + 2d + 1`` features (``points · d + 1``
+above ``EXTRAS_MAX_DIM``). ``points`` defaults to ``clamp(256 // d, 2, 16)``: 16 values per
+dim for univariate and 12-d series (19 and 217 features), 2 for 256-d audio embeddings
+(513 features, twice the default model's 256; the fit's cost grows with them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
+from avemotion.posterior.softmax import SoftmaxRegression, fit_calibration
+from avemotion.store import FeatureStore
+
+MAX_POINTS = 16
+FEATURE_BUDGET = 256
+"""``points · d`` is kept near this many segment features (at least 2 points per dim)."""
+EXTRAS_MAX_DIM = 64
+"""Above this many dims the running std and the last step are left out (cost)."""
+
+
+def default_points(dim: int) -> int:
+    """Segments per dim: ``clamp(FEATURE_BUDGET // dim, 2, MAX_POINTS)``."""
+    return int(min(MAX_POINTS, max(2, FEATURE_BUDGET // max(1, int(dim)))))
+
+
+def segment_means(frames: np.ndarray, points: int) -> np.ndarray:
+    """``[T, points, d]``: for every prefix length ``t``, the means of the prefix cut into
+    ``points`` equal segments ``[k·t/points, (k+1)·t/points)`` (step ``j`` covering
+    ``[j, j+1)``). A segment shorter than a step takes the value of the step it lies in."""
+    x = np.asarray(frames, dtype=np.float64)
+    length = len(x)
+    cumulative = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+    t = np.arange(1, length + 1, dtype=np.float64)
+    bounds = t[:, None] * np.arange(points + 1)[None, :] / points  # [T, points + 1]
+    whole = np.minimum(np.floor(bounds).astype(np.int64), length - 1)
+    fraction = bounds - whole  # 1.0 exactly when a bound sits on step T's end
+    at = cumulative[whole] + fraction[..., None] * x[whole]  # cumulative sum at each bound
+    return np.diff(at, axis=1) * (points / t)[:, None, None]
+
+
+def prefix_features(frames: np.ndarray, points: int) -> np.ndarray:
+    """``[T, n_features]`` float32: row ``t-1`` describes the prefix of ``t`` steps
+    (segment means, then running std and last step when ``d ≤ EXTRAS_MAX_DIM``, then
+    ``log t``)."""
+    x = np.asarray(frames, dtype=np.float64)
+    length = len(x)
+    t = np.arange(1, length + 1, dtype=np.float64)[:, None]
+    columns = [segment_means(x, points).reshape(length, -1)]
+    if x.shape[1] <= EXTRAS_MAX_DIM:
+        mean = np.cumsum(x, axis=0) / t
+        columns += [np.sqrt(np.maximum(np.cumsum(x * x, axis=0) / t - mean * mean, 0.0)), x]
+    return np.hstack([*columns, np.log(t)]).astype(np.float32)
+
+
+def store_features(store: FeatureStore, points: int) -> np.ndarray:
+    """Prefix features of every step of every clip, rows in store order."""
+    return np.vstack([prefix_features(store.clip(i).frames, points) for i in range(store.n_clips)])
+
+
+class PrefixShapeSoftmax:
+    """Softmax regression on the shape of the prefix seen so far (see the module doc),
+    logits rescaled by ``exp(a + b · log t)`` fitted on out-of-fold logits."""
+
+    name = "prefix-shape-softmax"
+
+    def __init__(self, l2: float = 1e-2, points: int | None = None) -> None:
+        if points is not None and int(points) < 1:
+            raise ValueError(f"points: expected a positive integer, got {points}")
+        self.l2 = float(l2)
+        self.points = None if points is None else int(points)
+        self.model: SoftmaxRegression | None = None
+        self.calibration: tuple[float, float] = (0.0, 0.0)
+
+    def fit(self, store: FeatureStore, init: SoftmaxRegression | None = None) -> PrefixShapeSoftmax:
+        """Fit the regression on every prefix of every clip (``init``: a warm start with
+        the same number of points); the calibration is left as it is."""
+        if self.points is None:
+            self.points = default_points(store.dim)
+        features = store_features(store, self.points)
+        clips = np.repeat(np.arange(store.n_clips), store.lengths)
+        self.model = SoftmaxRegression(l2=self.l2).fit(
+            features, store.labels[clips], store.n_classes, init=init
+        )
+        return self
+
+    def running_logits(self, store: FeatureStore) -> np.ndarray:
+        """Uncalibrated logits of every prefix, rows in store order (the name the default
+        model uses, which :func:`~avemotion.posterior.selection.cross_fit_any` reads)."""
+        model = self._fitted()
+        return model.logits(store_features(store, int(self.points or 0)))
+
+    def fit_calibration(self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> None:
+        """Fit the step calibration on held-out prefix logits (rows clip by clip)."""
+        steps = np.concatenate([np.arange(1, n + 1) for n in lengths])
+        self.calibration = fit_calibration(logits, steps, np.repeat(labels, lengths))
+
+    def posteriors(self, store: FeatureStore) -> Posteriors:
+        return Posteriors.from_logits(
+            self.running_logits(store), store.lengths, store.labels, self.calibration
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            **self._fitted().arrays(),
+            "calibration": np.asarray(self.calibration, np.float64),
+            "l2": np.asarray(self.l2),
+            "points": np.asarray(self.points, np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PrefixShapeSoftmax:
+        model = cls(l2=float(arrays["l2"]), points=int(arrays["points"]))
+        model.model = SoftmaxRegression.from_arrays(arrays, model.l2)
+        a, b = (float(v) for v in arrays["calibration"])
+        model.calibration = (a, b)
+        return model
+
+    def _fitted(self) -> SoftmaxRegression:
+        if self.model is None:
+            raise RuntimeError("posterior model: fit() it first")
+        return self.model
+
+
+POSTERIOR_MODELS[PrefixShapeSoftmax.name] = PrefixShapeSoftmax
+"""Registered here, not in :mod:`~avemotion.posterior.models` (which this module imports):
+the package's ``__init__`` imports this module, so every loader sees it."""

@@ -1,0 +1,159 @@
+"""Cross-fitting any posterior model, and choosing one on the training speakers only.
+
+:func:`cross_fit_any` is :func:`~avemotion.posterior.cross_fit` for every model with the
+posterior-model interface (``fit(store, init=None)``, ``posteriors(store)``), not only the
+running-mean softmax. :func:`select_posterior_model` cross-fits each candidate and keeps
+the one whose out-of-fold posteriors let the threshold rule reach the best harmonic mean
+of accuracy and earliness, the objective every stopping rule is judged by. The threshold
+is itself tuned by an inner speaker-grouped cross-validation (tuned on the other folds'
+clips, scored on each fold's), so no candidate is scored on clips its threshold saw. Test
+clips are never read.
+
+This module sits above both stages (it scores posteriors through a stopping rule of
+:mod:`avemotion.agents.baselines`), so :mod:`avemotion.posterior` does not import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from avemotion.agents.baselines import THRESHOLDS, decide_threshold, score
+from avemotion.posterior.crossfit import CROSS_FIT_FOLDS, CrossFit, speaker_folds
+from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
+from avemotion.posterior.prefix_shape import PrefixShapeSoftmax
+from avemotion.store import FeatureStore
+
+DEFAULT_CANDIDATES = ("running-mean-softmax", PrefixShapeSoftmax.name)
+"""The default first: it wins every tie."""
+
+
+def cross_fit_any(
+    store: FeatureStore, make_model: Callable[[], Any], n_folds: int = CROSS_FIT_FOLDS
+) -> CrossFit:
+    """Cross-fit the posterior model ``make_model()`` builds (unfitted) on ``store``'s speakers.
+
+    The returned model is fitted on every clip; each speaker fold's posteriors come from a
+    model fitted on the other folds (warm-started from the full fit when the model keeps a
+    ``model`` attribute, as the softmax models do). A model with ``running_logits`` and
+    ``fit_calibration`` gets its step calibration fitted on the out-of-fold logits; a model
+    with ``step_logits`` (linear in the steps) also yields its out-of-fold per-step logits,
+    else ``step_logits`` is None. With one speaker the posteriors are in-sample.
+    """
+    everyone = make_model().fit(store)
+    folds = speaker_folds(store.speaker_set, n_folds)
+    if len(folds) < 2:
+        return CrossFit(everyone, everyone.posteriors(store), None, folds)
+    calibrated = hasattr(everyone, "running_logits") and hasattr(everyone, "fit_calibration")
+    linear = hasattr(everyone, "step_logits")
+    index = {clip_id: i for i, clip_id in enumerate(store.clip_ids)}
+    rows: list[np.ndarray] = [np.empty(0, np.float32)] * store.n_clips
+    steps: list[np.ndarray] = [np.empty(0, np.float32)] * store.n_clips
+    for group in folds:
+        rest = make_model().fit(
+            store.subset(exclude_speakers=group), init=getattr(everyone, "model", None)
+        )
+        held = store.subset(speakers=group)
+        values = rest.running_logits(held) if calibrated else rest.posteriors(held).proba
+        cuts = np.cumsum(held.lengths)[:-1]
+        for j, part in enumerate(np.split(np.asarray(values, np.float32), cuts)):
+            i = index[held.clip_ids[j]]
+            rows[i] = part
+            if linear:
+                steps[i] = np.asarray(rest.step_logits(held.clip(j).frames), np.float32)
+    stacked = np.vstack(rows)
+    if calibrated:
+        everyone.fit_calibration(stacked, store.lengths, store.labels)
+        oof = Posteriors.from_logits(stacked, store.lengths, store.labels, everyone.calibration)
+    else:
+        offsets = np.concatenate([[0], np.cumsum(store.lengths)[:-1]]).astype(np.int64)
+        oof = Posteriors(stacked, offsets, store.lengths.copy(), store.labels.copy())
+    return CrossFit(everyone, oof, steps if linear else None, folds)
+
+
+def subset_posteriors(post: Posteriors, clips: np.ndarray) -> Posteriors:
+    """The posteriors of the clips ``clips`` (indices, in that order)."""
+    clips = np.asarray(clips, dtype=np.int64)
+    lengths = post.lengths[clips]
+    rows = np.concatenate(
+        [np.arange(post.offsets[i], post.offsets[i] + post.lengths[i]) for i in clips]
+    )
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return Posteriors(post.proba[rows], offsets, lengths, post.labels[clips])
+
+
+def tune_threshold(post: Posteriors) -> float:
+    """The threshold of :data:`~avemotion.agents.baselines.THRESHOLDS` with the best
+    harmonic mean on ``post`` (ties: the first), as :func:`~avemotion.agents.baselines.tune_rules`
+    tunes it."""
+    scores = [score(post, decide_threshold(post, float(v)))[2] for v in THRESHOLDS]
+    return float(THRESHOLDS[int(np.argmax(scores))])
+
+
+def threshold_score(
+    post: Posteriors, speakers: Sequence[str], folds: list[list[str]]
+) -> dict[str, Any]:
+    """The threshold rule on out-of-fold posteriors, its θ tuned on the other speaker
+    folds for each fold's clips: accuracy, earliness, harmonic mean, and the θ tuned on
+    every clip (what a run would use)."""
+    speakers = np.asarray(speakers)
+    predictions = np.empty(len(post.lengths), np.int64)
+    observed = np.empty(len(post.lengths), np.int64)
+    for group in folds:
+        inside = np.isin(speakers, group)
+        if inside.all():  # one fold: nothing to tune on but the clips themselves
+            inside[:] = True
+            theta = tune_threshold(post)
+        else:
+            theta = tune_threshold(subset_posteriors(post, np.flatnonzero(~inside)))
+        held = np.flatnonzero(inside)
+        predictions[held], observed[held] = decide_threshold(subset_posteriors(post, held), theta)
+    accuracy, earliness, hm = score(post, (predictions, observed))
+    return {
+        "accuracy": accuracy,
+        "earliness": earliness,
+        "harmonic_mean": hm,
+        "threshold": tune_threshold(post),
+    }
+
+
+def select_posterior_model(
+    store: FeatureStore,
+    candidates: Sequence[str] = DEFAULT_CANDIDATES,
+    n_folds: int = CROSS_FIT_FOLDS,
+    margin: float = 0.0,
+) -> tuple[str, CrossFit, dict[str, dict[str, Any]]]:
+    """Choose the posterior model for ``store`` (the training speakers only).
+
+    Each candidate (a name of :data:`~avemotion.posterior.POSTERIOR_MODELS`, default
+    settings) is cross-fitted with :func:`cross_fit_any` over ``n_folds`` speaker folds and
+    scored by :func:`threshold_score` on its out-of-fold posteriors. ``candidates[0]`` is
+    the default: another candidate replaces it only with a harmonic mean higher by more
+    than ``margin``; among the others the best wins (ties: the earlier). With a single
+    speaker nothing is held out, so the default is kept unscored.
+
+    Returns ``(name, cross_fit, scores)``: the chosen name, its :class:`CrossFit` (ready
+    to save and to tune the rules on), and per candidate ``{"accuracy", "earliness",
+    "harmonic_mean", "threshold"}`` (empty dicts when unscored).
+    """
+    if not candidates:
+        raise ValueError("candidates: expected at least one posterior model name")
+    unknown = [name for name in candidates if name not in POSTERIOR_MODELS]
+    if unknown:
+        raise ValueError(f"candidates: unknown {unknown}; known: {sorted(POSTERIOR_MODELS)}")
+    default = candidates[0]
+    folds = speaker_folds(store.speaker_set, n_folds)
+    if len(folds) < 2 or len(candidates) == 1:
+        fitted = cross_fit_any(store, POSTERIOR_MODELS[default], n_folds)
+        return default, fitted, {name: {} for name in candidates}
+    fits: dict[str, CrossFit] = {}
+    scores: dict[str, dict[str, Any]] = {}
+    for name in candidates:
+        fits[name] = cross_fit_any(store, POSTERIOR_MODELS[name], n_folds)
+        scores[name] = threshold_score(fits[name].posteriors, store.speakers, folds)
+    best = max(candidates[1:], key=lambda n: (scores[n]["harmonic_mean"], -candidates.index(n)))
+    better = scores[best]["harmonic_mean"] > scores[default]["harmonic_mean"] + margin
+    chosen = best if better else default
+    return chosen, fits[chosen], scores
