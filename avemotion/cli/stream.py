@@ -24,9 +24,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--audio", help="audio file (wav, flac, or any container with an audio track)"
     )
-    parser.add_argument("--device", type=int, help="read camera N (/dev/videoN) instead of files")
+    parser.add_argument("--camera", type=int, help="read camera N (/dev/videoN) instead of files")
     parser.add_argument(
-        "--audio-device", help="ALSA capture device for live audio with --device (e.g. default)"
+        "--device",
+        default="auto",
+        help="where the networks run: auto (CUDA when present), cpu or cuda; the CUDA path "
+        "is not exercised by CI (an integer N is still read as --camera N)",
+    )
+    parser.add_argument(
+        "--audio-device", help="ALSA capture device for live audio with --camera (e.g. default)"
     )
     parser.add_argument("--run", required=True, help="trained run directory (from avemotion train)")
     parser.add_argument(
@@ -83,14 +89,18 @@ def _describe(step: object, class_names: list[str], posterior_names: list[str]) 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from avemotion.device import resolve_device
     from avemotion.online.recognizer import OnlineRecognizer
     from avemotion.online.sources import describe_inputs, device_chunks, file_chunks
     from avemotion.online.streaming import StreamInterrupted, run_stream
 
-    if args.device is None and args.video is None and args.audio is None:
-        raise ValueError("input: give --video and/or --audio, or --device")
-    if args.device is not None and (args.video or args.audio):
-        raise ValueError("--device: read either a capture device or files, not both")
+    if args.device.isdigit():  # the camera's old spelling, --device N
+        args.camera, args.device = int(args.device), "auto"
+    device = resolve_device(args.device)
+    if args.camera is None and args.video is None and args.audio is None:
+        raise ValueError("input: give --video and/or --audio, or --camera")
+    if args.camera is not None and (args.video or args.audio):
+        raise ValueError("--camera: read either a capture device or files, not both")
     torch.set_num_threads(max(1, args.threads))
     recognizer = OnlineRecognizer.from_run(
         args.run,
@@ -99,11 +109,12 @@ def run(args: argparse.Namespace) -> int:
         face_lookahead=not args.no_lookahead,
         speaker_state=args.speaker_state,
     )
+    recognizer.encoder.to(device)
     names = recognizer.class_names
     inputs: list[str] = []  # what each input file supplies (describe_inputs)
-    if args.device is not None:
+    if args.camera is not None:
         chunks = device_chunks(
-            args.device, recognizer.need_video, recognizer.need_audio, args.audio_device
+            args.camera, recognizer.need_video, recognizer.need_audio, args.audio_device
         )
     else:
         chunks = file_chunks(args.video, args.audio, recognizer.need_video, recognizer.need_audio)
@@ -121,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )  # type: ignore[attr-defined]
 
-    live = args.device is not None
+    live = args.camera is not None
     try:
         summary = run_stream(
             recognizer,
@@ -162,7 +173,7 @@ def _plot(args: argparse.Namespace, recognizer: object, summary: dict) -> None:
         return
     from avemotion.online.timeline import plot_timeline
 
-    source = args.video or args.audio or f"device {args.device}"
+    source = args.video or args.audio or f"camera {args.camera}"
     plot_timeline(
         recognizer.steps,
         recognizer.class_names,

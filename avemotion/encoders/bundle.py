@@ -110,6 +110,11 @@ class Encoder:
         for net in nets.values():
             net.eval()
 
+    def to(self, device: str | torch.device) -> Encoder:
+        """Run the nets on ``device`` (they keep taking and returning CPU tensors)."""
+        place_on({p: n for p in PARTS if (n := getattr(self, p)) is not None}, device)
+        return self
+
     # ------------------------------------------------------------------ description
     @property
     def n_classes(self) -> int:
