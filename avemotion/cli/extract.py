@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from avemotion.device import add_device_argument, resolve_device
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -40,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--allow-outside-root", action="store_true", help="let CSV paths leave the root"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -58,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         frame_pool=args.frame_pool,
         overwrite=args.overwrite,
+        device=str(resolve_device(args.device)),
         allow_outside_root=args.allow_outside_root,
         progress=not args.no_progress,
     )

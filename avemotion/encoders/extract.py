@@ -61,6 +61,8 @@ class ExtractConfig:
     """Let a CSV's paths leave the dataset root."""
     progress: bool = True
     """Show a progress bar."""
+    device: str = "cpu"
+    """torch device the encoder's networks run on (in every worker)."""
 
 
 class ExtractionError(ValueError):
@@ -71,9 +73,11 @@ class ExtractionError(ValueError):
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(enc_dir: str, step_config: dict[str, Any], threads: int) -> None:
+def _init_worker(
+    enc_dir: str, step_config: dict[str, Any], threads: int, device: str = "cpu"
+) -> None:
     torch.set_num_threads(threads)
-    encoder = load_encoder(enc_dir)
+    encoder = load_encoder(enc_dir, device)
     _WORKER.update(
         encoder=encoder,
         steps=StepConfig(**step_config),
@@ -200,7 +204,7 @@ def extract(config: ExtractConfig) -> tuple[FeatureStore, list[str]]:
         unit="clip",
         disable=not config.progress,
     )
-    init_args = (str(config.encoder), asdict(steps), 1)
+    init_args = (str(config.encoder), asdict(steps), 1, config.device)
     if config.workers > 1 and len(tasks) > 1:
         context = multiprocessing.get_context("spawn")
         with context.Pool(config.workers, initializer=_init_worker, initargs=init_args) as pool:
