@@ -9,7 +9,10 @@ each detector answers on the same frame. Reported per detector:
 - ``zero_shot_accuracy``: whole-clip accuracy of the FER2013 mini-Xception on its crops (the
   tracker's smoothing and margin of the mini-xception variant, mean posterior per clip,
   classes matched by name, contempt not scored);
-- ``ms_per_frame``: wall time of one detection, one torch/OpenCV thread.
+- ``ms_per_frame``: wall time of one detection, one torch/OpenCV thread (``load_average``
+  says how busy the machine was).
+
+The frames are those the encoders see: each step's nearest frame, as in extraction.
 
 MTCNN comes from facenet-pytorch, an optional package (``pip install --no-deps
 facenet-pytorch``); without it only Haar is measured and the result says why.
@@ -27,7 +30,13 @@ import numpy as np
 import torch
 
 from avemotion.encoders.datasets import list_dataset
-from avemotion.encoders.face import FaceConfig, FaceTracker, largest_face, load_detector
+from avemotion.encoders.face import (
+    FaceConfig,
+    FaceTracker,
+    largest_face,
+    load_detector,
+    nearest_frames,
+)
 from avemotion.encoders.frontend import n_steps, step_times
 from avemotion.encoders.media import AUDIO_RATE, load_video
 from avemotion.encoders.mini_xception import FER_CLASSES, canonical_emotion
@@ -38,8 +47,7 @@ def _clip_frames(path: os.PathLike[str], steps_per_second: float = 10.0) -> list
     video = load_video(path)
     duration = float(video.times[-1]) + 1.0 / video.fps
     times = step_times(n_steps(int(duration * AUDIO_RATE), steps_per_second), steps_per_second)
-    index = np.clip(np.searchsorted(video.times, times), 0, len(video.frames) - 1)
-    return [video.frames[int(i)] for i in index]
+    return [video.frames[int(i)] for i in nearest_frames(video.times, times)[:, 0]]
 
 
 def _jitter(boxes: list[np.ndarray | None]) -> list[float]:
@@ -94,10 +102,11 @@ def run_faces_benchmark(root: str, weights: str, dataset: str = "mead") -> dict[
     net.eval()
     net.class_names = list(classes)  # type: ignore[assignment]
     haar = FaceConfig(**VISUAL_FACE_SEARCH["mini-xception"])
-    result: dict[str, Any] = {"dataset": dataset, "clips": len(items)}
+    result: dict[str, Any] = {"dataset": dataset, "clips": len(items), "threads": 1}
     result["haar"] = _detector_stats(haar, clips, labels, net)
     try:
         result["mtcnn"] = _detector_stats(replace(haar, detector="mtcnn"), clips, labels, net)
     except ValueError as error:  # facenet-pytorch absent: say so, measure Haar only
         result["mtcnn"] = {"error": str(error)}
+    result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return result
