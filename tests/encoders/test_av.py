@@ -16,6 +16,7 @@ from avemotion import FeatureStore
 from avemotion.encoders.bundle import build_nets, load_encoder, save_encoder
 from avemotion.encoders.datasets import Item
 from avemotion.encoders.extract import ExtractConfig, ExtractionError, extract
+from avemotion.encoders.layouts import LABEL_SHEET
 from avemotion.encoders.steps import StepConfig, clip_steps
 from avemotion.encoders.train import TrainConfig, train_encoder
 
@@ -139,7 +140,8 @@ def test_full_av_path_fusion_and_temporal(av_corpus: Path, tmp_path: Path) -> No
                 progress=False,
             )
         )
-        assert skipped == [] and store.dim == dim and store.n_clips == 2
+        sheet = f"{av_corpus / 'data.csv'}: {LABEL_SHEET}"  # the only file in no clip
+        assert skipped == [sheet] and store.dim == dim and store.n_clips == 2
         assert (
             store.meta["modality"] == "audio-visual" and store.meta["face_detected_fraction"] >= 0.8
         )

@@ -135,7 +135,11 @@ def test_extraction_killed_twice_ends_as_an_uninterrupted_run(
     whole = tmp_path / "whole"
     run_to_end([*argv[: argv.index("--out") + 1], str(whole), *argv[argv.index("--out") + 2 :]])
     resumed, uninterrupted = FeatureStore.open(out), FeatureStore.open(whole)
-    assert resumed.n_clips == 16 and len(resumed.meta["skipped"]) == 1
+    assert resumed.n_clips == 16 and resumed.meta["files"] == {"seen": 18, "kept": 16, "skipped": 2}
+    assert [Path(line.split(": ")[0]).name for line in resumed.meta["skipped"]] == [
+        "bad.wav",
+        "data.csv",
+    ]
     _assert_same_store(resumed, uninterrupted)
     assert not work.exists()
 
