@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,18 +109,24 @@ class Corpus:
     def drop(self, item: Item, line: str) -> None:
         """Remove ``item``; its files no other clip uses are skipped with ``line`` (which
         names the file)."""
-        self.items = [i for i in self.items if i is not item]
-        in_use = {p for i in self.items for p in (i.path, i.audio_path) if p is not None}
-        for path in (item.path, item.audio_path):
-            if path is not None and path not in in_use:
-                self.account.skip(path, line if str(path) in line else f"{path}: {line}")
+        self._drop([item], lambda _: line)
 
     def select(self, speakers: list[str] | None, exclude: list[str] | None, why: str) -> None:
         """Keep the clips of ``speakers`` minus ``exclude``; the others' files are skipped as
         ``speaker S not selected (why)``."""
         kept = {id(i) for i in select_speakers(self.items, speakers, exclude)}
-        for item in [i for i in self.items if id(i) not in kept]:
-            self.drop(item, f"speaker {item.speaker} not selected ({why})")
+        dropped = [i for i in self.items if id(i) not in kept]
+        self._drop(dropped, lambda item: f"speaker {item.speaker} not selected ({why})")
+
+    def _drop(self, dropped: list[Item], line: Callable[[Item], str]) -> None:
+        gone = {id(i) for i in dropped}
+        self.items = [i for i in self.items if id(i) not in gone]
+        in_use = {p for i in self.items for p in (i.path, i.audio_path) if p is not None}
+        for item in dropped:
+            text = line(item)
+            for path in (item.path, item.audio_path):
+                if path is not None and path not in in_use:
+                    self.account.skip(path, text if str(path) in text else f"{path}: {text}")
 
 
 def _corpus_key(name: str) -> str:
