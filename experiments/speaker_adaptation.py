@@ -20,8 +20,9 @@ each training clip with its own speaker's earlier clips, exactly as a test clip.
 
 Unadapted figures use the raw features of the same clips. With ``--temporal-store``, our DQN
 is also trained (``avemotion.agents.runner.train``) on the temporal store of actors 01-14,
-unadapted and adapted with each seed, and evaluated on 15-18 (``evaluate_run``); its
-per-clip decisions are grouped by the number of earlier clips in the order.
+unadapted and adapted with each seed, and evaluated on 15-18 (``evaluate_run`` with the
+non-RL stopping rules, which read the same run's posterior of the same, adapted or not,
+store); its per-clip decisions are grouped by the number of earlier clips in the order.
 Writes the figures (``--json``) and the plot, after the whole-clip stage and again after
 the DQN; prints a summary (last line).
 """
@@ -178,14 +179,17 @@ def dqn(
                 "dqn", store, steps, seed, work / f"dqn-{name}-seed{seed}", speakers=split[0],
                 overwrite=True, progress=False,
             )  # fmt: skip
-            report = evaluate_run(run_dir, store, speakers=split[1])
+            report = evaluate_run(run_dir, store, speakers=split[1], baselines=True, aeon=False)
             test = store.subset(speakers=split[1])
             predictions, _ = sweep_agent(load_agent(run_dir), test)
             earlier = earlier_clips(runs["adapted"].subset(speakers=split[1]))
             correct = predictions == test.labels
-            out.setdefault(name, {})[str(seed)] = {
-                key: report[key] for key in ("accuracy", "earliness", "harmonic_mean")
-            } | {
+            keys = ("accuracy", "earliness", "harmonic_mean")
+            out.setdefault(name, {})[str(seed)] = {key: report[key] for key in keys} | {
+                "rules": {
+                    rule: {key: value[key] for key in keys}
+                    for rule, value in report["baselines"].items()
+                },
                 "seconds": round(time.perf_counter() - started, 1),
                 "accuracy_by_earlier": {
                     f"{lo}-{hi}": float(correct[(earlier >= lo) & (earlier <= hi)].mean())
@@ -194,10 +198,13 @@ def dqn(
             }
             print(name, seed, out[name][str(seed)], flush=True)
     for name in list(out):
+        runs = list(out[name].values())
         for key in ("accuracy", "earliness", "harmonic_mean"):
-            values = [r[key] for r in out[name].values()]
-            out[f"{name}_{key}_mean"] = float(np.mean(values))
-            out[f"{name}_{key}_std"] = float(np.std(values))
+            out[f"{name}_{key}_mean"] = float(np.mean([r[key] for r in runs]))
+            out[f"{name}_{key}_std"] = float(np.std([r[key] for r in runs]))
+            for rule in runs[0]["rules"]:
+                values = [r["rules"][rule][key] for r in runs]
+                out[f"{name}_{rule}_{key}_mean"] = float(np.mean(values))
     return out
 
 
@@ -216,13 +223,19 @@ def plot(result: dict[str, Any], path: str) -> None:
     ax.axhline(clip["unadapted"], color="grey", ls="--", label="unadapted")
     if "dqn" in result:
         d = result["dqn"]
-        ax.axhline(d["adapted_accuracy_mean"], color="C2", ls=":", label="our DQN, adapted")
-        ax.axhline(d["unadapted_accuracy_mean"], color="C3", ls=":", label="our DQN, unadapted")
+        for name, colour in (("adapted", "C2"), ("unadapted", "C3")):
+            ax.axhline(
+                d[f"{name}_accuracy_mean"],
+                color=colour,
+                ls=":",
+                label=f"our DQN, {name} (all clips; earliness {d[f'{name}_earliness_mean']:.2f}, "
+                f"HM {d[f'{name}_harmonic_mean_mean']:.3f})",
+            )
     ax.set_xticks(x, labels)
     ax.set_xlabel("earlier clips of the speaker")
     ax.set_ylabel("whole-clip accuracy, actors 15-18")
     ax.set_title(f"RAVDESS speaker adaptation ({len(per_seed)} order seeds, mean ± std)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +41,18 @@ class SpeakerStateError(ValueError):
 class SpeakerState:
     """``n`` earlier utterances and the sums of their step means and mean squares."""
 
-    def __init__(self, spec: AdaptationSpec, n: int = 0, sum_mean=None, sum_square=None) -> None:
+    def __init__(
+        self,
+        spec: AdaptationSpec,
+        n: int = 0,
+        sum_mean: Sequence[float] | np.ndarray | None = None,
+        sum_square: Sequence[float] | np.ndarray | None = None,
+    ) -> None:
         self.spec = spec
         self.n = int(n)
-        self.sum_mean = np.zeros(spec.dim) if sum_mean is None else np.asarray(sum_mean, np.float64)
-        self.sum_square = (
-            np.zeros(spec.dim) if sum_square is None else np.asarray(sum_square, np.float64)
-        )
+        zeros = np.zeros(spec.dim)
+        self.sum_mean = zeros if sum_mean is None else np.asarray(sum_mean, np.float64)
+        self.sum_square = zeros.copy() if sum_square is None else np.asarray(sum_square, np.float64)
 
     def normaliser(self) -> tuple[np.ndarray, np.ndarray]:
         """``(mu, var)`` for the speaker's next utterance."""
