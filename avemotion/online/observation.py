@@ -51,7 +51,7 @@ class StreamingObservation:
 def training_store(run_config: dict[str, Any], run_dir: str) -> FeatureStore:
     """The feature store a run was trained on (unverified open: only its metadata and
     lengths are read), with the run's speaker selection applied."""
-    path = run_config.get("store")
+    path = (run_config.get("training") or {}).get("store", run_config.get("store"))
     if path is None:
         raise ValueError(
             f"{run_dir}: store: the run was trained on the synthetic corpus, which no encoder produced"
