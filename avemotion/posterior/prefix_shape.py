@@ -14,8 +14,8 @@ prefix ``x_1..x_t`` (``d`` dims each) are
 - when ``d ≤ EXTRAS_MAX_DIM``: the running standard deviation and the last step;
 - ``log t``;
 
-followed by a softmax regression (:class:`~avemotion.posterior.SoftmaxRegression`) and
-the same step-count calibration as the default (fitted out of fold). Every feature
+followed by softmax regressions (:class:`~avemotion.posterior.SoftmaxRegression`), one
+per bucket of prefix lengths, and the same step-count calibration as the default (fitted out of fold). Every feature
 after ``t`` steps reads steps ``1..t`` only, so the model is causal.
 
 Cost: one row per step of every clip, ``points · d + 2d + 1`` features (``points · d + 1``
@@ -35,6 +35,8 @@ from avemotion.store import FeatureStore
 MAX_POINTS = 16
 FEATURE_BUDGET = 256
 """``points · d`` is kept near this many segment features (at least 2 points per dim)."""
+BUCKETS_PER_DOUBLING = 2
+"""Prefix-length buckets per doubling of ``t``, each with its own regression."""
 EXTRAS_MAX_DIM = 64
 """Above this many dims the running std and the last step are left out (cost)."""
 
@@ -78,9 +80,27 @@ def store_features(store: FeatureStore, points: int) -> np.ndarray:
     return np.vstack([prefix_features(store.clip(i).frames, points) for i in range(store.n_clips)])
 
 
+BUCKET_STARTS = np.unique(np.round(2.0 ** (np.arange(80) / BUCKETS_PER_DOUBLING))).astype(np.int64)
+"""First prefix length of each bucket: 1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, ..."""
+
+
+def step_buckets(steps: np.ndarray, n_buckets: int) -> np.ndarray:
+    """Bucket of each prefix length ``t`` (see :data:`BUCKET_STARTS`), the last of
+    ``n_buckets`` also taking every longer prefix."""
+    raw = np.searchsorted(BUCKET_STARTS, np.asarray(steps, dtype=np.int64), side="right") - 1
+    return np.minimum(raw, n_buckets - 1)
+
+
 class PrefixShapeSoftmax:
-    """Softmax regression on the shape of the prefix seen so far (see the module doc),
-    logits rescaled by ``exp(a + b · log t)`` fitted on out-of-fold logits."""
+    """Softmax regressions on the shape of the prefix seen so far (see the module doc),
+    one per bucket of prefix lengths, logits rescaled by ``exp(a + b · log t)`` fitted on
+    out-of-fold logits.
+
+    One regression per bucket because the segment means of a 5-step and of a 150-step
+    prefix mean different things: a single linear map over every prefix length is right
+    at none (GunPoint's full series fell to chance with one). The buckets are half
+    doublings of ``t`` (1, 2, 3, 4–5, 6–7, 8–10, 11–15, ...), up to the longest training clip.
+    """
 
     name = "prefix-shape-softmax"
 
@@ -89,26 +109,46 @@ class PrefixShapeSoftmax:
             raise ValueError(f"points: expected a positive integer, got {points}")
         self.l2 = float(l2)
         self.points = None if points is None else int(points)
-        self.model: SoftmaxRegression | None = None
+        self.model: list[SoftmaxRegression] | None = None
         self.calibration: tuple[float, float] = (0.0, 0.0)
 
-    def fit(self, store: FeatureStore, init: SoftmaxRegression | None = None) -> PrefixShapeSoftmax:
-        """Fit the regression on every prefix of every clip (``init``: a warm start with
-        the same number of points); the calibration is left as it is."""
+    def fit(
+        self, store: FeatureStore, init: list[SoftmaxRegression] | None = None
+    ) -> PrefixShapeSoftmax:
+        """Fit one regression per bucket on every prefix of every clip (``init``: a model
+        list fitted on similar data, e.g. all folds, as a warm start); the calibration is
+        left as it is."""
         if self.points is None:
             self.points = default_points(store.dim)
+        n_buckets = int(step_buckets(np.array([store.lengths.max()]), 10**9)[0]) + 1
+        if init is not None:
+            n_buckets = min(n_buckets, len(init))
         features = store_features(store, self.points)
-        clips = np.repeat(np.arange(store.n_clips), store.lengths)
-        self.model = SoftmaxRegression(l2=self.l2).fit(
-            features, store.labels[clips], store.n_classes, init=init
-        )
+        steps = np.concatenate([np.arange(1, n + 1) for n in store.lengths])
+        buckets = step_buckets(steps, n_buckets)
+        labels = np.repeat(store.labels, store.lengths)
+        self.model = [
+            SoftmaxRegression(l2=self.l2).fit(
+                features[buckets == b],
+                labels[buckets == b],
+                store.n_classes,
+                init=None if init is None else init[b],
+            )
+            for b in range(n_buckets)
+        ]
         return self
 
     def running_logits(self, store: FeatureStore) -> np.ndarray:
         """Uncalibrated logits of every prefix, rows in store order (the name the default
         model uses, which :func:`~avemotion.posterior.selection.cross_fit_any` reads)."""
-        model = self._fitted()
-        return model.logits(store_features(store, int(self.points or 0)))
+        models = self._fitted()
+        features = store_features(store, int(self.points or 0))
+        steps = np.concatenate([np.arange(1, n + 1) for n in store.lengths])
+        buckets = step_buckets(steps, len(models))
+        logits = np.empty((len(features), store.n_classes), np.float32)
+        for b in np.unique(buckets):
+            logits[buckets == b] = models[b].logits(features[buckets == b])
+        return logits
 
     def fit_calibration(self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> None:
         """Fit the step calibration on held-out prefix logits (rows clip by clip)."""
@@ -121,8 +161,14 @@ class PrefixShapeSoftmax:
         )
 
     def arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            f"bucket{b}_{key}": value
+            for b, model in enumerate(self._fitted())
+            for key, value in model.arrays().items()
+        }
         return {
-            **self._fitted().arrays(),
+            **arrays,
+            "buckets": np.asarray(len(self._fitted()), np.int64),
             "calibration": np.asarray(self.calibration, np.float64),
             "l2": np.asarray(self.l2),
             "points": np.asarray(self.points, np.int64),
@@ -131,12 +177,17 @@ class PrefixShapeSoftmax:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PrefixShapeSoftmax:
         model = cls(l2=float(arrays["l2"]), points=int(arrays["points"]))
-        model.model = SoftmaxRegression.from_arrays(arrays, model.l2)
+        model.model = [
+            SoftmaxRegression.from_arrays(
+                {k: arrays[f"bucket{b}_{k}"] for k in ("mean", "std", "weight", "bias")}, model.l2
+            )
+            for b in range(int(arrays["buckets"]))
+        ]
         a, b = (float(v) for v in arrays["calibration"])
         model.calibration = (a, b)
         return model
 
-    def _fitted(self) -> SoftmaxRegression:
+    def _fitted(self) -> list[SoftmaxRegression]:
         if self.model is None:
             raise RuntimeError("posterior model: fit() it first")
         return self.model

@@ -1,0 +1,147 @@
+"""Cross-fitting any posterior model, and choosing one on the training speakers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avemotion.posterior import (
+    Posteriors,
+    PrefixShapeSoftmax,
+    RunningMeanSoftmax,
+    cross_fit,
+)
+from avemotion.posterior.selection import (
+    cross_fit_any,
+    select_posterior_model,
+    subset_posteriors,
+    threshold_score,
+    tune_threshold,
+)
+from avemotion.store import FeatureStore
+
+
+def hand_posteriors() -> Posteriors:
+    """Clip 0 (4 steps, class 0): wrong at step 1 (class 1, 0.6), then class 0 at 0.95.
+    Clip 1 (2 steps, class 1): class 1 at 0.55, then 0.8."""
+    proba = np.array(
+        [[0.4, 0.6], [0.95, 0.05], [0.95, 0.05], [0.95, 0.05], [0.45, 0.55], [0.2, 0.8]]
+    )
+    return Posteriors(proba, np.array([0, 4]), np.array([4, 2]), np.array([0, 1]))
+
+
+def test_threshold_tuning_by_hand() -> None:
+    """θ ≤ 0.55: both answer at step 1, clip 0 wrong: accuracy 1/2, earliness (1/4 + 1/2)/2
+    = 0.375, HM 2·0.5·0.625/1.125 = 0.5556, the best; the first such θ of the grid is 0.2."""
+    post = hand_posteriors()
+    assert tune_threshold(post) == 0.2
+    # inner cross-validation: clip 0's θ is tuned on clip 1 alone (0.2: wrong at step 1),
+    # clip 1's on clip 0 alone (0.65, the first above 0.6: step 2, right); accuracy 1/2,
+    # earliness (1/4 + 2/2)/2 = 0.625, HM 2·0.5·0.375/0.875
+    scored = threshold_score(post, ["a", "b"], [["a"], ["b"]])
+    assert scored["accuracy"] == 0.5 and scored["earliness"] == 0.625
+    assert scored["harmonic_mean"] == pytest.approx(2 * 0.5 * 0.375 / 0.875)
+    assert scored["threshold"] == 0.2
+
+
+def test_subset_posteriors_by_hand() -> None:
+    part = subset_posteriors(hand_posteriors(), np.array([1]))
+    np.testing.assert_array_equal(part.proba, [[0.45, 0.55], [0.2, 0.8]])
+    assert part.offsets.tolist() == [0] and part.lengths.tolist() == [2]
+    assert part.labels.tolist() == [1]
+
+
+def test_cross_fit_any_equals_cross_fit_for_the_default(tiny_store) -> None:
+    ours = cross_fit_any(tiny_store, RunningMeanSoftmax, n_folds=0)
+    theirs = cross_fit(tiny_store, RunningMeanSoftmax(), n_folds=0)
+    assert ours.folds == theirs.folds == [["P1"], ["P2"], ["P3"]]
+    np.testing.assert_allclose(ours.model.calibration, theirs.model.calibration, atol=1e-4)
+    np.testing.assert_allclose(ours.posteriors.proba, theirs.posteriors.proba, atol=1e-4)
+    for mine, expected in zip(ours.step_logits, theirs.step_logits):
+        np.testing.assert_allclose(mine, expected, atol=1e-4)
+
+
+def test_cross_fit_any_prefix_shape_is_out_of_fold(tiny_store) -> None:
+    fitted = cross_fit_any(tiny_store, lambda: PrefixShapeSoftmax(points=2), n_folds=0)
+    assert fitted.step_logits is None and fitted.model.calibration != (0.0, 0.0)
+    blind = PrefixShapeSoftmax(points=2).fit(
+        tiny_store.subset(exclude_speakers=["P2"]), init=fitted.model.model
+    )
+    blind.calibration = fitted.model.calibration
+    held = np.flatnonzero(np.array(tiny_store.speakers) == "P2")
+    expected = blind.posteriors(tiny_store.subset(speakers=["P2"])).proba
+    np.testing.assert_allclose(
+        subset_posteriors(fitted.posteriors, held).proba, expected, atol=1e-5
+    )
+
+
+class SeenSpeakers:
+    """A posterior model with no logits: probability 1 for class 0 when the clip's
+    speaker was fitted on, else for class 1."""
+
+    name = "seen-speakers"
+
+    def fit(self, store: FeatureStore, init=None) -> SeenSpeakers:
+        self.seen = set(store.speaker_set)
+        return self
+
+    def posteriors(self, store: FeatureStore) -> Posteriors:
+        seen = np.array([s in self.seen for s in store.speakers], dtype=np.float32)
+        rows = np.repeat(seen, store.lengths)
+        proba = np.stack([rows, 1 - rows], axis=1)
+        offsets = np.concatenate([[0], np.cumsum(store.lengths)[:-1]])
+        return Posteriors(proba, offsets, store.lengths, store.labels)
+
+
+def test_cross_fit_any_without_logits_reads_held_out_posteriors(tiny_store) -> None:
+    fitted = cross_fit_any(tiny_store, SeenSpeakers, n_folds=2)
+    assert fitted.step_logits is None and fitted.folds == [["P1", "P2"], ["P3"]]
+    np.testing.assert_array_equal(fitted.posteriors.proba.argmax(axis=1), 1)
+    assert fitted.posteriors.proba.shape[0] == tiny_store.lengths.sum()
+
+
+def slope_store(path, n_clips: int = 48, seed: int = 0) -> FeatureStore:
+    """Rising or falling series at a random level: the slope, not the mean, is the class."""
+    rng = np.random.default_rng(seed)
+    sequences, labels, speakers = [], [], []
+    for i in range(n_clips):
+        length = int(rng.integers(10, 17))
+        sign = 1.0 if i % 2 == 0 else -1.0
+        series = sign * np.linspace(-2.0, 2.0, length) + rng.normal(0, 3.0)
+        sequences.append((series + rng.normal(0, 0.2, length))[:, None].astype(np.float32))
+        labels.append(i % 2)
+        speakers.append(f"S{i % 4}")
+    return FeatureStore.create(path, sequences, labels, speakers, ["rise", "fall"])
+
+
+def test_prefix_shape_is_chosen_where_shape_matters(tmp_path) -> None:
+    store = slope_store(tmp_path / "slopes")
+    name, fitted, scores = select_posterior_model(store)
+    assert name == "prefix-shape-softmax" and isinstance(fitted.model, PrefixShapeSoftmax)
+    assert scores[name]["harmonic_mean"] > scores["running-mean-softmax"]["harmonic_mean"]
+    assert fitted.folds == [["S0"], ["S1"], ["S2"], ["S3"]]
+    # the margin a challenger must clear: an impossible one keeps the default
+    kept, _, same = select_posterior_model(store, margin=1.0)
+    assert kept == "running-mean-softmax" and same == scores
+
+
+def test_the_running_mean_is_kept_where_it_suffices(tiny_store) -> None:
+    """Class prototypes plus noise: the mean is all there is; the richer model only overfits."""
+    name, fitted, scores = select_posterior_model(tiny_store)
+    assert name == "running-mean-softmax" and isinstance(fitted.model, RunningMeanSoftmax)
+    assert set(scores) == {"running-mean-softmax", "prefix-shape-softmax"}
+    assert scores[name]["harmonic_mean"] >= scores["prefix-shape-softmax"]["harmonic_mean"]
+
+
+def test_one_speaker_keeps_the_default_unscored(tiny_store) -> None:
+    name, fitted, scores = select_posterior_model(tiny_store.subset(speakers=["P1"]))
+    assert name == "running-mean-softmax" and scores == {
+        "running-mean-softmax": {},
+        "prefix-shape-softmax": {},
+    }
+    assert fitted.folds == [["P1"]]
+
+
+def test_unknown_candidate_one_line(tiny_store) -> None:
+    with pytest.raises(ValueError, match="candidates: unknown \\['nope'\\]"):
+        select_posterior_model(tiny_store, candidates=("running-mean-softmax", "nope"))
