@@ -102,13 +102,14 @@ class FileAccount:
     ) -> FileAccount:
         """The account after listing: files no clip uses are skipped with the adapter's
         reason, or the generic one (:func:`generic_reason`)."""
-        account = cls(str(root), {os.path.abspath(p) for p in files})
-        account.seen.update(os.path.abspath(p) for p in used)
+        used = list(used)
+        shown = {os.path.abspath(p): p for p in [*files, *refused, *used]}  # as the user named it
+        account = cls(str(root), set(shown))
         in_use = {os.path.abspath(p) for p in used}
         reasons = {os.path.abspath(p): r for p, r in refused.items()}
-        account.seen.update(reasons)
-        for path in sorted(account.seen - in_use):
-            account.skip(path, reasons.get(path) or generic_reason(Path(path)), named=False)
+        for key in sorted(account.seen - in_use):
+            path = shown[key]
+            account.skip(path, reasons.get(key) or generic_reason(Path(path)), named=False)
         return account
 
     def skip(self, path: str | os.PathLike[str], reason: str, named: bool = True) -> None:
