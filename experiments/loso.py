@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -134,6 +135,7 @@ def dqn_bias_sweep(run: Path, test) -> list[dict[str, float]]:
     """Our DQN's accuracy-vs-earliness curve on the held-out clips: its greedy policy with
     the wait bias swept (the tuned bias is one point of it), as the baselines' θ and x are
     swept."""
+    from avemotion.agents.evaluate import posterior_inputs
     from avemotion.agents.run_dir import read_run_config
     from avemotion.agents.runner import load_agent
     from avemotion.agents.stop_tuning import bias_sweep
@@ -143,8 +145,11 @@ def dqn_bias_sweep(run: Path, test) -> list[dict[str, float]]:
     if not hasattr(agent.network, "wait_bias"):
         return []
     config = read_run_config(run)
-    layout = ObservationLayout(test, agent.obs_mode, config.get("max_length"))
-    return bias_sweep(agent.network, test, layout, levels=np.linspace(0.0, 1.0, 41))
+    with tempfile.TemporaryDirectory(prefix="avemotion-sweep-") as tmp:
+        if config.get("agent_input") == "posteriors":
+            test = posterior_inputs(run, test, tmp)
+        layout = ObservationLayout(test, agent.obs_mode, config.get("max_length"))
+        return bias_sweep(agent.network, test, layout, levels=np.linspace(0.0, 1.0, 41))
 
 
 def main(argv: list[str] | None = None) -> int:

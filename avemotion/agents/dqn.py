@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from avemotion.agents.dqn_config import DQNConfig
-from avemotion.agents.dqn_state import EpisodeScratch, pack_rng, unpack_rng
+from avemotion.agents.dqn_state import EpisodeScratch, SharpnessJitter, pack_rng, unpack_rng
 from avemotion.agents.frontend_fit import AgentData, transplant
 from avemotion.agents.losses import recurrent_td_loss, td_loss
 from avemotion.agents.networks import (
@@ -68,6 +68,7 @@ def make_q_network(
             config.hidden,
             (rewards.correct, rewards.wrong),
             learned_correct=rewards.earliness_weight > 0 or config.match_earliness_weight,
+            time_feature=config.stop_time_feature,
         )
     if config.recurrent:
         return RecurrentQNetwork(
@@ -191,6 +192,10 @@ def train_dqn(
         start_step=global_step,
     )
     obs, info = envs.reset(seed=seed + global_step)
+    jitter = SharpnessJitter(
+        config.posterior_jitter if data.crossfit or data.posterior_store else 0.0, envs.layout, rng
+    )
+    obs = jitter.start(np.ones(n_envs, dtype=bool), obs)
     mask = info["action_mask"].astype(bool)
     prev_done = np.zeros(n_envs, dtype=bool)
     episode_return = np.zeros(n_envs)
@@ -218,6 +223,7 @@ def train_dqn(
         )
         before = info
         next_obs, reward, terminated, truncated, info = envs.step(actions)
+        next_obs = jitter.start(prev_done, next_obs)
         next_mask = info["action_mask"].astype(bool)
         fraction, hit = step_outcome(actions, before)
         valid = ~prev_done

@@ -99,6 +99,18 @@ class DQNConfig:
     frontend_folds: int = 4
     """Speaker folds of the cross-fitting (0: one per training speaker); each costs one
     softmax-regression fit before training."""
+    stop_time_feature: bool = False
+    """With the "stopping" head: the learnt values also read the time feature t / T_max.
+    Off by default: they read the posterior's confidence alone (sorted posterior and its
+    entropy). Cross-fitted training posteriors are flatter than a new speaker's often are;
+    a rule that leans on time learns "answer after so long" from them, which transfers
+    worse than "answer once this confident"."""
+    posterior_jitter: float = 1.4
+    """With cross-fitting (or a posterior store): each training episode's logits are
+    scaled by ``exp(u)``, ``u ~ U(−r, r)`` (1.4: from a quarter to four times as sharp),
+    so that the learnt stopping rule holds on speakers whose posteriors are sharper or
+    flatter than the cross-fitted ones (:class:`~avemotion.agents.dqn_state.SharpnessJitter`).
+    0 turns it off."""
     frontend_l2: float = 1e-2
     """L2 penalty of the posterior front end's classifier (larger = less over-confident)."""
     tune_wait_bias: bool = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,13 +139,29 @@ def evaluate_run(
         check_disjoint(train, test, f"{run_dir}")
     agent = load_agent(run_dir)
     max_length = int(config["max_length"]) if config.get("max_length") else None
-    result = evaluate_agent(agent, test, max_length=max_length)
+    if config.get("agent_input") == "posteriors":
+        with tempfile.TemporaryDirectory(prefix="avemotion-eval-") as tmp:
+            inputs = posterior_inputs(Path(run_dir), test, tmp)
+            result = evaluate_agent(agent, inputs, max_length=max_length)
+    else:
+        result = evaluate_agent(agent, test, max_length=max_length)
     result = {**result, "agent": config["agent"], "run": str(run_dir), "speakers": test.speaker_set}
     if train is not None:
         result["baselines"], result["baseline_curves"] = run_baselines(
             Path(run_dir), train, test, seed=int(config.get("seed", 0)), aeon=aeon
         )
     return result
+
+
+def posterior_inputs(run_dir: Path, test: FeatureStore, directory: str) -> FeatureStore:
+    """The store of per-step log-posteriors of ``test`` under the run's posterior model:
+    what an agent with ``agent_input == "posteriors"`` steps."""
+    from avemotion.agents.frontend_fit import log_posterior_sequences, logit_store
+    from avemotion.posterior import load_posterior_model
+
+    posterior = load_posterior_model(run_dir / POSTERIOR)
+    sequences = log_posterior_sequences(posterior.posteriors(test))
+    return logit_store(test, sequences, directory, "log-posteriors of the evaluated clips")
 
 
 def run_baselines(

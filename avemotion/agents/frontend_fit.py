@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from avemotion.posterior import CrossFit, RunningMeanSoftmax, cross_fit
+from avemotion.posterior import CrossFit, Posteriors, RunningMeanSoftmax, cross_fit
 from avemotion.store import FeatureStore
 
 
@@ -57,21 +57,33 @@ def set_normaliser(frontend: Any, layout: Any, store: FeatureStore) -> None:
     frontend.set(torch.tensor(shift, dtype=torch.float32), torch.tensor(scale, dtype=torch.float32))
 
 
-def logit_store(store: FeatureStore, fitted: CrossFit, directory: str | Path) -> FeatureStore:
-    """The K-dim store of out-of-fold per-step logits of ``store``'s clips."""
+def logit_store(
+    store: FeatureStore, sequences: list[np.ndarray], directory: str | Path, what: str
+) -> FeatureStore:
+    """A K-dim store of per-step ``sequences`` (logits or log-posteriors) of ``store``'s clips."""
     return FeatureStore.create(
-        Path(directory) / "out-of-fold-logits",
-        fitted.step_logits,
+        Path(directory) / "posterior-input",
+        sequences,
         store.labels,
         store.speakers,
         store.class_names,
         clip_ids=store.clip_ids,
-        meta={
-            "corpus": "out-of-fold posterior logits (training only)",
-            "steps_per_second": store.steps_per_second,
-        },
+        meta={"corpus": what, "steps_per_second": store.steps_per_second},
         overwrite=True,
     )
+
+
+def log_posterior_sequences(posteriors: Posteriors) -> list[np.ndarray]:
+    """Each clip's per-step log-posteriors (the input of an agent that reads a posterior
+    model which no front end can express)."""
+    logs = np.log(np.clip(posteriors.proba, 1e-7, 1.0)).astype(np.float32)
+    return [logs[o : o + n] for o, n in zip(posteriors.offsets, posteriors.lengths)]
+
+
+def reads_posterior_store(fitted: CrossFit | None) -> bool:
+    """Whether the agent steps a store of log-posteriors rather than the embeddings: the
+    posterior model is not the linear running-mean softmax its front end can hold."""
+    return fitted is not None and not isinstance(fitted.model, RunningMeanSoftmax)
 
 
 class AgentData:
@@ -91,24 +103,34 @@ class AgentData:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.store = store
         self.fitted = fitted
+        self.posterior_store = self.posterior and reads_posterior_store(fitted)
         if self.posterior and self.fitted is None:
             folds = config.frontend_folds if self.crossfit else 1
             self.fitted = cross_fit(store, RunningMeanSoftmax(config.frontend_l2), folds)
-        if self.crossfit and self.fitted is not None and self.fitted.step_logits is not None:
+        if self.posterior_store:
             self._tmp = tempfile.TemporaryDirectory(prefix="avemotion-oof-")
-            self.store = logit_store(store, self.fitted, self._tmp.name)
+            sequences = log_posterior_sequences(self.fitted.posteriors)
+            what = "out-of-fold log-posteriors (training only)"
+            self.store = logit_store(store, sequences, self._tmp.name, what)
+            self.crossfit = False
+        elif self.crossfit and self.fitted is not None and self.fitted.step_logits is not None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="avemotion-oof-")
+            what = "out-of-fold posterior logits (training only)"
+            self.store = logit_store(store, self.fitted.step_logits, self._tmp.name, what)
         else:
             self.crossfit = False
 
     @property
     def calibration(self) -> tuple[float, float]:
-        return self.fitted.model.calibration if self.fitted is not None else (0.0, 0.0)
+        if self.fitted is None or self.posterior_store:
+            return (0.0, 0.0)  # log-posteriors are calibrated already
+        return self.fitted.model.calibration
 
     def fit(self, frontend: Any, layout: Any) -> None:
         """Fit the training network's front end."""
         if not self.posterior:
             set_normaliser(frontend, layout, self.store)
-        elif self.crossfit:
+        elif self.crossfit or self.posterior_store:
             set_identity(frontend, self.calibration, layout.max_length)
         else:
             set_from_posterior(frontend, self.fitted.model, layout.max_length)

@@ -205,8 +205,10 @@ class StoppingQNetwork(nn.Module):
         hidden: Sequence[int],
         rewards: tuple[float, float] = (1.0, -1.0),
         learned_correct: bool = False,
+        time_feature: bool = True,
     ) -> None:
         super().__init__()
+        self.time_feature = time_feature
         if frontend.kind != "posterior":
             raise ValueError("q_head 'stopping' needs frontend 'posterior'")
         self.frontend = frontend
@@ -223,7 +225,7 @@ class StoppingQNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         logits = self.frontend(obs)[..., -self.n_classes - 1 : -1]  # the running-mean part
-        time = obs[..., -1:]
+        time = obs[..., -1:] if self.time_feature else torch.zeros_like(obs[..., -1:])
         p = torch.softmax(logits, dim=-1)
         ranked = p.sort(dim=-1, descending=True).values
         entropy = -(p * p.clamp_min(1e-8).log()).sum(dim=-1, keepdim=True)

@@ -94,8 +94,10 @@ def load_dqn_agent(run_dir: Path, config: dict[str, Any]) -> DQNAgent:
     # Runs saved before the "reward" field existed were trained on the env's reward.
     saved.setdefault("reward", "env")
     dqn_config = DQNConfig.from_dict(saved)
+    # a run whose agent reads log-posteriors (agent_input "posteriors") has a K-dim input
+    store_dim = int(config.get("agent_store_dim", config["store_dim"]))
     network = make_q_network(
-        dqn_config, int(config["obs_dim"]), int(config["n_actions"]), int(config["store_dim"])
+        dqn_config, int(config["obs_dim"]), int(config["n_actions"]), store_dim
     )
     path = Path(run_dir) / MODEL_NAME
     if not path.is_file():

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from avemotion.agents.baselines import tune_rules
+from avemotion.agents.frontend_fit import reads_posterior_store
 from avemotion.agents.run_dir import (
     CONFIG,
     POSTERIOR,
@@ -30,7 +31,8 @@ from avemotion.agents.run_dir import (
 from avemotion.agents.sb3 import SB3_AGENTS
 from avemotion.atomic import write_json_atomic
 from avemotion.envs.core import RewardSpec, resolve_store
-from avemotion.posterior import RunningMeanSoftmax, cross_fit
+from avemotion.posterior import POSTERIOR_MODELS, CrossFit, RunningMeanSoftmax, cross_fit
+from avemotion.posterior.crossfit import CROSS_FIT_FOLDS
 from avemotion.posterior.models import save_posterior_model
 from avemotion.store import FeatureStore
 
@@ -56,14 +58,19 @@ def train(
     exclude_speakers: Sequence[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    posterior: str = "auto",
     **agent_kwargs: Any,
 ) -> Path:
     """Train ``agent`` for ``steps`` env steps on the selected speakers; return the run dir.
 
     ``agent`` is ``dqn`` (ours), ``dqn-recurrent`` (ours with a GRU over raw frames) or an
     SB3 name (``sb3-dqn``, ``sb3-ppo``, ...). ``agent_kwargs`` are fields of
-    :class:`~avemotion.agents.dqn.DQNConfig` for ours; for SB3, ``obs_mode``, ``wait_cost``,
-    ``n_envs``, ``log_every`` and keyword arguments of the SB3 class. ``resume`` continues
+    :class:`~avemotion.agents.dqn.DQNConfig` for ours; for SB3, ``obs_mode``, ``reward``,
+    ``earliness_weight``, ``wait_cost``, ``n_envs``, ``log_every`` and keyword arguments of
+    the SB3 class. ``posterior`` names the posterior model every rule of the run reads
+    (:data:`~avemotion.posterior.POSTERIOR_MODELS`), or ``"auto"``: the one chosen on the
+    training speakers by inner cross-validation
+    (:func:`~avemotion.posterior.selection.select_posterior_model`). ``resume`` continues
     our DQN from its checkpoint up to ``steps``; ``overwrite`` replaces an existing run.
     """
     if agent not in AGENTS:
@@ -90,6 +97,7 @@ def train(
                 f"{run_dir}: agent: the run was trained with {previous['agent']!r}, not {agent!r}"
             )
         agent_kwargs = {**previous["agent_config"], **agent_kwargs}
+        posterior = previous.get("posterior", {}).get("name", posterior)
     if agent.startswith("dqn"):
         from avemotion.agents.dqn import DQNConfig, train_dqn
 
@@ -106,6 +114,14 @@ def train(
         unknown_sb3 = {k: v for k, v in agent_kwargs.items() if k not in SB3_OPTIONS}
         known = {k: v for k, v in agent_kwargs.items() if k in SB3_OPTIONS}
         agent_config = {"obs_mode": "frame+mean", **known, "algorithm_kwargs": unknown_sb3}
+    fitted = fit_posterior(selected, run_dir, agent_config, posterior)
+    posterior_input = (
+        agent.startswith("dqn") and config.frontend == "posterior" and reads_posterior_store(fitted)
+    )
+    if posterior_input:
+        # no front end holds this posterior model: the agent steps its log-posteriors
+        config = dataclasses.replace(config, obs_mode="frame")
+        agent_config = dataclasses.asdict(config)
     reward = RewardSpec.preset(
         agent_config.get("reward", "earliness"),
         wait_cost=agent_config.get("wait_cost"),
@@ -125,10 +141,13 @@ def train(
         "n_actions": selected.n_classes + 1,
         "steps_per_second": selected.steps_per_second,
         "max_length": max_length,
+        "posterior": {"name": fitted.model.name, "folds": fitted.folds},
         "agent_config": agent_config,
     }
+    if posterior_input:
+        k = selected.n_classes
+        run_config.update(agent_input="posteriors", agent_store_dim=k, obs_dim=k + 1)
     write_json_atomic(run_dir / CONFIG, run_config)
-    fitted = fit_posterior(selected, run_dir, agent_config)
     if agent.startswith("dqn"):
         summary = train_dqn(
             config,
@@ -160,16 +179,37 @@ def train(
     return run_dir
 
 
-def fit_posterior(store: FeatureStore, run_dir: Path, agent_config: dict[str, Any]) -> Any:
-    """Cross-fit the run's posterior model on the training speakers, save it, and tune the
-    non-RL stopping rules on its out-of-fold posteriors (the same our DQN learns on)."""
-    model = RunningMeanSoftmax(agent_config.get("frontend_l2", 1e-2))
-    fitted = cross_fit(store, model, agent_config.get("frontend_folds", 4))
+def fit_posterior(
+    store: FeatureStore, run_dir: Path, agent_config: dict[str, Any], posterior: str = "auto"
+) -> CrossFit:
+    """Cross-fit the run's posterior model on the training speakers (``"auto"``: chosen
+    among the candidates by inner cross-validation on them), save it, and tune the non-RL
+    stopping rules on its out-of-fold posteriors (the same our DQN learns on)."""
+    from avemotion.posterior.selection import cross_fit_any, select_posterior_model
+
+    folds = int(agent_config.get("frontend_folds", CROSS_FIT_FOLDS))
+    scores: dict[str, Any] = {}
+    if posterior == "auto":
+        _, fitted, scores = select_posterior_model(store, n_folds=folds)
+    elif posterior == RunningMeanSoftmax.name:
+        model = RunningMeanSoftmax(agent_config.get("frontend_l2", 1e-2))
+        fitted = cross_fit(store, model, folds)
+    elif posterior in POSTERIOR_MODELS:
+        fitted = cross_fit_any(store, POSTERIOR_MODELS[posterior], folds)
+    else:
+        raise ValueError(
+            f"posterior: expected 'auto' or one of {sorted(POSTERIOR_MODELS)}, got {posterior!r}"
+        )
     save_posterior_model(fitted.model, run_dir / POSTERIOR)
     rules = tune_rules(fitted.posteriors)
     write_json_atomic(
         run_dir / RULES,
-        {"posterior": fitted.model.name, "folds": fitted.folds, **rules.as_dict()},
+        {
+            "posterior": fitted.model.name,
+            "folds": fitted.folds,
+            "selection": scores,
+            **rules.as_dict(),
+        },
     )
     return fitted
 

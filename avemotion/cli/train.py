@@ -41,6 +41,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--steps", type=int, default=None, help="environment steps (default: 60000)"
     )
+    parser.add_argument(
+        "--posterior",
+        default="auto",
+        metavar="MODEL",
+        help="posterior model every stopping rule of the run reads: running-mean-softmax, "
+        "prefix-shape-softmax, or auto (chosen on the training speakers by inner "
+        "cross-validation; default)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--out",
@@ -105,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         exclude_speakers=args.exclude_speakers,
         resume=args.resume,
         overwrite=args.overwrite,
+        posterior=args.posterior,
         **parse_options(args.set),
     )
     summary = read_summary(run_dir)

@@ -108,6 +108,11 @@ class OnlineRecognizer:
         from avemotion.agents.runner import load_agent
 
         config = read_run_config(run_dir)
+        if config.get("agent_input") == "posteriors":
+            raise ValueError(
+                f"{run_dir}: posterior: {config['posterior']['name']} cannot stream step by step; "
+                "train the run with --posterior running-mean-softmax to use it online"
+            )
         store = training_store(config, str(run_dir))
         meta = store.meta
         enc_path = encoder_dir if encoder_dir is not None else meta.get("encoder_dir")
