@@ -1,0 +1,343 @@
+"""The 8 classification sets aeon ships offline: our DQN against every other stopping rule.
+
+For each set (ACSF1, ArrowHead, BasicMotions, GunPoint, ItalyPowerDemand, JapaneseVowels,
+OSULeaf, PickupGestureWiimoteZ; read from the files inside the installed aeon package,
+nothing is downloaded) two feature stores are built from the standard train/test splits
+(one step = one time point, all channels; clip ids ``train-0001`` / ``test-0001``; train
+clips assigned round-robin to 4 groups in the speaker field so that cross-fitting has
+folds). Then, for every seed:
+
+- our DQN, as ``avemotion train --features TRAIN`` trains it with its defaults
+  (:func:`avemotion.agents.runner.train`), evaluated on the test store with
+  :func:`avemotion.agents.evaluate.evaluate_run` and ``baselines=True``: the threshold,
+  fixed-fraction, consecutive and full-clip rules on the run's own posterior model
+  (tuned on the training speakers' out-of-fold posteriors), and aeon's ProbabilityThreshold
+  and TEASER over 1-NN fitted on the train store;
+- aeon's ProbabilityThreshold and TEASER over MiniRocket (extra rows, ``--no-minirocket``
+  leaves them out), classification points from 9 steps (MiniRocket's minimum).
+
+Each run records the posterior model its defaults chose on the train store (``rules.json``:
+``posterior`` and the ``selection`` scores); it is named in the table. Earliness is
+measured against each series' true length. Finished (set, seed) pairs are skipped on a
+re-run with the same ``--steps``. The table (``etsc_benchmark.md``), ``results.json`` and
+the plot are written from every finished pair.
+
+    python experiments/etsc_benchmark.py --out results/etsc-benchmark --steps 50000
+    python experiments/etsc_benchmark.py --quick --out /tmp/etsc   # a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avemotion.agents.baselines_aeon import aeon_available
+from avemotion.atomic import write_json_atomic
+from avemotion.store import FeatureStore
+
+SETS = {
+    "ACSF1": "load_acsf1",
+    "ArrowHead": "load_arrow_head",
+    "BasicMotions": "load_basic_motions",
+    "GunPoint": "load_gunpoint",
+    "ItalyPowerDemand": "load_italy_power_demand",
+    "JapaneseVowels": "load_japanese_vowels",
+    "OSULeaf": "load_osuleaf",
+    "PickupGestureWiimoteZ": "load_pickup_gesture_wiimoteZ",
+}
+GROUPS = 4
+RULES = ("threshold", "fixed_fraction", "consecutive")
+AEON = (
+    "aeon_probability_threshold",
+    "aeon_teaser",
+    "aeon_probability_threshold_minirocket",
+    "aeon_teaser_minirocket",
+)
+QUICK_SETS = ("ItalyPowerDemand", "GunPoint")
+MINIROCKET_MIN_POINT = 9
+
+
+def load_split(name: str, split: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """``([T_i, d] float32 arrays, raw labels)`` of one split, from aeon's shipped files."""
+    import aeon.datasets as datasets
+
+    with warnings.catch_warnings():  # ACSF1 and OSULeaf loaders are deprecated, still shipped
+        warnings.simplefilter("ignore", FutureWarning)
+        x, y = getattr(datasets, SETS[name])(split=split)
+    return [np.asarray(series, dtype=np.float32).T for series in x], np.asarray(y).astype(str)
+
+
+def class_order(labels: np.ndarray) -> list[str]:
+    """Distinct labels, numerically when they all are integers."""
+    names = sorted(set(labels.tolist()))
+    return sorted(names, key=int) if all(n.lstrip("-").isdigit() for n in names) else names
+
+
+def build_stores(name: str, root: Path) -> tuple[FeatureStore, FeatureStore]:
+    """The train and test stores of set ``name`` (written once under ``root``)."""
+    stores, classes = [], None
+    for split in ("train", "test"):
+        path = root / f"{name}-{split}"
+        if (path / "meta.json").is_file():
+            stores.append(FeatureStore.open(path))
+            continue
+        sequences, raw = load_split(name, split.upper())
+        classes = classes or class_order(raw)
+        unknown = sorted(set(raw.tolist()) - set(classes))
+        if unknown:
+            raise ValueError(f"{name} {split}: labels {unknown} are not in the train split")
+        meta = {"corpus": f"{name} (aeon)", "modality": "series", "steps_per_second": 1.0}
+        stores.append(
+            FeatureStore.create(
+                path,
+                sequences,
+                [classes.index(label) for label in raw],
+                [f"{split}{i % GROUPS}" for i in range(len(sequences))],
+                classes,
+                clip_ids=[f"{split}-{i + 1:04d}" for i in range(len(sequences))],
+                meta=meta,
+            )
+        )
+    return stores[0], stores[1]
+
+
+def minirocket_rows(train: FeatureStore, test: FeatureStore, seed: int) -> dict[str, Any]:
+    """aeon's ProbabilityThreshold and TEASER over MiniRocket (its defaults), fitted on
+    ``train`` and reported on ``test``."""
+    from aeon.classification.convolution_based import MiniRocketClassifier
+    from aeon.classification.early_classification import TEASER, ProbabilityThresholdEarlyClassifier
+
+    from avemotion.agents.baselines_aeon import (
+        classification_points,
+        padded_panel,
+        stream_decisions,
+    )
+    from avemotion.agents.metrics import early_classification_report
+
+    length = int(max(train.lengths.max(), test.lengths.max(), MINIROCKET_MIN_POINT))
+    points = [p for p in classification_points(length) if p >= MINIROCKET_MIN_POINT] or [length]
+    x_train, x_test = padded_panel(train, length), padded_panel(test, length)
+    reports = {}
+    for name, kind in zip(AEON[2:], (ProbabilityThresholdEarlyClassifier, TEASER)):
+        estimator = MiniRocketClassifier(random_state=seed)
+        classifier = kind(estimator=estimator, classification_points=points, random_state=seed)
+        predictions, decided_at = stream_decisions(
+            classifier.fit(x_train, train.labels), x_test, points
+        )
+        steps = np.minimum(decided_at, test.lengths)
+        report = early_classification_report(
+            predictions, test.labels, steps, test.lengths, test.class_names, test.steps_per_second
+        )
+        reports[name] = {
+            **report,
+            "parameters": {"estimator": "MiniRocket", "classification_points": points},
+        }
+    return reports
+
+
+def run_seed(name: str, seed: int, steps: int, out: Path, minirocket: bool) -> dict[str, Any]:
+    """Train our DQN on set ``name`` with ``seed`` and report every row on its test store."""
+    from avemotion.agents.evaluate import evaluate_run
+    from avemotion.agents.run_dir import read_summary
+    from avemotion.agents.runner import train
+
+    train_store, test_store = build_stores(name, out / "stores")
+    run = train(
+        "dqn",
+        train_store,
+        steps,
+        seed,
+        out / name / f"run-seed{seed}",
+        overwrite=True,
+        progress=False,
+    )
+    result = evaluate_run(run, test_store, baselines=True)
+    rows = {"dqn": {k: v for k, v in result.items() if k not in ("baselines", "baseline_curves")}}
+    rows.update(result["baselines"])
+    if minirocket:
+        rows.update(minirocket_rows(train_store, test_store, seed))
+    rules = json.loads((run / "rules.json").read_text())
+    posterior = {"name": rules.get("posterior"), "selection": rules.get("selection", {})}
+    return {
+        "set": name,
+        "seed": seed,
+        "steps": steps,
+        "posterior": posterior,
+        "training": read_summary(run),
+        "rows": rows,
+    }
+
+
+def hm(rows: dict[str, Any], name: str) -> float | None:
+    return float(rows[name]["harmonic_mean"]) if name in rows else None
+
+
+def summarise(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per set: mean and std over seeds of every row's HM, the best aeon row (by mean)."""
+    summary: dict[str, Any] = {}
+    for name, entry in results.items():
+        seeds = list(entry["seeds"].values())
+        if not seeds:
+            continue
+        names = sorted({row for seed in seeds for row in seed["rows"]})
+        stats = {}
+        for row in names:
+            values = [v for v in (hm(seed["rows"], row) for seed in seeds) if v is not None]
+            stats[row] = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values)),
+                "n": len(values),
+            }
+        aeon = [row for row in AEON if row in stats]
+        best = max(aeon, key=lambda row: stats[row]["mean"]) if aeon else None
+        chosen = sorted({str(seed.get("posterior", {}).get("name")) for seed in seeds})
+        summary[name] = {"hm": stats, "best_aeon": best, "seeds": len(seeds), "posterior": chosen}
+    return summary
+
+
+def cell(stats: dict[str, Any], row: str | None) -> str:
+    if row is None or row not in stats:
+        return "–"
+    value = stats[row]
+    return (
+        f"{value['mean']:.3f}" if value["n"] == 1 else f"{value['mean']:.3f} ± {value['std']:.3f}"
+    )
+
+
+def markdown(summary: dict[str, Any], steps: int) -> str:
+    """One table: per set our DQN, the run's rules and the best aeon row (HM mean ± std
+    over seeds), the posterior model chosen; a mean row and our DQN's wins."""
+    head = "| set | posterior | our DQN | threshold | fixed fraction | consecutive | best aeon |"
+    lines = [head, "|" + "---|" * 7]
+    means: dict[str, list[float]] = {}
+    wins = 0
+    for name, entry in summary.items():
+        stats, best = entry["hm"], entry["best_aeon"]
+        row = [name, ", ".join(entry["posterior"]), *(cell(stats, r) for r in ("dqn", *RULES))]
+        row.append(f"{cell(stats, best)} ({best.removeprefix('aeon_')})" if best else "–")
+        lines.append("| " + " | ".join(row) + " |")
+        for key, r in (("dqn", "dqn"), *((r, r) for r in RULES), ("best_aeon", best)):
+            if r in stats:
+                means.setdefault(key, []).append(stats[r]["mean"])
+        wins += bool(best and "dqn" in stats and stats["dqn"]["mean"] > stats[best]["mean"])
+    mean_row = ["**mean**", ""] + [
+        f"**{np.mean(means[k]):.3f}**" if k in means else "–" for k in ("dqn", *RULES, "best_aeon")
+    ]
+    lines.append("| " + " | ".join(mean_row) + " |")
+    n_seeds = max((e["seeds"] for e in summary.values()), default=0)
+    return (
+        "\n".join(lines)
+        + "\n\nHarmonic mean of accuracy and earliness on each test split, mean ± std over "
+        f"{n_seeds} seed(s); our DQN {steps} env steps. Our DQN beats the best aeon row on "
+        f"{wins} of {len(summary)} sets.\n"
+    )
+
+
+def plot(summary: dict[str, Any], path: Path) -> None:
+    """Bars per set: our DQN and the best aeon row, each ± std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summary)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 * len(names)), 3.6))
+    for k, label in enumerate(("our DQN", "best aeon")):
+        stats = [
+            summary[n]["hm"].get("dqn" if k == 0 else summary[n]["best_aeon"] or "", {})
+            for n in names
+        ]
+        ax.bar(
+            x + (k - 0.5) * 0.38,
+            [s.get("mean", 0.0) for s in stats],
+            0.38,
+            yerr=[s.get("std", 0.0) for s in stats],
+            label=label,
+        )
+    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("harmonic mean (test)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", default="results/etsc-benchmark")
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS), metavar="SET")
+    parser.add_argument("--steps", type=int, default=50_000, help="our DQN's env steps per run")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--no-minirocket", dest="minirocket", action="store_false")
+    parser.add_argument("--plot", default="docs/etsc_benchmark.png", help="PNG path ('' for none)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 2 small sets, 1 seed, 300 steps, no MiniRocket",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sets = [s for s in args.sets if s in QUICK_SETS] or list(QUICK_SETS)
+        args.steps, args.seeds, args.minirocket = min(args.steps, 300), 1, False
+    if args.steps < 1 or args.seeds < 1:
+        parser.error("--steps and --seeds: expected positive integers")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if not aeon_available():
+        print(
+            "aeon is not installed: the 8 sets ship inside it (pip install aeon)", file=sys.stderr
+        )
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    for name in args.sets:
+        (out / name).mkdir(parents=True, exist_ok=True)
+        results[name] = {"seeds": {}}
+        for seed in range(args.seeds):
+            path = out / name / f"seed{seed}.json"
+            if path.is_file() and json.loads(path.read_text()).get("steps") == args.steps:
+                print(f"[{name} seed {seed}] done before: skipped", flush=True)
+            else:
+                print(f"[{name} seed {seed}] training our DQN ({args.steps} env steps)", flush=True)
+                started = time.perf_counter()
+                write_json_atomic(path, run_seed(name, seed, args.steps, out, args.minirocket))
+                print(f"[{name} seed {seed}] {time.perf_counter() - started:.0f} s", flush=True)
+            result = json.loads(path.read_text())
+            results[name]["seeds"][str(seed)] = result
+            print(f"[{name} seed {seed}] posterior: {result['posterior']['name']}", flush=True)
+            shown = ", ".join(
+                f"{k} {v['harmonic_mean']:.3f}"
+                for k, v in result["rows"].items()
+                if k != "full_clip"
+            )
+            print(f"[{name} seed {seed}] HM: {shown}", flush=True)
+    summary = summarise(results)
+    write_json_atomic(
+        out / "results.json", {"steps": args.steps, "summary": summary, "results": results}
+    )
+    table = markdown(summary, args.steps)
+    (out / "etsc_benchmark.md").write_text(table)
+    if args.plot:
+        plot(summary, Path(args.plot))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

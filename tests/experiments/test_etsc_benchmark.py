@@ -1,0 +1,111 @@
+"""The 8-set benchmark: stores as aeon ships the sets, the table by hand, a tiny smoke run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avemotion.agents.baselines_aeon import aeon_available
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+needs_aeon = pytest.mark.skipif(
+    not aeon_available(), reason="aeon is not installed (optional extra): the 8 sets ship inside it"
+)
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location(
+        "etsc_benchmark", EXPERIMENTS / "etsc_benchmark.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def row(hm: float) -> dict[str, float]:
+    return {"harmonic_mean": hm}
+
+
+def test_table_and_wins_by_hand() -> None:
+    """Set A, 2 seeds: DQN 0.6 and 0.8 (mean 0.7, std 0.1) against aeon PT 0.5 / 0.7 and
+    TEASER 0.65 / 0.65 (best: TEASER, 0.65): a win. Set B, 1 seed: DQN 0.4 < PT 0.9."""
+    bench = load_benchmark()
+    seeds_a = {
+        "0": {
+            "posterior": {"name": "p"},
+            "rows": {
+                "dqn": row(0.6),
+                "threshold": row(0.5),
+                "aeon_probability_threshold": row(0.5),
+                "aeon_teaser": row(0.65),
+            },
+        },
+        "1": {
+            "posterior": {"name": "p"},
+            "rows": {
+                "dqn": row(0.8),
+                "threshold": row(0.7),
+                "aeon_probability_threshold": row(0.7),
+                "aeon_teaser": row(0.65),
+            },
+        },
+    }
+    seeds_b = {
+        "0": {
+            "posterior": {"name": "q"},
+            "rows": {"dqn": row(0.4), "aeon_probability_threshold": row(0.9)},
+        }
+    }
+    summary = bench.summarise({"A": {"seeds": seeds_a}, "B": {"seeds": seeds_b}})
+    assert (
+        summary["A"]["best_aeon"] == "aeon_teaser"
+        and summary["B"]["best_aeon"] == "aeon_probability_threshold"
+    )
+    assert summary["A"]["hm"]["dqn"]["mean"] == pytest.approx(0.7)
+    assert summary["A"]["hm"]["dqn"]["std"] == pytest.approx(0.1)
+    table = bench.markdown(summary, steps=123)
+    lines = table.splitlines()
+    assert lines[2] == "| A | p | 0.700 ± 0.100 | 0.600 ± 0.100 | – | – | 0.650 ± 0.000 (teaser) |"
+    assert lines[3] == "| B | q | 0.400 | – | – | – | 0.900 (probability_threshold) |"
+    # mean row: DQN (0.7 + 0.4) / 2, best aeon (0.65 + 0.9) / 2
+    assert lines[4] == "| **mean** |  | **0.550** | **0.600** | – | – | **0.775** |"
+    assert "our DQN 123 env steps. Our DQN beats the best aeon row on 1 of 2 sets." in table
+
+
+@needs_aeon
+def test_stores_keep_every_series_as_shipped(tmp_path) -> None:
+    bench = load_benchmark()
+    train, test = bench.build_stores("PickupGestureWiimoteZ", tmp_path)
+    x, y = bench.load_split("PickupGestureWiimoteZ", "TEST")
+    assert test.lengths.tolist() == [s.shape[0] for s in x]  # unequal lengths, true ones
+    np.testing.assert_array_equal(test.clip(3).frames, x[3])
+    assert test.class_names == [str(c) for c in range(1, 11)]  # numeric order, not "1", "10"
+    assert [test.class_names[k] for k in test.labels] == y.tolist()
+    assert train.clip_ids[:2] == ["train-0001", "train-0002"] and test.clip_ids[0] == "test-0001"
+    assert train.speakers[:5] == ["train0", "train1", "train2", "train3", "train0"]
+    assert not set(train.clip_ids) & set(test.clip_ids)
+
+
+@needs_aeon
+def test_quick_run_then_resume(tmp_path, capsys) -> None:
+    bench = load_benchmark()
+    out, png = tmp_path / "out", tmp_path / "etsc.png"
+    argv = ["--quick", "--sets", "ItalyPowerDemand", "--out", str(out), "--plot", str(png)]
+    assert bench.main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    seed = results["results"]["ItalyPowerDemand"]["seeds"]["0"]
+    assert seed["steps"] == 300 and seed["posterior"]["name"]
+    assert {"dqn", "threshold", "fixed_fraction", "consecutive", "full_clip", "aeon_teaser"} <= set(
+        seed["rows"]
+    )
+    assert seed["rows"]["dqn"]["n_clips"] == 1029  # the whole standard test split
+    assert (
+        png.stat().st_size > 0 and "| ItalyPowerDemand |" in (out / "etsc_benchmark.md").read_text()
+    )
+    capsys.readouterr()
+    assert bench.main(argv) == 0
+    assert "[ItalyPowerDemand seed 0] done before: skipped" in capsys.readouterr().out
