@@ -161,4 +161,6 @@ def evaluate_encoder(
             continue
         predicted = int(np.argmax(posterior[columns]))
         result.confusion[matched.index(item.label), predicted] += 1
+    if result.n_clips == 0 and result.skipped:
+        raise MediaError(f"{root}: no clip could be scored ({result.skipped[0]})")
     return result

@@ -122,3 +122,58 @@ def test_zero_shot_mead_accuracy(mead_root: Path, tmp_path: Path, capsys) -> Non
     summary = _last_json(capsys)
     assert summary["n_clips"] == 21 and summary["unmatched_clips"] == {"contempt": 3}
     assert summary["accuracy"] >= 0.6
+
+
+def _blank_video(path: Path, seconds: float = 1.2, size: int = 96) -> Path:
+    import av
+
+    with av.open(str(path), "w", format="matroska") as output:
+        stream = output.add_stream("libx264", rate=25)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for _ in range(int(seconds * 25)):
+            frame = np.full((size, size, 3), 90, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
+    return path
+
+
+def test_video_with_no_face_is_one_line(
+    synthetic_corpus: Path, stand_in_weights: Path, tmp_path: Path, capsys
+) -> None:
+    """A corpus whose only clip shows no face: training and evaluation each stop with one
+    line naming the file."""
+    root = tmp_path / "noface"
+    root.mkdir()
+    clip = _blank_video(root / "blank.mkv")
+    (root / "data.csv").write_text("blank.mkv,happy,S0\n")
+    argv = ["train-encoder", "--dataset", "csv", "--root", str(root), "--modality", "visual"]
+    argv += ["--visual-variant", "mini-xception", "--init", str(stand_in_weights)]
+    assert main([*argv, "--epochs", "0", "--out", str(tmp_path / "enc")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and f"{clip}: no face found in any of its" in error
+    faces = ["--dataset", "csv", "--root", str(synthetic_corpus), "--visual-variant"]
+    zero = ["train-encoder", *faces, "mini-xception", "--modality", "visual", "--epochs", "0"]
+    assert main([*zero, "--init", str(stand_in_weights), "--out", str(tmp_path / "z")]) == 0
+    capsys.readouterr()
+    evaluate = ["evaluate-encoder", "--encoder", str(tmp_path / "z"), "--dataset", "csv"]
+    assert main([*evaluate, "--root", str(root)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and f"{clip}: no face found in any of its" in error
+
+
+def test_fine_tune_trains_the_backbone(
+    synthetic_corpus: Path, stand_in_weights: Path, tmp_path: Path, capsys
+) -> None:
+    argv = ["train-encoder", "--dataset", "csv", "--root", str(synthetic_corpus)]
+    argv += ["--modality", "visual", "--visual-variant", "mini-xception"]
+    argv += ["--init", str(stand_in_weights), "--fine-tune", "--epochs", "1"]
+    assert main([*argv, "--batch-size", "8", "--out", str(tmp_path / "tuned")]) == 0
+    capsys.readouterr()
+    config = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert config["visual"]["fine_tune"] is True
+    saved = torch.load(tmp_path / "tuned" / "visual.pt", weights_only=True)
+    start = mini_xception.load_mini_xception(stand_in_weights).state_dict()
+    assert not torch.equal(saved["backbone.conv1.weight"], start["conv1.weight"])
