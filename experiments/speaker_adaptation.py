@@ -158,7 +158,12 @@ def whole_clip(
 
 
 def dqn(
-    temporal: str, seeds: list[int], steps: int, work: Path, split: tuple[list, list]
+    temporal: str,
+    seeds: list[int],
+    steps: int,
+    work: Path,
+    split: tuple[list, list],
+    stream_root: str | None = None,
 ) -> dict[str, Any]:
     """Our DQN on the unadapted and adapted temporal stores (actors 01-14 -> 15-18)."""
     from avemotion.adaptation.transform import earlier_clips
@@ -197,6 +202,10 @@ def dqn(
                 },
             }
             print(name, seed, out[name][str(seed)], flush=True)
+            if name == "adapted" and seed == seeds[0] and stream_root:
+                check = stream_check(run_dir, store, full, split[1][0], stream_root, 5)
+                out["stream_check"] = check
+                print("stream check", check, flush=True)
     for name in list(out):
         runs = list(out[name].values())
         for key in ("accuracy", "earliness", "harmonic_mean"):
@@ -206,6 +215,52 @@ def dqn(
                 values = [r["rules"][rule][key] for r in runs]
                 out[f"{name}_{rule}_{key}_mean"] = float(np.mean(values))
     return out
+
+
+def stream_check(
+    run_dir: Path, adapted: FeatureStore, raw: FeatureStore, speaker: str, root: str, n: int
+) -> dict[str, Any]:
+    """Stream the first ``n`` clips of ``speaker`` (in the adapted store's order) from their
+    audio files with a speaker state; compare the rows the agent reads with the store's.
+
+    Returns the largest absolute difference of the adapted rows, and of the raw rows (the
+    encoder's own streaming error, which the normalisation scales by 1 / std)."""
+    from avemotion.encoders.media import load_audio
+    from avemotion.online.recognizer import OnlineRecognizer
+
+    block = adapted.meta["adaptation"]
+    index = adapted.speaker_names.index(speaker)
+    sequences = speaker_sequences(adapted, block["order"], block["seed"] or 0)
+    order = next(rows for rows in sequences if adapted.speaker_index[rows[0]] == index)[:n]
+    state = run_dir / "speaker-state.json"
+    state.unlink(missing_ok=True)
+    recognizer = OnlineRecognizer.from_run(run_dir, speaker_state=state)
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    adapt_step = recognizer.speaker.step
+
+    def recorded(row: np.ndarray) -> np.ndarray:
+        seen.append((row, adapt_step(row)))
+        return seen[-1][1]
+
+    recognizer.speaker.step = recorded
+    adapted_error = raw_error = 0.0
+    earlier = []
+    for i in order:
+        recognizer.reset()
+        seen.clear()
+        recognizer.feed_audio(load_audio(Path(root) / f"{adapted.clip_ids[i]}.flac"))
+        earlier.append(recognizer.finish()["speaker_state"]["earlier_utterances"])
+        online_raw, online = (np.stack(x) for x in zip(*seen))
+        raw_error = max(raw_error, float(np.abs(online_raw - raw.clip(i).frames).max()))
+        adapted_error = max(adapted_error, float(np.abs(online - adapted.clip(i).frames).max()))
+    recognizer.close()
+    return {
+        "speaker": speaker,
+        "clips": [adapted.clip_ids[i] for i in order],
+        "earlier_utterances": earlier,
+        "max_abs_error_adapted_rows": adapted_error,
+        "max_abs_error_raw_rows": raw_error,
+    }
 
 
 def plot(result: dict[str, Any], path: str) -> None:
@@ -252,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--dqn-steps", type=int, default=60_000)
     parser.add_argument(
+        "--stream-root",
+        help="corpus folder (RAVDESS): stream 5 held-out clips of the first seed's adapted run "
+        "with a speaker state and compare the rows with the adapted store",
+    )
+    parser.add_argument(
         "--out", default="results/speaker-adaptation", help="work directory (stores, runs)"
     )
     parser.add_argument("--json", default="docs/speaker_adaptation.json", help="the figures")
@@ -265,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     result["whole_clip"] = whole_clip(args.store, args.seeds, split, out)
     for stage in ("whole_clip", "dqn"):
         if stage == "dqn" and args.temporal_store:
-            result["dqn"] = dqn(args.temporal_store, args.seeds, args.dqn_steps, out, split)
+            result["dqn"] = dqn(
+                args.temporal_store, args.seeds, args.dqn_steps, out, split, args.stream_root
+            )
         result["seconds"] = round(time.perf_counter() - started, 1)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))

@@ -8,9 +8,7 @@ the agent's observation as the env does and asks the agent to wait or answer. On
 agent answers, encoding stops: later steps are only counted (``total_steps``), never
 encoded (``steps_encoded``). A stream that ends undecided is answered on its last step with
 waiting masked out, as the env forces it; so is a stream that reaches the longest training
-clip's length, beyond which no training episode ever went. With a speaker state
-(``speaker_state=FILE``, a run trained on an ``avemotion adapt`` store) each step row is
-normalised as the store was (:mod:`avemotion.adaptation.state`) before the agent sees it.
+clip's length, beyond which no training episode ever went. ``speaker_state``: adaptation.state.
 """
 
 from __future__ import annotations
