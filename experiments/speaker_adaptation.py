@@ -53,6 +53,12 @@ def clip_features(means: np.ndarray, squares: np.ndarray, mu: Any = 0.0, var: An
     return np.concatenate([(means - mu) / np.sqrt(var), np.sqrt(within / var)], axis=-1)
 
 
+def by_earlier(correct: np.ndarray, earlier: np.ndarray) -> dict[str, float]:
+    """Accuracy of the clips grouped by their number of earlier clips (non-empty groups)."""
+    groups = {f"{lo}-{hi}": (earlier >= lo) & (earlier <= hi) for lo, hi in DQN_BUCKETS}
+    return {name: float(correct[rows].mean()) for name, rows in groups.items() if rows.any()}
+
+
 def classifier(x: np.ndarray, y: np.ndarray):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -137,10 +143,7 @@ def whole_clip(
                 "nu": float(np.median(spec.prior.nu)),
             },
             "prior_scores": scores,
-            "causal_by_earlier": {
-                f"{lo}-{hi}": float(correct[(earlier >= lo) & (earlier <= hi)].mean())
-                for lo, hi in DQN_BUCKETS
-            },
+            "causal_by_earlier": by_earlier(correct, earlier),
         }
         if seed == seeds[0]:  # the same figure from the store `avemotion adapt` writes
             result["seeds"][str(seed)]["causal_from_written_store"] = written_store_accuracy(
@@ -196,10 +199,7 @@ def dqn(
                     for rule, value in report["baselines"].items()
                 },
                 "seconds": round(time.perf_counter() - started, 1),
-                "accuracy_by_earlier": {
-                    f"{lo}-{hi}": float(correct[(earlier >= lo) & (earlier <= hi)].mean())
-                    for lo, hi in DQN_BUCKETS
-                },
+                "accuracy_by_earlier": by_earlier(correct, earlier),
             }
             print(name, seed, out[name][str(seed)], flush=True)
             if name == "adapted" and seed == seeds[0] and stream_root:

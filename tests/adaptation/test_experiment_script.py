@@ -49,3 +49,4 @@ def test_whole_clip_curve_json_and_plot(tmp_path: Path, capsys) -> None:
     # speaker offsets hide the class on unseen speakers; knowing the speaker recovers it
     assert summary["at_k_mean"]["all"] > summary["unadapted"]
     assert (tmp_path / "curve.png").stat().st_size > 10_000
+    assert "NaN" not in (tmp_path / "figures.json").read_text()
