@@ -42,3 +42,20 @@ def test_argument_defaults_to_auto() -> None:
     add_device_argument(parser)
     assert parser.parse_args([]).device == "auto"
     assert parser.parse_args(["--device", "cpu"]).device == "cpu"
+
+
+def test_nets_on_the_cpu_are_left_as_they_are() -> None:
+    """place_on("cpu") moves nothing and hooks nothing; the device helpers find the first
+    tensor of nested arguments."""
+    from torch import nn
+
+    from avemotion.device import _device_of, _move, place_on
+
+    net = nn.Sequential(nn.Linear(3, 2))
+    net.head = nn.Linear(2, 2)
+    place_on({"visual": net}, "cpu")
+    assert not net.head._forward_pre_hooks and not net.head._forward_hooks
+    assert _device_of((None, [torch.zeros(1)])) == torch.device("cpu")
+    assert _device_of(("text", 3)) == torch.device("cpu")
+    moved = _move((torch.ones(2), [torch.zeros(1)], None), torch.device("cpu"))
+    assert isinstance(moved, tuple) and isinstance(moved[1], list) and moved[2] is None
