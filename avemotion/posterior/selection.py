@@ -23,10 +23,10 @@ import numpy as np
 from avemotion.agents.baselines import THRESHOLDS, decide_threshold, score
 from avemotion.posterior.crossfit import CROSS_FIT_FOLDS, CrossFit, speaker_folds
 from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
-from avemotion.posterior.prefix_shape import PrefixShapeSoftmax
+from avemotion.posterior.prefix_shape import PrefixNearestNeighbour, PrefixShapeSoftmax
 from avemotion.store import FeatureStore
 
-DEFAULT_CANDIDATES = ("running-mean-softmax", PrefixShapeSoftmax.name)
+DEFAULT_CANDIDATES = ("running-mean-softmax", PrefixShapeSoftmax.name, PrefixNearestNeighbour.name)
 """The default first: it wins every tie."""
 
 
@@ -38,7 +38,9 @@ def cross_fit_any(
     The returned model is fitted on every clip; each speaker fold's posteriors come from a
     model fitted on the other folds (warm-started from the full fit when the model keeps a
     ``model`` attribute, as the softmax models do). A model with ``running_logits`` and
-    ``fit_calibration`` gets its step calibration fitted on the out-of-fold logits; a model
+    ``fit_calibration`` gets its step calibration fitted on the out-of-fold logits (and
+    applied by its ``posteriors_from_logits`` when it has one, else as ``calibration``
+    through :meth:`Posteriors.from_logits`); a model
     with ``step_logits`` (linear in the steps) also yields its out-of-fold per-step logits,
     else ``step_logits`` is None. With one speaker the posteriors are in-sample.
     """
@@ -66,7 +68,10 @@ def cross_fit_any(
     stacked = np.vstack(rows)
     if calibrated:
         everyone.fit_calibration(stacked, store.lengths, store.labels)
-        oof = Posteriors.from_logits(stacked, store.lengths, store.labels, everyone.calibration)
+        if hasattr(everyone, "posteriors_from_logits"):  # its own calibration form
+            oof = everyone.posteriors_from_logits(stacked, store.lengths, store.labels)
+        else:
+            oof = Posteriors.from_logits(stacked, store.lengths, store.labels, everyone.calibration)
     else:
         offsets = np.concatenate([[0], np.cumsum(store.lengths)[:-1]]).astype(np.int64)
         oof = Posteriors(stacked, offsets, store.lengths.copy(), store.labels.copy())

@@ -7,7 +7,13 @@ import pytest
 
 from avemotion.posterior import POSTERIOR_MODELS, PrefixShapeSoftmax, load_posterior_model
 from avemotion.posterior.models import save_posterior_model
-from avemotion.posterior.prefix_shape import default_points, prefix_features, segment_means
+from avemotion.posterior.prefix_shape import (
+    PrefixNearestNeighbour,
+    default_points,
+    prefix_features,
+    segment_means,
+    step_buckets,
+)
 from avemotion.store import FeatureStore
 
 
@@ -62,10 +68,11 @@ def ramp_store(path, n_per_class: int = 10, seed: int = 0) -> FeatureStore:
     return FeatureStore.create(path, sequences, labels, speakers, ["rise", "fall"])
 
 
-def test_posteriors_are_causal_through_a_store(tmp_path) -> None:
+@pytest.mark.parametrize("make", [lambda: PrefixShapeSoftmax(points=4), PrefixNearestNeighbour])
+def test_posteriors_are_causal_through_a_store(tmp_path, make) -> None:
     store = ramp_store(tmp_path / "a")
-    model = PrefixShapeSoftmax(points=4).fit(store)
-    model.calibration = (0.1, 0.2)
+    model = make().fit(store)
+    model.fit_calibration(model.running_logits(store), store.lengths, store.labels)
     sequences = [np.array(store.clip(i).frames) for i in range(store.n_clips)]
     cut = 5
     for s in sequences:
@@ -74,16 +81,19 @@ def test_posteriors_are_causal_through_a_store(tmp_path) -> None:
         tmp_path / "b", sequences, store.labels, store.speakers, store.class_names
     )
     a, b = model.posteriors(store), model.posteriors(other)
+    za, zb = model.running_logits(store), model.running_logits(other)
     for i in range(store.n_clips):
         rows = slice(a.offsets[i], a.offsets[i] + cut)
         np.testing.assert_allclose(a.proba[rows], b.proba[rows], atol=1e-6)
-        assert not np.allclose(a.proba[a.offsets[i] + cut], b.proba[b.offsets[i] + cut])
+        np.testing.assert_allclose(za[rows], zb[rows], atol=1e-5)
+        assert not np.allclose(za[a.offsets[i] + cut], zb[b.offsets[i] + cut])
 
 
-def test_it_tells_rising_from_falling(tmp_path) -> None:
+@pytest.mark.parametrize("make", [PrefixShapeSoftmax, PrefixNearestNeighbour])
+def test_it_tells_rising_from_falling(tmp_path, make) -> None:
     """The running mean cannot (both classes have mean ≈ 0); the shape can."""
     store = ramp_store(tmp_path / "ramps", n_per_class=20)
-    post = PrefixShapeSoftmax().fit(store).posteriors(store)
+    post = make().fit(store).posteriors(store)
     full = post.at(store.lengths).argmax(axis=1)
     assert np.mean(full == store.labels) == 1.0
 
@@ -121,3 +131,62 @@ def test_bad_input_one_line() -> None:
         PrefixShapeSoftmax(points=0)
     with pytest.raises(RuntimeError, match="fit\\(\\) it first"):
         PrefixShapeSoftmax().arrays()
+
+
+def test_buckets_by_hand() -> None:
+    assert step_buckets(np.array([1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 15, 16]), 99).tolist() == [
+        0,
+        1,
+        2,
+        3,
+        3,
+        4,
+        4,
+        5,
+        5,
+        6,
+        6,
+        7,
+    ]
+    assert step_buckets(np.array([1000]), 4).tolist() == [3]
+
+
+def test_nearest_neighbour_logits_by_hand(tmp_path) -> None:
+    """Training clips (0, 0, 0) of class 0 and (2, 2) of class 1 (padded with its last step);
+    frames standardised by their std sqrt(0.96), so squared distances are divided by 0.96.
+    Test clip (1, 0, 2, 0): mean squared distances to class 0 after 1..4 steps 1, 1/2, 5/3,
+    5/4; to class 1: 1, 5/2, 5/3, 9/4 (the 4th step is past every training clip)."""
+    train = FeatureStore.create(
+        tmp_path / "train",
+        [np.zeros((3, 1)), np.full((2, 1), 2.0)],
+        [0, 1],
+        ["a", "b"],
+        ["zero", "two", "never"],
+    )
+    model = PrefixNearestNeighbour().fit(train)
+    logits = model.clip_logits(np.array([[1.0], [0.0], [2.0], [0.0]]))
+    expected = -np.array([[1, 1], [0.5, 2.5], [5 / 3, 5 / 3], [1.25, 2.25]]) / 0.96
+    np.testing.assert_allclose(logits[:, :2], expected, rtol=1e-5)
+    # no training clip of class 2: it sits MISSING_CLASS_GAP behind the nearest class
+    np.testing.assert_allclose(logits[:, 2], expected.max(axis=1) - 10.0, rtol=1e-5)
+
+
+def test_nearest_neighbour_scales_each_bucket(tmp_path) -> None:
+    model = PrefixNearestNeighbour()
+    model.log_scales = np.log([1.0, 2.0, 3.0])
+    logits = np.array([[1.0, 0.0]] * 4, np.float32)  # one clip of 4 steps: buckets 0, 1, 2, 2
+    post = model.posteriors_from_logits(logits, np.array([4]), np.array([0]))
+    expected = [1 / (1 + np.exp(-s)) for s in (1.0, 2.0, 3.0, 3.0)]
+    np.testing.assert_allclose(post.proba[:, 0], expected, rtol=1e-5)
+
+
+def test_nearest_neighbour_round_trip(tmp_path) -> None:
+    store = ramp_store(tmp_path / "e")
+    model = PrefixNearestNeighbour().fit(store)
+    model.fit_calibration(model.running_logits(store), store.lengths, store.labels)
+    save_posterior_model(model, tmp_path / "posterior.npz")
+    loaded = load_posterior_model(tmp_path / "posterior.npz")
+    assert isinstance(loaded, PrefixNearestNeighbour)
+    np.testing.assert_allclose(
+        loaded.posteriors(store).proba, model.posteriors(store).proba, atol=1e-6
+    )
