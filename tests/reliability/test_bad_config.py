@@ -89,9 +89,13 @@ def test_non_positive_agent_budgets(
 
 
 @pytest.mark.parametrize(
-    ("flag", "field"), [("--epochs", "num_epochs"), ("--batch-size", "batch_size")]
+    ("flag", "field", "value"),
+    [  # --epochs 0 is valid: it writes a zero-shot encoder from a pretrained branch
+        ("--epochs", "num_epochs", "-1"),
+        ("--batch-size", "batch_size", "0"),
+        ("--batch-size", "batch_size", "-1"),
+    ],
 )
-@pytest.mark.parametrize("value", ["0", "-1"])
 def test_non_positive_encoder_budgets(
     flag: str, field: str, value: str, media: Path, tmp_path: Path, run_cli
 ) -> None:
