@@ -206,7 +206,7 @@ def dqn(
                 check = stream_check(run_dir, store, full, split[1][0], stream_root, 5)
                 out["stream_check"] = check
                 print("stream check", check, flush=True)
-    for name in list(out):
+    for name in ("unadapted", "adapted"):
         runs = list(out[name].values())
         for key in ("accuracy", "earliness", "harmonic_mean"):
             out[f"{name}_{key}_mean"] = float(np.mean([r[key] for r in runs]))
