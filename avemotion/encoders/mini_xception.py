@@ -234,14 +234,21 @@ def _layer_weights(group, layer: str, path: Path) -> dict[str, np.ndarray]:
         n.decode() if isinstance(n, bytes) else str(n)
         for n in group[layer].attrs.get("weight_names", [])
     ]
-    return {
-        n.split("/")[-1].split(":")[0]: np.asarray(group[layer][n], dtype=np.float32) for n in names
-    }
+    try:
+        return {
+            n.split("/")[-1].split(":")[0]: np.asarray(group[layer][n], dtype=np.float32)
+            for n in names
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise WeightsFileError(
+            f"{path}: layer {layer}: unreadable weights ({str(error).splitlines()[0]})"
+        ) from None
 
 
 def _check_config(h5: object, path: Path) -> None:
     """Reject a file whose stored architecture is not this one (e.g. another Keras model
-    that happens to reuse layer names): the padding and strides must match."""
+    that happens to reuse layer names): the counts of convolutions and separable
+    convolutions, and 3 × 3 "same" max-pools, must match."""
     raw = getattr(h5, "attrs", {}).get("model_config")
     if raw is None:
         return
@@ -285,7 +292,12 @@ def read_keras_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         group = h5["model_weights"] if "model_weights" in h5 else h5
         arrays: dict[str, np.ndarray] = {}
         for layer, module in _keras_names():
-            arrays.update(_torch_tensors(layer, module, _layer_weights(group, layer, path)))
+            try:
+                arrays.update(_torch_tensors(layer, module, _layer_weights(group, layer, path)))
+            except KeyError as missing:
+                raise WeightsFileError(
+                    f"{path}: not the FER2013 mini-Xception (layer {layer} has no {missing} weights)"
+                ) from None
     own = MiniXception().state_dict()
     state = {}
     for key, value in own.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -167,3 +168,24 @@ def test_keras_layout_round_trip(tmp_path: Path) -> None:
     with torch.no_grad():
         for ours, theirs in zip(net(x), loaded(x)):
             torch.testing.assert_close(ours, theirs)
+
+
+def test_layer_without_its_weights_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "empty_layers.h5"
+    with h5py.File(path, "w") as h5:
+        h5.create_group("model_weights/conv2d_1")  # no weight_names, no kernel
+    with pytest.raises(WeightsFileError, match="layer conv2d_1 has no 'kernel' weights"):
+        read_keras_weights(path)
+
+
+def test_model_config_of_another_network_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "dense.h5"
+    layers = [{"class_name": "Dense", "config": {}}, {"class_name": "Conv2D", "config": {}}]
+    with h5py.File(path, "w") as h5:
+        h5.attrs["model_config"] = json.dumps({"config": {"layers": layers}}).encode()
+    with pytest.raises(WeightsFileError) as error:
+        read_keras_weights(path)
+    assert str(error.value) == (
+        f"{path}: not the FER2013 mini-Xception (2 layers: 1 Conv2D, 0 SeparableConv2D; "
+        "expected 7 and 8)"
+    )
