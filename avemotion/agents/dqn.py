@@ -365,9 +365,18 @@ def final_model(
     else:
         model = copy.deepcopy(online)
     if config.tune_wait_bias and isinstance(model, StoppingQNetwork):
-        bias, reached = tune_wait_bias(online, data.store, envs.layout, config.earliness_budget)
+        bias, shrink, mean, reached = tune_wait_bias(
+            online, data.store, envs.layout, config.earliness_budget
+        )
         model.wait_bias.fill_(bias)
-        data.tuned = {"wait_bias": bias, **{f"train_{k}": v for k, v in reached.items()}}
+        model.wait_shrink.fill_(shrink)
+        model.wait_mean.fill_(mean)
+        data.tuned = {
+            "wait_bias": bias,
+            "wait_shrink": shrink,
+            "wait_mean": mean,
+            **{f"train_{k}": v for k, v in reached.items()},
+        }
     return model
 
 

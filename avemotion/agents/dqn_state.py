@@ -1,6 +1,7 @@
 """Collection and checkpoint helpers of our DQN: the episodes under way in each sub-env
 (for the recurrent replay), the per-episode sharpness jitter of its posteriors, and numpy
 random states as tensors."""
+
 from __future__ import annotations
 
 from typing import Any

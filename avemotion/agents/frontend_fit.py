@@ -109,8 +109,10 @@ class AgentData:
             self.fitted = cross_fit(store, RunningMeanSoftmax(config.frontend_l2), folds)
         if self.posterior_store:
             self._tmp = tempfile.TemporaryDirectory(prefix="avemotion-oof-")
-            sequences = log_posterior_sequences(self.fitted.posteriors)
-            what = "out-of-fold log-posteriors (training only)"
+            oof = config.frontend_crossfit  # else in-sample, as a linear front end would be
+            posteriors = self.fitted.posteriors if oof else self.fitted.model.posteriors(store)
+            sequences = log_posterior_sequences(posteriors)
+            what = f"{'out-of-fold' if oof else 'in-sample'} log-posteriors (training only)"
             self.store = logit_store(store, sequences, self._tmp.name, what)
             self.crossfit = False
         elif self.crossfit and self.fitted is not None and self.fitted.step_logits is not None:

@@ -222,6 +222,10 @@ class StoppingQNetwork(nn.Module):
         # Subtracted from Q(wait) when acting; 0 while learning, tuned afterwards for the
         # harmonic mean on the training speakers (avemotion.agents.stop_tuning).
         self.register_buffer("wait_bias", torch.zeros(()))
+        # Shrinkage of the learnt wait value toward its mean over the training steps
+        # (tuned with the bias): Q(wait) = (1 − α) · wait(h) + α · mean − bias.
+        self.register_buffer("wait_shrink", torch.zeros(()))
+        self.register_buffer("wait_mean", torch.zeros(()))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         logits = self.frontend(obs)[..., -self.n_classes - 1 : -1]  # the running-mean part
@@ -233,5 +237,6 @@ class StoppingQNetwork(nn.Module):
         correct, wrong = self.rewards[0], self.rewards[1]
         if self.correct is not None:
             correct = wrong + (correct - wrong) * torch.sigmoid(self.correct(h))
-        wait = self.wait(h) - self.wait_bias
+        wait = (1 - self.wait_shrink) * self.wait(h) + self.wait_shrink * self.wait_mean
+        wait = wait - self.wait_bias
         return torch.cat([wait, wrong + (correct - wrong) * p], dim=-1)

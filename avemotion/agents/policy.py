@@ -103,7 +103,8 @@ def load_dqn_agent(run_dir: Path, config: dict[str, Any]) -> DQNAgent:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (the run has not finished a checkpoint)")
     state = torch.load(path, weights_only=True)
-    if "wait_bias" in network.state_dict():
-        state.setdefault("wait_bias", torch.zeros(()))  # saved before the bias existed
+    for name in ("wait_bias", "wait_shrink", "wait_mean"):  # saved before they existed
+        if name in network.state_dict():
+            state.setdefault(name, torch.zeros(()))
     network.load_state_dict(state)
     return DQNAgent(network, dqn_config.obs_mode)

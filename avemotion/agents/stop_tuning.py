@@ -1,15 +1,18 @@
 """Tuning our DQN's stopping rule for the harmonic mean on the training speakers.
 
 The DQN learns the *shape* of its stopping rule (when ``Q(wait)`` falls below the best
-class value, as a function of the posterior and the time); its reward is only a surrogate
-of the harmonic mean of accuracy and earliness. As the threshold baseline tunes its θ,
-:func:`tune_wait_bias` then picks one constant ``δ`` subtracted from ``Q(wait)``: the
-greedy policy stops at the first step where ``Q(wait) − max_k Q(k) ≤ δ``, and ``δ`` is the
-value with the best harmonic mean over the episodes of the training speakers as the agent
-saw them (cross-fitted posteriors, so they look like new speakers'). ``δ = 0`` is the
-learnt policy itself and is kept unless another value is strictly better. With an
-earliness budget, ``δ`` instead gives the best accuracy among the values whose mean
-earliness there stays within the budget.
+class value, as a function of the posterior); its reward is only a surrogate of the
+harmonic mean of accuracy and earliness. As the threshold baseline tunes its θ,
+:func:`tune_wait_bias` then picks two constants on the episodes of the training speakers
+as the agent saw them (cross-fitted posteriors, so they look like new speakers'): a
+shrinkage ``α`` of the learnt wait value toward its mean over those steps (a few hundred
+training clips make its fine structure noisy; ``α = 1`` keeps only the learnt value of a
+correct answer now), and a bias ``δ``: the greedy policy stops at the first step where
+``(1 − α) · wait(s) + α · mean − max_k Q(k) ≤ δ``. The pair with the best harmonic mean
+wins; ``α = 0, δ = 0`` is the learnt policy itself and is kept unless another pair is
+strictly better (then smaller ``α``, then ``δ`` closer to 0). With an earliness budget,
+the pair instead gives the best accuracy among those whose mean earliness there stays
+within the budget.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from avemotion.store import FeatureStore
 
 CANDIDATES = 201
 """Number of bias values tried (quantiles of the observed margins, plus 0)."""
+SHRINKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""Shrinkages of the learnt wait value tried."""
 
 
 def step_observations(store: FeatureStore, layout: Any) -> np.ndarray:
@@ -42,12 +47,33 @@ def step_observations(store: FeatureStore, layout: Any) -> np.ndarray:
     return np.vstack(rows)
 
 
-def stop_margins(network: torch.nn.Module, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``Q(wait) − max_k Q(k)`` (without any wait bias) and the best class, per step."""
+def stop_values(
+    network: torch.nn.Module, obs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The learnt wait value (no shrinkage, no bias), the best class value and the best
+    class, per step."""
+    saved = {n: b.clone() for n, b in network.named_buffers() if n.startswith("wait_")}
     with torch.no_grad():
+        for name in saved:
+            getattr(network, name).zero_()
         q = network(torch.from_numpy(obs)).numpy()
-    bias = float(getattr(network, "wait_bias", torch.zeros(())).item())
-    return q[:, 0] + bias - q[:, 1:].max(axis=1), q[:, 1:].argmax(axis=1)
+        for name, value in saved.items():
+            getattr(network, name).copy_(value)
+    return q[:, 0], q[:, 1:].max(axis=1), q[:, 1:].argmax(axis=1)
+
+
+def stop_margins(
+    network: torch.nn.Module, obs: np.ndarray, shrink: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(1 − α) · wait + α · mean − max_k Q(k)`` (without the bias), the best class, and
+    the mean; ``α`` is ``shrink``, or the network's own with its own mean."""
+    wait, best, predicted = stop_values(network, obs)
+    if shrink is None:
+        shrink = float(getattr(network, "wait_shrink", torch.zeros(())).item())
+        mean = float(getattr(network, "wait_mean", torch.zeros(())).item())
+    else:
+        mean = float(wait.mean())
+    return (1 - shrink) * wait + shrink * mean - best, predicted, mean
 
 
 def bias_sweep(
@@ -55,12 +81,14 @@ def bias_sweep(
     store: FeatureStore,
     layout: Any,
     levels: np.ndarray | None = None,
+    shrink: float | None = None,
 ) -> list[dict[str, float]]:
     """Accuracy, earliness and HM on ``store`` of the network's greedy policy at wait
     biases spread over the quantiles of its margins (plus 0), sorted by bias. With
     ``levels``, exactly the biases at those quantile levels (each point then has its
-    ``level``, so that sweeps of several stores can be pooled level by level)."""
-    margin, predicted = stop_margins(network, step_observations(store, layout))
+    ``level``, so that sweeps of several stores can be pooled level by level). ``shrink``
+    as in :func:`stop_margins`."""
+    margin, predicted, _ = stop_margins(network, step_observations(store, layout), shrink)
     lengths, labels = store.lengths, store.labels
     # The first stop at bias δ is where the running minimum of the margin reaches δ.
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -97,19 +125,24 @@ def tune_wait_bias(
     store: FeatureStore,
     layout: Any,
     earliness_budget: float | None = None,
-) -> tuple[float, dict[str, float]]:
-    """The wait bias with the best harmonic mean on ``store`` (or, with
+) -> tuple[float, float, float, dict[str, float]]:
+    """The shrinkage and wait bias with the best harmonic mean on ``store`` (or, with
     ``earliness_budget``, the best accuracy at a mean earliness within it; see the module
-    docstring), and the accuracy, earliness and HM it reaches there."""
-    best: tuple[float, float, dict[str, float]] = (-np.inf, 0.0, {})
-    for point in bias_sweep(network, store, layout):
-        bias, accuracy, earliness = point["parameter"], point["accuracy"], point["earliness"]
-        hm = point["harmonic_mean"]
-        if earliness_budget is None:
-            score = hm
-        else:  # over budget: ranked below every value within it, earliest first
-            score = accuracy if earliness <= earliness_budget else -1.0 - earliness
-        closer = abs(bias) < abs(best[1])
-        if score > best[0] + 1e-12 or (abs(score - best[0]) <= 1e-12 and closer):
-            best = (score, bias, {"accuracy": accuracy, "earliness": earliness, "hm": hm})
-    return best[1], best[2]
+    docstring): ``(bias, shrink, mean, reached)`` with the accuracy, earliness and HM the
+    pair reaches there."""
+    best: tuple[float, float, float, float, dict[str, float]] = (-np.inf, 0.0, 0.0, 0.0, {})
+    obs = step_observations(store, layout)
+    for shrink in SHRINKS:
+        mean = stop_margins(network, obs, shrink)[2]
+        for point in bias_sweep(network, store, layout, shrink=shrink):
+            bias, accuracy, earliness = point["parameter"], point["accuracy"], point["earliness"]
+            hm = point["harmonic_mean"]
+            if earliness_budget is None:
+                score = hm
+            else:  # over budget: ranked below every value within it, earliest first
+                score = accuracy if earliness <= earliness_budget else -1.0 - earliness
+            closer = shrink == best[2] and abs(bias) < abs(best[1])
+            if score > best[0] + 1e-12 or (abs(score - best[0]) <= 1e-12 and closer):
+                reached = {"accuracy": accuracy, "earliness": earliness, "hm": hm}
+                best = (score, bias, shrink, mean, reached)
+    return best[1], best[2], best[3], best[4]
