@@ -18,7 +18,7 @@ prefix ``x_1..x_t`` (``d`` dims each) are
 - ``log t``;
 
 followed by softmax regressions (:class:`~avemotion.posterior.SoftmaxRegression`), one
-per bucket of prefix lengths, and the same step-count calibration as the default (fitted out of fold). Every feature
+per bucket of prefix lengths, each bucket's logits scaled by a factor fitted out of fold. Every feature
 after ``t`` steps reads steps ``1..t`` only, so the model is causal.
 
 Cost: one row per step of every clip, ``points · d + 2d + 1`` features (``points · d + 1``
@@ -94,10 +94,40 @@ def step_buckets(steps: np.ndarray, n_buckets: int) -> np.ndarray:
     return np.minimum(raw, n_buckets - 1)
 
 
+def fit_bucket_scales(logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """One log-scale per bucket of prefix lengths, each minimising the NLL of
+    ``softmax(logits · exp(scale))`` on that bucket's rows (held-out logits, rows clip by
+    clip). One ``exp(a + b · log t)`` over every length is not enough for these models:
+    on ACSF1 the nearest clip after 3 steps is right 3 times in 4 but after 1000 steps
+    only half the time, and a single scale, set by the many long prefixes, flattened the
+    early posteriors below every threshold."""
+    steps = np.concatenate([np.arange(1, n + 1) for n in lengths])
+    buckets = step_buckets(steps, len(BUCKET_STARTS))
+    rows = np.repeat(labels, lengths)
+    return np.array(
+        [
+            fit_calibration(
+                logits[buckets == b], np.ones(int((buckets == b).sum())), rows[buckets == b]
+            )[0]
+            for b in range(int(buckets.max()) + 1)
+        ]
+    )
+
+
+def bucket_posteriors(
+    logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray, log_scales: np.ndarray
+) -> Posteriors:
+    """Posteriors from uncalibrated logits (rows clip by clip), each row scaled by its
+    bucket's ``exp(log_scales[bucket])`` (the last bucket for longer prefixes)."""
+    steps = np.concatenate([np.arange(1, n + 1) for n in lengths])
+    scale = np.exp(np.asarray(log_scales)[step_buckets(steps, len(log_scales))])
+    return Posteriors.from_logits(logits * scale[:, None].astype(np.float32), lengths, labels)
+
+
 class PrefixShapeSoftmax:
     """Softmax regressions on the shape of the prefix seen so far (see the module doc),
-    one per bucket of prefix lengths, logits rescaled by ``exp(a + b · log t)`` fitted on
-    out-of-fold logits.
+    one per bucket of prefix lengths, each bucket's logits rescaled by a scale fitted on
+    out-of-fold logits (:func:`fit_bucket_scales`).
 
     One regression per bucket because the segment means of a 5-step and of a 150-step
     prefix mean different things: a single linear map over every prefix length is right
@@ -113,7 +143,7 @@ class PrefixShapeSoftmax:
         self.l2 = float(l2)
         self.points = None if points is None else int(points)
         self.model: list[SoftmaxRegression] | None = None
-        self.calibration: tuple[float, float] = (0.0, 0.0)
+        self.log_scales = np.zeros(1)
 
     def fit(
         self, store: FeatureStore, init: list[SoftmaxRegression] | None = None
@@ -154,14 +184,16 @@ class PrefixShapeSoftmax:
         return logits
 
     def fit_calibration(self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> None:
-        """Fit the step calibration on held-out prefix logits (rows clip by clip)."""
-        steps = np.concatenate([np.arange(1, n + 1) for n in lengths])
-        self.calibration = fit_calibration(logits, steps, np.repeat(labels, lengths))
+        """Fit the bucket scales on held-out prefix logits (:func:`fit_bucket_scales`)."""
+        self.log_scales = fit_bucket_scales(logits, lengths, labels)
+
+    def posteriors_from_logits(
+        self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray
+    ) -> Posteriors:
+        return bucket_posteriors(logits, lengths, labels, self.log_scales)
 
     def posteriors(self, store: FeatureStore) -> Posteriors:
-        return Posteriors.from_logits(
-            self.running_logits(store), store.lengths, store.labels, self.calibration
-        )
+        return self.posteriors_from_logits(self.running_logits(store), store.lengths, store.labels)
 
     def arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -172,7 +204,7 @@ class PrefixShapeSoftmax:
         return {
             **arrays,
             "buckets": np.asarray(len(self._fitted()), np.int64),
-            "calibration": np.asarray(self.calibration, np.float64),
+            "log_scales": np.asarray(self.log_scales, np.float64),
             "l2": np.asarray(self.l2),
             "points": np.asarray(self.points, np.int64),
         }
@@ -186,8 +218,7 @@ class PrefixShapeSoftmax:
             )
             for b in range(int(arrays["buckets"]))
         ]
-        a, b = (float(v) for v in arrays["calibration"])
-        model.calibration = (a, b)
+        model.log_scales = np.asarray(arrays["log_scales"], np.float64)
         return model
 
     def _fitted(self) -> list[SoftmaxRegression]:
@@ -276,31 +307,13 @@ class PrefixNearestNeighbour:
         return np.vstack([self.clip_logits(store.clip(i).frames) for i in range(store.n_clips)])
 
     def fit_calibration(self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> None:
-        """Fit one logit scale per bucket of prefix lengths on held-out prefix logits (rows
-        clip by clip). One ``exp(a + b · log t)`` is not enough here: on ACSF1 the nearest
-        clip after 3 steps is right 3 times in 4 but after 1000 steps only half the time,
-        and a single scale, set by the many long prefixes, flattened the early posteriors
-        below every threshold."""
-        steps = np.concatenate([np.arange(1, n + 1) for n in lengths])
-        buckets = step_buckets(steps, int(step_buckets(np.array([steps.max()]), 10**9)[0]) + 1)
-        rows = np.repeat(labels, lengths)
-        self.log_scales = np.array(
-            [
-                fit_calibration(
-                    logits[buckets == b], np.ones(int((buckets == b).sum())), rows[buckets == b]
-                )[0]
-                for b in range(int(buckets.max()) + 1)
-            ]
-        )
+        """Fit the bucket scales on held-out prefix logits (:func:`fit_bucket_scales`)."""
+        self.log_scales = fit_bucket_scales(logits, lengths, labels)
 
     def posteriors_from_logits(
         self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray
     ) -> Posteriors:
-        """Posteriors from uncalibrated logits (rows clip by clip), each row scaled by its
-        bucket's fitted scale."""
-        steps = np.concatenate([np.arange(1, n + 1) for n in lengths])
-        scale = np.exp(self.log_scales[step_buckets(steps, len(self.log_scales))])
-        return Posteriors.from_logits(logits * scale[:, None].astype(np.float32), lengths, labels)
+        return bucket_posteriors(logits, lengths, labels, self.log_scales)
 
     def posteriors(self, store: FeatureStore) -> Posteriors:
         return self.posteriors_from_logits(self.running_logits(store), store.lengths, store.labels)

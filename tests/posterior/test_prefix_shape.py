@@ -10,6 +10,7 @@ from avemotion.posterior.models import save_posterior_model
 from avemotion.posterior.prefix_shape import (
     PrefixNearestNeighbour,
     default_points,
+    fit_bucket_scales,
     prefix_features,
     segment_means,
     step_buckets,
@@ -98,29 +99,37 @@ def test_it_tells_rising_from_falling(tmp_path, make) -> None:
     assert np.mean(full == store.labels) == 1.0
 
 
-def test_posteriors_use_the_calibration(tmp_path) -> None:
+def test_posteriors_scale_each_bucket(tmp_path) -> None:
     store = ramp_store(tmp_path / "c")
     model = PrefixShapeSoftmax(points=2).fit(store)
     logits = model.running_logits(store)
-    model.calibration = (0.5, -0.25)
+    model.log_scales = np.log([0.5, 2.0])  # t = 1: halved; t ≥ 2 (the last bucket): doubled
     steps = np.concatenate([np.arange(1, n + 1) for n in store.lengths])
-    scaled = logits * np.exp(0.5 - 0.25 * np.log(steps))[:, None]
+    scaled = logits * np.where(steps == 1, 0.5, 2.0)[:, None]
     expected = np.exp(scaled - scaled.max(axis=1, keepdims=True))
     expected /= expected.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(model.posteriors(store).proba, expected, atol=1e-6)
 
 
+def test_bucket_scale_by_hand() -> None:
+    """Four one-step clips, logits (1, 0), labels 0, 0, 0, 1: the NLL is least where
+    sigmoid(s) = 3/4, s = ln 3, so the log-scale is ln ln 3."""
+    logits = np.array([[1.0, 0.0]] * 4, np.float32)
+    scales = fit_bucket_scales(logits, np.ones(4, np.int64), np.array([0, 0, 0, 1]))
+    np.testing.assert_allclose(scales, [np.log(np.log(3.0))], atol=1e-4)
+
+
 def test_save_and_load_round_trip(tmp_path) -> None:
     store = ramp_store(tmp_path / "d")
     model = PrefixShapeSoftmax(l2=0.05).fit(store)
-    model.calibration = (0.3, 0.1)
+    model.log_scales = np.array([0.3, 0.1])
     save_posterior_model(model, tmp_path / "posterior.npz")
     loaded = load_posterior_model(tmp_path / "posterior.npz")
     assert (
         isinstance(loaded, PrefixShapeSoftmax)
         and POSTERIOR_MODELS[loaded.name] is PrefixShapeSoftmax
     )
-    assert (loaded.l2, loaded.points, loaded.calibration) == (0.05, 16, (0.3, 0.1))
+    assert (loaded.l2, loaded.points, loaded.log_scales.tolist()) == (0.05, 16, [0.3, 0.1])
     np.testing.assert_allclose(
         loaded.posteriors(store).proba, model.posteriors(store).proba, atol=1e-6
     )

@@ -63,11 +63,11 @@ def test_cross_fit_any_equals_cross_fit_for_the_default(tiny_store) -> None:
 
 def test_cross_fit_any_prefix_shape_is_out_of_fold(tiny_store) -> None:
     fitted = cross_fit_any(tiny_store, lambda: PrefixShapeSoftmax(points=2), n_folds=0)
-    assert fitted.step_logits is None and fitted.model.calibration != (0.0, 0.0)
+    assert fitted.step_logits is None and np.all(fitted.model.log_scales != 0.0)
     blind = PrefixShapeSoftmax(points=2).fit(
         tiny_store.subset(exclude_speakers=["P2"]), init=fitted.model.model
     )
-    blind.calibration = fitted.model.calibration
+    blind.log_scales = fitted.model.log_scales
     held = np.flatnonzero(np.array(tiny_store.speakers) == "P2")
     expected = blind.posteriors(tiny_store.subset(speakers=["P2"])).proba
     np.testing.assert_allclose(
