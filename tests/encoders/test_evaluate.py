@@ -177,3 +177,31 @@ def test_fine_tune_trains_the_backbone(
     saved = torch.load(tmp_path / "tuned" / "visual.pt", weights_only=True)
     start = mini_xception.load_mini_xception(stand_in_weights).state_dict()
     assert not torch.equal(saved["backbone.conv1.weight"], start["conv1.weight"])
+
+
+def test_fusion_and_temporal_stages_over_the_mini_xception(
+    synthetic_corpus: Path, stand_in_weights: Path, tmp_path: Path, capsys
+) -> None:
+    """The cascade as today with the 135-d visual branch: audio, zero-shot visual, fusion
+    (263-d input), LSTM; the fused encoder is then scored clip by clip."""
+    corpus = ["--dataset", "csv", "--root", str(synthetic_corpus), "--batch-size", "8"]
+    audio, visual, fusion, temporal = (tmp_path / n for n in ("a", "v", "f", "t"))
+    stages = [
+        ["--modality", "audio", "--epochs", "1", "--out", str(audio)],
+        ["--modality", "visual", "--visual-variant", "mini-xception"]
+        + ["--init", str(stand_in_weights), "--epochs", "0", "--out", str(visual)],
+        ["--modality", "fusion", "--init", str(audio), "--init", str(visual)]
+        + ["--epochs", "1", "--out", str(fusion)],
+        ["--modality", "temporal", "--init", str(fusion), "--epochs", "1", "--out", str(temporal)],
+    ]
+    for stage in stages:
+        assert main(["train-encoder", *corpus, *stage, "--json"]) == 0, stage
+    capsys.readouterr()
+    config = json.loads((temporal / "config.json").read_text())
+    assert config["visual"]["variant"] == "mini-xception"
+    fused = torch.load(fusion / "fusion.pt", weights_only=True)
+    assert fused["input_norm.weight"].shape == (135 + 128,)
+    evaluate = ["evaluate-encoder", "--encoder", str(temporal), "--dataset", "csv"]
+    assert main([*evaluate, "--root", str(synthetic_corpus), "--json"]) == 0
+    summary = _last_json(capsys)
+    assert summary["n_clips"] == 6 and summary["unmatched_clips"] == {}
