@@ -297,6 +297,25 @@ def plot(result: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
+def code_version() -> dict[str, Any]:
+    """The git commit of the code, and the package files changed since it (the agents change
+    often; figures name the code they came from)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    changed = git("status", "--porcelain", "--untracked-files=no", "avemotion").splitlines()
+    return {"commit": git("rev-parse", "HEAD"), "changed": [line[3:] for line in changed]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     home = Path.home() / ".cache/avemotion/stores"
@@ -322,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     split = (args.train_speakers, args.test_speakers)
     result: dict[str, Any] = {"store": args.store, "train": split[0], "test": split[1]}
+    result["code"] = code_version()
     result["whole_clip"] = whole_clip(args.store, args.seeds, split, out)
     for stage in ("whole_clip", "dqn"):
         if stage == "dqn" and args.temporal_store:
