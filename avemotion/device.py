@@ -103,3 +103,17 @@ def place_on(nets: dict[str, nn.Module], device: str | torch.device) -> None:
         head = getattr(net, "head", None)
         if device.type != "cpu" and isinstance(head, nn.Module):
             _hook_head(head)
+
+
+def bridge(net: nn.Module, device: str | torch.device, always: bool = False) -> nn.Module:
+    """Move ``net`` to ``device``; off the CPU (or with ``always``), its ``forward`` and
+    ``step`` take and return tensors on the caller's device, so a training loop, a replay
+    and an evaluation written for CPU tensors run unchanged (gradients flow through the
+    moves). ``always`` exercises the bridge on a CPU-only machine (tests)."""
+    device = torch.device(device)
+    net.to(device)
+    if device.type != "cpu" or always:
+        _hook_head(net)
+        if callable(getattr(type(net), "step", None)):
+            net.step = functools.partial(on_own_device(type(net).step), net)  # type: ignore[method-assign]
+    return net

@@ -47,6 +47,7 @@ from avemotion.agents.rewards import MatchedEarlinessWeight, step_outcome
 from avemotion.agents.stop_tuning import tune_wait_bias
 from avemotion.agents.training_log import TrainingLog
 from avemotion.atomic import torch_save_atomic
+from avemotion.device import bridge
 from avemotion.envs.core import ObservationLayout, RewardSpec
 from avemotion.posterior import CrossFit
 from avemotion.store import FeatureStore
@@ -117,6 +118,7 @@ def train_dqn(
     progress: bool = True,
     max_length: int | None = None,
     fitted: CrossFit | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Train our DQN for ``steps`` environment steps (real transitions) into ``run_dir``.
 
@@ -126,7 +128,9 @@ def train_dqn(
     Returns a summary with ``env_steps_per_s`` (env steps over the training loop's time,
     checkpoint writing excluded), ``setup_seconds`` (fitting the front end before the
     loop), the final earliness weight and the stop tuning's result. ``fitted`` is the
-    run's cross-fitted posterior model (fitted here when not given).
+    run's cross-fitted posterior model (fitted here when not given). ``device`` is where
+    the networks run (:func:`~avemotion.device.bridge`: the loop, replay and envs stay on
+    the CPU); the files written hold CPU tensors.
     """
     setup_start = time.perf_counter()
     torch.set_num_threads(config.torch_threads)
@@ -152,7 +156,8 @@ def train_dqn(
     rewards = (spec.correct, spec.wrong)
     online = make_q_network(config, obs_dim, n_actions, store.dim)
     data.fit(online.frontend, envs.layout)
-    target = copy.deepcopy(online)
+    target = bridge(copy.deepcopy(online), device)
+    bridge(online, device)
     optimiser = torch.optim.AdamW(
         online.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -174,7 +179,7 @@ def train_dqn(
     global_step, updates = 0, 0
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if resume and checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, weights_only=True)
+        state = torch.load(checkpoint_path, weights_only=True, map_location="cpu")
         online.load_state_dict(state["online"])
         target.load_state_dict(state["target"])
         optimiser.load_state_dict(state["optimiser"])
@@ -324,7 +329,10 @@ def train_dqn(
                 state["replay"] = replay.state_dict()
             torch_save_atomic(state, checkpoint_path)
             torch_save_atomic(
-                final_model(online, config, envs, data).state_dict(),
+                {
+                    k: v.cpu()
+                    for k, v in final_model(online, config, envs, data).state_dict().items()
+                },
                 run_dir / MODEL_NAME,
             )
             next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every

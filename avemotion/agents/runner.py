@@ -30,6 +30,7 @@ from avemotion.agents.run_dir import (
 )
 from avemotion.agents.sb3 import SB3_AGENTS
 from avemotion.atomic import write_json_atomic
+from avemotion.device import resolve_device
 from avemotion.envs.core import RewardSpec, resolve_store
 from avemotion.posterior import POSTERIOR_MODELS, CrossFit, RunningMeanSoftmax, cross_fit
 from avemotion.posterior.crossfit import CROSS_FIT_FOLDS
@@ -59,6 +60,7 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     posterior: str = "auto",
+    device: str = "cpu",
     **agent_kwargs: Any,
 ) -> Path:
     """Train ``agent`` for ``steps`` env steps on the selected speakers; return the run dir.
@@ -72,11 +74,14 @@ def train(
     training speakers by inner cross-validation
     (:func:`~avemotion.posterior.selection.select_posterior_model`). ``resume`` continues
     our DQN from its checkpoint up to ``steps``; ``overwrite`` replaces an existing run.
+    ``device`` (``auto``, ``cpu`` or ``cuda``, :func:`~avemotion.device.resolve_device`)
+    is where the agent's networks run; the saved files hold CPU tensors either way.
     """
     if agent not in AGENTS:
         raise ValueError(f"agent: expected one of {list(AGENTS)}, got {agent!r}")
     if int(steps) < 1:
         raise ValueError(f"steps: expected a positive integer, got {steps}")
+    torch_device = resolve_device(device)
     run_dir = Path(out)
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         if not overwrite:
@@ -159,6 +164,7 @@ def train(
             progress=progress,
             max_length=max_length,
             fitted=fitted,
+            device=torch_device,
         )
     else:
         from avemotion.agents.sb3 import train_sb3
@@ -172,10 +178,11 @@ def train(
             run_dir,
             progress=progress,
             max_length=max_length,
+            device=str(torch_device),
             **sb3_options,
             **agent_config["algorithm_kwargs"],
         )
-    write_json_atomic(run_dir / SUMMARY, summary)
+    write_json_atomic(run_dir / SUMMARY, {**summary, "device": str(torch_device)})
     return run_dir
 
 

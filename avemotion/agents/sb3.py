@@ -95,6 +95,7 @@ def train_sb3(
     log_every: int = 5_000,
     progress: bool = True,
     max_length: int | None = None,
+    device: str = "cpu",
     **algorithm_kwargs: Any,
 ) -> dict[str, Any]:
     """Train an SB3 agent for ``steps`` env steps into ``run_dir`` (``model.zip`` + log).
@@ -128,7 +129,7 @@ def train_sb3(
     rewards = vec.envs[0].unwrapped.rewards.as_dict()
     policy = "MlpLstmPolicy" if agent == "sb3-recurrent-ppo" else "MlpPolicy"
     model = algorithm_class(agent)(
-        policy, vec, seed=seed, device="cpu", verbose=0, **algorithm_kwargs
+        policy, vec, seed=seed, device=device, verbose=0, **algorithm_kwargs
     )
     log = TrainingLog(run_dir)
     start = log.elapsed()

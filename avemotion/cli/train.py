@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from avemotion.device import add_device_argument
+
 DEFAULT_TRAIN_SPEAKERS = ("S01", "S02", "S03", "S04", "S05", "S06")
 DEFAULT_TEST_SPEAKERS = ("S07", "S08")
 
@@ -77,6 +79,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip the evaluation on held-out speakers after training",
     )
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -114,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         posterior=args.posterior,
+        device=args.device,
         **parse_options(args.set),
     )
     summary = read_summary(run_dir)

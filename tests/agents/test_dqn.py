@@ -274,3 +274,19 @@ def test_existing_run_dir_is_not_overwritten(tiny_store, tmp_path) -> None:
     (tmp_path / "run" / "x").write_text("keep")
     with pytest.raises(FileExistsError):
         train("dqn", tiny_store, 100, 0, tmp_path / "run", progress=False, **TINY)
+
+
+def test_device_bridge_trains_the_same_agent(tiny_store, tmp_path, monkeypatch) -> None:
+    """The GPU path (networks behind avemotion.device.bridge), forced on the CPU: the same
+    seed gives the same saved agent as the plain CPU path."""
+    import avemotion.agents.dqn as dqn_module
+    from avemotion.device import bridge
+
+    plain = train("dqn", tiny_store, 200, 0, tmp_path / "plain", progress=False, **TINY)
+    monkeypatch.setattr(dqn_module, "bridge", lambda net, device: bridge(net, device, always=True))
+    bridged = train("dqn", tiny_store, 200, 0, tmp_path / "bridged", progress=False, **TINY)
+    a = torch.load(plain / "model.pt", weights_only=True)
+    b = torch.load(bridged / "model.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])
