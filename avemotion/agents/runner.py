@@ -192,21 +192,26 @@ def fit_posterior(
     """Cross-fit the run's posterior model on the training speakers (``"auto"``: chosen
     among the candidates by inner cross-validation on them), save it, and tune the non-RL
     stopping rules on its out-of-fold posteriors (the same our DQN learns on)."""
+    from avemotion.posterior.cache import cached_cross_fit
     from avemotion.posterior.selection import cross_fit_any, select_posterior_model
 
     folds = int(agent_config.get("frontend_folds", CROSS_FIT_FOLDS))
-    scores: dict[str, Any] = {}
-    if posterior == "auto":
-        _, fitted, scores = select_posterior_model(store, n_folds=folds)
-    elif posterior == RunningMeanSoftmax.name:
-        model = RunningMeanSoftmax(agent_config.get("frontend_l2", 1e-2))
-        fitted = cross_fit(store, model, folds)
-    elif posterior in POSTERIOR_MODELS:
-        fitted = cross_fit_any(store, POSTERIOR_MODELS[posterior], folds)
-    else:
+    l2 = float(agent_config.get("frontend_l2", 1e-2))
+    if posterior != "auto" and posterior not in POSTERIOR_MODELS:
         raise ValueError(
             f"posterior: expected 'auto' or one of {sorted(POSTERIOR_MODELS)}, got {posterior!r}"
         )
+
+    def fit() -> tuple[CrossFit, dict[str, Any]]:
+        if posterior == "auto":
+            _, fitted, scores = select_posterior_model(store, n_folds=folds)
+            return fitted, scores
+        if posterior == RunningMeanSoftmax.name:
+            return cross_fit(store, RunningMeanSoftmax(l2), folds), {}
+        return cross_fit_any(store, POSTERIOR_MODELS[posterior], folds), {}
+
+    options = {"posterior": posterior, "folds": folds, "l2": l2}
+    fitted, scores = cached_cross_fit(store, options, fit)
     save_posterior_model(fitted.model, run_dir / POSTERIOR)
     rules = tune_rules(fitted.posteriors)
     write_json_atomic(
