@@ -108,3 +108,19 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory):
     from avemotion.envs.synthetic import synthetic_store
 
     return synthetic_store(tmp_path_factory.mktemp("cache") / "synthetic")
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny feature store (:mod:`tiny_store`): 3 speakers, 3 classes, short clips."""
+    from tiny_store import make_tiny_store
+
+    return make_tiny_store(tmp_path_factory.mktemp("stores") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_store_factory():
+    """``make_tiny_store`` itself, for tests that need a store of another shape."""
+    from tiny_store import make_tiny_store
+
+    return make_tiny_store

@@ -24,7 +24,8 @@ def load_script(name: str, folder: Path = EXPERIMENTS):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory):
-    make_tiny_store = load_script("conftest", TESTS / "agents").make_tiny_store
+    from tiny_store import make_tiny_store
+
     return make_tiny_store(tmp_path_factory.mktemp("exp") / "tiny")
 
 
