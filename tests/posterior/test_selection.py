@@ -12,10 +12,12 @@ from avemotion.posterior import (
     cross_fit,
 )
 from avemotion.posterior.selection import (
+    candidate_score,
     cross_fit_any,
     select_posterior_model,
     subset_posteriors,
     threshold_score,
+    tune_rule,
     tune_threshold,
 )
 from avemotion.store import FeatureStore
@@ -42,6 +44,22 @@ def test_threshold_tuning_by_hand() -> None:
     assert scored["accuracy"] == 0.5 and scored["earliness"] == 0.625
     assert scored["harmonic_mean"] == pytest.approx(2 * 0.5 * 0.375 / 0.875)
     assert scored["threshold"] == 0.2
+
+
+def test_fixed_fraction_and_the_best_rule_by_hand() -> None:
+    """Fraction 0.3 (the first of the grid 0.05, 0.1, ... with ceil(0.3·4) = 2 and
+    ceil(0.3·2) = 1 steps) gets both right: HM 2·1·0.5/1.5. Inner cross-validation: clip 0's
+    fraction tuned on clip 1 alone is 0.05 (step 1, wrong); clip 1's, tuned on clip 0
+    alone, 0.3 (step 1, right): accuracy 1/2, earliness (1/4 + 1/2)/2, HM 0.5556 — above
+    the threshold's 0.4286, so the fixed fraction is the candidate's rule."""
+    post = hand_posteriors()
+    assert tune_rule(post, "fixed_fraction") == 0.3
+    scored = candidate_score(post, ["a", "b"], [["a"], ["b"]])
+    assert scored["rule"] == "fixed_fraction" and scored["fixed_fraction"]["parameter"] == 0.3
+    assert scored["harmonic_mean"] == pytest.approx(2 * 0.5 * 0.625 / 1.125)
+    assert scored["threshold"]["harmonic_mean"] == pytest.approx(2 * 0.5 * 0.375 / 0.875)
+    threshold_only = candidate_score(post, ["a", "b"], [["a"], ["b"]], ("threshold",))
+    assert threshold_only["rule"] == "threshold" and "fixed_fraction" not in threshold_only
 
 
 def test_subset_posteriors_by_hand() -> None:
@@ -148,6 +166,8 @@ def test_one_speaker_keeps_the_default_unscored(tiny_store) -> None:
     assert fitted.folds == [["P1"]]
 
 
-def test_unknown_candidate_one_line(tiny_store) -> None:
+def test_unknown_candidate_or_rule_one_line(tiny_store) -> None:
     with pytest.raises(ValueError, match="candidates: unknown \\['nope'\\]"):
         select_posterior_model(tiny_store, candidates=("running-mean-softmax", "nope"))
+    with pytest.raises(ValueError, match="rules: expected some of"):
+        select_posterior_model(tiny_store, rules=("consecutive",))
