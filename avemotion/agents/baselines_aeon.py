@@ -84,15 +84,21 @@ def make_classifier(name: str, points: list[int], seed: int) -> Any:
     raise ValueError(f"aeon baseline: unknown name {name!r}")
 
 
+AEON_RULES = ("aeon_probability_threshold", "aeon_teaser")
+
+
 def evaluate_aeon_baselines(
-    train: FeatureStore, test: FeatureStore, seed: int = 0
+    train: FeatureStore,
+    test: FeatureStore,
+    seed: int = 0,
+    names: tuple[str, ...] = AEON_RULES,
 ) -> dict[str, dict[str, Any]]:
-    """Fit both aeon early classifiers on ``train`` and report each on ``test``."""
+    """Fit aeon's early classifiers ``names`` on ``train`` and report each on ``test``."""
     length = int(max(train.lengths.max(), test.lengths.max()))
     points = classification_points(length)
     x_train, x_test = padded_panel(train, length), padded_panel(test, length)
     reports = {}
-    for name in ("aeon_probability_threshold", "aeon_teaser"):
+    for name in names:
         classifier = make_classifier(name, points, seed).fit(x_train, train.labels)
         predictions, decided_at = stream_decisions(classifier, x_test, points)
         steps = np.minimum(decided_at, test.lengths)

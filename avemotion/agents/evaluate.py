@@ -9,6 +9,7 @@ ignored. :func:`evaluate_run` is what ``avemotion evaluate --json`` prints.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -25,8 +26,10 @@ from avemotion.agents.run_dir import (
     RULES,
     check_disjoint,
     read_run_config,
+    store_digest,
     training_store,
 )
+from avemotion.atomic import write_json_atomic
 from avemotion.envs.core import resolve_store
 from avemotion.envs.vector import AVEmotionVectorEnv
 from avemotion.store import FeatureStore
@@ -170,7 +173,11 @@ def run_baselines(
     """Every non-RL rule of the run on ``test`` (the run's posterior model and tuned
     parameters), aeon's fitted on ``train``, and the rules' curves."""
     from avemotion.agents.baselines import TunedRules, rule_curves, rule_reports
-    from avemotion.agents.baselines_aeon import aeon_available, evaluate_aeon_baselines
+    from avemotion.agents.baselines_aeon import (
+        AEON_RULES,
+        aeon_available,
+        evaluate_aeon_baselines,
+    )
     from avemotion.posterior import load_posterior_model
 
     posterior = load_posterior_model(run_dir / POSTERIOR)
@@ -182,5 +189,17 @@ def run_baselines(
     post = posterior.posteriors(test)
     reports = rule_reports(rules, post, test)
     if aeon and aeon_available():
-        reports.update(evaluate_aeon_baselines(train, test, seed=seed))
+        done = run_dir / "evaluations" / evaluation_key(test, seed)
+        done.mkdir(parents=True, exist_ok=True)
+        for name in AEON_RULES:  # each kept as it finishes: a killed evaluation resumes
+            path = done / f"{name}.json"
+            if not path.is_file():
+                write_json_atomic(path, evaluate_aeon_baselines(train, test, seed, (name,))[name])
+            reports[name] = json.loads(path.read_text())
     return reports, rule_curves(post)
+
+
+def evaluation_key(test: FeatureStore, seed: int) -> str:
+    """A digest of the evaluated clips (store checksums and clip ids) and the seed."""
+    content = json.dumps([store_digest(test), test.clip_ids, seed])
+    return hashlib.sha256(content.encode()).hexdigest()[:16]

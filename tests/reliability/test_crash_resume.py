@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ import pytest
 import soundfile
 import torch
 
+from avemotion.agents.baselines_aeon import aeon_available
 from avemotion.store import FeatureStore, StoreError
 
 from .conftest import make_store, tone
@@ -286,3 +288,41 @@ def test_sweep_killed_redoes_no_finished_trial(tmp_path: Path) -> None:
     redone = [name for name, stamp in stamps.items()
               if (out / "runs" / name / "summary.json").stat().st_mtime_ns != stamp]  # fmt: skip
     assert not redone, f"finished trials run again after the resume: {redone}\n{done.stdout}"
+
+
+# ------------------------------------------------------------------ evaluate --baselines
+@pytest.mark.skipif(not aeon_available(), reason="aeon is not installed (optional extra)")
+def test_baseline_evaluation_killed_redoes_no_finished_classifier(tmp_path: Path) -> None:
+    """aeon's classifiers are evaluated one at a time and each kept as it finishes: a
+    SIGKILL between them loses only the unfinished one, and the resumed evaluation prints
+    what an uninterrupted one prints."""
+    store = make_store(tmp_path / "store", speakers=6, clips_per_class=12)
+    run = tmp_path / "run"
+    run_to_end(avemotion(
+        "train", "--features", store.path, "--steps", 200, "--out", run, "--no-eval",
+        "--exclude-speakers", "P6", "--posterior", "running-mean-softmax",
+        "--set", "num_envs=4", "learning_starts=40", "batch_size=16", "hidden=[8]",
+        "progress=false",
+    ))  # fmt: skip
+    argv = avemotion(
+        "evaluate", "--run", run, "--features", store.path, "--speakers", "P6", "--baselines",
+        "--json",
+    )  # fmt: skip
+    first = run / "evaluations"
+
+    def first_done() -> bool:
+        return any(first.glob("*/aeon_probability_threshold.json"))
+
+    assert kill_when(argv, first_done), "the evaluation finished before the kill"
+    (kept,) = first.glob("*/aeon_probability_threshold.json")
+    assert not (kept.parent / "aeon_teaser.json").exists()
+    stamp = kept.stat().st_mtime_ns
+    resumed = json.loads(run_to_end(argv).stdout.strip().splitlines()[-1])
+    assert kept.stat().st_mtime_ns == stamp  # not redone
+    assert (kept.parent / "aeon_teaser.json").is_file()
+    fresh_run = tmp_path / "fresh"
+    shutil.copytree(run, fresh_run, ignore=shutil.ignore_patterns("evaluations"))
+    fresh_argv = [a if a != str(run) else str(fresh_run) for a in argv]
+    fresh = json.loads(run_to_end(fresh_argv).stdout.strip().splitlines()[-1])
+    assert resumed["baselines"] == fresh["baselines"]
+    assert set(resumed["baselines"]) >= {"threshold", "aeon_probability_threshold", "aeon_teaser"}
