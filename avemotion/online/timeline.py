@@ -55,17 +55,16 @@ def plot_timeline(
         answer = class_names[decision.prediction]  # type: ignore[index]
         how = "forced at stream end" if decision.forced else "agent decided"
         axes.axvline(decision.time_s, color="black", lw=1.5)
+        confidence = float(
+            decision.posteriors[line_names.index(answer)]
+            if answer in line_names
+            else decision.posteriors.max()
+        )
         axes.annotate(
             f"{answer}\n({how}, t = {decision.time_s:.2f} s)",
-            xy=(
-                decision.time_s,
-                float(
-                    decision.posteriors[line_names.index(answer)]
-                    if answer in line_names
-                    else decision.posteriors.max()
-                ),
-            ),
-            xytext=(8, 8),
+            xy=(decision.time_s, confidence),
+            # below the point when it is near the top, so the box stays inside the axes
+            xytext=(8, -40 if confidence > 0.75 else 8),
             textcoords="offset points",
             fontsize=9,
             bbox={"boxstyle": "round", "fc": "white", "ec": "0.5"},
@@ -94,7 +93,7 @@ def plot_timeline(
     axes.set_ylabel("class posterior")
     axes.set_ylim(0.0, 1.0)
     axes.set_title(title or "Online emotion recognition: confidence over time")
-    axes.legend(loc="upper left", fontsize=8, ncol=2, framealpha=0.8)
+    axes.legend(loc="lower right", fontsize=8, ncol=2, framealpha=0.8)
     axes.grid(alpha=0.3)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
