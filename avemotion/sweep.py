@@ -396,7 +396,7 @@ def _collect(
     grid: Any, trials: Sequence[TrialSpec], plan: dict[str, Any], out: Path
 ) -> dict[str, Any]:
     """Gather the finished trials' entries, aggregate them and write the outputs."""
-    from avemotion.agents.report import write_comparison
+    from avemotion.agents.report import wins_against_best, write_comparison
 
     by_id: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
@@ -415,10 +415,12 @@ def _collect(
         t.trial_id for t in trials if t.trial_id not in by_id and t.trial_id not in failed
     ]
     table = aggregate(entries)
+    wins = wins_against_best(entries)
     results = {
         **plan,
         "trials": entries,
         "table": table,
+        "wins": wins,
         "failed": failed,
         "unfinished": unfinished,
     }
@@ -429,6 +431,11 @@ def _collect(
         f"Mean ± std (population) over {len(folds)} held-out speaker fold(s) x {len(seeds)} seed(s), "
         f"{plan['steps']} training steps per trial."
     )
+    if wins is not None:
+        note += (
+            f" Paired per-fold HM (mean over seeds), {wins['ours']} vs {wins['best_other']}: "
+            f"{wins['wins']} wins, {wins['ties']} ties, {wins['losses']} losses."
+        )
     write_comparison(table, out / "comparison", note=note)
     if failed or unfinished:
         raise SweepError(

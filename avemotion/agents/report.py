@@ -50,6 +50,36 @@ def paired_wins(
     return wins, len(diff) - wins - losses, losses
 
 
+def wins_against_best(
+    entries: Sequence[dict[str, Any]], ours: str = "dqn", metric: str = "harmonic_mean"
+) -> dict[str, Any] | None:
+    """Paired per-fold comparison of ``ours`` with the other method of best mean ``metric``.
+
+    ``entries`` are per-trial dicts with ``method`` (or ``agent``), ``fold`` and ``metric``;
+    each fold's value is its mean over seeds. None when ``ours`` or a rival is missing.
+    """
+    by: dict[str, dict[str, list[float]]] = {}
+    for e in entries:
+        by.setdefault(_name(e), {}).setdefault(str(e["fold"]), []).append(float(e[metric]))
+    folds = {m: {f: sum(v) / len(v) for f, v in per.items()} for m, per in by.items()}
+    rivals = [m for m in folds if m != ours]
+    if ours not in folds or not rivals:
+        return None
+    best = max(rivals, key=lambda m: sum(folds[m].values()) / len(folds[m]))
+    shared = sorted(set(folds[ours]) & set(folds[best]))
+    wins, ties, losses = paired_wins(
+        [folds[ours][f] for f in shared], [folds[best][f] for f in shared]
+    )
+    return {
+        "ours": ours,
+        "best_other": best,
+        "folds": shared,
+        "wins": wins,
+        "ties": ties,
+        "losses": losses,
+    }
+
+
 def _metrics_present(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> list[str]:
     return [m for m in metrics if any(f"{m}_mean" in row for row in rows)]
 

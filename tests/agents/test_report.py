@@ -62,3 +62,27 @@ def test_paired_wins_by_hand() -> None:
     assert paired_wins([0.5, 0.4, 0.3, 0.6], [0.4, 0.4, 0.35, 0.1]) == (2, 1, 1)
     with pytest.raises(ValueError, match="3 values against 2"):
         paired_wins([1, 2, 3], [1, 2])
+
+
+def test_wins_against_the_best_rival_by_hand() -> None:
+    from avemotion.agents.report import wins_against_best
+
+    entries = [
+        {"agent": "dqn", "fold": "A", "seed": 0, "harmonic_mean": 0.6},
+        {"agent": "dqn", "fold": "A", "seed": 1, "harmonic_mean": 0.4},  # fold A: 0.5
+        {"agent": "dqn", "fold": "B", "seed": 0, "harmonic_mean": 0.3},
+        {"agent": "sb3-ppo", "fold": "A", "seed": 0, "harmonic_mean": 0.45},
+        {"agent": "sb3-ppo", "fold": "B", "seed": 0, "harmonic_mean": 0.35},  # mean 0.40
+        {"agent": "sb3-dqn", "fold": "A", "seed": 0, "harmonic_mean": 0.1},
+        {"agent": "sb3-dqn", "fold": "B", "seed": 0, "harmonic_mean": 0.2},  # mean 0.15
+    ]
+    wins = wins_against_best(entries)
+    assert wins == {
+        "ours": "dqn",
+        "best_other": "sb3-ppo",
+        "folds": ["A", "B"],
+        "wins": 1,
+        "ties": 0,
+        "losses": 1,
+    }
+    assert wins_against_best(entries[:3]) is None

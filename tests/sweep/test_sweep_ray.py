@@ -98,6 +98,10 @@ def test_sweep_writes_one_entry_per_trial_and_the_table(sweep, synthetic) -> Non
     markdown = (out / "comparison.md").read_text()
     assert all(f"| {agent} |" in markdown for agent in AGENTS)
     assert (out / "comparison.csv").is_file()
+    wins = results["wins"]  # the paired per-fold comparison of our DQN with the other agent
+    assert wins["best_other"] == "dqn-recurrent" and wins["folds"] == ["S01", "S02"]
+    assert wins["wins"] + wins["ties"] + wins["losses"] == 2
+    assert f"{wins['wins']} wins, {wins['ties']} ties, {wins['losses']} losses" in markdown
 
 
 def test_trained_on_other_speakers_only(sweep) -> None:
