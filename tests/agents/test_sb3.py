@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from clip_replay import play_clip_by_clip
 
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.run_dir import read_run_config, read_summary
 from avemotion.agents.runner import load_agent, train
 from avemotion.agents.sb3 import SB3_AGENTS
-from avemotion.envs import AVEmotionEnv
 
 SMALL = {
     "sb3-dqn": {"learning_starts": 20, "batch_size": 16},
@@ -19,23 +19,6 @@ SMALL = {
     "sb3-recurrent-ppo": {"n_steps": 16, "batch_size": 32, "n_epochs": 1},
     "sb3-maskable-ppo": {"n_steps": 16, "batch_size": 32, "n_epochs": 1},
 }
-
-
-def play_clip_by_clip(agent, store) -> tuple[np.ndarray, np.ndarray]:
-    """A second implementation of the evaluation: one single env, one clip at a time,
-    ``agent.act`` step by step (the evaluation itself batches clips through ``act_batch``).
-    Returns each clip's prediction and steps observed."""
-    env = AVEmotionEnv(store=store, obs_mode=agent.obs_mode, max_length=agent.max_length)
-    predictions, steps = [], []
-    for clip in range(store.n_clips):
-        obs, info = env.reset(options={"clip_index": clip})
-        agent.reset()
-        terminated = False
-        while not terminated:
-            obs, _, terminated, _, info = env.step(agent.act(obs, info["action_mask"]))
-        predictions.append(int(info["prediction"]))
-        steps.append(int(info["frame_index"]) + 1)
-    return np.array(predictions), np.array(steps)
 
 
 @pytest.mark.parametrize("agent", SB3_AGENTS)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clip_replay import play_clip_by_clip
 from optional_extras import require_extra
 
 require_extra("ray.tune", "ray")
@@ -19,7 +20,6 @@ require_extra("ray.tune", "ray")
 import ray  # noqa: E402
 
 from avemotion.agents.runner import load_agent  # noqa: E402
-from avemotion.envs import AVEmotionEnv  # noqa: E402
 from avemotion.sweep import SweepError, TrialSpec, run_sweep, run_trial  # noqa: E402
 
 AGENTS = ("dqn", "dqn-recurrent")
@@ -33,20 +33,8 @@ COMPARED = ("accuracy", "earliness", "harmonic_mean", "confusion_matrix", "n_cli
 
 def replay_clip_by_clip(run_dir: Path, store) -> tuple[np.ndarray, np.ndarray]:
     """A second implementation of a trial's evaluation: the run's agent on one single env,
-    one clip at a time, ``act`` step by step (the sweep batches clips through
-    ``act_batch`` on the vector env). Returns each clip's prediction and steps observed."""
-    agent = load_agent(run_dir)
-    env = AVEmotionEnv(store=store, obs_mode=agent.obs_mode, max_length=agent.max_length)
-    predictions, steps = [], []
-    for clip in range(store.n_clips):
-        obs, info = env.reset(options={"clip_index": clip})
-        agent.reset()
-        terminated = False
-        while not terminated:
-            obs, _, terminated, _, info = env.step(agent.act(obs, info["action_mask"]))
-        predictions.append(int(info["prediction"]))
-        steps.append(int(info["frame_index"]) + 1)
-    return np.array(predictions), np.array(steps)
+    one clip at a time (the sweep batches clips through ``act_batch`` on the vector env)."""
+    return play_clip_by_clip(load_agent(run_dir), store)
 
 
 @pytest.fixture(scope="module")
