@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -116,3 +117,57 @@ def test_evaluate_run_rejects_a_store_of_other_classes(
         evaluate_run(run, other)
     with pytest.raises(FileNotFoundError, match="config.json"):
         evaluate_run(tmp_path / "nothing", tiny_store)
+
+
+LEAK_TINY = {"num_envs": 4, "learning_starts": 20, "batch_size": 16, "hidden": [8]}
+
+
+def test_baselines_never_fit_on_the_evaluated_store(tiny_store_factory, tmp_path) -> None:
+    """A leak check with two stores: evaluated on a second store holding held-out clips with
+    shuffled labels, every rule (and aeon) falls to chance, since nothing is fitted on it;
+    on the true labels the same rules are well above chance."""
+    from avemotion.store import FeatureStore
+
+    train_store = tiny_store_factory(tmp_path / "train", clips_per_class=20)
+    run = train(
+        "dqn", train_store, 200, 0, tmp_path / "run", exclude_speakers=["P3"], progress=False,
+        posterior="running-mean-softmax", **LEAK_TINY,
+    )  # fmt: skip
+    held = train_store.subset(speakers=["P3"])
+    rng = np.random.default_rng(0)
+    shuffled = FeatureStore.create(
+        tmp_path / "shuffled",
+        [np.asarray(held.clip(i).frames) for i in range(held.n_clips)],
+        rng.permutation(held.labels),
+        ["Q3"] * held.n_clips,
+        held.class_names,
+        clip_ids=[f"other-{i}" for i in range(held.n_clips)],
+    )
+    honest = evaluate_run(run, train_store, speakers=["P3"], baselines=True)["baselines"]
+    leaked = evaluate_run(run, shuffled, baselines=True)["baselines"]
+    assert set(leaked) >= {"threshold", "fixed_fraction", "full_clip", "consecutive"}
+    for name in leaked:
+        assert honest[name]["accuracy"] >= 0.8, (name, honest[name]["accuracy"])
+        assert leaked[name]["accuracy"] <= 0.5, (name, leaked[name]["accuracy"])  # chance 1/3
+
+
+def test_baselines_refuse_missing_changed_or_shared_training_data(
+    tiny_store_factory, tmp_path
+) -> None:
+    store = tiny_store_factory(tmp_path / "store")
+    run = train(
+        "dqn", store, 100, 0, tmp_path / "run", exclude_speakers=["P3"], progress=False,
+        posterior="running-mean-softmax", **LEAK_TINY,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="trained on"):
+        with pytest.raises(ValueError, match="share clip ids with the training clips"):
+            evaluate_run(run, store, speakers=["P1", "P3"], baselines=True)
+    # the training store rewritten with other data at the same path
+    shutil.rmtree(tmp_path / "store")
+    tiny_store_factory(tmp_path / "store", seed=5)
+    with pytest.raises(ValueError, match=r"training\.digest: .* changed since the run"):
+        evaluate_run(run, tmp_path / "store", speakers=["P3"], baselines=True)
+    shutil.rmtree(tmp_path / "store")
+    other = tiny_store_factory(tmp_path / "other")
+    with pytest.raises(FileNotFoundError, match=r"training\.store: .* is missing"):
+        evaluate_run(run, other, speakers=["P3"], baselines=True)
