@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 
 from avemotion.adaptation.estimator import normalise, normaliser
 from avemotion.adaptation.transform import METHOD, AdaptationSpec
+from avemotion.atomic import replace_atomic
 
 FORMAT = "avemotion-speaker-state"
 VERSION = 1
@@ -83,16 +83,10 @@ class SpeakerState:
         """Write atomically: a temporary sibling, then ``os.replace``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(self.to_json(), handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replace_atomic(path) as tmp, open(tmp, "w") as handle:
+            json.dump(self.to_json(), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], spec: AdaptationSpec) -> SpeakerState:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from avemotion.atomic import replace_atomic
 from avemotion.encoders.bundle import Encoder, load_encoder
 from avemotion.encoders.datasets import Corpus, Item, list_corpus
 from avemotion.encoders.face import load_cascade
@@ -104,9 +105,8 @@ def encode_clip(
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
+    with replace_atomic(path) as tmp:
+        write(tmp)
 
 
 def _work_clip(task: tuple[int, Item, str, str]) -> tuple[int, str | None]:

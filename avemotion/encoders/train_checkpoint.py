@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avemotion.atomic import torch_save_atomic
 from avemotion.encoders.train_config import TrainConfig
 
 CHECKPOINT = "epoch.pt"
@@ -103,6 +104,4 @@ class EpochCheckpoint:
             "numpy_rng": json.dumps(rng.bit_generator.state),
             "torch_rng": torch.get_rng_state(),
         }
-        tmp = self.folder / f".{CHECKPOINT}.tmp-{os.getpid()}"
-        torch.save(state, tmp)
-        os.replace(tmp, self.path)
+        torch_save_atomic(state, self.path)

@@ -124,7 +124,30 @@ def bucket_posteriors(
     return Posteriors.from_logits(logits * scale[:, None].astype(np.float32), lengths, labels)
 
 
-class PrefixShapeSoftmax:
+class BucketCalibrated:
+    """What both prefix models share: uncalibrated logits of every prefix
+    (``running_logits``), scaled by one factor per prefix-length bucket fitted on held-out
+    logits."""
+
+    log_scales: np.ndarray
+
+    def running_logits(self, store: FeatureStore) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit_calibration(self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> None:
+        """Fit the bucket scales on held-out prefix logits (:func:`fit_bucket_scales`)."""
+        self.log_scales = fit_bucket_scales(logits, lengths, labels)
+
+    def posteriors_from_logits(
+        self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray
+    ) -> Posteriors:
+        return bucket_posteriors(logits, lengths, labels, self.log_scales)
+
+    def posteriors(self, store: FeatureStore) -> Posteriors:
+        return self.posteriors_from_logits(self.running_logits(store), store.lengths, store.labels)
+
+
+class PrefixShapeSoftmax(BucketCalibrated):
     """Softmax regressions on the shape of the prefix seen so far (see the module doc),
     one per bucket of prefix lengths, each bucket's logits rescaled by a scale fitted on
     out-of-fold logits (:func:`fit_bucket_scales`).
@@ -183,18 +206,6 @@ class PrefixShapeSoftmax:
             logits[buckets == b] = models[b].logits(features[buckets == b])
         return logits
 
-    def fit_calibration(self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> None:
-        """Fit the bucket scales on held-out prefix logits (:func:`fit_bucket_scales`)."""
-        self.log_scales = fit_bucket_scales(logits, lengths, labels)
-
-    def posteriors_from_logits(
-        self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray
-    ) -> Posteriors:
-        return bucket_posteriors(logits, lengths, labels, self.log_scales)
-
-    def posteriors(self, store: FeatureStore) -> Posteriors:
-        return self.posteriors_from_logits(self.running_logits(store), store.lengths, store.labels)
-
     def arrays(self) -> dict[str, np.ndarray]:
         arrays = {
             f"bucket{b}_{key}": value
@@ -231,7 +242,7 @@ MISSING_CLASS_GAP = 10.0
 """A class with no training clip sits this far (mean squared distance) behind the nearest."""
 
 
-class PrefixNearestNeighbour:
+class PrefixNearestNeighbour(BucketCalibrated):
     """1-NN on prefixes: the logit of class ``c`` after ``t`` steps is minus the mean
     squared distance (per step and dim, standardised) from ``x_1..x_t`` to the first ``t``
     steps of the nearest training clip of class ``c``, times a scale fitted out of fold
@@ -305,18 +316,6 @@ class PrefixNearestNeighbour:
     def running_logits(self, store: FeatureStore) -> np.ndarray:
         """Uncalibrated logits of every prefix, rows in store order."""
         return np.vstack([self.clip_logits(store.clip(i).frames) for i in range(store.n_clips)])
-
-    def fit_calibration(self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> None:
-        """Fit the bucket scales on held-out prefix logits (:func:`fit_bucket_scales`)."""
-        self.log_scales = fit_bucket_scales(logits, lengths, labels)
-
-    def posteriors_from_logits(
-        self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray
-    ) -> Posteriors:
-        return bucket_posteriors(logits, lengths, labels, self.log_scales)
-
-    def posteriors(self, store: FeatureStore) -> Posteriors:
-        return self.posteriors_from_logits(self.running_logits(store), store.lengths, store.labels)
 
     def arrays(self) -> dict[str, np.ndarray]:
         if self.panel is None:
