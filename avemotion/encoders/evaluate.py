@@ -23,10 +23,11 @@ import torch
 
 from avemotion.encoders.bundle import Encoder, load_encoder
 from avemotion.encoders.datasets import Item, list_corpus
+from avemotion.encoders.extract import decode_clip
 from avemotion.encoders.face import load_cascade
 from avemotion.encoders.media import MediaError
 from avemotion.encoders.mini_xception import canonical_emotion
-from avemotion.encoders.steps import ClipSteps, StepConfig, clip_steps
+from avemotion.encoders.steps import ClipSteps, StepConfig
 
 
 def named_classes(encoder: Encoder) -> list[str]:
@@ -120,14 +121,7 @@ def _decode(encoder: Encoder, item: Item, cascade: object | None) -> ClipSteps:
         encoder.steps_per_second,
         encoder.visual.input_size if encoder.visual is not None else 112,
     )
-    return clip_steps(
-        item,
-        encoder.audio is not None,
-        encoder.visual is not None,
-        steps,
-        face=encoder.face_config if encoder.visual is not None else None,
-        cascade=cascade,
-    )
+    return decode_clip(encoder, item, steps, cascade)
 
 
 def evaluate_encoder(

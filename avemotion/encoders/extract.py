@@ -30,7 +30,7 @@ from avemotion.encoders.bundle import Encoder, load_encoder
 from avemotion.encoders.datasets import Corpus, Item, list_corpus
 from avemotion.encoders.face import load_cascade
 from avemotion.encoders.media import MediaError
-from avemotion.encoders.steps import StepConfig, clip_steps
+from avemotion.encoders.steps import ClipSteps, StepConfig, clip_steps
 from avemotion.store import FeatureStore
 
 
@@ -86,11 +86,11 @@ def _init_worker(
     )
 
 
-def encode_clip(
-    encoder: Encoder, item: Item, level: str, steps: StepConfig, cascade: object | None = None
-) -> tuple[np.ndarray, int]:
-    """Encode one clip: its ``[T, dim]`` float32 rows at ``level`` and its face-detected steps."""
-    clip = clip_steps(
+def decode_clip(
+    encoder: Encoder, item: Item, steps: StepConfig, cascade: object | None = None
+) -> ClipSteps:
+    """One clip's steps, decoded for the branches ``encoder`` has (audio patches, face crops)."""
+    return clip_steps(
         item,
         encoder.audio is not None,
         encoder.visual is not None,
@@ -98,6 +98,13 @@ def encode_clip(
         face=encoder.face_config if encoder.visual is not None else None,
         cascade=cascade,
     )
+
+
+def encode_clip(
+    encoder: Encoder, item: Item, level: str, steps: StepConfig, cascade: object | None = None
+) -> tuple[np.ndarray, int]:
+    """Encode one clip: its ``[T, dim]`` float32 rows at ``level`` and its face-detected steps."""
+    clip = decode_clip(encoder, item, steps, cascade)
     audio = encoder.audio_embeddings(clip.patches) if encoder.audio is not None else None
     visual = encoder.visual_embeddings(clip.crops) if encoder.visual is not None else None
     rows = encoder.level_features(level, audio, visual, clip.patches).numpy().astype(np.float32)
