@@ -95,6 +95,51 @@ def window_patch(window: np.ndarray | torch.Tensor) -> torch.Tensor:
     return log_mel(window)
 
 
+class SlidingLogMel:
+    """Log-mel patches of consecutive step windows, each 10 ms frame computed once.
+
+    Two consecutive windows at a hop of ``stride`` whole frames (10 at 10 steps/s) share
+    ``96 - stride`` frames: frame ``k`` of step ``i + 1`` is frame ``k + stride`` of step
+    ``i``, since both cover the same 400 samples. :meth:`patch` keeps the last patch and
+    transforms only the window's last ``stride`` frames (about 10 % of the work), with the
+    same torchaudio transform as :func:`window_patch`, from the same samples. A window that
+    does not follow the last one (a gap, a new stream, or a hop that is not a whole number
+    of frames) is transformed whole.
+    """
+
+    def __init__(self, steps_per_second: float = 10.0) -> None:
+        hop = step_hop(steps_per_second)
+        self.stride = hop // HOP_SAMPLES if hop % HOP_SAMPLES == 0 else 0
+        """Frames between consecutive windows, or 0 when they share no whole frames."""
+        self.frames_computed = 0
+        """Log-mel frames transformed so far (a whole window is 96)."""
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the last patch (a new stream)."""
+        self._last: torch.Tensor | None = None
+        self._last_index = -2
+
+    def patch(self, index: int, window: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The ``[96, 64]`` patch of step ``index``'s window (equal to :func:`window_patch`)."""
+        window = torch.as_tensor(np.asarray(window, dtype=np.float32))
+        follows = index == self._last_index + 1 and self._last is not None
+        if not follows or not 0 < self.stride < PATCH_FRAMES:
+            patch = window_patch(window)
+            self.frames_computed += PATCH_FRAMES
+        else:
+            if window.numel() != WINDOW_SAMPLES:
+                raise ValueError(
+                    f"window: expected {WINDOW_SAMPLES} samples at 16 kHz, got {window.numel()}"
+                )
+            first_new = PATCH_FRAMES - self.stride
+            new = log_mel(window[first_new * HOP_SAMPLES :])  # exactly ``stride`` frames
+            patch = torch.cat([self._last[self.stride :], new])  # type: ignore[index]
+            self.frames_computed += self.stride
+        self._last, self._last_index = patch, index
+        return patch
+
+
 def step_patches(audio: np.ndarray, steps_per_second: float = 10.0) -> torch.Tensor:
     """The ``[T, 96, 64]`` patches of every step of a signal.
 

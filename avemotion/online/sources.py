@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avemotion.encoders.media import AUDIO_RATE, MediaError, has_audio_track
+from avemotion.encoders.media import AUDIO_RATE, MediaError, has_audio_track, rgb_reformatter
 
 MAX_SIDE = 320
 """Video frames are shrunk so that no side exceeds this, as extraction does."""
@@ -93,6 +93,7 @@ def _container_chunks(path: Path, want_video: bool, want_audio: bool) -> Iterato
             width, height = video.codec_context.width, video.codec_context.height
             scale = min(1.0, MAX_SIDE / max(width, height, 1))
             size = (max(2, round(width * scale)), max(2, round(height * scale)))
+        reformatter = rgb_reformatter()
         resampler = (
             av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
             if audio is not None
@@ -108,9 +109,7 @@ def _container_chunks(path: Path, want_video: bool, want_audio: bool) -> Iterato
                         n_frames += 1
                         yield MediaChunk(
                             last_time + 1.0 / fps,
-                            frames=[
-                                frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
-                            ],
+                            frames=[reformatter(frame, size)],
                             times=[last_time],
                             fps=fps,
                         )

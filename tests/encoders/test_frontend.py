@@ -63,3 +63,60 @@ def test_voiced_mask_drops_silence() -> None:
     assert voiced[(times > 2.6) & (times < 3.4)].all()
     assert not voiced[times < 1.4].any()
     assert not voiced[times > 4.6].any()
+
+
+def _windows(audio: np.ndarray, hop: int) -> list[np.ndarray]:
+    count = (len(audio) - fe.WINDOW_SAMPLES) // hop + 1
+    return [audio[i * hop : i * hop + fe.WINDOW_SAMPLES] for i in range(count)]
+
+
+def test_sliding_patches_equal_windowed_patches_with_a_tenth_of_the_frames() -> None:
+    rng = np.random.default_rng(3)
+    audio = rng.normal(0, 0.1, size=16000 * 2).astype(np.float32)
+    sliding = fe.SlidingLogMel(10.0)
+    windows = _windows(audio, fe.step_hop(10.0))
+    for i, window in enumerate(windows):
+        got = sliding.patch(i, window)
+        assert got.shape == (96, 64)
+        torch.testing.assert_close(got, fe.window_patch(window), rtol=0, atol=1e-5)
+    # hand count: the first window is transformed whole (96 frames), each next one adds
+    # the 10 frames its 0.1 s hop brings
+    assert sliding.stride == 10
+    assert sliding.frames_computed == 96 + 10 * (len(windows) - 1)
+
+
+def test_sliding_patch_of_new_silence_is_the_log_offset_exactly() -> None:
+    # sound, then digital silence: the newest 10 frames of step 9's window [14400, 30000)
+    # start at 14400 + 86 * 160 = 28160, past the sound's end at 16000, so they cover only
+    # zero samples and each is log(0 + 0.01) exactly
+    rng = np.random.default_rng(4)
+    audio = np.concatenate([rng.normal(0, 0.2, 16000), np.zeros(16000)]).astype(np.float32)
+    hop = fe.step_hop(10.0)
+    sliding = fe.SlidingLogMel(10.0)
+    windows = _windows(audio, hop)
+    patches = [sliding.patch(i, w) for i, w in enumerate(windows)]
+    last = patches[9]
+    assert torch.equal(last[-10:], torch.full((10, 64), float(np.log(0.01))))
+    assert last[0].max() > np.log(0.01) + 1.0  # its first frame still holds the sound
+
+
+def test_sliding_patches_restart_after_a_gap_and_off_grid_hops() -> None:
+    rng = np.random.default_rng(5)
+    audio = rng.normal(0, 0.1, size=16000 * 2).astype(np.float32)
+    windows = _windows(audio, fe.step_hop(10.0))
+    sliding = fe.SlidingLogMel(10.0)
+    sliding.patch(0, windows[0])
+    got = sliding.patch(3, windows[3])  # steps 1 and 2 skipped: transformed whole
+    torch.testing.assert_close(got, fe.window_patch(windows[3]), rtol=0, atol=1e-5)
+    assert sliding.frames_computed == 2 * 96
+    sliding.reset()
+    sliding.patch(4, windows[4])
+    assert sliding.frames_computed == 3 * 96
+    off_grid = fe.SlidingLogMel(7.0)  # a 2286-sample hop shares no whole frames
+    assert off_grid.stride == 0
+    hop = fe.step_hop(7.0)
+    for i, window in enumerate(_windows(audio, hop)[:3]):
+        torch.testing.assert_close(off_grid.patch(i, window), fe.window_patch(window))
+    assert off_grid.frames_computed == 3 * 96
+    with pytest.raises(ValueError, match="window: expected 15600 samples"):
+        sliding.patch(5, windows[5][:-1])

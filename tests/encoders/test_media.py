@@ -82,3 +82,24 @@ def test_mead_video_decodes(mead_root: Path) -> None:
     assert video.frames.ndim == 4 and video.frames.shape[-1] == 3
     assert video.fps == pytest.approx(25.0)
     assert np.all(np.diff(video.times) > 0)
+
+
+@pytest.mark.parametrize("size", [(128, 96), (64, 48)])
+def test_reused_scaler_gives_the_per_frame_pixels(tmp_path: Path, size: tuple[int, int]) -> None:
+    """One single-threaded scaler kept across a stream (the fast path of load_video and the
+    online sources) converts and shrinks every frame exactly as a fresh per-frame one."""
+    import av
+
+    from avemotion.benchmarks.av_fixture import synthetic_av_clip
+    from avemotion.encoders.media import rgb_reformatter
+
+    clip = synthetic_av_clip(tmp_path / "clip.mkv", seconds=0.6, size=128)
+    convert = rgb_reformatter()
+    with av.open(str(clip)) as container:
+        frames = list(container.decode(container.streams.video[0]))
+    assert len(frames) >= 10
+    for frame in frames:
+        expected = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+        got = convert(frame, size)
+        assert got.shape == (size[1], size[0], 3) and got.dtype == np.uint8
+        np.testing.assert_array_equal(got, expected)
