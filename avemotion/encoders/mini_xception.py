@@ -65,9 +65,13 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 def max_pool_same(x: torch.Tensor, kernel: int = 3, stride: int = 2) -> torch.Tensor:
-    """Keras ``MaxPooling2D(padding="same")``: pad with -inf as TensorFlow does, then pool."""
-    top, bottom = same_padding(x.shape[2], kernel, stride)
-    left, right = same_padding(x.shape[3], kernel, stride)
+    """Keras ``MaxPooling2D(padding="same")``: pad with -inf as TensorFlow does, then pool.
+
+    The sizes are read as Python ints so that an ONNX trace records the padding as
+    constants (the network always sees 64 px); traced as shape arithmetic, the exported
+    graph's padding was wrong and ONNX Runtime refused the residual additions."""
+    top, bottom = same_padding(int(x.shape[2]), kernel, stride)
+    left, right = same_padding(int(x.shape[3]), kernel, stride)
     x = F.pad(x, (left, right, top, bottom), value=float("-inf"))
     return F.max_pool2d(x, kernel, stride)
 

@@ -22,18 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from avemotion.adaptation.state import NoAdaptation, speaker_hook
 from avemotion.encoders.bundle import Encoder, load_encoder
 from avemotion.encoders.face import FaceConfig, load_cascade
-from avemotion.encoders.frontend import WINDOW_SAMPLES, window_patch
+from avemotion.encoders.fast import Calibration
+from avemotion.encoders.frontend import WINDOW_SAMPLES
 from avemotion.encoders.media import AUDIO_RATE
 from avemotion.envs.core import ObservationLayout
 from avemotion.online.alignment import StepAligner, StepMedia, StreamError
 from avemotion.online.faces import FaceCropper
 from avemotion.online.observation import StreamingObservation, run_layout, training_store
 from avemotion.online.records import StageTimes, StepResult
+from avemotion.online.step_encoder import StepEncoder
 
 
 class OnlineRecognizer:
@@ -56,6 +57,8 @@ class OnlineRecognizer:
         face: FaceConfig | None = None,
         face_lookahead: bool = True,
         speaker: NoAdaptation | None = None,
+        inference: str = "fp32",
+        calibration: Calibration | None = None,
     ) -> None:
         encoder.check_level(level)
         if encoder.level_dim(level) != layout.dim:
@@ -85,6 +88,9 @@ class OnlineRecognizer:
             if encoder.visual is not None
             else None
         )
+        self.step_encoder = StepEncoder(encoder, level, self.faces, inference, calibration)
+        """Encodes each step (``inference``: the branch CNNs' path, see
+        :mod:`avemotion.encoders.fast`; ``calibration``: real inputs for its int8 ranges)."""
         self._lookahead_step = 0
         self.reset()
 
@@ -176,7 +182,7 @@ class OnlineRecognizer:
         self.aligner.reset()
         self.observation.reset()
         self.agent.reset()
-        self._state: Any = None
+        self.step_encoder.reset()
         self._steps: list[StepResult] = []
         self._decision: StepResult | None = None
         self._agent_before: Any = None
@@ -288,7 +294,7 @@ class OnlineRecognizer:
 
     def _encode(self, media: StepMedia) -> StepResult:
         start = time.perf_counter()
-        row, posteriors = self._features(media)
+        row, posteriors = self.step_encoder.encode(media, self.times)
         row = self.speaker.step(row)
         if self._decision is not None:  # encoding on after the answer (stop_on_decision=False)
             result = StepResult(
@@ -338,56 +344,6 @@ class OnlineRecognizer:
             )
         last.action, last.decided, last.prediction, last.forced = action, True, action - 1, True
         self._decision = last
-
-    @torch.no_grad()
-    def _features(self, media: StepMedia) -> tuple[np.ndarray, np.ndarray]:
-        """The step's row at the store's level and the class posteriors."""
-        enc, times = self.encoder, self.times
-        audio = visual = patch = None
-        if media.window is not None:
-            with times.stage("audio_frontend"):
-                patch = window_patch(media.window)
-            with times.stage("audio_cnn"):
-                audio = enc.audio.embed(patch[None])  # type: ignore[union-attr]
-        if media.frames is not None:
-            with times.stage("face_detection"):
-                crops = self.faces.crops(media.frames)  # type: ignore[union-attr]
-            with times.stage("visual_cnn"):
-                visual = enc.visual.embed(torch.from_numpy(crops)).mean(0, keepdim=True)  # type: ignore[union-attr]
-        with times.stage("fusion"):
-            joint = enc.embeddings(audio, visual)
-            fused = enc.fusion.embed(joint) if enc.fusion is not None else joint
-            features = (
-                fused
-                if enc.temporal_input == ("embedding",)
-                else enc.step_features(audio, visual, None if patch is None else patch[None])
-            )
-        if enc.temporal is not None:
-            with times.stage("lstm"):
-                out, self._state = enc.temporal_step(features, self._state)
-            posteriors = out[0, enc.temporal.hidden :]
-        else:
-            posteriors = self._head_posteriors(joint, audio, visual)
-        row = {
-            "embedding": joint,
-            "fusion": fused,
-            "temporal": out if enc.temporal is not None else None,
-        }[self.level]
-        return row[0].numpy().astype(np.float32), posteriors.numpy().astype(np.float64)
-
-    def _head_posteriors(
-        self, joint: torch.Tensor, audio: torch.Tensor | None, visual: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Posteriors of the deepest classifier head when the encoder has no LSTM."""
-        enc = self.encoder
-        if enc.fusion is not None:
-            return torch.softmax(enc.fusion.head(enc.fusion.embed(joint)), -1)[0]
-        heads = [
-            torch.softmax(net.head(x), -1)[0]
-            for net, x in ((enc.audio, audio), (enc.visual, visual))
-            if net is not None and x is not None
-        ]
-        return torch.stack(heads).mean(0)
 
 
 def load_recognizer(
