@@ -6,7 +6,8 @@ the seed. :func:`cached_cross_fit` keeps each result under the cache directory
 (``$AVEMOTION_CACHE`` or ``~/.cache/avemotion``), keyed by the store's checksums, the
 selected clips and the options, so the seeds and folds of an experiment that share
 training speakers fit it once. A cache file is written atomically and read without
-pickle; an unreadable one is refitted.
+pickle; an unreadable one is refitted. :func:`posterior_cache_root` points the cache
+elsewhere for a while (the agents benchmark times a cold fit in an empty directory).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +42,25 @@ def cache_key(store: FeatureStore, options: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:24]
 
 
+_ROOT: list[Path] = []
+"""Roots set by :func:`posterior_cache_root`, innermost last."""
+
+
+@contextmanager
+def posterior_cache_root(root: str | os.PathLike[str]) -> Iterator[Path]:
+    """Keep posterior fits under ``root`` (not the user's cache) inside the ``with`` block."""
+    _ROOT.append(Path(root))
+    try:
+        yield _ROOT[-1]
+    finally:
+        _ROOT.pop()
+
+
 def cache_path(key: str) -> Path:
-    root = Path(os.environ.get("AVEMOTION_CACHE", Path.home() / ".cache" / "avemotion"))
+    if _ROOT:
+        root = _ROOT[-1]
+    else:
+        root = Path(os.environ.get("AVEMOTION_CACHE", Path.home() / ".cache" / "avemotion"))
     return root / "posteriors" / f"{key}.npz"
 
 
@@ -89,11 +108,15 @@ def cached_cross_fit(
     store: FeatureStore,
     options: dict[str, Any],
     fit: Callable[[], tuple[CrossFit, dict[str, Any]]],
+    status: dict[str, str] | None = None,
 ) -> tuple[CrossFit, dict[str, Any]]:
     """``fit()`` (a cross-fit and its extra record), or its cached result for the same
-    store, clips and ``options``."""
+    store, clips and ``options``. ``status["cache"]`` (when given) is set to ``"hit"`` or
+    ``"miss"``, so that a timing can say which it measured."""
     path = cache_path(cache_key(store, options))
     cached = load_cross_fit(path)
+    if status is not None:
+        status["cache"] = "miss" if cached is None else "hit"
     if cached is not None:
         return cached
     fitted, extra = fit()

@@ -171,3 +171,28 @@ def test_unknown_candidate_or_rule_one_line(tiny_store) -> None:
         select_posterior_model(tiny_store, candidates=("running-mean-softmax", "nope"))
     with pytest.raises(ValueError, match="rules: expected some of"):
         select_posterior_model(tiny_store, rules=("consecutive",))
+
+
+def test_first_confident_matches_the_threshold_rule() -> None:
+    """The vectorised rule makes the decisions of ``decide_threshold`` (one step in a
+    row) at every θ of the grid, also with posteriors exactly at θ, clips of one step and
+    rows not stored clip after clip."""
+    from avemotion.agents.baselines import THRESHOLDS, decide_threshold
+    from avemotion.posterior.selection import decide_first_confident
+
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(1, 9, size=40)
+    proba = rng.dirichlet(np.ones(3) * 0.7, size=int(lengths.sum())).astype(np.float32)
+    proba[::7] = np.float32([0.8, 0.15, 0.05])  # the maximum sits exactly on θ = 0.8
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    order = rng.permutation(len(lengths))  # clips listed out of storage order
+    post = Posteriors(proba, offsets[order], lengths[order], rng.integers(0, 3, size=40))
+    for theta in [*THRESHOLDS, 0.8]:
+        expected = decide_threshold(post, float(theta))
+        got = decide_first_confident(post, float(theta))
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+    # by hand (hand_posteriors): θ 0.9 → clip 0 stops at step 2 (0.95, class 0), clip 1
+    # never reaches it and answers at its last step 2 with class 1
+    predictions, steps = decide_first_confident(hand_posteriors(), 0.9)
+    assert predictions.tolist() == [0, 1] and steps.tolist() == [2, 2]
