@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,13 @@ def train(
     our DQN from its checkpoint up to ``steps``; ``overwrite`` replaces an existing run.
     ``device`` (``auto``, ``cpu`` or ``cuda``, :func:`~avemotion.device.resolve_device`)
     is where the agent's networks run; the saved files hold CPU tensors either way.
+
+    ``summary.json`` records, besides the agent's own figures, ``wall_seconds`` and
+    ``cpu_seconds`` of this whole call (posterior fit, rule tuning, training, checkpoints),
+    ``posterior_seconds`` of the posterior fit and rule tuning, and ``posterior_cache``
+    (``"hit"``: the fit was read from :mod:`~avemotion.posterior.cache`; ``"miss"``: fitted).
     """
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
     if agent not in AGENTS:
         raise ValueError(f"agent: expected one of {list(AGENTS)}, got {agent!r}")
     if int(steps) < 1:
@@ -119,7 +126,9 @@ def train(
         unknown_sb3 = {k: v for k, v in agent_kwargs.items() if k not in SB3_OPTIONS}
         known = {k: v for k, v in agent_kwargs.items() if k in SB3_OPTIONS}
         agent_config = {"obs_mode": "frame+mean", **known, "algorithm_kwargs": unknown_sb3}
-    fitted = fit_posterior(selected, run_dir, agent_config, posterior)
+    posterior_start, status = time.perf_counter(), {"cache": "miss"}
+    fitted = fit_posterior(selected, run_dir, agent_config, posterior, status)
+    posterior_seconds = time.perf_counter() - posterior_start
     posterior_input = (
         agent.startswith("dqn") and config.frontend == "posterior" and reads_posterior_store(fitted)
     )
@@ -182,16 +191,27 @@ def train(
             **sb3_options,
             **agent_config["algorithm_kwargs"],
         )
-    write_json_atomic(run_dir / SUMMARY, {**summary, "device": str(torch_device)})
+    timing = {
+        "wall_seconds": time.perf_counter() - wall_start,
+        "cpu_seconds": time.process_time() - cpu_start,
+        "posterior_seconds": posterior_seconds,
+        "posterior_cache": status["cache"],
+    }
+    write_json_atomic(run_dir / SUMMARY, {**summary, **timing, "device": str(torch_device)})
     return run_dir
 
 
 def fit_posterior(
-    store: FeatureStore, run_dir: Path, agent_config: dict[str, Any], posterior: str = "auto"
+    store: FeatureStore,
+    run_dir: Path,
+    agent_config: dict[str, Any],
+    posterior: str = "auto",
+    status: dict[str, str] | None = None,
 ) -> CrossFit:
     """Cross-fit the run's posterior model on the training speakers (``"auto"``: chosen
     among the candidates by inner cross-validation on them), save it, and tune the non-RL
-    stopping rules on its out-of-fold posteriors (the same our DQN learns on)."""
+    stopping rules on its out-of-fold posteriors (the same our DQN learns on). The fit is
+    read from the posterior cache when it holds it (``status["cache"]``: hit or miss)."""
     from avemotion.posterior.cache import cached_cross_fit
     from avemotion.posterior.selection import cross_fit_any, select_posterior_model
 
@@ -211,7 +231,7 @@ def fit_posterior(
         return cross_fit_any(store, POSTERIOR_MODELS[posterior], folds), {}
 
     options = {"posterior": posterior, "folds": folds, "l2": l2}
-    fitted, scores = cached_cross_fit(store, options, fit)
+    fitted, scores = cached_cross_fit(store, options, fit, status)
     save_posterior_model(fitted.model, run_dir / POSTERIOR)
     rules = tune_rules(fitted.posteriors)
     write_json_atomic(

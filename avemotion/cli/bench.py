@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 WHAT = {
-    "agents": "env-steps/s of our DQN beside SB3's DQN on the same store and budget, one process",
+    "agents": "our DQN beside SB3's DQN on the same store and budget, one process: env-steps/s "
+    "and the wall clock of the whole train (posterior cache cold, then warm)",
     "env": "AVEmotion-v0 steps/s beside CartPole-v1, and the vector env at 1/64/1024 envs",
     "faces": "Haar against MTCNN on real face clips: faces found, box jitter, zero-shot "
     "mini-Xception accuracy, ms per frame",
