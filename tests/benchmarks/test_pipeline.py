@@ -3,19 +3,21 @@ every figure (speed is not asserted)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from avemotion.benchmarks.av_fixture import synthetic_av_clip
 from avemotion.benchmarks.pipeline import run_pipeline_benchmark
+from avemotion.benchmarks.pipeline_plot import _bars, main, plot_stages
 from avemotion.online.records import STAGES
 
 
 @pytest.mark.slow
 def test_pipeline_benchmark_reports_every_figure(tmp_path: Path) -> None:
     clip = synthetic_av_clip(tmp_path / "clip.mkv", seconds=1.6, size=128)
-    result = run_pipeline_benchmark(clip=clip, quick=True)
+    result = run_pipeline_benchmark(clip=clip, quick=True, accuracy=False)
     assert result["clip"]["kind"] == "given"
     assert set(result["stages"]) == set(STAGES)
     cpu = result["encoders"]["cpu"]
@@ -36,7 +38,55 @@ def test_pipeline_benchmark_reports_every_figure(tmp_path: Path) -> None:
         )
         assert figures["live"]["p95_step_latency_ms"] > 0
     assert result["real_time_factor"] == result["encoders"]["cpu"]["real_time_factor"]
+    assert result["fp32_real_time_factor"] == cpu["fp32"]["real_time_factor"]
+    assert set(result["fp32_stages"]) == set(STAGES)
+    assert result["meets_paper_target"] is None  # no paper-sized row in a quick run
+    if cpu["inference"] == "fast":  # onnxruntime installed: both paths on the same stream
+        assert cpu["backends"] == {"audio": "onnxruntime", "visual": "onnxruntime"}
+        assert cpu["fp32"]["backends"] == {"audio": "torch", "visual": "torch"}
+        assert cpu["posterior_max_abs_diff"] < 1e-5 and cpu["step_argmax_agreement"] == 1.0
+        assert cpu["speedup_vs_fp32"] == pytest.approx(
+            cpu["fp32"]["real_time_factor"] / cpu["real_time_factor"], rel=1e-2
+        )
     assert (
         result["mini_xception_real_time_factor"]
         == result["encoders"]["mini-xception"]["real_time_factor"]
     )
+    assert all(v > 0 for v in cpu["stage_cpu_ms_per_step"].values())
+    out = plot_stages(result, tmp_path / "stages.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bars = [label for label, *_ in _bars(result)]
+    # fp32 and the fastest path of each of the three quick sizes
+    assert len(bars) == 6 if cpu["inference"] == "fast" else 3
+
+
+def test_plot_command_reads_a_result_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    result = {
+        "clip": {"kind": "real", "duration_s": 3.0},
+        "load_average": [1.0],
+        "target_real_time_factor": 0.1,
+        "target_paper_real_time_factor": 0.25,
+        "encoders": {
+            size: {
+                "inference": path,
+                "real_time_factor": 0.2,
+                "steps": 21,
+                "stage_ms_per_step": dict.fromkeys(STAGES, 1.0),
+                "fp32": {"real_time_factor": 0.4, "stage_ms_per_step": dict.fromkeys(STAGES, 2.0)},
+            }
+            for size, path in (("cpu", "fast"), ("paper", "int8"))
+        },
+    }
+    source = tmp_path / "result.json"
+    source.write_text(json.dumps(result))
+    assert main(["--from", str(source), "--plot", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 1000
+    assert [label.split("\n")[0] for label, *_ in _bars(result)] == [
+        "cpu, fp32",
+        "cpu, fast",
+        "paper, fp32",
+        "paper, int8",
+    ]
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(SystemExit):
+        main(["--from", str(tmp_path / "bad.json")])

@@ -1,0 +1,202 @@
+"""Accuracy of the faster inference paths against fp32, on real clips no network trained on.
+
+A faster path is kept only if its accuracy stays within 0.5 points of fp32. Measured with
+the trained networks that exist (each entry says which, or why it was not measured):
+
+- ``audio_small``: the RAVDESS audio encoder of ``avemotion train-encoder`` (small audio
+  CNN x3 + LSTM, ``~/.cache/avemotion/encoders/ravdess-audio`` or
+  ``$AVEMOTION_AUDIO_ENCODER``) on its held-out actors: clip accuracy (the LSTM's mean
+  posterior over voiced steps, as ``avemotion evaluate-encoder`` scores) and step accuracy;
+- ``visual_mini_xception``: the pretrained FER2013 mini-Xception, zero-shot, on every MEAD
+  clip whose emotion FER2013 names (its own 7-way posteriors): step and clip accuracy;
+- ``paper_int8``: no trained VGGish or MobileNetV2 exists here, so their int8 accuracy is
+  not measured; given instead: the cosine between int8 and fp32 embeddings of the seeded
+  untrained networks on held-out real inputs (RAVDESS actor 15 patches, MEAD M030 crops),
+  calibrated on other speakers (actor 02, W009).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from avemotion.encoders.bundle import Encoder, load_encoder
+from avemotion.encoders.fast import BranchRunner, Calibration, accelerate, branch_runner
+from avemotion.encoders.steps import StepConfig
+
+DEFAULT_AUDIO_ENCODER = Path.home() / ".cache" / "avemotion" / "encoders" / "ravdess-audio"
+
+
+def _points(fp32: float, other: float) -> float:
+    return round(100.0 * (other - fp32), 2)
+
+
+def _audio_posteriors(encoder: Encoder, runner: BranchRunner, patches: torch.Tensor) -> np.ndarray:
+    with torch.inference_mode():
+        audio = runner(patches)
+        rows = encoder.level_features("temporal", audio, None, patches)
+    return rows[:, -encoder.n_classes :].numpy()
+
+
+def audio_small_accuracy(data: Path, enc_dir: Path) -> dict[str, Any]:
+    """fp32 against ``fast`` for the trained RAVDESS audio encoder on its held-out actors."""
+    from avemotion.encoders.datasets import list_corpus
+    from avemotion.encoders.extract import decode_clip
+
+    encoder = load_encoder(enc_dir)
+    heldout = encoder.config["history"][-1].get("heldout_speakers") or []
+    corpus = list_corpus("ravdess", data / "ravdess-speech-16k", "audio")
+    corpus.select(list(heldout), None, "held-out actors")
+    runners = {p: accelerate(encoder, p)["audio"] for p in ("fp32", "fast")}
+    correct = {p: [0, 0] for p in runners}  # clips, steps
+    steps = diff = 0.0
+    for item in corpus.items:
+        clip = decode_clip(encoder, item, StepConfig(encoder.steps_per_second), None)
+        label = encoder.class_names.index(item.label)
+        posteriors = {p: _audio_posteriors(encoder, r, clip.patches) for p, r in runners.items()}
+        for path, post in posteriors.items():
+            voiced = clip.voiced if clip.voiced.any() else slice(None)
+            correct[path][0] += int(post[voiced].mean(0).argmax() == label)
+            correct[path][1] += int((post.argmax(1) == label).sum())
+        steps += len(clip.patches)
+        diff = max(diff, float(np.abs(posteriors["fp32"] - posteriors["fast"]).max()))
+    n = len(corpus.items)
+    result: dict[str, Any] = {
+        "network": f"{encoder.identity} from {enc_dir}",
+        "clips": n,
+        "speakers": list(heldout),
+        "backend": runners["fast"].backend,
+    }
+    for path, (clips_ok, steps_ok) in correct.items():
+        result[path] = {
+            "clip_accuracy": round(clips_ok / n, 4),
+            "step_accuracy": round(steps_ok / steps, 4),
+        }
+    result["clip_delta_points"] = _points(
+        result["fp32"]["clip_accuracy"], result["fast"]["clip_accuracy"]
+    )
+    result["step_delta_points"] = _points(
+        result["fp32"]["step_accuracy"], result["fast"]["step_accuracy"]
+    )
+    result["posterior_max_abs_diff"] = diff
+    return result
+
+
+def mini_xception_accuracy(data: Path, weights: Path) -> dict[str, Any]:
+    """fp32 against ``fast`` for the zero-shot FER2013 mini-Xception on MEAD."""
+    from avemotion.encoders.datasets import list_dataset
+    from avemotion.encoders.face import FaceConfig, load_cascade
+    from avemotion.encoders.mini_xception import FER_CLASSES, fer_index
+    from avemotion.encoders.models import VISUAL_FACE_SEARCH, mini_xception_branch
+    from avemotion.encoders.steps import clip_steps
+
+    items, classes = list_dataset("mead", data / "mead-video", "visual")
+    items = [i for i in items if fer_index(i.label) is not None]
+    net, _ = mini_xception_branch(str(weights), classes)
+    net.eval()
+    example = torch.zeros(1, 64, 64, 3, dtype=torch.uint8)
+    runners = {p: branch_runner("visual", net, example, p) for p in ("fp32", "fast")}
+    face, cascade = FaceConfig(**VISUAL_FACE_SEARCH["mini-xception"]), load_cascade()
+    correct = {p: [0, 0] for p in runners}
+    steps = diff = 0.0
+    k = len(FER_CLASSES)
+    for item in items:
+        crops = clip_steps(item, False, True, StepConfig(10.0, 64), face, cascade).crops
+        assert crops is not None
+        label = fer_index(item.label)
+        logs = {p: r(torch.from_numpy(crops))[:, -k:].numpy() for p, r in runners.items()}
+        for path, log in logs.items():
+            correct[path][0] += int(np.exp(log).mean(0).argmax() == label)
+            correct[path][1] += int((log.argmax(1) == label).sum())
+        steps += len(crops)
+        diff = max(diff, float(np.abs(np.exp(logs["fp32"]) - np.exp(logs["fast"])).max()))
+    result: dict[str, Any] = {
+        "network": f"FER2013 mini-Xception {weights}, zero-shot (its 7 FER classes)",
+        "clips": len(items),
+        "backend": runners["fast"].backend,
+    }
+    for path, (clips_ok, steps_ok) in correct.items():
+        result[path] = {
+            "clip_accuracy": round(clips_ok / len(items), 4),
+            "step_accuracy": round(steps_ok / steps, 4),
+        }
+    for level in ("clip", "step"):
+        result[f"{level}_delta_points"] = _points(
+            result["fp32"][f"{level}_accuracy"], result["fast"][f"{level}_accuracy"]
+        )
+    result["posterior_max_abs_diff"] = diff
+    return result
+
+
+def paper_int8_agreement(data: Path, work: Path) -> dict[str, Any]:
+    """Cosine of int8 to fp32 embeddings of the seeded untrained paper-sized branches."""
+    from avemotion.benchmarks.pipeline_setup import calibration_inputs
+    from avemotion.encoders.face import FaceConfig, FaceTracker
+    from avemotion.encoders.frontend import step_patches
+    from avemotion.encoders.media import load_audio, load_video
+    from avemotion.encoders.models import AudioNet, VisualNet
+
+    torch.manual_seed(0)
+    audio, visual = AudioNet(8, "vggish").eval(), VisualNet(8, "mobilenet_v2").eval()
+    calibration: Calibration = calibration_inputs(work, data, 224, {})
+    speech = sorted((data / "ravdess-speech-16k" / "Actor_15").glob("*"))[:4]
+    patches = torch.cat([step_patches(load_audio(p))[::4] for p in speech])
+    frames = load_video(sorted((data / "mead-video").glob("M030_*.mp4"))[0]).frames
+    tracker = FaceTracker(224, FaceConfig())
+    crops = torch.from_numpy(np.stack([tracker(f)[0] for f in frames[::4]]))
+    result: dict[str, Any] = {
+        "accuracy": "not measured: no trained VGGish or MobileNetV2 exists on this machine",
+    }
+    for name, net, inputs, calib, example in (
+        ("vggish", audio, patches, calibration.patches, patches[:1]),
+        ("mobilenet_v2", visual, crops, calibration.crops, crops[:1]),
+    ):
+        part = "audio" if name == "vggish" else "visual"
+        int8 = branch_runner(part, net, example, "int8", calib)
+        with torch.inference_mode():
+            expected = net.embed(inputs)
+        cosine = torch.nn.functional.cosine_similarity(int8(inputs), expected, dim=-1)
+        result[name] = {
+            "inputs": len(inputs),
+            "cosine_min": round(float(cosine.min()), 4),
+            "cosine_mean": round(float(cosine.mean()), 4),
+        }
+    return result
+
+
+def fast_path_accuracy(data: Path | None, sizes: tuple[str, ...]) -> dict[str, Any]:
+    """Every accuracy check the sizes need that this machine can run (see the docstring)."""
+    import tempfile
+
+    from avemotion.encoders.fast import onnxruntime_available
+    from avemotion.encoders.mini_xception import default_weights_path
+
+    if not onnxruntime_available():
+        return {"not_measured": "onnxruntime is not installed: every path is fp32"}
+    if data is None:
+        return {"not_measured": "no ../shared/data: no real clips to score"}
+    result: dict[str, Any] = {}
+    enc_dir = Path(os.environ.get("AVEMOTION_AUDIO_ENCODER", DEFAULT_AUDIO_ENCODER))
+    if not (enc_dir / "config.json").is_file():
+        result["audio_small"] = {"not_measured": f"{enc_dir}: no trained RAVDESS encoder"}
+    else:
+        result["audio_small"] = audio_small_accuracy(data, enc_dir)
+    if "mini-xception" in sizes:
+        weights = default_weights_path()
+        if weights.is_file():
+            result["visual_mini_xception"] = mini_xception_accuracy(data, weights)
+        else:
+            result["visual_mini_xception"] = {"not_measured": f"{weights}: missing"}
+    if {"cpu", "cpu-authors-face"} & set(sizes):
+        result["visual_small"] = {
+            "not_measured": "no trained small MobileNetV2 exists; its fast path runs the same "
+            "float arithmetic (posterior_max_abs_diff in encoders.cpu)"
+        }
+    if "paper" in sizes:
+        with tempfile.TemporaryDirectory(prefix="avemotion-int8-") as tmp:
+            result["paper_int8"] = paper_int8_agreement(data, Path(tmp))
+    return result

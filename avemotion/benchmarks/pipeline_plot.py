@@ -1,0 +1,123 @@
+"""The stage breakdown of ``avemotion bench pipeline`` as a bar chart, and the command line
+that runs the benchmark with its options::
+
+    python -m avemotion.benchmarks.pipeline --quick --plot docs/pipeline_stages.png
+    python -m avemotion.benchmarks.pipeline --from result.json --plot docs/pipeline_stages.png
+
+One horizontal bar per encoder size and inference path: the wall milliseconds per step of
+each stage in the sequential pass, stacked, with each size's real-time budget (its target
+real-time factor times the clip's media time per step) drawn as a dashed line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from avemotion.online.records import STAGES
+
+COLOURS = {
+    "decode": "#8c564b",
+    "face_detection": "#d62728",
+    "visual_cnn": "#ff7f0e",
+    "audio_frontend": "#17becf",
+    "audio_cnn": "#1f77b4",
+    "fusion": "#9467bd",
+    "lstm": "#2ca02c",
+    "policy": "#7f7f7f",
+}
+
+
+def _bars(result: dict[str, Any]) -> list[tuple[str, dict[str, float], float, str]]:
+    """(label, stage ms per step, real-time factor, size) per size and path, top to bottom."""
+    bars = []
+    for size, figures in result["encoders"].items():
+        paths = [("fp32", figures["fp32"])]
+        if figures["inference"] != "fp32":
+            paths.append((figures["inference"], figures))
+        for path, entry in paths:
+            label = f"{size}, {path}\nRTF {entry['real_time_factor']:.3f}"
+            bars.append((label, entry["stage_ms_per_step"], entry["real_time_factor"], size))
+    return bars
+
+
+def plot_stages(result: dict[str, Any], out: str | os.PathLike[str]) -> Path:
+    """Draw the per-stage milliseconds per step of every size and path; save to ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    bars = _bars(result)
+    figure, axes = plt.subplots(figsize=(9, 0.55 * len(bars) + 1.8), constrained_layout=True)
+    for row, (_, stages, _, _) in enumerate(bars):
+        left = 0.0
+        for stage in STAGES:
+            width = stages.get(stage, 0.0)
+            axes.barh(
+                row, width, left=left, color=COLOURS[stage], label=stage if row == 0 else None
+            )
+            left += width
+    steps = max(1, next(iter(result["encoders"].values()))["steps"])
+    per_step_ms = 1e3 * result["clip"]["duration_s"] / steps
+    budgets = {"cpu": result["target_real_time_factor"]}
+    if "paper" in result["encoders"]:
+        budgets["paper"] = result["target_paper_real_time_factor"]
+    for size, target in budgets.items():
+        rows = [r for r, bar in enumerate(bars) if bar[3] == size]
+        if rows:
+            budget = target * per_step_ms
+            axes.vlines(budget, min(rows) - 0.45, max(rows) + 0.45, colors="black", linestyles="--")
+            axes.annotate(f"RTF {target} budget", (budget, max(rows) + 0.45), fontsize=7)
+    axes.set_yticks(range(len(bars)), [bar[0] for bar in bars], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel("wall ms per step (sequential pass, one torch thread)")
+    load = result.get("load_average", ["?"])[0]
+    axes.set_title(
+        f"Online pipeline stages per step ({result['clip']['kind']} {result['clip']['duration_s']} s "
+        f"clip, {steps} steps; load average {load})",
+        fontsize=10,
+    )
+    axes.legend(fontsize=7, ncol=4, loc="lower right")
+    axes.grid(axis="x", alpha=0.3)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    figure.savefig(tmp, dpi=120)
+    plt.close(figure)
+    os.replace(tmp, out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run (or read) the pipeline benchmark, print its JSON, optionally draw the chart."""
+    from avemotion.benchmarks.pipeline import run_pipeline_benchmark
+    from avemotion.benchmarks.pipeline_setup import ENCODER_SIZES
+
+    parser = argparse.ArgumentParser(prog="python -m avemotion.benchmarks.pipeline")
+    parser.add_argument("--quick", action="store_true", help="one pass, no paper-sized encoders")
+    parser.add_argument("--sizes", nargs="+", choices=sorted(ENCODER_SIZES), default=None)
+    parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy checks")
+    parser.add_argument("--from", dest="source", default=None, help="plot this result JSON")
+    parser.add_argument("--plot", default=None, help="write the stage bar chart (PNG)")
+    parser.add_argument("--out", default=None, help="also write the result JSON here")
+    args = parser.parse_args(argv)
+    if args.source is not None:
+        try:
+            result = json.loads(Path(args.source).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            parser.error(f"--from {args.source}: not a readable result JSON ({error})")
+    else:
+        kwargs: dict[str, Any] = {"quick": args.quick, "accuracy": not args.no_accuracy}
+        if args.sizes:
+            kwargs["sizes"] = tuple(args.sizes)
+        result = run_pipeline_benchmark(**kwargs)
+        if args.out:
+            Path(args.out).write_text(json.dumps(result, indent=1))
+    if args.plot:
+        plot_stages(result, args.plot)
+    print(json.dumps(result))
+    return 0
