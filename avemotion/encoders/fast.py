@@ -67,7 +67,7 @@ class BranchRunner:
         return self._run(x)
 
 
-class _Embed(nn.Module):
+class EmbedForward(nn.Module):
     """The branch's ``embed`` as a module's ``forward`` (what the ONNX exporter traces)."""
 
     def __init__(self, net: nn.Module) -> None:
@@ -101,7 +101,7 @@ def _export(net: nn.Module, example: torch.Tensor, path: Path) -> None:
     with warnings.catch_warnings():  # the exporter's notes on traced shapes are expected
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _Embed(net).eval(),
+            EmbedForward(net).eval(),
             (example,),
             str(path),
             input_names=["x"],
@@ -112,7 +112,7 @@ def _export(net: nn.Module, example: torch.Tensor, path: Path) -> None:
         )
 
 
-def _session(path: Path) -> Any:
+def ort_session(path: Path) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -162,7 +162,7 @@ def _onnx_runner(
             quantised = Path(tmp) / "branch-int8.onnx"
             _quantise(model, quantised, calibration)
             model = quantised
-        session = _session(model)  # reads the file now: the directory may go
+        session = ort_session(model)  # reads the file now: the directory may go
 
     def run(x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(session.run(None, {"x": x.numpy()})[0])

@@ -21,6 +21,7 @@ import torch
 
 from avemotion.encoders.bundle import Encoder
 from avemotion.encoders.fast import Calibration, accelerate
+from avemotion.encoders.fast_head import head_runners
 from avemotion.encoders.frontend import SlidingLogMel
 from avemotion.online.alignment import StepMedia
 from avemotion.online.faces import FaceCropper
@@ -42,6 +43,8 @@ class StepEncoder:
         self.inference = inference
         self.runners = accelerate(encoder, inference, calibration)
         """The branch runners (``audio``/``visual``) on the chosen inference path."""
+        self.heads = head_runners(encoder, inference)
+        """ONNX Runtime runners of the fusion DNN and the LSTM step (none on fp32)."""
         self.mel = SlidingLogMel(encoder.steps_per_second)
         self.frames_embedded = 0
         """Video frames run through the visual CNN since construction."""
@@ -49,8 +52,12 @@ class StepEncoder:
 
     @property
     def backends(self) -> dict[str, str]:
-        """Which backend runs each branch (``torch``, ``onnxruntime``, ``onnxruntime-int8``)."""
-        return {part: runner.backend for part, runner in self.runners.items()}
+        """Which backend runs each part (``torch``, ``onnxruntime``, ``onnxruntime-int8``)."""
+        backends = {part: runner.backend for part, runner in self.runners.items()}
+        for part in ("fusion", "temporal"):
+            if getattr(self.encoder, part) is not None:
+                backends[part] = self.heads[part].backend if part in self.heads else "torch"
+        return backends
 
     def reset(self) -> None:
         self.mel.reset()
@@ -90,7 +97,8 @@ class StepEncoder:
             visual = self._visual(media.frames, times)
         with times.stage("fusion"):
             joint = enc.embeddings(audio, visual)
-            fused = enc.fusion.embed(joint) if enc.fusion is not None else joint
+            fusion = self.heads.get("fusion", enc.fusion.embed if enc.fusion else None)
+            fused = fusion(joint) if fusion is not None else joint
             features = (
                 fused
                 if enc.temporal_input == ("embedding",)
@@ -99,7 +107,8 @@ class StepEncoder:
         out = None
         if enc.temporal is not None:
             with times.stage("lstm"):
-                out, self.state = enc.temporal_step(features, self.state)  # type: ignore[arg-type]
+                step = self.heads.get("temporal", enc.temporal_step)
+                out, self.state = step(features, self.state)  # type: ignore[arg-type]
             posteriors = out[0, enc.temporal.hidden :]
         else:
             posteriors = self._head_posteriors(joint, audio, visual)

@@ -81,6 +81,9 @@ def test_fast_path_equals_fp32(which: str, request: pytest.FixtureRequest) -> No
     fp32 = _fast_recognizer(run, "fp32")
     fast = _fast_recognizer(run, "fast")
     assert set(fast.step_encoder.backends.values()) == {"onnxruntime"}
+    # the branches, and the fusion DNN and LSTM step the encoder has
+    assert set(fast.step_encoder.backends) == set(fp32.step_encoder.backends)
+    assert "temporal" in fast.step_encoder.backends
     assert set(fp32.step_encoder.backends.values()) == {"torch"}
     for clip in run.clips[:2]:
         assert stream(fp32, clip, None)["decision"] == stream(fast, clip, None)["decision"]
