@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from avemotion.agents.dqn_checkpoint import load_checkpoint, save_checkpoint
 from avemotion.agents.dqn_config import DQNConfig
-from avemotion.agents.dqn_state import EpisodeScratch, SharpnessJitter, pack_rng, unpack_rng
+from avemotion.agents.dqn_state import EpisodeScratch, SharpnessJitter
 from avemotion.agents.frontend_fit import AgentData, transplant
 from avemotion.agents.losses import recurrent_td_loss, td_loss
 from avemotion.agents.networks import (
@@ -158,8 +159,12 @@ def train_dqn(
     data.fit(online.frontend, envs.layout)
     target = bridge(copy.deepcopy(online), device)
     bridge(online, device)
+    # foreach: one call over every tensor (the same arithmetic, a third less time on the CPU)
     optimiser = torch.optim.AdamW(
-        online.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        online.parameters(),
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+        foreach=True,
     )
     if config.recurrent:
         max_length = int(store.lengths.max())
@@ -179,17 +184,8 @@ def train_dqn(
     global_step, updates = 0, 0
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if resume and checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, weights_only=True, map_location="cpu")
-        online.load_state_dict(state["online"])
-        target.load_state_dict(state["target"])
-        optimiser.load_state_dict(state["optimiser"])
-        if "replay" in state:
-            replay.load_state_dict(state["replay"])
-        global_step, updates = int(state["global_step"]), int(state["updates"])
-        rng.bit_generator.state = unpack_rng(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        if earliness is not None and "earliness_weight" in state:
-            earliness.load_state_dict(state["earliness_weight"])
+        nets = (online, target, optimiser)
+        global_step, updates = load_checkpoint(checkpoint_path, nets, rng, earliness, replay)
     log = TrainingLog(
         run_dir,
         ("loss", "q_mean", "epsilon", "updates", "earliness_weight"),
@@ -294,7 +290,9 @@ def train_dqn(
                     )
                 optimiser.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(online.parameters(), config.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(
+                    online.parameters(), config.max_grad_norm, foreach=True
+                )
                 optimiser.step()
                 updates += 1
                 losses.append(loss.item())
@@ -314,20 +312,14 @@ def train_dqn(
             next_log = (global_step // config.log_every + 1) * config.log_every
         if global_step >= next_checkpoint or global_step >= steps:
             checkpoint_start = time.perf_counter()
-            state = {
-                "online": online.state_dict(),
-                "target": target.state_dict(),
-                "optimiser": optimiser.state_dict(),
-                "global_step": global_step,
-                "updates": updates,
-                "rng": pack_rng(rng.bit_generator.state),
-                "torch_rng": torch.get_rng_state(),
-            }
-            if earliness is not None:
-                state["earliness_weight"] = earliness.state_dict()
-            if config.checkpoint_replay:
-                state["replay"] = replay.state_dict()
-            torch_save_atomic(state, checkpoint_path)
+            save_checkpoint(
+                checkpoint_path,
+                (online, target, optimiser),
+                (global_step, updates),
+                rng,
+                earliness,
+                replay if config.checkpoint_replay else None,
+            )
             torch_save_atomic(
                 {
                     k: v.cpu()
