@@ -78,11 +78,11 @@ def plot_stages(result: dict[str, Any], out: str | os.PathLike[str]) -> Path:
     axes.set_xlabel("wall ms per step (sequential pass, one torch thread)")
     load = result.get("load_average", ["?"])[0]
     axes.set_title(
-        f"Online pipeline stages per step ({result['clip']['kind']} {result['clip']['duration_s']} s "
-        f"clip, {steps} steps; load average {load})",
+        f"Online pipeline stages per step, fp32 and fastest path ({result['clip']['kind']} "
+        f"{result['clip']['duration_s']} s clip, {steps} steps; load average {load})",
         fontsize=10,
     )
-    axes.legend(fontsize=7, ncol=4, loc="lower right")
+    axes.legend(fontsize=7, ncol=2, loc="upper right")
     axes.grid(axis="x", alpha=0.3)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
