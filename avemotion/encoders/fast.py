@@ -3,7 +3,7 @@
 The online recognizer embeds one step at a time (a batch of one patch and one crop, or the
 step's new pooled frames), where PyTorch spends much of its time dispatching small
 operators. Three inference paths, each kept for a branch variant only where it won on the
-2-core development machine (``avemotion bench pipeline``; the table below records what won):
+2-core development machine (the figures below):
 
 - ``fp32``: the torch modules as trained, under ``torch.inference_mode``;
 - ``fast``: the same float arithmetic through ONNX Runtime (the optional ``.[onnx]``
@@ -15,12 +15,15 @@ operators. Three inference paths, each kept for a branch variant only where it w
   activations whose ranges are calibrated on given real inputs: log-mel patches for the
   audio branch, face crops for the visual one). Its accuracy must be checked on a store.
 
-Measured per call, batch 1, one thread (median ms; ``fp32`` / ONNX Runtime fp32 / ORT
-int8): small visual 8.3 / 1.5 / 1.2, MobileNetV2 224 px 23.0 / 10.3 / 7.3, small audio
-0.88 / 0.42 / -, VGGish 54 / 39 / 17, mini-Xception 6.7 / 2.1 / -. Not kept: TorchScript freezing (1.1-1.7x, below
-ORT's 2-5.5x), ``channels_last`` and torch.fx Conv+BN fusion (1.2-1.3x, and ORT fuses
-them anyway), torch dynamic int8 of the linear layers (VGGish 38 ms, the convolutions
-dominate), ORT dynamic int8 convolutions (VGGish 31 ms).
+What won is measured by ``python -m avemotion.benchmarks.pipeline_parts`` (every candidate
+beside torch fp32 in one run, batch 1, one thread). One ``--quick`` run at load average 3.2
+on the 2-core machine, ms per call, torch ``inference_mode`` / ONNX Runtime fp32 / ORT int8:
+small visual 17.2 / 1.8 / -, MobileNetV2 224 px 42.4 / 14.8 / 11.6, mini-Xception 4.3 /
+1.9 / -, small audio 0.90 / 0.44 / -, VGGish 85.7 / 63.2 / 28.8. Not kept, as each lost to
+ONNX Runtime in the same run: TorchScript freezing (small visual 7.8, MobileNetV2 24.0,
+VGGish 82.2), torch.fx Conv+BN folding with ``channels_last`` (MobileNetV2 32.8, VGGish
+71.6; ORT folds batch norm itself), torch dynamic int8 of the linear layers (VGGish 72.8:
+the convolutions dominate). ``torch.inference_mode`` is what the ``fp32`` path runs under.
 """
 
 from __future__ import annotations
@@ -152,7 +155,7 @@ def _quantise(source: Path, out: Path, inputs: torch.Tensor) -> None:
     )
 
 
-def _onnx_runner(
+def onnx_runner(
     net: nn.Module, example: torch.Tensor, calibration: torch.Tensor | None
 ) -> BranchRunner:
     with tempfile.TemporaryDirectory(prefix="avemotion-onnx-") as tmp:
@@ -198,8 +201,8 @@ def branch_runner(
                 f"inference int8: the {part} branch ({variant[1]}) needs calibration inputs "
                 "(real log-mel patches or face crops) to set its int8 ranges"
             )
-        return _onnx_runner(net, example, calibration)
-    return _onnx_runner(net, example, None)
+        return onnx_runner(net, example, calibration)
+    return onnx_runner(net, example, None)
 
 
 def accelerate(
