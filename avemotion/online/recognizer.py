@@ -42,7 +42,9 @@ class OnlineRecognizer:
 
     ``feed_video``/``feed_audio``/``feed`` return the steps encoded by that call; ``finish``
     ends the stream and returns the summary; ``reset`` starts a new utterance. Invalid input
-    raises :class:`StreamError` and leaves the steps so far intact.
+    raises :class:`StreamError` and leaves the steps so far intact. ``inference`` picks the
+    networks' path (:mod:`avemotion.encoders.fast`): ``fp32`` (torch, the default),
+    ``fast`` (ONNX Runtime, the same float arithmetic) or ``int8`` (with ``calibration``).
     """
 
     def __init__(
