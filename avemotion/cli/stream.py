@@ -66,6 +66,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "absent, updated after the utterance; encoding then goes on to the stream's end",
     )
     parser.add_argument(
+        "--inference",
+        choices=("fp32", "fast"),
+        default="fp32",
+        help="branch CNNs' path: fp32 (torch) or fast (ONNX Runtime, `pip install -e '.[onnx]'`; "
+        "falls back to torch without it); CPU only",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -101,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("input: give --video and/or --audio, or --camera")
     if args.camera is not None and (args.video or args.audio):
         raise ValueError("--camera: read either a capture device or files, not both")
+    if args.inference != "fp32" and device.type != "cpu":
+        raise ValueError(f"--inference {args.inference}: runs on the CPU; use --device cpu")
     torch.set_num_threads(max(1, args.threads))
     recognizer = OnlineRecognizer.from_run(
         args.run,
@@ -108,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         stop_on_decision=not args.no_early_stop,
         face_lookahead=not args.no_lookahead,
         speaker_state=args.speaker_state,
+        inference=args.inference,
     )
     recognizer.encoder.to(device)
     names = recognizer.class_names

@@ -139,3 +139,20 @@ def test_realtime_paces_the_stream(av_run: Any, capsys: pytest.CaptureFixture[st
         paced_until = min(duration, summary["decision_media_end_s"])
     assert paced_until > 0.5
     assert elapsed >= paced_until - 0.1
+
+
+def test_fast_inference_matches_fp32(av_run: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--inference fast`` (ONNX Runtime when installed) streams the same answers."""
+    base = ["--video", str(av_run.clips[3]), "--run", str(av_run.run_dir), "--json"]
+    runs = {}
+    for path in ("fp32", "fast"):
+        code, lines, _ = run_cli([*base, "--no-early-stop", "--inference", path], capsys)
+        assert code == 0
+        runs[path] = lines
+    (*fp32, fp32_summary), (*fast, fast_summary) = runs["fp32"], runs["fast"]
+    assert fast_summary["decision"] == fp32_summary["decision"]
+    assert [s["action"] for s in fast] == [s["action"] for s in fp32]
+    for a, b in zip(fast, fp32):
+        assert a["posteriors"].keys() == b["posteriors"].keys()
+        for name in a["posteriors"]:
+            assert abs(a["posteriors"][name] - b["posteriors"][name]) < 1e-4
