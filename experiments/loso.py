@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.run_dir import read_summary
-from avemotion.agents.runner import AGENTS, train
+from avemotion.agents.runner import AGENTS, DEFAULT_STEPS, train
 from avemotion.atomic import write_json_atomic
 from avemotion.envs.core import resolve_store
 
@@ -56,7 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--agents", nargs="+", default=list(ALL_AGENTS), choices=AGENTS)
-    parser.add_argument("--steps", type=int, default=100_000, help="env steps per agent and fold")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help="env steps per agent and fold (as `avemotion train`)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--wait-costs",

@@ -41,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--agent", default="dqn", choices=AGENTS, help="agent to train (default: dqn, ours)"
     )
     parser.add_argument(
-        "--steps", type=int, default=None, help="environment steps (default: 60000)"
+        "--steps", type=int, default=None, help="environment steps (default: 150000)"
     )
     parser.add_argument(
         "--posterior",
@@ -100,11 +100,11 @@ def parse_options(pairs: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from avemotion.agents.evaluate import evaluate_run
     from avemotion.agents.run_dir import read_summary
-    from avemotion.agents.runner import train
+    from avemotion.agents.runner import DEFAULT_STEPS, train
 
     default_job = args.features is None and args.speakers is None and args.exclude_speakers is None
     speakers = list(DEFAULT_TRAIN_SPEAKERS) if default_job else args.speakers
-    steps = args.steps if args.steps is not None else 60_000
+    steps = args.steps if args.steps is not None else DEFAULT_STEPS
     out = args.out or f"runs/{args.agent}-seed{args.seed}"
     run_dir = train(
         args.agent,
