@@ -22,7 +22,7 @@ measured against each series' true length. Finished (set, seed) pairs are skippe
 re-run with the same ``--steps``. The table (``etsc_benchmark.md``), ``results.json`` and
 the plot are written from every finished pair.
 
-    python experiments/etsc_benchmark.py --out results/etsc-benchmark --steps 50000
+    python experiments/etsc_benchmark.py --out results/etsc-benchmark
     python experiments/etsc_benchmark.py --quick --out /tmp/etsc   # a smoke test
 """
 
@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from avemotion.agents.baselines_aeon import aeon_available
+from avemotion.agents.runner import DEFAULT_STEPS
 from avemotion.atomic import write_json_atomic
 from avemotion.store import FeatureStore
 
@@ -278,7 +279,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", default="results/etsc-benchmark")
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS), metavar="SET")
-    parser.add_argument("--steps", type=int, default=50_000, help="our DQN's env steps per run")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help="our DQN's env steps per run (default: as `avemotion train`)",
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--no-minirocket", dest="minirocket", action="store_false")
     parser.add_argument("--plot", default="docs/etsc_benchmark.png", help="PNG path ('' for none)")
