@@ -41,6 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--weights", default=None, help="faces: the mini-Xception HDF5 (default ../shared/models)"
     )
+    parser.add_argument(
+        "--plot", default=None, metavar="PNG", help="pipeline: also draw the stage bar chart here"
+    )
     parser.add_argument("--json", action="store_true", help="accepted for symmetry: output is JSON")
     parser.set_defaults(func=run)
 
@@ -56,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
         from avemotion.benchmarks.pipeline import run_pipeline_benchmark
 
         result = run_pipeline_benchmark(quick=args.quick)
+        if args.plot:
+            from avemotion.benchmarks.pipeline_plot import plot_stages
+
+            plot_stages(result, args.plot)
     elif args.what == "agents":
         from avemotion.agents.bench import bench_agents
 

@@ -60,8 +60,8 @@ def test_pipeline_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert len(bars) == 6 if cpu["inference"] == "fast" else 3
 
 
-def test_plot_command_reads_a_result_and_refuses_a_bad_one(tmp_path: Path) -> None:
-    result = {
+def _fabricated_result() -> dict:
+    return {
         "clip": {"kind": "real", "duration_s": 3.0},
         "load_average": [1.0],
         "target_real_time_factor": 0.1,
@@ -77,6 +77,10 @@ def test_plot_command_reads_a_result_and_refuses_a_bad_one(tmp_path: Path) -> No
             for size, path in (("cpu", "fast"), ("paper", "int8"))
         },
     }
+
+
+def test_plot_command_reads_a_result_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    result = _fabricated_result()
     source = tmp_path / "result.json"
     source.write_text(json.dumps(result))
     assert main(["--from", str(source), "--plot", str(tmp_path / "s.png")]) == 0
@@ -90,3 +94,16 @@ def test_plot_command_reads_a_result_and_refuses_a_bad_one(tmp_path: Path) -> No
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(SystemExit):
         main(["--from", str(tmp_path / "bad.json")])
+
+
+def test_bench_cli_draws_the_chart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``avemotion bench pipeline --plot PNG`` prints the JSON and draws the same chart."""
+    import avemotion.benchmarks.pipeline as pipeline
+    from avemotion.cli import main as cli
+
+    monkeypatch.setattr(pipeline, "run_pipeline_benchmark", lambda quick: _fabricated_result())
+    assert cli(["bench", "pipeline", "--quick", "--plot", str(tmp_path / "c.png")]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == _fabricated_result()
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
