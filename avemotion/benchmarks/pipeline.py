@@ -43,6 +43,8 @@ as it is less sensitive to other processes sharing the machine (``load_average``
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import tempfile
 import time
@@ -287,7 +289,35 @@ def _accuracy(sizes: tuple[str, ...], data: Path | None) -> dict[str, Any]:
     return fast_path_accuracy(data, sizes)
 
 
-if __name__ == "__main__":  # python -m avemotion.benchmarks.pipeline --help
-    from avemotion.benchmarks.pipeline_plot import main
+def main(argv: list[str] | None = None) -> int:
+    """Run (or read) the pipeline benchmark, print its JSON, optionally draw the chart."""
+    from avemotion.benchmarks.pipeline_plot import plot_stages
 
+    parser = argparse.ArgumentParser(prog="python -m avemotion.benchmarks.pipeline")
+    parser.add_argument("--quick", action="store_true", help="one pass, no paper-sized encoders")
+    parser.add_argument("--sizes", nargs="+", choices=sorted(ENCODER_SIZES), default=None)
+    parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy checks")
+    parser.add_argument("--from", dest="source", default=None, help="plot this result JSON")
+    parser.add_argument("--plot", default=None, help="write the stage bar chart (PNG)")
+    parser.add_argument("--out", default=None, help="also write the result JSON here")
+    args = parser.parse_args(argv)
+    if args.source is not None:
+        try:
+            result = json.loads(Path(args.source).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            parser.error(f"--from {args.source}: not a readable result JSON ({error})")
+    else:
+        kwargs: dict[str, Any] = {"quick": args.quick, "accuracy": not args.no_accuracy}
+        if args.sizes:
+            kwargs["sizes"] = tuple(args.sizes)
+        result = run_pipeline_benchmark(**kwargs)
+        if args.out:
+            Path(args.out).write_text(json.dumps(result, indent=1))
+    if args.plot:
+        plot_stages(result, args.plot)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":  # python -m avemotion.benchmarks.pipeline --help
     raise SystemExit(main())

@@ -1,5 +1,5 @@
-"""The stage breakdown of ``avemotion bench pipeline`` as a bar chart, and the command line
-that runs the benchmark with its options::
+"""The stage breakdown of ``avemotion bench pipeline`` as a bar chart (the command line that
+runs the benchmark and draws it is :func:`avemotion.benchmarks.pipeline.main`)::
 
     python -m avemotion.benchmarks.pipeline --quick --plot docs/pipeline_stages.png
     python -m avemotion.benchmarks.pipeline --from result.json --plot docs/pipeline_stages.png
@@ -11,8 +11,6 @@ real-time factor times the clip's media time per step) drawn as a dashed line.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -90,34 +88,3 @@ def plot_stages(result: dict[str, Any], out: str | os.PathLike[str]) -> Path:
     plt.close(figure)
     os.replace(tmp, out)
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run (or read) the pipeline benchmark, print its JSON, optionally draw the chart."""
-    from avemotion.benchmarks.pipeline import run_pipeline_benchmark
-    from avemotion.benchmarks.pipeline_setup import ENCODER_SIZES
-
-    parser = argparse.ArgumentParser(prog="python -m avemotion.benchmarks.pipeline")
-    parser.add_argument("--quick", action="store_true", help="one pass, no paper-sized encoders")
-    parser.add_argument("--sizes", nargs="+", choices=sorted(ENCODER_SIZES), default=None)
-    parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy checks")
-    parser.add_argument("--from", dest="source", default=None, help="plot this result JSON")
-    parser.add_argument("--plot", default=None, help="write the stage bar chart (PNG)")
-    parser.add_argument("--out", default=None, help="also write the result JSON here")
-    args = parser.parse_args(argv)
-    if args.source is not None:
-        try:
-            result = json.loads(Path(args.source).read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            parser.error(f"--from {args.source}: not a readable result JSON ({error})")
-    else:
-        kwargs: dict[str, Any] = {"quick": args.quick, "accuracy": not args.no_accuracy}
-        if args.sizes:
-            kwargs["sizes"] = tuple(args.sizes)
-        result = run_pipeline_benchmark(**kwargs)
-        if args.out:
-            Path(args.out).write_text(json.dumps(result, indent=1))
-    if args.plot:
-        plot_stages(result, args.plot)
-    print(json.dumps(result))
-    return 0

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from avemotion.benchmarks.av_fixture import synthetic_av_clip
-from avemotion.benchmarks.pipeline import run_pipeline_benchmark
-from avemotion.benchmarks.pipeline_plot import _bars, main, plot_stages
+from avemotion.benchmarks.pipeline import main, run_pipeline_benchmark
+from avemotion.benchmarks.pipeline_plot import _bars, plot_stages
 from avemotion.online.records import STAGES
 
 
