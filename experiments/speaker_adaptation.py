@@ -39,6 +39,7 @@ import numpy as np
 
 from avemotion.adaptation.estimator import clip_moments, normaliser
 from avemotion.adaptation.transform import adapt_store, fit_spec, speaker_sequences
+from avemotion.agents.runner import DEFAULT_STEPS
 from avemotion.store import FeatureStore
 
 TRAIN = [f"Actor_{i:02d}" for i in range(1, 15)]
@@ -324,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-speakers", nargs="+", default=TRAIN)
     parser.add_argument("--test-speakers", nargs="+", default=TEST)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--dqn-steps", type=int, default=60_000)
+    parser.add_argument("--dqn-steps", type=int, default=DEFAULT_STEPS, help="as `avemotion train`")
     parser.add_argument(
         "--stream-root",
         help="corpus folder (RAVDESS): stream 5 held-out clips of the first seed's adapted run "
