@@ -42,3 +42,12 @@ def torch_save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
 
     with replace_atomic(path) as tmp:
         torch.save(obj, tmp)
+
+
+def save_figure_atomic(figure: Any, path: str | os.PathLike[str], dpi: int = 120) -> Path:
+    """Save a matplotlib ``figure`` to ``path`` atomically, in the format its suffix names."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replace_atomic(path) as tmp:
+        figure.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    return path

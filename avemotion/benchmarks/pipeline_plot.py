@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from avemotion.atomic import save_figure_atomic
 from avemotion.online.records import STAGES
 
 COLOURS = {
@@ -82,9 +83,6 @@ def plot_stages(result: dict[str, Any], out: str | os.PathLike[str]) -> Path:
     )
     axes.legend(fontsize=7, ncol=2, loc="upper right")
     axes.grid(axis="x", alpha=0.3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-    figure.savefig(tmp, dpi=120)
+    save_figure_atomic(figure, out)
     plt.close(figure)
-    os.replace(tmp, out)
     return out

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from avemotion.atomic import save_figure_atomic
 from avemotion.online.recognizer import StepResult
 
 
@@ -95,9 +96,6 @@ def plot_timeline(
     axes.set_title(title or "Online emotion recognition: confidence over time")
     axes.legend(loc="lower right", fontsize=8, ncol=2, framealpha=0.8)
     axes.grid(alpha=0.3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-    figure.savefig(tmp, dpi=120)
+    save_figure_atomic(figure, out)
     plt.close(figure)
-    os.replace(tmp, out)
     return out
