@@ -40,10 +40,9 @@ from avemotion.store import FeatureStore
 
 AGENTS = ("dqn", "dqn-recurrent", *SB3_AGENTS)
 DEFAULT_STEPS = 150_000
-"""Env steps of ``avemotion train`` and the LOSO runner when none are given. Our DQN
-learns a better stopping rule with more gradient steps: on the synthetic corpus's 8
-held-out speaker folds × 3 seeds its fold-mean HM was 0.557 at 50k steps and 0.569 at
-150k (closing note of the session that set it; the README's LOSO table is at this budget)."""
+"""Env steps of ``avemotion train`` and the experiment scripts when none are given: our
+DQN's stopping rule keeps improving with gradient steps well past 50k env steps (the
+README's synthetic leave-one-speaker-out table is at this budget)."""
 SB3_OPTIONS = (
     "obs_mode",
     "reward",

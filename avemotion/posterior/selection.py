@@ -28,6 +28,7 @@ from avemotion.agents.baselines import (
     FRACTIONS,
     THRESHOLDS,
     decide_fraction,
+    decide_threshold,
     score,
 )
 from avemotion.posterior.crossfit import CROSS_FIT_FOLDS, CrossFit, speaker_folds
@@ -41,25 +42,8 @@ SELECTION_RULES = ("threshold", "fixed_fraction")
 """The rules a candidate is scored by (the best of them counts)."""
 
 
-def decide_first_confident(post: Posteriors, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`~avemotion.agents.baselines.decide_threshold` with one step in a row, for
-    every clip at once: the first step whose posterior maximum reaches ``threshold`` (else
-    the clip's last step), and its best class. The same decisions (the same comparison,
-    the same argmax), without a Python loop over clips and steps: inner cross-validation
-    tunes θ on every fold's clips, thousands of clips per candidate."""
-    lengths = np.asarray(post.lengths, dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    local = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts, lengths)
-    rows = np.repeat(np.asarray(post.offsets, dtype=np.int64), lengths) + local
-    confident = post.proba[rows].max(axis=1) >= threshold
-    first = np.minimum.reduceat(np.where(confident, local, np.iinfo(np.int64).max), starts)
-    steps = np.minimum(first, lengths - 1) + 1
-    best = post.proba.argmax(axis=1)
-    return best[post.offsets + steps - 1].astype(np.int64), steps
-
-
 RULE_GRIDS: dict[str, tuple[np.ndarray, Callable[..., Any]]] = {
-    "threshold": (THRESHOLDS, decide_first_confident),
+    "threshold": (THRESHOLDS, decide_threshold),
     "fixed_fraction": (FRACTIONS, decide_fraction),
 }
 

@@ -174,11 +174,10 @@ def test_unknown_candidate_or_rule_one_line(tiny_store) -> None:
 
 
 def test_first_confident_matches_the_threshold_rule() -> None:
-    """The vectorised rule makes the decisions of ``decide_threshold`` (one step in a
-    row) at every θ of the grid, also with posteriors exactly at θ, clips of one step and
-    rows not stored clip after clip."""
-    from avemotion.agents.baselines import THRESHOLDS, decide_threshold
-    from avemotion.posterior.selection import decide_first_confident
+    """The vectorised one-step-in-a-row path of ``decide_threshold`` (what selection and
+    tuning score) makes the decisions of its clip-by-clip loop at every θ of the grid, also
+    with posteriors exactly at θ, clips of one step and rows not stored clip after clip."""
+    from avemotion.agents.baselines import THRESHOLDS, _confident_in_a_row, decide_threshold
 
     rng = np.random.default_rng(5)
     lengths = rng.integers(1, 9, size=40)
@@ -188,11 +187,11 @@ def test_first_confident_matches_the_threshold_rule() -> None:
     order = rng.permutation(len(lengths))  # clips listed out of storage order
     post = Posteriors(proba, offsets[order], lengths[order], rng.integers(0, 3, size=40))
     for theta in [*THRESHOLDS, 0.8]:
-        expected = decide_threshold(post, float(theta))
-        got = decide_first_confident(post, float(theta))
+        expected = _confident_in_a_row(post, float(theta), 1)
+        got = decide_threshold(post, float(theta))
         np.testing.assert_array_equal(got[0], expected[0])
         np.testing.assert_array_equal(got[1], expected[1])
     # by hand (hand_posteriors): θ 0.9 → clip 0 stops at step 2 (0.95, class 0), clip 1
     # never reaches it and answers at its last step 2 with class 1
-    predictions, steps = decide_first_confident(hand_posteriors(), 0.9)
+    predictions, steps = decide_threshold(hand_posteriors(), 0.9)
     assert predictions.tolist() == [0, 1] and steps.tolist() == [2, 2]
