@@ -105,10 +105,22 @@ def encode_clip(
 ) -> tuple[np.ndarray, int]:
     """Encode one clip: its ``[T, dim]`` float32 rows at ``level`` and its face-detected steps."""
     clip = decode_clip(encoder, item, steps, cascade)
-    audio = encoder.audio_embeddings(clip.patches) if encoder.audio is not None else None
+    audio = stream_audio_embeddings(encoder, clip.patches) if encoder.audio is not None else None
     visual = encoder.visual_embeddings(clip.crops) if encoder.visual is not None else None
     rows = encoder.level_features(level, audio, visual, clip.patches).numpy().astype(np.float32)
     return rows, clip.faces_detected
+
+
+def stream_audio_embeddings(encoder: Encoder, patches: torch.Tensor) -> torch.Tensor:
+    """``[T, 128]`` audio embeddings computed one step at a time, as a stream computes them.
+
+    oneDNN's convolutions round differently by batch size (up to 1e-5 in the first layer),
+    so a store embedded in one batch would not be what ``avemotion stream`` sees; one step
+    at a time makes the stored rows bit-identical to the stream's (about 3× the CNN time).
+    """
+    if len(patches) == 0:
+        return encoder.audio_embeddings(patches)
+    return torch.cat([encoder.audio_embeddings(patch[None]) for patch in patches])
 
 
 def _atomic_write(path: Path, write: Any) -> None:

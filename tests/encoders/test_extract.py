@@ -314,3 +314,25 @@ def test_existing_store_needs_overwrite(
         extract(config)
     config.overwrite = True
     assert extract(config)[0].n_clips == 60
+
+
+def test_a_stored_step_does_not_depend_on_later_steps(
+    ravdess_root: Path, tiny_audio_encoder: Path, tmp_path: Path
+) -> None:
+    """A clip's first rows equal, bit for bit, those of the same audio cut short: each step
+    is embedded alone, as a stream embeds it (a batched convolution rounds by batch size)."""
+    from avemotion.encoders.datasets import Item
+    from avemotion.encoders.extract import encode_clip
+    from avemotion.encoders.frontend import WINDOW_SAMPLES, step_hop
+    from avemotion.encoders.steps import StepConfig
+
+    source = sorted((ravdess_root / "Actor_02").glob("*.flac"))[0]
+    audio, rate = soundfile.read(source, dtype="float32")
+    short = tmp_path / "short.wav"
+    soundfile.write(short, audio[: WINDOW_SAMPLES + step_hop(10.0)], rate)
+    encoder = load_encoder(tiny_audio_encoder)
+    steps = StepConfig(10.0, 112)
+    whole, _ = encode_clip(encoder, Item(source, "neutral", "Actor_02", "a"), "embedding", steps)
+    cut, _ = encode_clip(encoder, Item(short, "neutral", "Actor_02", "b"), "embedding", steps)
+    assert len(cut) == 2 and len(whole) > 2
+    np.testing.assert_array_equal(cut, whole[:2])

@@ -286,6 +286,22 @@ class RecordingAgent:
         return 0 if action_mask[0] else 1
 
 
+def test_audio_stream_rows_equal_the_extracted_rows(audio_ensemble_run: Any) -> None:
+    """The store embeds audio one step at a time, as the stream does, so the rows an agent
+    observes online are the extracted rows up to the LSTM's step-versus-sequence rounding
+    (batched convolutions alone differ by up to 1e-5)."""
+    run = audio_ensemble_run
+    agent = RecordingAgent()
+    recognizer = rule_recognizer(run, agent, stop_on_decision=False)
+    rows, _ = encode_clip(
+        load_encoder(run.encoder_dir), Item(run.clips[1], "sad", "s0", "c"), "temporal",
+        StepConfig(10.0, 112),
+    )  # fmt: skip
+    online, _ = streamed_rows(recognizer, agent, run.clips[1])
+    assert online.shape == rows.shape
+    assert float(np.abs(online - rows).max()) <= 1e-6
+
+
 @pytest.fixture(scope="module")
 def adapted_run(av_run: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The av_run store speaker-adapted against itself (store order), and a tiny DQN on it."""
