@@ -19,7 +19,8 @@ folds). Then, for every seed:
 Each run records the posterior model its defaults chose on the train store (``rules.json``:
 ``posterior`` and the ``selection`` scores); it is named in the table. Earliness is
 measured against each series' true length. Finished (set, seed) pairs are skipped on a
-re-run with the same ``--steps``. The table (``etsc_benchmark.md``), ``results.json`` and
+re-run with the same ``--steps`` (a pair run with ``--no-minirocket`` gets only its
+MiniRocket rows added). The table (``etsc_benchmark.md``), ``results.json`` and
 the plot are written from every finished pair.
 
     python experiments/etsc_benchmark.py --out results/etsc-benchmark
@@ -318,7 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.seeds):
             path = out / name / f"seed{seed}.json"
             if path.is_file() and json.loads(path.read_text()).get("steps") == args.steps:
-                print(f"[{name} seed {seed}] done before: skipped", flush=True)
+                done = json.loads(path.read_text())
+                if args.minirocket and not set(AEON[2:]) <= done["rows"].keys():
+                    print(f"[{name} seed {seed}] done before: adding aeon over MiniRocket")
+                    done["rows"].update(minirocket_rows(*build_stores(name, out / "stores"), seed))
+                    write_json_atomic(path, done)
+                else:
+                    print(f"[{name} seed {seed}] done before: skipped", flush=True)
             else:
                 print(f"[{name} seed {seed}] training our DQN ({args.steps} env steps)", flush=True)
                 started = time.perf_counter()

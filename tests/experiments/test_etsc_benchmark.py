@@ -109,3 +109,19 @@ def test_quick_run_then_resume(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert bench.main(argv) == 0
     assert "[ItalyPowerDemand seed 0] done before: skipped" in capsys.readouterr().out
+    # a pair finished without MiniRocket gets only those rows added, once
+    fitted = []
+
+    def fake_minirocket(train, test, seed):
+        fitted.append((train.n_clips, test.n_clips, seed))
+        return {name: row(0.5) for name in bench.AEON[2:]}
+
+    bench.minirocket_rows = fake_minirocket
+    more = ["--steps", "300", "--seeds", "1", "--sets", "ItalyPowerDemand", "--out", str(out)]
+    assert bench.main([*more, "--plot", ""]) == 0
+    assert "adding aeon over MiniRocket" in capsys.readouterr().out
+    assert fitted == [(67, 1029, 0)]
+    rows = json.loads((out / "ItalyPowerDemand" / "seed0.json").read_text())["rows"]
+    assert rows["aeon_teaser_minirocket"] == row(0.5) and rows["dqn"]["n_clips"] == 1029
+    assert bench.main([*more, "--plot", ""]) == 0
+    assert "done before: skipped" in capsys.readouterr().out and len(fitted) == 1
