@@ -70,7 +70,7 @@ def make_q_network(
             config.hidden,
             (rewards.correct, rewards.wrong),
             learned_correct=rewards.earliness_weight > 0 or config.match_earliness_weight,
-            time_feature=config.stop_time_feature,
+            time_feature=config.stop_time_feature is True,
         )
     if config.recurrent:
         return RecurrentQNetwork(

@@ -133,6 +133,11 @@ def train(
     posterior_start, status = time.perf_counter(), {"cache": "miss"}
     fitted = fit_posterior(selected, run_dir, agent_config, posterior, status)
     posterior_seconds = time.perf_counter() - posterior_start
+    if agent.startswith("dqn") and config.stop_time_feature == "auto":
+        selection = json.loads((run_dir / RULES).read_text()).get("selection", {})
+        time_feature = time_says_more(selection.get(fitted.model.name, {}))
+        config = dataclasses.replace(config, stop_time_feature=time_feature)
+        agent_config = dataclasses.asdict(config)
     posterior_input = (
         agent.startswith("dqn") and config.frontend == "posterior" and reads_posterior_store(fitted)
     )
@@ -248,6 +253,14 @@ def fit_posterior(
         },
     )
     return fitted
+
+
+def time_says_more(scores: dict[str, Any]) -> bool:
+    """Whether a posterior model's selection scores (out of fold, on the training speakers)
+    put the fixed fraction above the threshold: ``stop_time_feature="auto"`` then reads time."""
+    fraction = scores.get("fixed_fraction", {}).get("harmonic_mean")
+    threshold = scores.get("threshold", {}).get("harmonic_mean")
+    return fraction is not None and threshold is not None and fraction > threshold
 
 
 def load_agent(run_dir: str | os.PathLike[str]) -> Any:

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from avemotion.agents import runner
 from avemotion.agents.dqn import DQNConfig, explore
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.networks import masked_argmax
 from avemotion.agents.replay import TransitionReplay
 from avemotion.agents.rewards import MatchedEarlinessWeight, earliness_reward, matched_weight
-from avemotion.agents.runner import load_agent, train
+from avemotion.agents.runner import load_agent, time_says_more, train
 from avemotion.agents.training_log import read_log
 
 TINY = {
@@ -262,6 +263,40 @@ def test_config_rejects_bad_reward() -> None:
         DQNConfig(reward="hm")
     with pytest.raises(ValueError, match="earliness_weight"):
         DQNConfig(earliness_weight=2.0)
+
+
+def test_config_rejects_a_bad_time_feature() -> None:
+    with pytest.raises(ValueError, match="stop_time_feature"):
+        DQNConfig(stop_time_feature="yes")
+
+
+def test_time_feature_follows_the_selection_scores() -> None:
+    # ACSF1's out-of-fold scores: fixed fraction 0.620 against threshold 0.341
+    acsf1 = {"threshold": {"harmonic_mean": 0.341}, "fixed_fraction": {"harmonic_mean": 0.620}}
+    assert time_says_more(acsf1)
+    tie = {"threshold": {"harmonic_mean": 0.5}, "fixed_fraction": {"harmonic_mean": 0.5}}
+    assert not time_says_more(tie)  # time must say more, not as much
+    assert not time_says_more({}) and not time_says_more(
+        {"fixed_fraction": acsf1["fixed_fraction"]}
+    )
+
+
+@pytest.mark.parametrize("posterior", ["auto", "running-mean-softmax", "time says more"])
+def test_auto_time_feature_is_resolved_and_recorded(
+    tiny_store, tmp_path, posterior, monkeypatch
+) -> None:
+    if posterior == "time says more":  # the tiny store's scores favour the threshold
+        monkeypatch.setattr(runner, "time_says_more", lambda scores: bool(scores))
+        posterior = "auto"
+    run = train(
+        "dqn", tiny_store, 200, 0, tmp_path / "run", exclude_speakers=["P3"], progress=False,
+        posterior=posterior, **TINY,
+    )  # fmt: skip
+    used = json.loads((run / "config.json").read_text())["agent_config"]["stop_time_feature"]
+    rules = json.loads((run / "rules.json").read_text())
+    scores = rules["selection"].get(rules["posterior"], {})
+    assert used is runner.time_says_more(scores) and (posterior == "auto" or used is False)
+    assert load_agent(run).network.time_feature is used
 
 
 def test_config_rejects_unknown_fields() -> None:
