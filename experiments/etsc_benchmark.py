@@ -318,8 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {"seeds": {}}
         for seed in range(args.seeds):
             path = out / name / f"seed{seed}.json"
-            if path.is_file() and json.loads(path.read_text()).get("steps") == args.steps:
-                done = json.loads(path.read_text())
+            done = json.loads(path.read_text()) if path.is_file() else {}
+            if done.get("steps") == args.steps:
                 if args.minirocket and not set(AEON[2:]) <= done["rows"].keys():
                     print(f"[{name} seed {seed}] done before: adding aeon over MiniRocket")
                     done["rows"].update(minirocket_rows(*build_stores(name, out / "stores"), seed))

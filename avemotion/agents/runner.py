@@ -131,10 +131,9 @@ def train(
         known = {k: v for k, v in agent_kwargs.items() if k in SB3_OPTIONS}
         agent_config = {"obs_mode": "frame+mean", **known, "algorithm_kwargs": unknown_sb3}
     posterior_start, status = time.perf_counter(), {"cache": "miss"}
-    fitted = fit_posterior(selected, run_dir, agent_config, posterior, status)
+    fitted, selection = fit_posterior(selected, run_dir, agent_config, posterior, status)
     posterior_seconds = time.perf_counter() - posterior_start
     if agent.startswith("dqn") and config.stop_time_feature == "auto":
-        selection = json.loads((run_dir / RULES).read_text()).get("selection", {})
         time_feature = time_says_more(selection.get(fitted.model.name, {}))
         config = dataclasses.replace(config, stop_time_feature=time_feature)
         agent_config = dataclasses.asdict(config)
@@ -216,11 +215,12 @@ def fit_posterior(
     agent_config: dict[str, Any],
     posterior: str = "auto",
     status: dict[str, str] | None = None,
-) -> CrossFit:
+) -> tuple[CrossFit, dict[str, Any]]:
     """Cross-fit the run's posterior model on the training speakers (``"auto"``: chosen
     among the candidates by inner cross-validation on them), save it, and tune the non-RL
     stopping rules on its out-of-fold posteriors (the same our DQN learns on). The fit is
-    read from the posterior cache when it holds it (``status["cache"]``: hit or miss)."""
+    read from the posterior cache when it holds it (``status["cache"]``: hit or miss).
+    Returns the fit and the selection's scores per candidate (empty when not selected)."""
     from avemotion.posterior.cache import cached_cross_fit
     from avemotion.posterior.selection import cross_fit_any, select_posterior_model
 
@@ -252,7 +252,7 @@ def fit_posterior(
             **rules.as_dict(),
         },
     )
-    return fitted
+    return fitted, scores
 
 
 def time_says_more(scores: dict[str, Any]) -> bool:
