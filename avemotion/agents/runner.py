@@ -222,7 +222,11 @@ def fit_posterior(
     read from the posterior cache when it holds it (``status["cache"]``: hit or miss).
     Returns the fit and the selection's scores per candidate (empty when not selected)."""
     from avemotion.posterior.cache import cached_cross_fit
-    from avemotion.posterior.selection import cross_fit_any, select_posterior_model
+    from avemotion.posterior.selection import (
+        cross_fit_any,
+        default_candidates,
+        select_posterior_model,
+    )
 
     folds = int(agent_config.get("frontend_folds", CROSS_FIT_FOLDS))
     l2 = float(agent_config.get("frontend_l2", 1e-2))
@@ -231,15 +235,17 @@ def fit_posterior(
             f"posterior: expected 'auto' or one of {sorted(POSTERIOR_MODELS)}, got {posterior!r}"
         )
 
+    candidates = default_candidates(store) if posterior == "auto" else (posterior,)
+
     def fit() -> tuple[CrossFit, dict[str, Any]]:
         if posterior == "auto":
-            _, fitted, scores = select_posterior_model(store, n_folds=folds)
+            _, fitted, scores = select_posterior_model(store, candidates, n_folds=folds)
             return fitted, scores
         if posterior == RunningMeanSoftmax.name:
             return cross_fit(store, RunningMeanSoftmax(l2), folds), {}
         return cross_fit_any(store, POSTERIOR_MODELS[posterior], folds), {}
 
-    options = {"posterior": posterior, "folds": folds, "l2": l2}
+    options = {"posterior": posterior, "folds": folds, "l2": l2, "candidates": list(candidates)}
     fitted, scores = cached_cross_fit(store, options, fit, status)
     save_posterior_model(fitted.model, run_dir / POSTERIOR)
     rules = tune_rules(fitted.posteriors)

@@ -6,6 +6,10 @@ fitted on the same training speakers only:
 
 - :class:`RunningMeanSoftmax` (the default): a softmax regression on the running mean of
   the step embeddings, its logits rescaled by a step-count calibration;
+- :mod:`~avemotion.posterior.prefix_shape`: the shape of the prefix (segment means, or
+  1-NN distances to the training clips' prefixes);
+- :class:`PrefixMiniRocket`: aeon's MiniRocket + ridge at classification points (the
+  ``aeon`` extra);
 - :class:`StoreLogits`: the store's steps already are per-step log-posteriors (the
   temporal LSTM's, ``avemotion extract --level temporal``);
 - :mod:`~avemotion.posterior.crossfit`: out-of-fold posteriors of the training speakers
@@ -20,6 +24,7 @@ from avemotion.posterior.models import (
     StoreLogits,
     load_posterior_model,
 )
+from avemotion.posterior.prefix_rocket import PrefixMiniRocket
 from avemotion.posterior.prefix_shape import PrefixShapeSoftmax
 from avemotion.posterior.softmax import SoftmaxRegression, fit_calibration
 
@@ -27,6 +32,7 @@ __all__ = [
     "POSTERIOR_MODELS",
     "CrossFit",
     "Posteriors",
+    "PrefixMiniRocket",
     "PrefixShapeSoftmax",
     "RunningMeanSoftmax",
     "SoftmaxRegression",

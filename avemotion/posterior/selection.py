@@ -33,11 +33,23 @@ from avemotion.agents.baselines import (
 )
 from avemotion.posterior.crossfit import CROSS_FIT_FOLDS, CrossFit, speaker_folds
 from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
+from avemotion.posterior.prefix_rocket import ROCKET_MAX_DIM, PrefixMiniRocket, rocket_available
 from avemotion.posterior.prefix_shape import PrefixNearestNeighbour, PrefixShapeSoftmax
 from avemotion.store import FeatureStore
 
 DEFAULT_CANDIDATES = ("running-mean-softmax", PrefixShapeSoftmax.name, PrefixNearestNeighbour.name)
 """The default first: it wins every tie."""
+
+
+def default_candidates(store: FeatureStore) -> tuple[str, ...]:
+    """The candidates ``--posterior auto`` scores on ``store``: :data:`DEFAULT_CANDIDATES`,
+    and :class:`~avemotion.posterior.prefix_rocket.PrefixMiniRocket` for a store of at most
+    :data:`~avemotion.posterior.prefix_rocket.ROCKET_MAX_DIM` dims when aeon is installed."""
+    if store.dim <= ROCKET_MAX_DIM and rocket_available():
+        return (*DEFAULT_CANDIDATES, PrefixMiniRocket.name)
+    return DEFAULT_CANDIDATES
+
+
 SELECTION_RULES = ("threshold", "fixed_fraction")
 """The rules a candidate is scored by (the best of them counts)."""
 
@@ -169,7 +181,7 @@ def candidate_score(
 
 def select_posterior_model(
     store: FeatureStore,
-    candidates: Sequence[str] = DEFAULT_CANDIDATES,
+    candidates: Sequence[str] | None = None,
     n_folds: int = CROSS_FIT_FOLDS,
     margin: float = 0.0,
     rules: Sequence[str] = SELECTION_RULES,
@@ -177,7 +189,7 @@ def select_posterior_model(
     """Choose the posterior model for ``store`` (the training speakers only).
 
     Each candidate (a name of :data:`~avemotion.posterior.POSTERIOR_MODELS`, default
-    settings) is cross-fitted with :func:`cross_fit_any` over ``n_folds`` speaker folds and
+    settings; by default :func:`default_candidates`) is cross-fitted with :func:`cross_fit_any` over ``n_folds`` speaker folds and
     scored by :func:`candidate_score` on its out-of-fold posteriors: the best harmonic
     mean of the ``rules`` (``("threshold",)`` scores by the threshold alone). ``candidates[0]`` is
     the default: another candidate replaces it only with a harmonic mean higher by more
@@ -189,6 +201,7 @@ def select_posterior_model(
     "threshold": {...}, "fixed_fraction": {...}}``, each rule's ``{"accuracy",
     "earliness", "harmonic_mean", "parameter"}`` (empty dicts when unscored).
     """
+    candidates = default_candidates(store) if candidates is None else tuple(candidates)
     if not candidates:
         raise ValueError("candidates: expected at least one posterior model name")
     unknown = [name for name in candidates if name not in POSTERIOR_MODELS]
