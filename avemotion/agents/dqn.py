@@ -365,16 +365,19 @@ def final_model(
     else:
         model = copy.deepcopy(online)
     if config.tune_wait_bias and isinstance(model, StoppingQNetwork):
-        bias, shrink, mean, reached = tune_wait_bias(
+        bias, shrink, (mean, share), reached = tune_wait_bias(
             online, data.store, envs.layout, config.earliness_budget
         )
         model.wait_bias.fill_(bias)
         model.wait_shrink.fill_(shrink)
         model.wait_mean.fill_(mean)
+        model.correct_shrink.fill_(shrink if model.correct is not None else 0.0)
+        model.correct_mean.fill_(share)
         data.tuned = {
             "wait_bias": bias,
             "wait_shrink": shrink,
             "wait_mean": mean,
+            "correct_mean": share,
             **{f"train_{k}": v for k, v in reached.items()},
         }
     return model

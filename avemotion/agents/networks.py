@@ -180,6 +180,10 @@ def reset_state(state: RecurrentState, which: torch.Tensor) -> RecurrentState:
     return state * keep
 
 
+STOP_BUFFERS = ("wait_bias", "wait_shrink", "wait_mean", "correct_shrink", "correct_mean")
+"""A stopping network's tuned constants (:mod:`~avemotion.agents.stop_tuning`)."""
+
+
 class StoppingQNetwork(nn.Module):
     """A Q-network for the stopping problem: class values from a posterior, a learned wait value.
 
@@ -226,17 +230,32 @@ class StoppingQNetwork(nn.Module):
         # (tuned with the bias): Q(wait) = (1 − α) · wait(h) + α · mean − bias.
         self.register_buffer("wait_shrink", torch.zeros(()))
         self.register_buffer("wait_mean", torch.zeros(()))
+        # The same for the learnt share of a correct answer's reward (learned_correct):
+        # with both shrunk fully, the rule reads the posterior's maximum alone.
+        self.register_buffer("correct_shrink", torch.zeros(()))
+        self.register_buffer("correct_mean", torch.zeros(()))
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def stop_parts(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(wait, share, p)`` before shrinkage and bias: the learnt wait value, the learnt
+        share of a correct answer's reward (ones without ``learned_correct``) and the
+        posterior."""
         logits = self.frontend(obs)[..., -self.n_classes - 1 : -1]  # the running-mean part
         time = obs[..., -1:] if self.time_feature else torch.zeros_like(obs[..., -1:])
         p = torch.softmax(logits, dim=-1)
         ranked = p.sort(dim=-1, descending=True).values
         entropy = -(p * p.clamp_min(1e-8).log()).sum(dim=-1, keepdim=True)
         h = self.body(torch.cat([ranked, entropy, time], dim=-1))
-        correct, wrong = self.rewards[0], self.rewards[1]
+        wait = self.wait(h)
+        share = (
+            torch.sigmoid(self.correct(h)) if self.correct is not None else torch.ones_like(wait)
+        )
+        return wait, share, p
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        wait, share, p = self.stop_parts(obs)
         if self.correct is not None:
-            correct = wrong + (correct - wrong) * torch.sigmoid(self.correct(h))
-        wait = (1 - self.wait_shrink) * self.wait(h) + self.wait_shrink * self.wait_mean
+            share = (1 - self.correct_shrink) * share + self.correct_shrink * self.correct_mean
+        correct, wrong = self.rewards[0], self.rewards[1]
+        wait = (1 - self.wait_shrink) * wait + self.wait_shrink * self.wait_mean
         wait = wait - self.wait_bias
-        return torch.cat([wait, wrong + (correct - wrong) * p], dim=-1)
+        return torch.cat([wait, wrong + (correct - wrong) * share * p], dim=-1)

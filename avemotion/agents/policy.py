@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from avemotion.agents.dqn import MODEL_NAME, DQNConfig, make_q_network
-from avemotion.agents.networks import RecurrentState, masked_argmax, reset_state
+from avemotion.agents.networks import STOP_BUFFERS, RecurrentState, masked_argmax, reset_state
 
 
 class Agent(Protocol):
@@ -103,7 +103,7 @@ def load_dqn_agent(run_dir: Path, config: dict[str, Any]) -> DQNAgent:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (the run has not finished a checkpoint)")
     state = torch.load(path, weights_only=True)
-    for name in ("wait_bias", "wait_shrink", "wait_mean"):  # saved before they existed
+    for name in STOP_BUFFERS:  # saved before they existed: 0, the rule they were tuned with
         if name in network.state_dict():
             state.setdefault(name, torch.zeros(()))
     network.load_state_dict(state)

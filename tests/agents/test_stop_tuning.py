@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from avemotion.agents.evaluate import evaluate_run
+from avemotion.agents.networks import STOP_BUFFERS
 from avemotion.agents.runner import load_agent, train
 from avemotion.agents.stop_tuning import step_observations
 from avemotion.envs.core import ObservationLayout
@@ -66,7 +67,7 @@ def test_step_observations_match_the_env(tiny_store) -> None:
 def test_agents_saved_before_the_bias_still_load(tiny_store, tmp_path) -> None:
     run = train("dqn", tiny_store, 150, 0, tmp_path / "old", progress=False, **TINY)
     state = torch.load(run / "model.pt", weights_only=True)
-    for name in ("wait_bias", "wait_shrink", "wait_mean"):
+    for name in STOP_BUFFERS:
         del state[name]
     torch.save(state, run / "model.pt")
     network = load_agent(run).network
@@ -90,28 +91,34 @@ def test_earliness_budget_is_respected_on_the_training_episodes(tiny_store, tmp_
 
 
 def test_shrinkage_by_hand() -> None:
-    """``(1 − α) · wait + α · mean − best``: α = 1 keeps only the class value."""
+    """``(1 − α) · wait + α · mean − share_α · max p`` (earliness reward: correct 1, wrong 0),
+    both learnt values shrunk by the same α; α = 1 leaves the posterior's maximum alone."""
     from avemotion.agents.stop_tuning import stop_margins
 
     class Fixed(torch.nn.Module):
+        """Columns: learnt wait value, learnt share of a correct answer, posterior."""
+
+        correct = True
+
         def __init__(self) -> None:
             super().__init__()
-            self.register_buffer("wait_bias", torch.zeros(()))
-            self.register_buffer("wait_shrink", torch.zeros(()))
-            self.register_buffer("wait_mean", torch.zeros(()))
+            self.register_buffer("rewards", torch.tensor([1.0, 0.0]))
+            for name in ("wait_bias", "wait_shrink", "wait_mean", "correct_shrink", "correct_mean"):
+                self.register_buffer(name, torch.zeros(()))
 
-        def forward(self, obs: torch.Tensor) -> torch.Tensor:
-            wait = (1 - self.wait_shrink) * obs[:, :1] + self.wait_shrink * self.wait_mean
-            return torch.cat([wait - self.wait_bias, obs[:, 1:]], dim=1)
+        def stop_parts(self, obs: torch.Tensor):
+            return obs[:, :1], obs[:, 1:2], obs[:, 2:]
 
-    obs = np.array([[1.0, 0.2, 0.5], [3.0, 0.9, 0.1]], np.float32)  # wait values 1 and 3
-    margin, predicted, mean = stop_margins(Fixed(), obs, shrink=0.5)
-    # mean wait 2; margins 0.5 · 1 + 0.5 · 2 − 0.5 = 1.0 and 0.5 · 3 + 1 − 0.9 = 1.6
-    np.testing.assert_allclose(margin, [1.0, 1.6], rtol=1e-6)
-    assert mean == 2.0 and predicted.tolist() == [1, 0]
+    obs = np.array([[1.0, 0.5, 0.2, 0.8], [3.0, 1.0, 0.9, 0.1]], np.float32)
+    margin, predicted, means = stop_margins(Fixed(), obs, shrink=0.5)
+    # means 2 and 0.75; row 1: 0.5 + 1 − (0.25 + 0.375) · 0.8 = 1.0;
+    # row 2: 1.5 + 1 − (0.5 + 0.375) · 0.9 = 1.7125
+    np.testing.assert_allclose(margin, [1.0, 1.7125], rtol=1e-6)
+    assert means == (2.0, 0.75) and predicted.tolist() == [1, 0]
     network = Fixed()
-    network.wait_shrink.fill_(1.0)
-    network.wait_mean.fill_(2.0)
+    for name, value in (("wait_shrink", 1.0), ("wait_mean", 2.0), ("correct_shrink", 1.0)):
+        getattr(network, name).fill_(value)
+    network.correct_mean.fill_(0.5)
     network.wait_bias.fill_(5.0)
-    margin, _, _ = stop_margins(network, obs)  # the network's own α and mean, bias left out
-    np.testing.assert_allclose(margin, [1.5, 1.1], rtol=1e-6)
+    margin, _, _ = stop_margins(network, obs)  # the network's own α and means, bias left out
+    np.testing.assert_allclose(margin, [2 - 0.5 * 0.8, 2 - 0.5 * 0.9], rtol=1e-6)
