@@ -175,10 +175,6 @@ class PrefixMiniRocket(BucketCalibrated):
             self.ridges.append(RidgeScores.fit(features, store.labels, store.n_classes))
         return self
 
-    def clip_logits(self, frames: np.ndarray) -> np.ndarray:
-        """``[T, n_classes]`` uncalibrated logits of every prefix of one clip."""
-        return self.store_logits([np.asarray(frames, np.float32)])[0]
-
     def store_logits(self, clips: list[np.ndarray]) -> list[np.ndarray]:
         """Per clip, ``[T, n_classes]`` uncalibrated logits (one transform per point)."""
         if self.transforms is None:

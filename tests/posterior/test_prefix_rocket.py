@@ -103,7 +103,7 @@ def test_save_and_load_round_trip(tmp_path) -> None:
 
 def test_unfitted_model_one_line() -> None:
     with pytest.raises(RuntimeError, match="fit\\(\\) it first"):
-        PrefixMiniRocket().clip_logits(np.zeros((3, 1), np.float32))
+        PrefixMiniRocket().store_logits([np.zeros((3, 1), np.float32)])
 
 
 def test_default_candidates_add_it_to_series_only(
@@ -118,3 +118,23 @@ def test_default_candidates_add_it_to_series_only(
     assert default_candidates(wide) == DEFAULT_CANDIDATES
     monkeypatch.setattr(selection, "rocket_available", lambda: False)  # without the aeon extra
     assert default_candidates(narrow) == DEFAULT_CANDIDATES
+
+
+@needs_aeon
+def test_the_candidates_are_part_of_the_cache_key(tiny_store, tmp_path, monkeypatch) -> None:
+    """A run with aeon installed does not read a selection made without it (nor the reverse)."""
+    import json
+
+    import avemotion.posterior.selection as selection
+    from avemotion.agents.runner import fit_posterior
+
+    monkeypatch.setenv("AVEMOTION_CACHE", str(tmp_path / "cache"))
+    seen = []
+    for available in (False, True, True):
+        monkeypatch.setattr(selection, "rocket_available", lambda a=available: a)
+        run, status = tmp_path / f"run{len(seen)}", {}
+        run.mkdir()
+        fit_posterior(tiny_store, run, {}, "auto", status)
+        scored = json.loads((run / "rules.json").read_text())["selection"]
+        seen.append((status["cache"], "prefix-minirocket" in scored))
+    assert seen == [("miss", False), ("miss", True), ("hit", True)]
