@@ -12,14 +12,11 @@ correct answer now earns, ``(1 − α) · share(s) + α · mean_share``, which s
 class value ``Q* = share_α · max_k p_k`` (with the earliness reward). The greedy policy
 stops at the first step where ``wait_α(s) − Q*(s) ≤ δ``. At ``α = 1`` nothing learnt is
 left and the rule is "answer once ``max_k p_k ≥ (mean − δ) / mean_share``": the
-threshold's family, so the tuned agent reaches, on the episodes it is tuned on, at least
-the harmonic mean a threshold reaches there (on a finer grid: the quantiles of the
-margins). With few training clips (40–100 in some ETSC sets) the learnt values order the
-steps worse than the posterior's maximum alone, and the tuning then says so. The pair
-with the best harmonic mean wins; ``α = 0, δ = 0`` is the learnt policy itself and is kept unless another pair is
-strictly better (then smaller ``α``, then ``δ`` closer to 0). With an earliness budget,
-the pair instead gives the best accuracy among those whose mean earliness there stays
-within the budget.
+threshold's family, on a grid of its own (the quantiles of the margins). The pair with
+the best harmonic mean wins; ``α = 0, δ = 0`` is the learnt policy itself and is kept
+unless another pair is strictly better (then smaller ``α``, then ``δ`` closer to 0). With
+an earliness budget, the pair instead gives the best accuracy among those whose mean
+earliness there stays within the budget.
 """
 
 from __future__ import annotations
@@ -69,14 +66,13 @@ def stop_parts(network: torch.nn.Module, obs: np.ndarray) -> dict[str, np.ndarra
     }
 
 
-def stop_margins(
-    network: torch.nn.Module, obs: np.ndarray, shrink: float | None = None
-) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
-    """``(1 − α) · wait + α · mean_wait − best`` (without the bias), where ``best`` is the
-    value of the best class, its learnt reward share shrunk the same way; the best class;
-    and ``(mean_wait, mean_share)``. ``α`` is ``shrink`` (the means then over ``obs``), or
-    the network's own with its own means."""
-    parts = stop_parts(network, obs)
+def shrunk_margins(
+    network: torch.nn.Module, parts: dict[str, np.ndarray], shrink: float | None = None
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """``(1 − α) · wait + α · mean_wait − best`` (without the bias) from :func:`stop_parts`,
+    where ``best`` is the value of the best class, its learnt reward share shrunk the same
+    way, and ``(mean_wait, mean_share)``. ``α`` is ``shrink`` (the means then over the
+    steps of ``parts``), or the network's own with its own means."""
     if shrink is None:
         shrink = float(network.wait_shrink)
         share_shrink = float(network.correct_shrink)
@@ -87,8 +83,16 @@ def stop_margins(
     wait = (1 - shrink) * parts["wait"] + shrink * means[0]
     share = (1 - share_shrink) * parts["share"] + share_shrink * means[1]
     correct, wrong = (float(v) for v in network.rewards)
-    best = wrong + (correct - wrong) * share * parts["top"]
-    return wait - best, parts["predicted"], means
+    return wait - (wrong + (correct - wrong) * share * parts["top"]), means
+
+
+def stop_margins(
+    network: torch.nn.Module, obs: np.ndarray, shrink: float | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """:func:`shrunk_margins` of the steps ``obs``, with the best class of each."""
+    parts = stop_parts(network, obs)
+    margin, means = shrunk_margins(network, parts, shrink)
+    return margin, parts["predicted"], means
 
 
 def bias_sweep(
@@ -104,6 +108,13 @@ def bias_sweep(
     ``level``, so that sweeps of several stores can be pooled level by level). ``shrink``
     as in :func:`stop_margins`."""
     margin, predicted, _ = stop_margins(network, step_observations(store, layout), shrink)
+    return margin_sweep(margin, predicted, store, levels)
+
+
+def margin_sweep(
+    margin: np.ndarray, predicted: np.ndarray, store: FeatureStore, levels: np.ndarray | None
+) -> list[dict[str, float]]:
+    """:func:`bias_sweep` from the margins and best classes of ``store``'s steps."""
     lengths, labels = store.lengths, store.labels
     # The first stop at bias δ is where the running minimum of the margin reaches δ.
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -152,10 +163,10 @@ def tune_wait_bias(
         (0.0, 0.0),
         {},
     )
-    obs = step_observations(store, layout)
+    parts = stop_parts(network, step_observations(store, layout))  # once for every α
     for shrink in SHRINKS:
-        mean = stop_margins(network, obs, shrink)[2]
-        for point in bias_sweep(network, store, layout, shrink=shrink):
+        margin, mean = shrunk_margins(network, parts, shrink)
+        for point in margin_sweep(margin, parts["predicted"], store, None):
             bias, accuracy, earliness = point["parameter"], point["accuracy"], point["earliness"]
             hm = point["harmonic_mean"]
             if earliness_budget is None:

@@ -95,7 +95,7 @@ class RidgeScores:
         scale = features.std(axis=0) + 1e-8
         classes = np.unique(labels)
         if len(classes) == 1:  # nothing to tell apart: that class wins
-            return cls(scale, np.zeros((1, features.shape[1])), np.ones(1), classes, n_classes)
+            return cls(scale, np.zeros((1, features.shape[1])), np.zeros(1), classes, n_classes)
         ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS).fit(features / scale, labels)
         coef, intercept = np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_)
         if len(classes) == 2:  # one score s for the second class: the pair is (−s, s)
@@ -104,8 +104,6 @@ class RidgeScores:
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         scores = (features / self.scale) @ self.coef.T + self.intercept
-        if len(self.classes) == 1:
-            scores = np.zeros((len(features), 1))
         out = np.empty((len(features), self.n_classes))
         out[:] = (scores.min(axis=1) - 1.0)[:, None]
         out[:, self.classes] = scores

@@ -189,8 +189,8 @@ def select_posterior_model(
     """Choose the posterior model for ``store`` (the training speakers only).
 
     Each candidate (a name of :data:`~avemotion.posterior.POSTERIOR_MODELS`, default
-    settings; by default :func:`default_candidates`) is cross-fitted with :func:`cross_fit_any` over ``n_folds`` speaker folds and
-    scored by :func:`candidate_score` on its out-of-fold posteriors: the best harmonic
+    settings; by default :func:`default_candidates`) is cross-fitted with
+    :func:`cross_fit_any` over ``n_folds`` speaker folds and scored by :func:`candidate_score` on its out-of-fold posteriors: the best harmonic
     mean of the ``rules`` (``("threshold",)`` scores by the threshold alone). ``candidates[0]`` is
     the default: another candidate replaces it only with a harmonic mean higher by more
     than ``margin``; among the others the best wins (ties: the earlier). With a single
