@@ -33,6 +33,7 @@ from avemotion.encoders.loops import (
 from avemotion.encoders.models import TemporalNet
 from avemotion.encoders.train_checkpoint import EpochCheckpoint
 from avemotion.encoders.train_config import TrainConfig
+from avemotion.speakers import speaker_folds
 
 
 def window_part(encoder: Encoder) -> str:
@@ -54,14 +55,14 @@ def part_config(encoder: Encoder, part: str, temporal: TrainConfig) -> TrainConf
     )
 
 
-def speaker_folds(speakers: list[str], folds: int) -> list[set[str]]:
-    """Split sorted speakers round-robin into ``folds`` groups."""
+def cross_fit_folds(speakers: list[str], folds: int) -> list[list[str]]:
+    """:func:`avemotion.speakers.speaker_folds`, refusing a count the speakers cannot fill."""
     names = sorted(set(speakers))
     if folds < 2 or len(names) < folds:
         raise ValueError(
             f"cross_fit: {folds} folds need at least 2 and at most {len(names)} (the training speakers)"
         )
-    return [set(names[f::folds]) for f in range(folds)]
+    return speaker_folds(names, folds)
 
 
 def _subset(batch: ClipBatch, index: list[int], keep_embeddings: bool) -> ClipBatch:
@@ -87,7 +88,7 @@ def out_of_fold_sequences(
     part = window_part(encoder)
     if part == "fusion":
         batch.ensure_embeddings(encoder)  # frozen branches: shared by every fold
-    folds = speaker_folds([c.item.speaker for c in batch.clips], config.cross_fit)
+    folds = cross_fit_folds([c.item.speaker for c in batch.clips], config.cross_fit)
     n = len(batch.clips)
     base: list[torch.Tensor | None] = [None] * n
     views: list[torch.Tensor | None] = [None] * (n * copies)
@@ -140,4 +141,4 @@ def fit_temporal(
     )
 
 
-__all__ = ["fit_temporal", "out_of_fold_sequences", "speaker_folds", "window_part", "part_config"]
+__all__ = ["fit_temporal", "out_of_fold_sequences", "cross_fit_folds", "window_part", "part_config"]

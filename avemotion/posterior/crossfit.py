@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from avemotion.posterior.models import Posteriors, RunningMeanSoftmax
+from avemotion.speakers import speaker_folds as split_speakers
 from avemotion.store import FeatureStore
 
 CROSS_FIT_FOLDS = 4
@@ -24,12 +25,8 @@ CROSS_FIT_FOLDS = 4
 
 
 def speaker_folds(speakers: Sequence[str], n_folds: int = CROSS_FIT_FOLDS) -> list[list[str]]:
-    """The sorted distinct ``speakers`` cut into ``min(n_folds, #speakers)`` contiguous
-    groups of near-equal size (``n_folds=0``: one group per speaker)."""
-    names = sorted(set(speakers))
-    n = len(names) if n_folds <= 0 else min(n_folds, len(names))
-    cuts = np.array_split(np.arange(len(names)), max(n, 1))
-    return [[names[i] for i in cut] for cut in cuts if len(cut)]
+    """:func:`avemotion.speakers.speaker_folds` with the cross-fitting's default count."""
+    return split_speakers(speakers, n_folds)
 
 
 @dataclass

@@ -9,19 +9,19 @@ import torch
 
 from avemotion.encoders import crossfit
 from avemotion.encoders.bundle import EncoderError, load_encoder
-from avemotion.encoders.crossfit import part_config, speaker_folds, window_part
+from avemotion.encoders.crossfit import cross_fit_folds, part_config, window_part
 from avemotion.encoders.datasets import list_dataset
 from avemotion.encoders.frontend import WINDOW_SAMPLES, patch_statistics, window_patch
 from avemotion.encoders.train import TrainConfig, train_encoder
 
 
-def test_speaker_folds_split_round_robin() -> None:
-    folds = speaker_folds(["b", "a", "c", "d", "e"], 2)
-    assert folds == [{"a", "c", "e"}, {"b", "d"}]
+def test_cross_fit_folds_are_the_speaker_folds() -> None:
+    folds = cross_fit_folds(["b", "a", "c", "d", "e"], 2)
+    assert folds == [["a", "b", "c"], ["d", "e"]]
     with pytest.raises(ValueError, match="cross_fit"):
-        speaker_folds(["a"], 2)
+        cross_fit_folds(["a"], 2)
     with pytest.raises(ValueError, match="cross_fit"):
-        speaker_folds(["a", "b"], 1)
+        cross_fit_folds(["a", "b"], 1)
 
 
 def test_cross_fitted_lstm_on_branch_posteriors(
@@ -105,7 +105,7 @@ def test_each_fold_is_encoded_by_a_part_that_never_saw_its_speakers(
         temporal_hidden=8,
         temporal_copies=1,
     )
-    # speaker_folds(["s1", "s2"], 2) == [{"s1"}, {"s2"}]: fold 1 is encoded by a part
+    # cross_fit_folds(["s1", "s2"], 2) == [["s1"], ["s2"]]: fold 1 is encoded by a part
     # trained on s2 alone, fold 2 by one trained on s1 alone
     assert fits == [(part, ["s2"]), (part, ["s1"])]
     assert entry["train_speakers"] == ["s1", "s2"] and entry["metrics"]["n_clips"] == 4
