@@ -12,11 +12,15 @@ correct answer now earns, ``(1 − α) · share(s) + α · mean_share``, which s
 class value ``Q* = share_α · max_k p_k`` (with the earliness reward). The greedy policy
 stops at the first step where ``wait_α(s) − Q*(s) ≤ δ``. At ``α = 1`` nothing learnt is
 left and the rule is "answer once ``max_k p_k ≥ (mean − δ) / mean_share``": the
-threshold's family, on a grid of its own (the quantiles of the margins). The pair with
-the best harmonic mean wins; ``α = 0, δ = 0`` is the learnt policy itself and is kept
-unless another pair is strictly better (then smaller ``α``, then ``δ`` closer to 0). With
-an earliness budget, the pair instead gives the best accuracy among those whose mean
-earliness there stays within the budget.
+threshold's family, on a grid of its own (the quantiles of the margins).
+
+On a few hundred clips the HM of a single bias is noisy, and the sharpest peak of the sweep
+is the likeliest to be luck. Each pair is therefore scored by the HM averaged over its
+neighbours in the sweep (±5 % of the quantile levels, :data:`SMOOTHING`): the bias chosen
+sits in a region that is good as a whole. The best score wins; ``α = 0, δ = 0`` is the
+learnt policy itself and is kept unless another pair is strictly better (then smaller
+``α``, then ``δ`` closer to 0). With an earliness budget, the pair instead gives the best
+accuracy among those whose mean earliness there stays within the budget (not smoothed).
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ CANDIDATES = 201
 """Number of bias values tried (quantiles of the observed margins, plus 0)."""
 SHRINKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 """Shrinkages of the learnt wait value tried."""
+SMOOTHING = 10
+"""Half-width of the window, in sweep points (0.5 % of the margins' quantile levels each),
+over which the HM is averaged before the best bias is picked."""
 
 
 def step_observations(store: FeatureStore, layout: Any) -> np.ndarray:
@@ -152,10 +159,10 @@ def tune_wait_bias(
     layout: Any,
     earliness_budget: float | None = None,
 ) -> tuple[float, float, tuple[float, float], dict[str, float]]:
-    """The shrinkage and wait bias with the best harmonic mean on ``store`` (or, with
-    ``earliness_budget``, the best accuracy at a mean earliness within it; see the module
-    docstring): ``(bias, shrink, (mean_wait, mean_share), reached)`` with the accuracy,
-    earliness and HM the pair reaches there."""
+    """The shrinkage and wait bias with the best :func:`sweep_scores` on ``store`` (the
+    smoothed harmonic mean, or with ``earliness_budget`` the best accuracy at a mean
+    earliness within it; see the module docstring): ``(bias, shrink, (mean_wait,
+    mean_share), reached)`` with the accuracy, earliness and HM the pair reaches there."""
     best: tuple[float, float, float, tuple[float, float], dict[str, float]] = (
         -np.inf,
         0.0,
@@ -166,15 +173,31 @@ def tune_wait_bias(
     parts = stop_parts(network, step_observations(store, layout))  # once for every α
     for shrink in SHRINKS:
         margin, mean = shrunk_margins(network, parts, shrink)
-        for point in margin_sweep(margin, parts["predicted"], store, None):
-            bias, accuracy, earliness = point["parameter"], point["accuracy"], point["earliness"]
-            hm = point["harmonic_mean"]
-            if earliness_budget is None:
-                score = hm
-            else:  # over budget: ranked below every value within it, earliest first
-                score = accuracy if earliness <= earliness_budget else -1.0 - earliness
+        sweep = margin_sweep(margin, parts["predicted"], store, None)
+        for point, score in zip(sweep, sweep_scores(sweep, earliness_budget)):
+            bias = point["parameter"]
             closer = shrink == best[2] and abs(bias) < abs(best[1])
             if score > best[0] + 1e-12 or (abs(score - best[0]) <= 1e-12 and closer):
-                reached = {"accuracy": accuracy, "earliness": earliness, "hm": hm}
+                reached = {
+                    "accuracy": point["accuracy"],
+                    "earliness": point["earliness"],
+                    "hm": point["harmonic_mean"],
+                }
                 best = (score, bias, shrink, mean, reached)
     return best[1], best[2], best[3], best[4]
+
+
+def sweep_scores(sweep: list[dict[str, float]], earliness_budget: float | None) -> np.ndarray:
+    """What the tuning maximises at each point of a sweep (sorted by bias): the HM averaged
+    over the :data:`SMOOTHING` points on either side (the edge points repeated), or with an
+    earliness budget the accuracy within it (over budget: ranked below every value within
+    it, earliest first)."""
+    if earliness_budget is not None:
+        return np.array(
+            [
+                p["accuracy"] if p["earliness"] <= earliness_budget else -1.0 - p["earliness"]
+                for p in sweep
+            ]
+        )
+    hm = np.pad([p["harmonic_mean"] for p in sweep], SMOOTHING, mode="edge")
+    return np.convolve(hm, np.full(2 * SMOOTHING + 1, 1 / (2 * SMOOTHING + 1)), mode="valid")

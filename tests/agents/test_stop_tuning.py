@@ -122,3 +122,23 @@ def test_shrinkage_by_hand() -> None:
     network.wait_bias.fill_(5.0)
     margin, _, _ = stop_margins(network, obs)  # the network's own α and means, bias left out
     np.testing.assert_allclose(margin, [2 - 0.5 * 0.8, 2 - 0.5 * 0.9], rtol=1e-6)
+
+
+def test_sweep_scores_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HM averaged over the neighbours (edges repeated): a lone sharp peak loses to a
+    plateau. With an earliness budget, the accuracy within it, unsmoothed."""
+    from avemotion.agents import stop_tuning
+
+    monkeypatch.setattr(stop_tuning, "SMOOTHING", 1)
+    hms = [0.3, 0.9, 0.0, 0.6, 0.6]
+    sweep = [
+        {"harmonic_mean": h, "accuracy": 0.1 * i, "earliness": 0.2 * i} for i, h in enumerate(hms)
+    ]
+    # padded: 0.3 0.3 0.9 0 0.6 0.6 0.6, averaged three at a time
+    np.testing.assert_allclose(
+        stop_tuning.sweep_scores(sweep, None), [0.5, 0.4, 0.5, 0.4, 0.6], rtol=1e-12
+    )
+    # budget 0.5: points 0–2 are within it (their accuracy); 3, 4 ranked −1 − earliness
+    np.testing.assert_allclose(
+        stop_tuning.sweep_scores(sweep, 0.5), [0.0, 0.1, 0.2, -1.6, -1.8], rtol=1e-12
+    )
