@@ -62,6 +62,16 @@ class DQNAgent:
                 q = self.network(obs)
         return q[0].numpy()
 
+    def posterior(self, observation: np.ndarray) -> np.ndarray | None:
+        """The class posterior the stopping rule reads at ``observation`` (the run's
+        posterior model, as the network's frozen front end holds it); ``None`` for a network
+        that reads no posterior (the plain and recurrent Q-networks)."""
+        if not hasattr(self.network, "stop_parts"):
+            return None
+        with torch.no_grad():
+            obs = torch.as_tensor(np.asarray(observation, dtype=np.float32)).unsqueeze(0)
+            return self.network.stop_parts(obs)[2][0].numpy().astype(np.float64)
+
     def act(self, observation: np.ndarray, action_mask: np.ndarray) -> int:
         q = torch.from_numpy(self.q_values(observation))
         return int(masked_argmax(q, torch.as_tensor(np.asarray(action_mask, dtype=bool))))

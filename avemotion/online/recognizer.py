@@ -250,7 +250,8 @@ class OnlineRecognizer:
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
-        """The decision so far: class name, time, steps encoded against total, posteriors.
+        """The decision so far: class name, time, steps encoded against total, posteriors
+        (the encoder's, and the one the agent read, at the decision or the last step).
 
         ``decision_time_s`` is the centre of the decision step's window (where the step sits
         on the timeline); ``decision_media_end_s`` is the stream time by which all of that
@@ -271,6 +272,9 @@ class OnlineRecognizer:
             "posteriors": None
             if last is None
             else {n: float(p) for n, p in zip(self.posterior_names, last.posteriors)},
+            "agent_posteriors": None
+            if last is None or last.agent_posteriors is None
+            else {n: float(p) for n, p in zip(self.class_names, last.agent_posteriors)},
             "modality": self.modality,
             "steps_per_second": self.aligner.steps_per_second,
             **self.speaker.report(),
@@ -313,6 +317,8 @@ class OnlineRecognizer:
             with self.times.stage("policy"):
                 self._agent_before = copy.copy(self.agent)
                 action = int(self.agent.act(obs, np.ones(len(self.class_names) + 1, dtype=np.int8)))
+                read = getattr(self.agent, "posterior", None)
+                read_posterior = read(obs) if read is not None else None
             self._last_obs = obs
             result = StepResult(
                 media.index,
@@ -321,6 +327,7 @@ class OnlineRecognizer:
                 action,
                 action != 0,
                 action - 1 if action else None,
+                agent_posteriors=read_posterior,
             )
         self._steps.append(result)
         if result.action:

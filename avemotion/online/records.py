@@ -73,6 +73,10 @@ class StepResult:
     """The answered class index, once decided."""
     forced: bool = False
     """The answer was forced (stream end or longest training clip reached)."""
+    agent_posteriors: np.ndarray | None = None
+    """The class posterior the agent's stopping rule read at this step (the run's posterior
+    model, over the agent's classes); ``None`` after the decision, or for an agent that
+    reads none. It can differ from ``posteriors``, the encoder's own."""
 
     def to_json(
         self, class_names: Sequence[str], posterior_names: Sequence[str] | None = None
@@ -88,4 +92,7 @@ class StepResult:
             "decided": self.decided,
             "prediction": None if self.prediction is None else class_names[self.prediction],
             "forced": self.forced,
+            "agent_posteriors": None
+            if self.agent_posteriors is None
+            else {name: float(p) for name, p in zip(class_names, self.agent_posteriors)},
         }

@@ -24,9 +24,11 @@ def plot_timeline(
 ) -> Path:
     """Draw the posteriors of every class per step, mark the decision and save to ``out``.
 
-    ``class_names`` name the agent's answer, ``posterior_names`` (default the same) the
-    temporal model's posteriors. Steps after the decision (present when encoding went on) are drawn dashed. The file
-    type follows ``out``'s suffix (png, pdf, svg); it is written atomically.
+    The lines are the posterior the agent's stopping rule read (``agent_posteriors``, over
+    ``class_names``) when every step up to the decision has one; else the encoder's
+    temporal-model posteriors (over ``posterior_names``, default ``class_names``), with the
+    steps after the decision (present when encoding went on) dashed. The file type follows
+    ``out``'s suffix (png, pdf, svg); it is written atomically.
     """
     import matplotlib
 
@@ -36,19 +38,26 @@ def plot_timeline(
     if not steps:
         raise ValueError("steps: nothing to plot (no step was encoded)")
     out = Path(out)
-    times = np.array([s.time_s for s in steps])
-    posteriors = np.stack([s.posteriors for s in steps])
     decision = next((s for s in steps if s.action), None)
     cut = steps.index(decision) + 1 if decision is not None else len(steps)
+    read = [s.agent_posteriors for s in steps[:cut]]
+    agent_view = all(p is not None for p in read)
+    if agent_view:  # what the rule acted on; nothing was read after the decision
+        shown, line_names = list(steps[:cut]), list(class_names)
+        posteriors = np.stack(read)  # type: ignore[arg-type]
+    else:
+        shown = list(steps)
+        line_names = list(posterior_names if posterior_names is not None else class_names)
+        posteriors = np.stack([s.posteriors for s in steps])
+    times = np.array([s.time_s for s in shown])
     figure, axes = plt.subplots(figsize=(8, 4), constrained_layout=True)
-    line_names = list(posterior_names if posterior_names is not None else class_names)
     colours = plt.get_cmap("tab10" if len(line_names) <= 10 else "tab20")
     for k, name in enumerate(line_names):
         colour = colours(k % colours.N)
         axes.plot(
             times[:cut], posteriors[:cut, k], color=colour, lw=2, marker="o", ms=3, label=name
         )
-        if cut < len(steps):
+        if cut < len(shown):
             axes.plot(
                 times[cut - 1 :], posteriors[cut - 1 :, k], color=colour, lw=1, ls="--", alpha=0.6
             )
@@ -56,10 +65,9 @@ def plot_timeline(
         answer = class_names[decision.prediction]  # type: ignore[index]
         how = "forced at stream end" if decision.forced else "agent decided"
         axes.axvline(decision.time_s, color="black", lw=1.5)
+        at_decision = posteriors[cut - 1]
         confidence = float(
-            decision.posteriors[line_names.index(answer)]
-            if answer in line_names
-            else decision.posteriors.max()
+            at_decision[line_names.index(answer)] if answer in line_names else at_decision.max()
         )
         axes.annotate(
             f"{answer}\n({how}, t = {decision.time_s:.2f} s)",
@@ -91,7 +99,9 @@ def plot_timeline(
         )
     else:
         axes.set_xlabel("stream time (s)")
-    axes.set_ylabel("class posterior")
+    axes.set_ylabel(
+        "class posterior the stopping rule read" if agent_view else "class posterior (encoder)"
+    )
     axes.set_ylim(0.0, 1.0)
     axes.set_title(title or "Online emotion recognition: confidence over time")
     axes.legend(loc="lower right", fontsize=8, ncol=2, framealpha=0.8)

@@ -44,6 +44,16 @@ def test_audio_visual_json_and_plot(
     assert [s["step"] for s in steps] == list(range(len(steps)))
     assert summary["decision"] in summary["posteriors"]
     assert plot.stat().st_size > 10_000
+    # The DQN's class values are share · p(k): the class it answers is the top of the
+    # posterior it read, which every step up to the decision reports (and none after).
+    decided_at = summary["decision_step"]
+    read = [s["agent_posteriors"] for s in steps]
+    assert all(p is not None for p in read[: decided_at + 1])
+    assert all(p is None for p in read[decided_at + 1 :])
+    at_decision = read[decided_at]
+    assert sum(at_decision.values()) == pytest.approx(1.0, abs=1e-5)
+    assert max(at_decision, key=at_decision.get) == summary["decision"]
+    assert summary["agent_posteriors"] == at_decision
 
 
 @pytest.mark.parametrize("which, flag", [("audio_run", "--audio"), ("visual_run", "--video")])
