@@ -16,7 +16,7 @@ fitted on the same training speakers only:
   (each speaker seen through a model fitted on the others), written once for every rule.
 """
 
-from avemotion.posterior.crossfit import CrossFit, cross_fit, speaker_folds
+from avemotion.posterior.crossfit import CrossFit, cross_fit
 from avemotion.posterior.models import (
     POSTERIOR_MODELS,
     Posteriors,
@@ -27,6 +27,7 @@ from avemotion.posterior.models import (
 from avemotion.posterior.prefix_rocket import PrefixMiniRocket
 from avemotion.posterior.prefix_shape import PrefixShapeSoftmax
 from avemotion.posterior.softmax import SoftmaxRegression, fit_calibration
+from avemotion.speakers import speaker_folds
 
 __all__ = [
     "POSTERIOR_MODELS",

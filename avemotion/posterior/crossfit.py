@@ -10,23 +10,17 @@ the out-of-fold logits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from avemotion.posterior.models import Posteriors, RunningMeanSoftmax
-from avemotion.speakers import speaker_folds as split_speakers
+from avemotion.speakers import speaker_folds
 from avemotion.store import FeatureStore
 
 CROSS_FIT_FOLDS = 4
 """Speaker folds of the cross-fitting (0: one per training speaker)."""
-
-
-def speaker_folds(speakers: Sequence[str], n_folds: int = CROSS_FIT_FOLDS) -> list[list[str]]:
-    """:func:`avemotion.speakers.speaker_folds` with the cross-fitting's default count."""
-    return split_speakers(speakers, n_folds)
 
 
 @dataclass

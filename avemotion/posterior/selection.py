@@ -31,10 +31,11 @@ from avemotion.agents.baselines import (
     decide_threshold,
     score,
 )
-from avemotion.posterior.crossfit import CROSS_FIT_FOLDS, CrossFit, speaker_folds
+from avemotion.posterior.crossfit import CROSS_FIT_FOLDS, CrossFit
 from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
 from avemotion.posterior.prefix_rocket import ROCKET_MAX_DIM, PrefixMiniRocket, rocket_available
 from avemotion.posterior.prefix_shape import PrefixNearestNeighbour, PrefixShapeSoftmax
+from avemotion.speakers import speaker_folds
 from avemotion.store import FeatureStore
 
 DEFAULT_CANDIDATES = ("running-mean-softmax", PrefixShapeSoftmax.name, PrefixNearestNeighbour.name)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from avemotion.posterior import RunningMeanSoftmax, cross_fit, speaker_folds
-
-
-def test_speaker_folds_default_to_the_cross_fitting_count() -> None:
-    assert speaker_folds(list("abcdefgh")) == [["a", "b"], ["c", "d"], ["e", "f"], ["g", "h"]]
+from avemotion.posterior import RunningMeanSoftmax, cross_fit
 
 
 def test_out_of_fold_logits_come_from_models_blind_to_the_speaker(tiny_store) -> None:
