@@ -252,10 +252,15 @@ class StoppingQNetwork(nn.Module):
         return wait, share, p
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.q_and_posterior(obs)[0]
+
+    def q_and_posterior(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Q-values (shrinkage and bias applied) and the posterior they were read from,
+        in one pass."""
         wait, share, p = self.stop_parts(obs)
         if self.correct is not None:
             share = (1 - self.correct_shrink) * share + self.correct_shrink * self.correct_mean
         correct, wrong = self.rewards[0], self.rewards[1]
         wait = (1 - self.wait_shrink) * wait + self.wait_shrink * self.wait_mean
         wait = wait - self.wait_bias
-        return torch.cat([wait, wrong + (correct - wrong) * share * p], dim=-1)
+        return torch.cat([wait, wrong + (correct - wrong) * share * p], dim=-1), p

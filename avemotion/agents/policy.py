@@ -46,6 +46,10 @@ class DQNAgent:
         self.recurrent = bool(getattr(network, "recurrent", False))
         self._state: RecurrentState = None
         self._batch_state: RecurrentState = None
+        self.last_posterior: np.ndarray | None = None
+        """The class posterior the stopping rule read at the last :meth:`q_values` (the run's
+        posterior model, as the network's frozen front end holds it); ``None`` for a network
+        that reads no posterior (the plain and recurrent Q-networks)."""
 
     def reset(self) -> None:
         self._state = None
@@ -58,19 +62,12 @@ class DQNAgent:
                 if self._state is None:
                     self._state = self.network.zero_state(1)
                 q, self._state = self.network.step(obs, self._state)
+            elif hasattr(self.network, "q_and_posterior"):
+                q, p = self.network.q_and_posterior(obs)
+                self.last_posterior = p[0].numpy().astype(np.float64)
             else:
                 q = self.network(obs)
         return q[0].numpy()
-
-    def posterior(self, observation: np.ndarray) -> np.ndarray | None:
-        """The class posterior the stopping rule reads at ``observation`` (the run's
-        posterior model, as the network's frozen front end holds it); ``None`` for a network
-        that reads no posterior (the plain and recurrent Q-networks)."""
-        if not hasattr(self.network, "stop_parts"):
-            return None
-        with torch.no_grad():
-            obs = torch.as_tensor(np.asarray(observation, dtype=np.float32)).unsqueeze(0)
-            return self.network.stop_parts(obs)[2][0].numpy().astype(np.float64)
 
     def act(self, observation: np.ndarray, action_mask: np.ndarray) -> int:
         q = torch.from_numpy(self.q_values(observation))

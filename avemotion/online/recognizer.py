@@ -317,8 +317,6 @@ class OnlineRecognizer:
             with self.times.stage("policy"):
                 self._agent_before = copy.copy(self.agent)
                 action = int(self.agent.act(obs, np.ones(len(self.class_names) + 1, dtype=np.int8)))
-                read = getattr(self.agent, "posterior", None)
-                read_posterior = read(obs) if read is not None else None
             self._last_obs = obs
             result = StepResult(
                 media.index,
@@ -327,7 +325,7 @@ class OnlineRecognizer:
                 action,
                 action != 0,
                 action - 1 if action else None,
-                agent_posteriors=read_posterior,
+                agent_posteriors=getattr(self.agent, "last_posterior", None),
             )
         self._steps.append(result)
         if result.action:
