@@ -39,18 +39,33 @@ def random_store(
     )
 
 
-def best_rate(step: Callable[[int], Any], steps: int, repeats: int = 3) -> float:
-    """Best-of-``repeats`` calls of ``step(i)`` per second over ``steps`` calls."""
+def best_rate(
+    step: Callable[[int], Any], steps: int, repeats: int = 3, min_seconds: float = 0.0
+) -> float:
+    """Best-of-``repeats`` calls of ``step(i)`` per second. Each repeat makes ``steps``
+    calls, then more rounds of ``steps`` until it has lasted ``min_seconds``: at 1024 envs
+    20 steps take about 5 ms, too short a window to say anything on a shared machine."""
     best = 0.0
     for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(steps):
-            step(i)
-        best = max(best, steps / (time.perf_counter() - start))
+        calls, start = 0, time.perf_counter()
+        while True:
+            for i in range(steps):
+                step(calls + i)
+            calls += steps
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        best = max(best, calls / elapsed)
     return best
 
 
-def single_env_rate(env_id: str, steps: int, seed: int = 0, **kwargs: Any) -> float:
+MIN_SECONDS = 0.25
+"""Shortest repeat of a full (not ``quick``) env benchmark."""
+
+
+def single_env_rate(
+    env_id: str, steps: int, seed: int = 0, min_seconds: float = 0.0, **kwargs: Any
+) -> float:
     """Steps per second of ``gym.make(env_id)`` (default wrappers) under a random valid policy."""
     env = gym.make(env_id, **kwargs)
     env.reset(seed=seed)
@@ -74,11 +89,16 @@ def single_env_rate(env_id: str, steps: int, seed: int = 0, **kwargs: Any) -> fl
         if is_avemotion:
             state["mask"] = info["action_mask"]
 
-    return best_rate(step, steps)
+    return best_rate(step, steps, min_seconds=min_seconds)
 
 
 def vector_env_rate(
-    store: FeatureStore, num_envs: int, steps: int, obs_mode: str = "frame", seed: int = 0
+    store: FeatureStore,
+    num_envs: int,
+    steps: int,
+    obs_mode: str = "frame",
+    seed: int = 0,
+    min_seconds: float = 0.0,
 ) -> float:
     """Env-steps per second (``num_envs`` × steps / s) of the native vector env."""
     env = AVEmotionVectorEnv(num_envs=num_envs, store=store, obs_mode=obs_mode)
@@ -88,12 +108,13 @@ def vector_env_rate(
     actions = np.where(
         rng.random((64, num_envs)) < 0.9, 0, rng.integers(1, k + 1, size=(64, num_envs))
     )
-    return num_envs * best_rate(lambda i: env.step(actions[i % 64]), steps)
+    return num_envs * best_rate(lambda i: env.step(actions[i % 64]), steps, min_seconds=min_seconds)
 
 
 def run_env_benchmark(quick: bool = False) -> dict[str, Any]:
     """Measure everything ``avemotion bench env`` reports, in one process."""
     single_steps = 5_000 if quick else 50_000
+    min_seconds = 0.0 if quick else MIN_SECONDS
     result: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "single_env_steps_per_s": {
@@ -112,6 +133,7 @@ def run_env_benchmark(quick: bool = False) -> dict[str, Any]:
                 for obs_mode in ("frame", "frame+mean"):
                     key = f"dim={dim},num_envs={num_envs},obs_mode={obs_mode}"
                     result["vector_env_steps_per_s"][key] = vector_env_rate(
-                        store, num_envs, steps, obs_mode
+                        store, num_envs, steps, obs_mode, min_seconds=min_seconds
                     )
+    result["min_seconds_per_repeat"] = min_seconds
     return result

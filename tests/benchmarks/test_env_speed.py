@@ -35,6 +35,19 @@ def test_rate_calls_the_step_exactly_steps_times_repeats_and_times_it() -> None:
     assert 0 < rate <= 100.0
 
 
+def test_rate_repeats_rounds_of_steps_until_min_seconds() -> None:
+    calls: list[int] = []
+
+    def step(i: int) -> None:
+        calls.append(i)
+        time.sleep(0.01)
+
+    # 3 calls take at least 30 ms, so a 50 ms repeat needs a second round of 3
+    rate = best_rate(step, steps=3, repeats=1, min_seconds=0.05)
+    assert calls[:6] == [0, 1, 2, 3, 4, 5] and len(calls) % 3 == 0
+    assert 0 < rate <= 100.0
+
+
 def test_random_store_has_the_documented_shape(tmp_path) -> None:
     store = random_store(tmp_path / "r", dim=3, n_clips=40, n_classes=4, seed=1)
     assert (store.n_clips, store.dim, store.n_classes) == (40, 3, 4)
