@@ -155,6 +155,7 @@ def train_dqn(
     n_envs, n_actions = config.num_envs, envs.single_action_space.n
     obs_dim = envs.single_observation_space.shape[0]
     rewards = (spec.correct, spec.wrong)
+    correct = (spec.correct, spec.earliness_weight)  # class targets under stored rewards
     online = make_q_network(config, obs_dim, n_actions, store.dim)
     data.fit(online.frontend, envs.layout)
     target = bridge(copy.deepcopy(online), device)
@@ -276,7 +277,7 @@ def train_dqn(
                     loss, q_mean = recurrent_td_loss(
                         online,
                         target,
-                        replay.sample(max(1, config.batch_size // 32), rng, weight),
+                        replay.sample(max(1, config.batch_size // 32), rng, weight, correct),
                         config,
                         rewards,
                     )
@@ -284,7 +285,9 @@ def train_dqn(
                     loss, q_mean = td_loss(
                         online,
                         target,
-                        replay.sample(config.batch_size, config.n_step, config.gamma, rng, weight),
+                        replay.sample(
+                            config.batch_size, config.n_step, config.gamma, rng, weight, correct
+                        ),
                         config,
                         rewards,
                     )

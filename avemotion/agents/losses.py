@@ -21,8 +21,9 @@ def augment(online: torch.nn.Module, obs: torch.Tensor, noise: float) -> torch.T
         scale = frontend.scale.clone()
         scale[-1] = 0.0
     else:
-        scale = torch.cat([frontend.scale.repeat(frontend.parts), torch.zeros(1)])
-    return obs + torch.randn_like(obs) * scale * noise
+        scale = torch.cat([frontend.scale.repeat(frontend.parts), frontend.scale.new_zeros(1)])
+    # the replay's batch is on the CPU while the network may sit on a GPU
+    return obs + torch.randn_like(obs) * scale.to(obs.device) * noise
 
 
 def class_targets(

@@ -103,12 +103,15 @@ class TransitionReplay:
         gamma: float,
         rng: np.random.Generator,
         earliness_weight: float | None = None,
+        correct: tuple[float, float] | None = None,
     ) -> NStepBatch:
         """Sample ``batch_size`` transitions and their n-step returns.
 
         With ``earliness_weight`` the rewards are the "earliness" rewards of that weight
         (:func:`~avemotion.agents.rewards.earliness_reward`), recomputed from the stored
-        outcomes; otherwise the stored rewards.
+        outcomes; otherwise the stored rewards, and ``correct = (c, w)`` (the env reward's
+        correct-answer reward and earliness weight) gives each row's counterfactual
+        correct-answer reward ``c · (1 − w · t / T)``.
 
         The look-ahead follows waits only: it stops at the end of the episode (no bootstrap
         after a termination; bootstrap from the last observation after a truncation),
@@ -134,7 +137,7 @@ class TransitionReplay:
         powers = gamma ** np.arange(n_step, dtype=np.float64)
         if earliness_weight is None:
             reward = self.reward[rows, cols]
-            correct_reward = None
+            correct_reward = _correct_reward(correct, self.fraction[rows[:, 0], envs])
         else:
             reward = earliness_reward(
                 self.fraction[rows, cols], self.hit[rows, cols], earliness_weight
@@ -245,15 +248,22 @@ class EpisodeReplay:
         self.count = np.asarray(min(int(self.count) + 1, self.capacity))
 
     def sample(
-        self, batch_size: int, rng: np.random.Generator, earliness_weight: float | None = None
+        self,
+        batch_size: int,
+        rng: np.random.Generator,
+        earliness_weight: float | None = None,
+        correct: tuple[float, float] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Sample episodes, cropped to the longest one in the batch (rewards as in
-        :meth:`TransitionReplay.sample`)."""
+        """Sample episodes, cropped to the longest one in the batch (rewards and
+        ``correct`` as in :meth:`TransitionReplay.sample`)."""
         index = rng.integers(int(self.count), size=batch_size)
         length = self.length[index]
         t = int(length.max())
         extra: dict[str, torch.Tensor] = {}
         reward = self.reward[index, :t]
+        stored = _correct_reward(correct, self.fraction[index, :t])
+        if earliness_weight is None and stored is not None:
+            extra["correct_reward"] = stored
         if earliness_weight is not None:
             fraction = self.fraction[index, :t]
             reward = earliness_reward(fraction, self.hit[index, :t], earliness_weight)
@@ -296,3 +306,14 @@ class EpisodeReplay:
                     f"checkpoint: replay field {name!r} has shape {value.shape}, expected {np.shape(getattr(self, name))}"
                 )
             setattr(self, name, value.copy())
+
+
+def _correct_reward(
+    correct: tuple[float, float] | None, fraction: np.ndarray
+) -> torch.Tensor | None:
+    """``c · (1 − w · fraction)`` for ``correct = (c, w)`` with ``w ≠ 0``, else None (the
+    losses then use the constant correct-answer reward)."""
+    if correct is None or correct[1] == 0.0:
+        return None
+    value, weight = correct
+    return torch.from_numpy((value * (1.0 - weight * fraction)).astype(np.float32))

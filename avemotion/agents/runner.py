@@ -11,6 +11,7 @@ model, fitted on the same speakers, and every agent trains on the same env rewar
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import shutil
@@ -93,14 +94,8 @@ def train(
     if int(steps) < 1:
         raise ValueError(f"steps: expected a positive integer, got {steps}")
     torch_device = resolve_device(device)
+    check_posterior_name(posterior)
     run_dir = Path(out)
-    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
-        if not overwrite:
-            raise FileExistsError(
-                f"{run_dir}: the run directory is not empty (resume or overwrite it, or choose another)"
-            )
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     full = resolve_store(store)
     selected = resolve_store(full, speakers, exclude_speakers)
     progress = bool(agent_kwargs.pop("progress", True))
@@ -114,22 +109,15 @@ def train(
             )
         agent_kwargs = {**previous["agent_config"], **agent_kwargs}
         posterior = previous.get("posterior", {}).get("name", posterior)
-    if agent.startswith("dqn"):
-        from avemotion.agents.dqn import DQNConfig, train_dqn
-
-        defaults = (
-            {"recurrent": "gru", "obs_mode": "frame", "hidden": (128, 128)}
-            if agent == "dqn-recurrent"
-            else {}
-        )
-        config = DQNConfig.from_dict({**defaults, **agent_kwargs})
-        agent_config = dataclasses.asdict(config)
-    else:
-        if resume:
-            raise ValueError(f"resume: only our DQN can resume; {agent} runs start over")
-        unknown_sb3 = {k: v for k, v in agent_kwargs.items() if k not in SB3_OPTIONS}
-        known = {k: v for k, v in agent_kwargs.items() if k in SB3_OPTIONS}
-        agent_config = {"obs_mode": "frame+mean", **known, "algorithm_kwargs": unknown_sb3}
+    config, agent_config = agent_configuration(agent, agent_kwargs, resume)
+    # every input is checked before an existing run is replaced
+    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
+        if not overwrite:
+            raise FileExistsError(
+                f"{run_dir}: the run directory is not empty (resume or overwrite it, or choose another)"
+            )
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     posterior_start, status = time.perf_counter(), {"cache": "miss"}
     fitted, selection = fit_posterior(selected, run_dir, agent_config, posterior, status)
     posterior_seconds = time.perf_counter() - posterior_start
@@ -171,6 +159,8 @@ def train(
         run_config.update(agent_input="posteriors", agent_store_dim=k, obs_dim=k + 1)
     write_json_atomic(run_dir / CONFIG, run_config)
     if agent.startswith("dqn"):
+        from avemotion.agents.dqn import train_dqn
+
         summary = train_dqn(
             config,
             selected,
@@ -209,6 +199,49 @@ def train(
     return run_dir
 
 
+def check_posterior_name(posterior: str) -> None:
+    """Refuse a posterior model name that is neither ``auto`` nor a known model."""
+    if posterior != "auto" and posterior not in POSTERIOR_MODELS:
+        raise ValueError(
+            f"posterior: expected 'auto' or one of {sorted(POSTERIOR_MODELS)}, got {posterior!r}"
+        )
+
+
+SB3_SET_BY_US = ("policy", "env", "seed", "device", "verbose")
+"""Constructor arguments of an SB3 class that :func:`~avemotion.agents.sb3.train_sb3` sets."""
+
+
+def agent_configuration(
+    agent: str, agent_kwargs: dict[str, Any], resume: bool
+) -> tuple[Any, dict[str, Any]]:
+    """``(DQNConfig or None, the run's agent_config)`` from the ``--set`` options, each
+    refused in one line when the agent does not take it."""
+    if agent.startswith("dqn"):
+        from avemotion.agents.dqn import DQNConfig
+
+        defaults = (
+            {"recurrent": "gru", "obs_mode": "frame", "hidden": (128, 128)}
+            if agent == "dqn-recurrent"
+            else {}
+        )
+        config = DQNConfig.from_dict({**defaults, **agent_kwargs})
+        return config, dataclasses.asdict(config)
+    if resume:
+        raise ValueError(f"resume: only our DQN can resume; {agent} runs start over")
+    from avemotion.agents.sb3 import algorithm_class
+
+    algorithm_kwargs = {k: v for k, v in agent_kwargs.items() if k not in SB3_OPTIONS}
+    accepted = set(inspect.signature(algorithm_class(agent)).parameters) - set(SB3_SET_BY_US)
+    refused = sorted(set(algorithm_kwargs) - accepted)
+    if refused:
+        raise ValueError(
+            f"{agent}: unknown option {refused[0]!r} (neither one of {list(SB3_OPTIONS)} "
+            f"nor a constructor argument of {algorithm_class(agent).__name__})"
+        )
+    known = {k: v for k, v in agent_kwargs.items() if k in SB3_OPTIONS}
+    return None, {"obs_mode": "frame+mean", **known, "algorithm_kwargs": algorithm_kwargs}
+
+
 def fit_posterior(
     store: FeatureStore,
     run_dir: Path,
@@ -230,11 +263,7 @@ def fit_posterior(
 
     folds = int(agent_config.get("frontend_folds", CROSS_FIT_FOLDS))
     l2 = float(agent_config.get("frontend_l2", 1e-2))
-    if posterior != "auto" and posterior not in POSTERIOR_MODELS:
-        raise ValueError(
-            f"posterior: expected 'auto' or one of {sorted(POSTERIOR_MODELS)}, got {posterior!r}"
-        )
-
+    check_posterior_name(posterior)
     candidates = default_candidates(store) if posterior == "auto" else (posterior,)
 
     def fit() -> tuple[CrossFit, dict[str, Any]]:

@@ -62,8 +62,9 @@ def stop_parts(network: torch.nn.Module, obs: np.ndarray) -> dict[str, np.ndarra
     """Per step, before shrinkage and bias: the learnt wait value, the learnt share of a
     correct answer's reward, the posterior's maximum and its class (see
     :meth:`~avemotion.agents.networks.StoppingQNetwork.stop_parts`)."""
+    device = next(network.parameters()).device  # the training network may sit on a GPU
     with torch.no_grad():
-        wait, share, p = network.stop_parts(torch.from_numpy(obs))
+        wait, share, p = (v.cpu() for v in network.stop_parts(torch.from_numpy(obs).to(device)))
     p = p.numpy()
     return {
         "wait": wait.numpy()[:, 0],

@@ -83,6 +83,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+OWN_FLAGS = {
+    "seed": "seed",
+    "device": "device",
+    "posterior": "posterior",
+    "speakers": "speakers",
+    "exclude_speakers": "exclude-speakers",
+    "resume": "resume",
+    "overwrite": "overwrite",
+    "steps": "steps",
+}
+"""``train`` arguments that have a flag of their own (``--set`` would pass them twice)."""
+
+
 def parse_options(pairs: list[str]) -> dict:
     """``KEY=VALUE`` pairs into a dict (JSON values; bare words stay strings)."""
     options = {}
@@ -90,6 +103,8 @@ def parse_options(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"--set: expected KEY=VALUE, got {pair!r}")
+        if key in OWN_FLAGS:
+            raise ValueError(f"--set {key}: give it as --{OWN_FLAGS[key]}, not as an agent option")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:

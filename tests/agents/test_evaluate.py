@@ -11,6 +11,7 @@ import pytest
 from avemotion.agents.evaluate import evaluate_agent, evaluate_run, sweep_agent
 from avemotion.agents.runner import train
 from avemotion.cli import main
+from avemotion.store import FeatureStore
 
 
 class RecordingAgent:
@@ -29,7 +30,7 @@ class RecordingAgent:
 
     def act_batch(self, observations, action_masks, episode_starts):
         self.starts += int(np.sum(episode_starts))
-        wait = action_masks[:, 0] & (observations[:, -1] < 0.2)
+        wait = action_masks[:, 0] & (observations[:, -1] < 0.5)
         return np.where(wait, 0, 1)
 
 
@@ -39,7 +40,11 @@ def test_sweep_covers_each_clip_once(tiny_store, max_envs: int) -> None:
     predictions, steps = sweep_agent(agent, tiny_store, max_envs=max_envs)
     assert len(predictions) == tiny_store.n_clips
     assert (predictions == 0).all()
-    assert ((steps >= 1) & (steps <= tiny_store.lengths)).all()
+    # the agent waits while t / T_max < 0.5 (T_max = 12, the longest clip) and it may wait,
+    # so a clip of T steps is answered at index min(6, T − 1): it sees T steps if T ≤ 7, else 7
+    assert int(tiny_store.lengths.max()) == 12
+    np.testing.assert_array_equal(steps, np.minimum(tiny_store.lengths, 7))
+    assert agent.starts >= tiny_store.n_clips  # every clip began an episode
     report = evaluate_agent(agent, tiny_store)
     assert report["n_clips"] == tiny_store.n_clips
     assert sum(map(sum, report["confusion_matrix"])) == tiny_store.n_clips
@@ -115,6 +120,17 @@ def test_evaluate_run_rejects_a_store_of_other_classes(
     other = tiny_store_factory(tmp_path / "other", dim=5)
     with pytest.raises(ValueError, match="dim"):
         evaluate_run(run, other)
+    # the same clips and dim, the class names in another order: labels would mean other classes
+    renamed = FeatureStore.create(
+        tmp_path / "renamed",
+        [tiny_store.clip(i).frames for i in range(tiny_store.n_clips)],
+        tiny_store.labels,
+        tiny_store.speakers,
+        ["sad", "happy", "calm"],
+        meta={"steps_per_second": 10.0},
+    )
+    with pytest.raises(ValueError, match="class_names"):
+        evaluate_run(run, renamed)
     with pytest.raises(FileNotFoundError, match="config.json"):
         evaluate_run(tmp_path / "nothing", tiny_store)
 

@@ -142,3 +142,29 @@ def test_sweep_scores_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     np.testing.assert_allclose(
         stop_tuning.sweep_scores(sweep, 0.5), [0.0, 0.1, 0.2, -1.6, -1.8], rtol=1e-12
     )
+
+
+def test_stop_parts_runs_on_the_networks_device() -> None:
+    """The tuning reads a training network that may sit on a GPU: its observations go to
+    the network's device and the parts come back as CPU arrays (``meta`` stands in for a
+    device the observations are not on)."""
+    from avemotion.agents.stop_tuning import stop_parts
+
+    class OnMeta(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.empty(1, device="meta"))
+            self.seen: list[torch.device] = []
+
+        def stop_parts(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            self.seen.append(obs.device)
+            p = torch.tensor([[0.25, 0.75], [0.9, 0.1]])
+            return torch.tensor([[0.5], [0.25]]), torch.tensor([[1.0], [0.5]]), p
+
+    network = OnMeta()
+    parts = stop_parts(network, np.zeros((2, 3), dtype=np.float32))
+    assert network.seen == [torch.device("meta")]
+    np.testing.assert_array_equal(parts["wait"], [0.5, 0.25])
+    np.testing.assert_array_equal(parts["share"], [1.0, 0.5])
+    np.testing.assert_array_equal(parts["top"], np.float32([0.75, 0.9]))
+    np.testing.assert_array_equal(parts["predicted"], [1, 0])

@@ -57,7 +57,7 @@ def test_pipeline_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bars = [label for label, *_ in _bars(result)]
     # fp32 and the fastest path of each of the three quick sizes
-    assert len(bars) == 6 if cpu["inference"] == "fast" else 3
+    assert len(bars) == (6 if cpu["inference"] == "fast" else 3)
 
 
 def _fabricated_result() -> dict:

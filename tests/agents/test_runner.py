@@ -1,0 +1,48 @@
+"""``train`` checks every input before it touches an existing run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from avemotion.agents.runner import train
+
+TINY_DQN = {"num_envs": 4, "learning_starts": 40, "batch_size": 16, "hidden": [8]}
+
+
+@pytest.mark.parametrize(
+    ("agent", "options", "message"),
+    [
+        ("dqn", {"posterior": "no-such-model"}, "posterior"),
+        ("dqn", {"hiddn": [8]}, "unknown field"),
+        ("dqn", {"speakers": ["nobody"]}, "nobody"),
+        ("sb3-a2c", {"foo": 1}, "unknown option 'foo'"),
+        ("sb3-dqn", {"verbose": 1}, "unknown option 'verbose'"),  # train_sb3 sets it
+    ],
+)
+def test_a_bad_input_leaves_the_run_being_overwritten_alone(
+    tiny_store, tmp_path: Path, agent: str, options: dict, message: str
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.pt").write_text("the earlier run")
+    with pytest.raises(ValueError, match=message):
+        train(agent, tiny_store, 100, 0, run, overwrite=True, progress=False, **options)
+    assert [p.name for p in run.iterdir()] == ["model.pt"]
+    assert (run / "model.pt").read_text() == "the earlier run"
+
+
+def test_sb3_takes_its_constructor_arguments(tiny_store, tmp_path: Path) -> None:
+    run = train(
+        "sb3-a2c", tiny_store, 64, 0, tmp_path / "a2c", progress=False, n_steps=4, gamma=0.9
+    )
+    assert (run / "model.zip").is_file()
+
+
+def test_overwrite_replaces_a_run_once_the_inputs_are_good(tiny_store, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "stale.txt").write_text("from the earlier run")
+    train("dqn", tiny_store, 100, 0, run, overwrite=True, progress=False, **TINY_DQN)
+    assert not (run / "stale.txt").exists() and (run / "model.pt").is_file()
