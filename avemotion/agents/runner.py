@@ -78,7 +78,7 @@ def train(
     the SB3 class. ``posterior`` names the posterior model every rule of the run reads
     (:data:`~avemotion.posterior.POSTERIOR_MODELS`), or ``"auto"``: the one chosen on the
     training speakers by inner cross-validation
-    (:func:`~avemotion.posterior.selection.select_posterior_model`). ``resume`` continues
+    (:func:`~avemotion.agents.selection.select_posterior_model`). ``resume`` continues
     our DQN from its checkpoint up to ``steps``; ``overwrite`` replaces an existing run.
     ``device`` (``auto``, ``cpu`` or ``cuda``, :func:`~avemotion.device.resolve_device`)
     is where the agent's networks run; the saved files hold CPU tensors either way.
@@ -254,12 +254,10 @@ def fit_posterior(
     stopping rules on its out-of-fold posteriors (the same our DQN learns on). The fit is
     read from the posterior cache when it holds it (``status["cache"]``: hit or miss).
     Returns the fit and the selection's scores per candidate (empty when not selected)."""
+    from avemotion.agents.selection import select_posterior_model
     from avemotion.posterior.cache import cached_cross_fit
-    from avemotion.posterior.selection import (
-        cross_fit_any,
-        default_candidates,
-        select_posterior_model,
-    )
+    from avemotion.posterior.candidates import default_candidates
+    from avemotion.posterior.crossfit import cross_fit_any
 
     folds = int(agent_config.get("frontend_folds", CROSS_FIT_FOLDS))
     l2 = float(agent_config.get("frontend_l2", 1e-2))

@@ -10,6 +10,7 @@ the out-of-fold logits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,3 +69,62 @@ def cross_fit(
     everyone.fit_calibration(running, store.lengths, store.labels)
     oof = Posteriors.from_logits(running, store.lengths, store.labels, everyone.calibration)
     return CrossFit(everyone, oof, step_logits, folds)
+
+
+def cross_fit_any(
+    store: FeatureStore, make_model: Callable[[], Any], n_folds: int = CROSS_FIT_FOLDS
+) -> CrossFit:
+    """Cross-fit the posterior model ``make_model()`` builds (unfitted) on ``store``'s speakers.
+
+    The returned model is fitted on every clip; each speaker fold's posteriors come from a
+    model fitted on the other folds (warm-started from the full fit when the model keeps a
+    ``model`` attribute, as the softmax models do). A model with ``running_logits`` and
+    ``fit_calibration`` gets its step calibration fitted on the out-of-fold logits (and
+    applied by its ``posteriors_from_logits`` when it has one, else as ``calibration``
+    through :meth:`Posteriors.from_logits`); a model
+    with ``step_logits`` (linear in the steps) also yields its out-of-fold per-step logits,
+    else ``step_logits`` is None. With one speaker the posteriors are in-sample.
+    """
+    everyone = make_model().fit(store)
+    folds = speaker_folds(store.speaker_set, n_folds)
+    if len(folds) < 2:
+        return CrossFit(everyone, everyone.posteriors(store), None, folds)
+    calibrated = hasattr(everyone, "running_logits") and hasattr(everyone, "fit_calibration")
+    linear = hasattr(everyone, "step_logits")
+    index = {clip_id: i for i, clip_id in enumerate(store.clip_ids)}
+    rows: list[np.ndarray] = [np.empty(0, np.float32)] * store.n_clips
+    steps: list[np.ndarray] = [np.empty(0, np.float32)] * store.n_clips
+    for group in folds:
+        rest = make_model().fit(
+            store.subset(exclude_speakers=group), init=getattr(everyone, "model", None)
+        )
+        held = store.subset(speakers=group)
+        values = rest.running_logits(held) if calibrated else rest.posteriors(held).proba
+        cuts = np.cumsum(held.lengths)[:-1]
+        for j, part in enumerate(np.split(np.asarray(values, np.float32), cuts)):
+            i = index[held.clip_ids[j]]
+            rows[i] = part
+            if linear:
+                steps[i] = np.asarray(rest.step_logits(held.clip(j).frames), np.float32)
+    stacked = np.vstack(rows)
+    if calibrated:
+        everyone.fit_calibration(stacked, store.lengths, store.labels)
+        if hasattr(everyone, "posteriors_from_logits"):  # its own calibration form
+            oof = everyone.posteriors_from_logits(stacked, store.lengths, store.labels)
+        else:
+            oof = Posteriors.from_logits(stacked, store.lengths, store.labels, everyone.calibration)
+    else:
+        offsets = np.concatenate([[0], np.cumsum(store.lengths)[:-1]]).astype(np.int64)
+        oof = Posteriors(stacked, offsets, store.lengths.copy(), store.labels.copy())
+    return CrossFit(everyone, oof, steps if linear else None, folds)
+
+
+def subset_posteriors(post: Posteriors, clips: np.ndarray) -> Posteriors:
+    """The posteriors of the clips ``clips`` (indices, in that order)."""
+    clips = np.asarray(clips, dtype=np.int64)
+    lengths = post.lengths[clips]
+    rows = np.concatenate(
+        [np.arange(post.offsets[i], post.offsets[i] + post.lengths[i]) for i in clips]
+    )
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return Posteriors(post.proba[rows], offsets, lengths, post.labels[clips])

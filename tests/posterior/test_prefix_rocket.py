@@ -7,6 +7,7 @@ import pytest
 from test_prefix_shape import ramp_store
 
 from avemotion.posterior import POSTERIOR_MODELS, load_posterior_model
+from avemotion.posterior.candidates import DEFAULT_CANDIDATES, default_candidates
 from avemotion.posterior.models import save_posterior_model
 from avemotion.posterior.prefix_rocket import (
     ROCKET_MAX_DIM,
@@ -15,7 +16,6 @@ from avemotion.posterior.prefix_rocket import (
     prefix_panel,
     rocket_available,
 )
-from avemotion.posterior.selection import DEFAULT_CANDIDATES, default_candidates
 from avemotion.store import FeatureStore
 
 needs_aeon = pytest.mark.skipif(
@@ -109,7 +109,7 @@ def test_unfitted_model_one_line() -> None:
 def test_default_candidates_add_it_to_series_only(
     tiny_store_factory, tmp_path, monkeypatch
 ) -> None:
-    import avemotion.posterior.selection as selection
+    import avemotion.posterior.candidates as selection
 
     narrow = tiny_store_factory(tmp_path / "narrow", dim=ROCKET_MAX_DIM)
     wide = tiny_store_factory(tmp_path / "wide", dim=ROCKET_MAX_DIM + 1)
@@ -125,7 +125,7 @@ def test_the_candidates_are_part_of_the_cache_key(tiny_store, tmp_path, monkeypa
     """A run with aeon installed does not read a selection made without it (nor the reverse)."""
     import json
 
-    import avemotion.posterior.selection as selection
+    import avemotion.posterior.candidates as selection
     from avemotion.agents.runner import fit_posterior
 
     monkeypatch.setenv("AVEMOTION_CACHE", str(tmp_path / "cache"))

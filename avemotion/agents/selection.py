@@ -1,8 +1,6 @@
-"""Cross-fitting any posterior model, and choosing one on the training speakers only.
+"""Choosing the posterior model on the training speakers only.
 
-:func:`cross_fit_any` is :func:`~avemotion.posterior.cross_fit` for every model with the
-posterior-model interface (``fit(store, init=None)``, ``posteriors(store)``), not only the
-running-mean softmax. :func:`select_posterior_model` cross-fits each candidate and keeps
+:func:`select_posterior_model` cross-fits each candidate (:func:`~avemotion.posterior.crossfit.cross_fit_any`) and keeps
 the one whose out-of-fold posteriors let a simple stopping rule reach the best harmonic
 mean of accuracy and earliness, the objective every stopping rule is judged by. By
 default the rule is the better of the threshold and the fixed fraction: a threshold
@@ -13,8 +11,8 @@ can learn either. Each rule's parameter is tuned by an inner speaker-grouped
 cross-validation (tuned on the other folds' clips, scored on each fold's), so no
 candidate is scored on clips its parameter saw. Test clips are never read.
 
-This module sits above both stages (it scores posteriors through a stopping rule of
-:mod:`avemotion.agents.baselines`), so :mod:`avemotion.posterior` does not import it.
+It scores posteriors through the stopping rules of :mod:`avemotion.agents.baselines`, so
+it lives with them, above the posterior stage it chooses from.
 """
 
 from __future__ import annotations
@@ -31,25 +29,16 @@ from avemotion.agents.baselines import (
     decide_threshold,
     score,
 )
-from avemotion.posterior.crossfit import CROSS_FIT_FOLDS, CrossFit
+from avemotion.posterior.candidates import default_candidates
+from avemotion.posterior.crossfit import (
+    CROSS_FIT_FOLDS,
+    CrossFit,
+    cross_fit_any,
+    subset_posteriors,
+)
 from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
-from avemotion.posterior.prefix_rocket import ROCKET_MAX_DIM, PrefixMiniRocket, rocket_available
-from avemotion.posterior.prefix_shape import PrefixNearestNeighbour, PrefixShapeSoftmax
 from avemotion.speakers import speaker_folds
 from avemotion.store import FeatureStore
-
-DEFAULT_CANDIDATES = ("running-mean-softmax", PrefixShapeSoftmax.name, PrefixNearestNeighbour.name)
-"""The default first: it wins every tie."""
-
-
-def default_candidates(store: FeatureStore) -> tuple[str, ...]:
-    """The candidates ``--posterior auto`` scores on ``store``: :data:`DEFAULT_CANDIDATES`,
-    and :class:`~avemotion.posterior.prefix_rocket.PrefixMiniRocket` for a store of at most
-    :data:`~avemotion.posterior.prefix_rocket.ROCKET_MAX_DIM` dims when aeon is installed."""
-    if store.dim <= ROCKET_MAX_DIM and rocket_available():
-        return (*DEFAULT_CANDIDATES, PrefixMiniRocket.name)
-    return DEFAULT_CANDIDATES
-
 
 SELECTION_RULES = ("threshold", "fixed_fraction")
 """The rules a candidate is scored by (the best of them counts)."""
@@ -59,65 +48,6 @@ RULE_GRIDS: dict[str, tuple[np.ndarray, Callable[..., Any]]] = {
     "threshold": (THRESHOLDS, decide_threshold),
     "fixed_fraction": (FRACTIONS, decide_fraction),
 }
-
-
-def cross_fit_any(
-    store: FeatureStore, make_model: Callable[[], Any], n_folds: int = CROSS_FIT_FOLDS
-) -> CrossFit:
-    """Cross-fit the posterior model ``make_model()`` builds (unfitted) on ``store``'s speakers.
-
-    The returned model is fitted on every clip; each speaker fold's posteriors come from a
-    model fitted on the other folds (warm-started from the full fit when the model keeps a
-    ``model`` attribute, as the softmax models do). A model with ``running_logits`` and
-    ``fit_calibration`` gets its step calibration fitted on the out-of-fold logits (and
-    applied by its ``posteriors_from_logits`` when it has one, else as ``calibration``
-    through :meth:`Posteriors.from_logits`); a model
-    with ``step_logits`` (linear in the steps) also yields its out-of-fold per-step logits,
-    else ``step_logits`` is None. With one speaker the posteriors are in-sample.
-    """
-    everyone = make_model().fit(store)
-    folds = speaker_folds(store.speaker_set, n_folds)
-    if len(folds) < 2:
-        return CrossFit(everyone, everyone.posteriors(store), None, folds)
-    calibrated = hasattr(everyone, "running_logits") and hasattr(everyone, "fit_calibration")
-    linear = hasattr(everyone, "step_logits")
-    index = {clip_id: i for i, clip_id in enumerate(store.clip_ids)}
-    rows: list[np.ndarray] = [np.empty(0, np.float32)] * store.n_clips
-    steps: list[np.ndarray] = [np.empty(0, np.float32)] * store.n_clips
-    for group in folds:
-        rest = make_model().fit(
-            store.subset(exclude_speakers=group), init=getattr(everyone, "model", None)
-        )
-        held = store.subset(speakers=group)
-        values = rest.running_logits(held) if calibrated else rest.posteriors(held).proba
-        cuts = np.cumsum(held.lengths)[:-1]
-        for j, part in enumerate(np.split(np.asarray(values, np.float32), cuts)):
-            i = index[held.clip_ids[j]]
-            rows[i] = part
-            if linear:
-                steps[i] = np.asarray(rest.step_logits(held.clip(j).frames), np.float32)
-    stacked = np.vstack(rows)
-    if calibrated:
-        everyone.fit_calibration(stacked, store.lengths, store.labels)
-        if hasattr(everyone, "posteriors_from_logits"):  # its own calibration form
-            oof = everyone.posteriors_from_logits(stacked, store.lengths, store.labels)
-        else:
-            oof = Posteriors.from_logits(stacked, store.lengths, store.labels, everyone.calibration)
-    else:
-        offsets = np.concatenate([[0], np.cumsum(store.lengths)[:-1]]).astype(np.int64)
-        oof = Posteriors(stacked, offsets, store.lengths.copy(), store.labels.copy())
-    return CrossFit(everyone, oof, steps if linear else None, folds)
-
-
-def subset_posteriors(post: Posteriors, clips: np.ndarray) -> Posteriors:
-    """The posteriors of the clips ``clips`` (indices, in that order)."""
-    clips = np.asarray(clips, dtype=np.int64)
-    lengths = post.lengths[clips]
-    rows = np.concatenate(
-        [np.arange(post.offsets[i], post.offsets[i] + post.lengths[i]) for i in clips]
-    )
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    return Posteriors(post.proba[rows], offsets, lengths, post.labels[clips])
 
 
 def tune_rule(post: Posteriors, rule: str = "threshold") -> float:

@@ -5,22 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from avemotion.agents.selection import (
+    candidate_score,
+    select_posterior_model,
+    threshold_score,
+    tune_rule,
+    tune_threshold,
+)
 from avemotion.posterior import (
     Posteriors,
     PrefixShapeSoftmax,
     RunningMeanSoftmax,
     cross_fit,
 )
-from avemotion.posterior.selection import (
-    candidate_score,
-    cross_fit_any,
-    default_candidates,
-    select_posterior_model,
-    subset_posteriors,
-    threshold_score,
-    tune_rule,
-    tune_threshold,
-)
+from avemotion.posterior.candidates import default_candidates
+from avemotion.posterior.crossfit import cross_fit_any, subset_posteriors
 from avemotion.store import FeatureStore
 
 
