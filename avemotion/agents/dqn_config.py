@@ -174,14 +174,26 @@ class DQNConfig:
                 )
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DQNConfig:
-        known = {f for f in cls.__dataclass_fields__} | _RETIRED_FIELDS
-        unknown = sorted(set(values) - known)
+    def from_dict(cls, values: dict[str, Any], saved: bool = False) -> DQNConfig:
+        """The config of ``values``; ``saved`` (an older run's ``config.json``) also
+        accepts, and drops, the fields retired since."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known - (_RETIRED_FIELDS if saved else set()))
         if unknown:
-            raise ValueError(f"dqn config: unknown field(s) {unknown}; known: {sorted(known)}")
-        values = {k: v for k, v in values.items() if k not in _RETIRED_FIELDS}
+            retired = (
+                " (retired: it no longer has an effect)" if unknown[0] in _RETIRED_FIELDS else ""
+            )
+            raise ValueError(
+                f"dqn config: unknown field {unknown[0]!r}{retired}; known: {sorted(known)}"
+            )
+        values = without_retired(values)
         if values.get("reward") == "env":  # runs saved before the env offered presets
             values["reward"] = "signed"
         if "hidden" in values:
             values["hidden"] = tuple(int(h) for h in values["hidden"])
         return cls(**values)
+
+
+def without_retired(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without the fields older runs' configs may hold and that are ignored now."""
+    return {k: v for k, v in values.items() if k not in _RETIRED_FIELDS}

@@ -188,6 +188,8 @@ def run_baselines(
     rules = TunedRules(**{k: tuned[k] for k in TunedRules.__dataclass_fields__})
     post = posterior.posteriors(test)
     reports = rule_reports(rules, post, test)
+    if aeon and not aeon_available():
+        warnings.warn("aeon is not installed: its classifiers are left out (the aeon extra)")
     if aeon and aeon_available():
         done = run_dir / "evaluations" / evaluation_key(test, seed)
         done.mkdir(parents=True, exist_ok=True)

@@ -100,7 +100,7 @@ def load_dqn_agent(run_dir: Path, config: dict[str, Any]) -> DQNAgent:
     saved = dict(config["agent_config"])
     # Runs saved before the "reward" field existed were trained on the env's reward.
     saved.setdefault("reward", "env")
-    dqn_config = DQNConfig.from_dict(saved)
+    dqn_config = DQNConfig.from_dict(saved, saved=True)
     # a run whose agent reads log-posteriors (agent_input "posteriors") has a K-dim input
     store_dim = int(config.get("agent_store_dim", config["store_dim"]))
     network = make_q_network(

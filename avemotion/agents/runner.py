@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from avemotion.agents.baselines import tune_rules
+from avemotion.agents.dqn_config import without_retired
 from avemotion.agents.frontend_fit import reads_posterior_store
 from avemotion.agents.run_dir import (
     CONFIG,
@@ -107,7 +108,7 @@ def train(
             raise ValueError(
                 f"{run_dir}: agent: the run was trained with {previous['agent']!r}, not {agent!r}"
             )
-        agent_kwargs = {**previous["agent_config"], **agent_kwargs}
+        agent_kwargs = {**without_retired(previous["agent_config"]), **agent_kwargs}
         posterior = previous.get("posterior", {}).get("name", posterior)
     config, agent_config = agent_configuration(agent, agent_kwargs, resume)
     # every input is checked before an existing run is replaced

@@ -28,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--baselines",
         action="store_true",
-        help="also fit and report the non-RL baselines on the run's training speakers",
+        help="also report the non-RL rules (read from the run: tuned on its training speakers) "
+        "and aeon's classifiers (fitted on the run's training clips)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object as the last line"

@@ -47,8 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--posterior",
         default="auto",
         metavar="MODEL",
-        help="posterior model every stopping rule of the run reads: running-mean-softmax, "
-        "prefix-shape-softmax, or auto (chosen on the training speakers by inner "
+        help="posterior model every stopping rule of the run reads: "
+        f"{', '.join(POSTERIOR_NAMES)}, or auto (chosen on the training speakers by inner "
         "cross-validation; default)",
     )
     parser.add_argument("--seed", type=int, default=0)
@@ -77,11 +77,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-eval",
         action="store_true",
-        help="skip the evaluation on held-out speakers after training",
+        help="skip the evaluation after training: on S07-S08 in the default job, else on "
+        "the store's speakers left out by --speakers / --exclude-speakers (if any)",
     )
     add_device_argument(parser)
     parser.set_defaults(func=run)
 
+
+POSTERIOR_NAMES = (
+    "running-mean-softmax",
+    "store-logits",
+    "prefix-shape-softmax",
+    "prefix-nearest-neighbour",
+    "prefix-minirocket",
+)
+"""The names of :data:`~avemotion.posterior.POSTERIOR_MODELS`, spelt out so that ``--help``
+does not import torch (a test keeps them equal)."""
 
 OWN_FLAGS = {
     "seed": "seed",
@@ -137,11 +148,15 @@ def run(args: argparse.Namespace) -> int:
     )
     summary = read_summary(run_dir)
     print(f"run: {run_dir}")
-    if default_job and not args.no_eval:
-        result = evaluate_run(
-            run_dir, None, speakers=list(DEFAULT_TEST_SPEAKERS), baselines=True, aeon=False
-        )
-        print(f"held-out speakers {', '.join(DEFAULT_TEST_SPEAKERS)}, {result['n_clips']} clips:")
+    if args.no_eval:
+        held_out = []
+    elif default_job:
+        held_out = list(DEFAULT_TEST_SPEAKERS)
+    else:
+        held_out = left_out_speakers(args.features, run_dir)
+    if held_out:
+        result = evaluate_run(run_dir, args.features, speakers=held_out, baselines=True, aeon=False)
+        print(f"held-out speakers {', '.join(held_out)}, {result['n_clips']} clips:")
         rows = [(f"{args.agent} (ours)" if args.agent.startswith("dqn") else args.agent, result)]
         rows += [(name, result["baselines"][name]) for name in ("threshold", "fixed_fraction")]
         for name, r in rows:
@@ -153,3 +168,12 @@ def run(args: argparse.Namespace) -> int:
         f"env-steps/s: {summary['env_steps_per_s']:.0f} ({summary['env_steps']} steps in {summary['train_seconds']:.1f} s)"
     )
     return 0
+
+
+def left_out_speakers(features: str | None, run_dir) -> list[str]:
+    """The speakers of the store (``None``: the synthetic corpus) the run did not train on."""
+    from avemotion.agents.run_dir import read_run_config
+    from avemotion.envs.core import resolve_store
+
+    trained = set(read_run_config(run_dir).get("train_speakers") or ())
+    return [s for s in resolve_store(features).speaker_set if s not in trained]

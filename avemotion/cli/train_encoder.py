@@ -90,7 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--window-fraction", type=float, help="fraction of training windows per epoch"
     )
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--threads", type=int, help="torch threads (default 2)")
+    parser.add_argument("--threads", type=int, help="torch threads (default 1)")
     parser.add_argument(
         "--allow-outside-root",
         action="store_true",

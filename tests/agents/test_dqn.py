@@ -300,8 +300,17 @@ def test_auto_time_feature_is_resolved_and_recorded(
 
 
 def test_config_rejects_unknown_fields() -> None:
-    with pytest.raises(ValueError, match="unknown field"):
+    with pytest.raises(ValueError, match="unknown field 'learning_rat'"):
         DQNConfig.from_dict({"learning_rat": 1e-3})
+
+
+def test_retired_fields_are_read_from_saved_runs_only() -> None:
+    """An older run's config.json may hold fields that no longer do anything: loading it
+    drops them; given as a new option, one is refused instead of silently ignored."""
+    with pytest.raises(ValueError, match="'relative_wait_cost' \\(retired"):
+        DQNConfig.from_dict({"relative_wait_cost": 0.1})
+    saved = DQNConfig.from_dict({"relative_wait_cost": 0.1, "gamma": 0.5}, saved=True)
+    assert saved == DQNConfig(gamma=0.5)
 
 
 def test_existing_run_dir_is_not_overwritten(tiny_store, tmp_path) -> None:

@@ -27,3 +27,24 @@ def test_set_refuses_what_has_a_flag_of_its_own(pair: str, capsys) -> None:
 def test_set_refuses_a_pair_without_a_value() -> None:
     with pytest.raises(ValueError, match="expected KEY=VALUE"):
         parse_options(["hidden"])
+
+
+def test_help_names_every_posterior_model() -> None:
+    from avemotion.cli.train import POSTERIOR_NAMES
+    from avemotion.posterior import POSTERIOR_MODELS
+
+    assert set(POSTERIOR_NAMES) == set(POSTERIOR_MODELS)
+
+
+@pytest.mark.parametrize("no_eval", [False, True])
+def test_train_evaluates_on_the_speakers_it_left_out(
+    tiny_store, tmp_path, capsys, no_eval: bool
+) -> None:
+    argv = ["train", "--features", str(tiny_store.path), "--exclude-speakers", "P3"]
+    argv += ["--steps", "100", "--out", str(tmp_path / "run"), "--set", "num_envs=4"]
+    argv += ["learning_starts=20", "batch_size=16", "hidden=[8]"]
+    assert main(argv + (["--no-eval"] if no_eval else [])) == 0
+    out = capsys.readouterr().out
+    held = [line for line in out.splitlines() if line.startswith("held-out speakers")]
+    assert held == ([] if no_eval else ["held-out speakers P3, 12 clips:"])
+    assert ("threshold" in out) is not no_eval
