@@ -3,6 +3,8 @@
     python experiments/compare.py results/loso-synthetic
 
 Writes into that directory: ``comparison.md``, ``comparison.csv``, ``wins.json``,
+``missing.json`` (every (fold, seed, method) result not found, with the reason; also listed
+under the table),
 ``confusion_matrices.png`` (summed over folds and seeds, rows normalised),
 ``accuracy_vs_earliness.png`` (our DQN's wait-bias sweep and curve runs, the threshold and
 fixed-fraction sweeps) and ``training_curves.png``.
@@ -91,6 +93,67 @@ def collect(root: Path, folds: list[str] | None = None) -> dict[str, list[dict[s
     return methods
 
 
+def missing_results(
+    root: Path, methods: dict[str, list[dict[str, Any]]], folds: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every (fold, seed, method) the table lacks, with the reason: a requested fold or a
+    seed directory that does not exist, a run directory without ``eval.json`` (unfinished or
+    failed) or missing, a ``baselines.json`` missing or without that rule. Seeds are those
+    of any fold; agents are the run directories (with or without ``eval.json``) of any seed,
+    rules the entries of any ``baselines.json``."""
+    present = fold_dirs(root, folds)
+    seed_dirs = {fold.name: sorted(d for d in fold.glob("seed*") if d.is_dir()) for fold in present}
+    seeds = sorted({int(d.name[len("seed") :]) for dirs in seed_dirs.values() for d in dirs})
+    agents = {Path(r["run_dir"]).name for rs in methods.values() for r in rs if "run_dir" in r}
+    agents |= {
+        p.name for dirs in seed_dirs.values() for d in dirs for p in d.iterdir() if p.is_dir()
+    }
+    rules = sorted(set(methods) - agents)
+    every = sorted(agents) + rules
+    found: list[dict[str, Any]] = []
+
+    def add(fold: str, seed: int | None, method: str, reason: str) -> None:
+        found.append({"fold": fold, "seed": seed, "method": method, "reason": reason})
+
+    for fold in sorted(set(folds or ()) - {f.name for f in present}):
+        add(fold, None, "*", f"no fold directory {root / fold}")
+    for fold in present:
+        if not seed_dirs[fold.name]:
+            add(fold.name, None, "*", f"{fold}: no seed* directory (not a fold of loso.py?)")
+            continue
+        for seed in seeds:
+            seed_dir = fold / f"seed{seed}"
+            if not seed_dir.is_dir():
+                for method in every:
+                    add(fold.name, seed, method, f"no seed directory {seed_dir}")
+                continue
+            for method in sorted(agents):
+                run = seed_dir / method
+                if not run.is_dir():
+                    add(fold.name, seed, method, f"no run directory {run}")
+                elif not (run / "eval.json").is_file():
+                    add(fold.name, seed, method, f"{run}: no eval.json (unfinished or failed run)")
+            baselines = seed_dir / "baselines.json"
+            reports = json.loads(baselines.read_text())["reports"] if baselines.is_file() else None
+            for method in rules:
+                if reports is None:
+                    add(fold.name, seed, method, f"no {baselines}")
+                elif method not in reports:
+                    add(fold.name, seed, method, f"not in {baselines}")
+    return found
+
+
+def missing_lines(missing: list[dict[str, Any]]) -> list[str]:
+    """One line per missing (fold, seed, method): ``fold P3, seed 1, dqn: reason``."""
+    return [
+        f"fold {m['fold']}, "
+        + (f"seed {m['seed']}, " if m["seed"] is not None else "every seed, ")
+        + ("every method" if m["method"] == "*" else m["method"])
+        + f": {m['reason']}"
+        for m in missing
+    ]
+
+
 def pool(reports: list[dict[str, Any]]) -> tuple[float, float, float]:
     """Clip-weighted accuracy and earliness of some fold reports, and the HM of those."""
     n = np.array([r["n_clips"] for r in reports], dtype=float)
@@ -160,7 +223,11 @@ def compare_to_best(
 
 
 def write_tables(
-    out: Path, table: dict[str, dict[str, Any]], kinds: dict[str, str], wins: dict[str, Any] | None
+    out: Path,
+    table: dict[str, dict[str, Any]],
+    kinds: dict[str, str],
+    wins: dict[str, Any] | None,
+    missing: list[dict[str, Any]] | None = None,
 ) -> None:
     """``comparison.md`` / ``comparison.csv`` through the writer the sweep uses too."""
     rows = []
@@ -188,6 +255,11 @@ def write_tables(
             f"\n\nPaired per-fold HM (mean over seeds), {wins['ours']} vs {wins['best_other']}: "
             f"{wins['wins']} wins, {wins['ties']} ties, {wins['losses']} losses over "
             f"{len(wins['folds'])} folds."
+        )
+    if missing:
+        note += (
+            f"\n\nNot in the table ({len(missing)} missing fold/seed/method result(s); "
+            "also in missing.json):\n\n" + "\n".join(f"- {line}" for line in missing_lines(missing))
         )
     write_comparison(rows, out / "comparison", metrics=METRICS, note=note)
 
@@ -336,13 +408,19 @@ def main(argv: list[str] | None = None) -> int:
     table = {m: aggregate(reports) for m, reports in methods.items()}
     kinds = {m: reports[0]["kind"] for m, reports in methods.items()}
     wins = compare_to_best(methods, table)
-    write_tables(out, table, kinds, wins)
+    missing = missing_results(root, methods, args.folds)
+    write_tables(out, table, kinds, wins, missing)
+    (out / "missing.json").write_text(json.dumps(missing, indent=1))
     if wins is not None:
         (out / "wins.json").write_text(json.dumps(wins, indent=1))
     plot_confusions(out, table)
     plot_curves(out, methods, table, root, args.folds)
     plot_training(out, methods)
     print((out / "comparison.md").read_text())
+    if missing:
+        print(
+            f"{len(missing)} fold/seed/method result(s) missing, listed in {out / 'missing.json'}"
+        )
     return 0
 
 

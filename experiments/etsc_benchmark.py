@@ -83,12 +83,15 @@ def class_order(labels: np.ndarray) -> list[str]:
 
 
 def build_stores(name: str, root: Path) -> tuple[FeatureStore, FeatureStore]:
-    """The train and test stores of set ``name`` (written once under ``root``)."""
-    stores, classes = [], None
+    """The train and test stores of set ``name`` (written once under ``root``). The classes
+    are the train split's, also when its store was written by an earlier (killed) run."""
+    stores: list[FeatureStore] = []
+    classes: list[str] | None = None
     for split in ("train", "test"):
         path = root / f"{name}-{split}"
         if (path / "meta.json").is_file():
             stores.append(FeatureStore.open(path))
+            classes = classes or list(stores[-1].class_names)
             continue
         sequences, raw = load_split(name, split.upper())
         classes = classes or class_order(raw)

@@ -3,7 +3,9 @@ chosen"): the CPU-sized audio branch and the LSTM (the library's ``AudioNet``,
 ``speaker_augment``, ``TemporalNet``, ``fit_sequences``, ``evaluate_sequences``) trained on
 actors 01-10 and scored on validation actors 11-14, with options the library does not have
 (mixup, ensembles, other LSTM inputs, cross-fitting). Log-mel patches are cached once in
-``--cache``; trained branches are cached beside it, so LSTM variants reuse them.
+``--cache`` (under a key of the root and its file list; the file account is printed, and
+kept in each result line); trained branches are cached beside it, so LSTM variants reuse
+them. Caches hold tensors only and are read with ``weights_only=True``.
 
     python experiments/ravdess_recipe_search.py --tag E0                         # E0
     python experiments/ravdess_recipe_search.py --mixup 0.4 --tag E1             # E1
@@ -31,7 +33,9 @@ branch's log-posteriors over voiced windows.
 """
 
 import argparse
+import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -39,21 +43,80 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avemotion.encoders.datasets import list_dataset
+from avemotion.atomic import torch_save_atomic
+from avemotion.encoders.corpus_files import printable
+from avemotion.encoders.datasets import Corpus, list_corpus
 from avemotion.encoders.frontend import PATCH_FRAMES, log_mel, voiced_mask
 from avemotion.encoders.loops import _optimiser, evaluate_sequences, fit_sequences, speaker_augment
 from avemotion.encoders.media import load_audio
 from avemotion.encoders.models import AudioNet, TemporalNet
 from avemotion.encoders.train import TrainConfig
 
+CACHE_FORMAT = 2
+"""Caches hold plain tensors, strings and numbers only, read back with ``weights_only=True``
+(nothing under ``--cache`` is unpickled); format 1 pickled whole objects and is refused."""
+
+
+def corpus_key(root: str, corpus: Corpus) -> str:
+    """The patch cache's key: the absolute root and every listed clip (path relative to the
+    root, size, label, speaker), so that a cache of another root or another file list is
+    never reused."""
+    base = os.path.abspath(root)
+    files = [
+        [os.path.relpath(os.path.abspath(it.path), base), os.path.getsize(it.path)]
+        + [it.label, it.speaker]
+        for it in corpus.items
+    ]
+    return hashlib.md5(json.dumps([base, files]).encode()).hexdigest()[:10]
+
+
+def read_cache(path: Path, key: str) -> dict:
+    """A cache written by :func:`write_cache` under ``key`` (tensors only, never unpickled)."""
+    try:
+        data = torch.load(path, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - an old pickled cache or a foreign file
+        raise SystemExit(
+            f"{path}: not a cache of this script's format {CACHE_FORMAT} (an older cache "
+            f"pickled objects; delete it to rebuild): {str(error).splitlines()[0]}"
+        ) from error
+    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or data.get("key") != key:
+        raise SystemExit(f"{path}: cache of another format or key than {key}; delete it to rebuild")
+    return data
+
+
+def write_cache(path: Path, key: str, **fields) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch_save_atomic({"format": CACHE_FORMAT, "key": key, **fields}, path)
+
+
+def list_clips(root: str) -> tuple[Corpus, str]:
+    """The RAVDESS audio corpus under ``root`` and its cache key; prints its file account
+    (every file under the root, kept or skipped with the reason, as ``avemotion extract``)."""
+    corpus = list_corpus("ravdess", root, "audio")
+    print(corpus.account.summary())
+    for line in printable(corpus.account.lines()):
+        print(f"  skipped {line}")
+    return corpus, corpus_key(root, corpus)
+
 
 def load(root: str, cache: Path):
-    """Every clip's log-mel patches, voiced mask, label and speaker (cached in ``cache``)."""
-    if cache.exists():
-        return torch.load(cache, weights_only=False)
-    items, classes = list_dataset("ravdess", root, "audio")
+    """Every clip's log-mel patches, voiced mask, label and speaker, the classes, the corpus
+    key and the file account (``files``: counts, ``skipped``: one line per file). Patches are
+    cached in ``cache``'s folder under a name with the key (``clips-KEY.pt`` for
+    ``clips.pt``)."""
+    corpus, key = list_clips(root)
+    account = {"files": corpus.account.counts(), "skipped": corpus.account.lines()}
+    path = cache.with_name(f"{cache.stem}-{key}{cache.suffix}")
+    classes = list(corpus.classes)
+    if path.exists():
+        data = read_cache(path, key)
+        clips = [
+            dict(speaker=s, label=int(y), patches=p, voiced=v.numpy())
+            for s, y, p, v in zip(data["speakers"], data["labels"], data["patches"], data["voiced"])
+        ]
+        return clips, list(data["classes"]), key, account
     clips = []
-    for it in items:
+    for it in corpus.items:
         frames = log_mel(load_audio(it.path))
         count = (len(frames) - PATCH_FRAMES) // 10 + 1
         patches = frames.unfold(0, PATCH_FRAMES, 10)[:count].transpose(1, 2).contiguous()
@@ -65,9 +128,35 @@ def load(root: str, cache: Path):
                 voiced=voiced_mask(patches),
             )
         )
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save((clips, list(classes)), cache)
-    return clips, list(classes)
+    write_cache(
+        path,
+        key,
+        root=os.path.abspath(root),
+        classes=classes,
+        speakers=[c["speaker"] for c in clips],
+        labels=torch.tensor([c["label"] for c in clips], dtype=torch.int64),
+        patches=[c["patches"] for c in clips],
+        voiced=[torch.from_numpy(c["voiced"]) for c in clips],
+    )
+    return clips, classes, key, account
+
+
+def save_nets(path: Path, key: str, nets) -> None:
+    """Trained branches as state dicts (plain tensors)."""
+    write_cache(path, key, state_dicts=[n.state_dict() for n in nets])
+
+
+def load_nets(path: Path, key: str, make_net) -> list:
+    """Branches saved by :func:`save_nets`, rebuilt with ``make_net()`` (evaluation mode;
+    the global torch generator is left as it was, as when the nets were unpickled)."""
+    nets = []
+    for state in read_cache(path, key)["state_dicts"]:
+        with torch.random.fork_rng(devices=[]):
+            net = make_net()
+        net.load_state_dict(state)
+        net.eval()
+        nets.append(net)
+    return nets
 
 
 class MeanTemporal(torch.nn.Module):
@@ -93,10 +182,15 @@ def actors(span: str) -> set[str]:
     return {f"Actor_{i:02d}" for i in range(first, last + 1)}
 
 
-def main():
+def main(argv: list[str] | None = None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", default="../shared/data/ravdess-speech-16k")
-    ap.add_argument("--cache", default="/tmp/avemotion-recipe-search/clips.pt")
+    ap.add_argument(
+        "--cache",
+        default="/tmp/avemotion-recipe-search/clips.pt",
+        help="patch cache: written as NAME-KEY.pt beside it (KEY: root and file list); "
+        "trained branches are cached in its folder",
+    )
     ap.add_argument("--results", default="/tmp/avemotion-recipe-search/results.jsonl")
     ap.add_argument("--train", default="1-10")
     ap.add_argument("--val", default="11-14")
@@ -124,14 +218,24 @@ def main():
     ap.add_argument("--late-weight", default="0", help="comma list of LSTM late-step powers")
     ap.add_argument("--lstm-members", type=int, default=1, help="LSTMs averaged (seeds)")
     ap.add_argument("--tag", default="")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
-    clips, classes = load(a.root, Path(a.cache))
+    clips, classes, patches_key, account = load(a.root, Path(a.cache))
     work = Path(a.cache).parent
     tr = [c for c in clips if c["speaker"] in actors(a.train)]
     va = [c for c in clips if c["speaker"] in actors(a.val)]
     t0 = time.perf_counter()
+
+    def make_net():
+        """An untrained audio branch of the options' shape."""
+        net = AudioNet(len(classes), "small")
+        if a.width != 64:
+            from avemotion.encoders.models import SmallAudio
+
+            net.body = SmallAudio(a.width)
+        net.body.fc[0].p = a.dropout
+        return net
 
     def train_branches(tr, seed_offset=0):
         pairs = np.array([(ci, s) for ci, c in enumerate(tr) for s in np.flatnonzero(c["voiced"])])
@@ -140,12 +244,7 @@ def main():
         nets = []
         for member in range(a.ensemble):
             torch.manual_seed(a.seed * 100 + member + seed_offset)
-            net = AudioNet(len(classes), "small")
-            if a.width != 64:
-                from avemotion.encoders.models import SmallAudio
-
-                net.body = SmallAudio(a.width)
-            net.body.fc[0].p = a.dropout
+            net = make_net()
             per_epoch = int(len(pairs) * a.frac)
             steps = (per_epoch + a.batch - 1) // a.batch
             cfg = TrainConfig(num_epochs=a.epochs, learning_rate=a.lr)
@@ -184,11 +283,10 @@ def main():
             nets.append(net)
         return nets
 
-    import hashlib
-
     key = hashlib.md5(
         json.dumps(
             [
+                patches_key,
                 a.train,
                 a.seed,
                 a.epochs,
@@ -208,10 +306,10 @@ def main():
     ).hexdigest()[:10]
     cache = work / f"branch-{key}.pt"
     if cache.exists():
-        nets = torch.load(cache, weights_only=False)
+        nets = load_nets(cache, key, make_net)
     else:
         nets = train_branches(tr)
-        torch.save(nets, cache)
+        save_nets(cache, key, nets)
     t_branch = time.perf_counter() - t0
 
     def embed(p, nets=nets, mode="embed"):
@@ -256,6 +354,8 @@ def main():
             lstm_val_after=m["after_fraction"],
             t_branch=round(t_branch, 1),
             t_total=round(time.perf_counter() - t0, 1),
+            patches_key=patches_key,
+            **account,
         )
         print(json.dumps(res))
         with open(a.results, "a") as f:
@@ -270,10 +370,10 @@ def main():
             for h, half in enumerate(halves):
                 fk = work / f"fold{h}-{key}.pt"
                 if fk.exists():
-                    fold_nets.append(torch.load(fk, weights_only=False))
+                    fold_nets.append(load_nets(fk, key, make_net))
                 else:
                     fn = train_branches([c for c in tr if c["speaker"] in half], seed_offset=10 + h)
-                    torch.save(fn, fk)
+                    save_nets(fk, key, fn)
                     fold_nets.append(fn)
             owner = [fold_nets[1] if c["speaker"] in halves[0] else fold_nets[0] for c in tr]
         else:

@@ -14,11 +14,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("AVEMOTION_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
-SKIP_ALLOWED: dict[str, str] = {
-    "tests/reliability/test_bad_media.py::test_unreadable_file_without_permission": (
-        "as root, chmod 000 does not stop reading; the dangling-symlink case covers the path"
-    ),
-}
+SKIP_ALLOWED: dict[str, str] = {}
 """Tests (a node id: a file, a test, or one parametrized case) that may skip under
 ``CI=true``, each with the reason it may."""
 

@@ -125,3 +125,29 @@ def test_quick_run_then_resume(tmp_path, capsys) -> None:
     assert rows["aeon_teaser_minirocket"] == row(0.5) and rows["dqn"]["n_clips"] == 1029
     assert bench.main([*more, "--plot", ""]) == 0
     assert "done before: skipped" in capsys.readouterr().out and len(fitted) == 1
+
+
+def test_a_resumed_build_takes_the_classes_of_the_train_store(tmp_path, monkeypatch) -> None:
+    """Killed between the splits: the train store exists, the test store does not. The test
+    store must get the train split's classes, not those its own labels happen to hold."""
+    import shutil
+
+    bench = load_benchmark()
+    splits = {"TRAIN": ["1", "2", "3", "10", "2"], "TEST": ["2", "10", "2"]}
+
+    def fake_split(name: str, split: str):
+        labels = splits[split]
+        series = [np.full((3 + i, 2), i, dtype=np.float32) for i in range(len(labels))]
+        return series, np.array(labels)
+
+    monkeypatch.setattr(bench, "load_split", fake_split)
+    train, test = bench.build_stores("Fake", tmp_path)
+    assert train.class_names == test.class_names == ["1", "2", "3", "10"]
+    shutil.rmtree(tmp_path / "Fake-test")  # the run was killed before writing it
+    train, test = bench.build_stores("Fake", tmp_path)
+    assert test.class_names == ["1", "2", "3", "10"]
+    assert [test.class_names[k] for k in test.labels] == splits["TEST"]
+    splits["TEST"] = ["4"]  # a class the train split does not hold is refused, not added
+    shutil.rmtree(tmp_path / "Fake-test")
+    with pytest.raises(ValueError, match="not in the train split"):
+        bench.build_stores("Fake", tmp_path)

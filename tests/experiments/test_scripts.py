@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import types
 from pathlib import Path
 
 import numpy as np
@@ -98,12 +99,71 @@ def test_loso_then_compare(store, tmp_path) -> None:
     per_seed = [compare.pool([r for r in methods["dqn"] if r["seed"] == s])[2] for s in (0, 1)]
     mean, std = compare.aggregate(methods["dqn"])["harmonic_mean"]
     assert mean == pytest.approx(np.mean(per_seed)) and std == pytest.approx(np.std(per_seed))
+    assert json.loads((out / "missing.json").read_text()) == []
+    assert "Not in the table" not in table
     wins = json.loads((out / "wins.json").read_text())
     assert wins["folds"] == ["P2", "P3"] and wins["wins"] + wins["ties"] + wins["losses"] == 2
     assert wins["best_other"] in ("threshold", "fixed_fraction", "consecutive")
     one = tmp_path / "only-p2"
     assert compare.main([str(out), "--folds", "P2", "--out", str(one)]) == 0
     assert "| dqn | same posterior | 1 | 2 |" in (one / "comparison.md").read_text()
+
+
+def _fake_report(accuracy: float) -> dict:
+    return {
+        "n_clips": 2,
+        "accuracy": accuracy,
+        "earliness": 0.5,
+        "harmonic_mean": 2 * accuracy * 0.5 / (accuracy + 0.5),
+        "confusion_matrix": [[1, 0], [0, 1]],
+        "class_names": ["a", "b"],
+        "mean_decision_s": 1.0,
+    }
+
+
+@pytest.mark.filterwarnings("ignore:No artists with labels")
+def test_compare_lists_every_missing_result(tmp_path, capsys) -> None:
+    """A killed loso run: P1/seed1's dqn has no eval.json, P2 has no seed1 and its seed0 no
+    baselines.json, P1/seed1's baselines.json lacks one rule. Each (fold, seed, method) not
+    in the table is listed with the reason, printed, under the table and in missing.json."""
+    root = tmp_path / "loso"
+    for fold, seeds in (("P1", (0, 1)), ("P2", (0,))):
+        for seed in seeds:
+            seed_dir = root / fold / f"seed{seed}"
+            (seed_dir / "dqn").mkdir(parents=True)
+            if (fold, seed) != ("P1", 1):
+                (seed_dir / "dqn" / "eval.json").write_text(json.dumps(_fake_report(0.6)))
+            if fold == "P1":
+                rules = {"threshold": _fake_report(0.5), "full_clip": _fake_report(0.7)}
+                if seed == 1:
+                    del rules["full_clip"]
+                curves = {"threshold": []}
+                (seed_dir / "baselines.json").write_text(
+                    json.dumps({"reports": rules, "curves": curves})
+                )
+    compare = load_script("compare")
+    assert compare.main([str(root), "--folds", "P1", "P2", "P9"]) == 0
+    missing = json.loads((root / "missing.json").read_text())
+    got = {(m["fold"], m["seed"], m["method"]): m["reason"] for m in missing}
+    assert set(got) == {
+        ("P9", None, "*"),
+        ("P1", 1, "dqn"),
+        ("P1", 1, "full_clip"),
+        ("P2", 0, "full_clip"),
+        ("P2", 0, "threshold"),
+        ("P2", 1, "dqn"),
+        ("P2", 1, "full_clip"),
+        ("P2", 1, "threshold"),
+    }
+    assert "no eval.json" in got[("P1", 1, "dqn")]
+    assert got[("P1", 1, "full_clip")] == f"not in {root / 'P1' / 'seed1' / 'baselines.json'}"
+    assert got[("P2", 0, "threshold")] == f"no {root / 'P2' / 'seed0' / 'baselines.json'}"
+    assert got[("P2", 1, "dqn")] == f"no seed directory {root / 'P2' / 'seed1'}"
+    table = (root / "comparison.md").read_text()
+    printed = capsys.readouterr().out
+    for line in compare.missing_lines(missing):
+        assert f"- {line}" in table and line in printed
+    assert "8 fold/seed/method result(s) missing" in printed
 
 
 def test_compare_pool_by_hand() -> None:
@@ -151,3 +211,178 @@ def test_japanese_vowels(tmp_path) -> None:
     )
     results = json.loads((tmp_path / "results.json").read_text())
     assert {"dqn", "aeon_probability_threshold", "aeon_teaser"} <= set(results)
+
+
+def test_japanese_vowels_resumed_build_takes_the_train_classes(tmp_path, monkeypatch) -> None:
+    """Killed between the splits: the test store built later must index the train split's
+    classes, not those its own labels hold (a fake aeon loader: seconds, no aeon needed)."""
+    import shutil
+    import sys
+
+    splits = {"train": ["1", "2", "3", "2"], "test": ["3", "3"]}
+
+    def load_japanese_vowels(split: str):
+        labels = splits[split]
+        x = [np.full((12, 4 + i), i, dtype=np.float32) for i in range(len(labels))]
+        return x, np.array(labels)
+
+    monkeypatch.setitem(
+        sys.modules,
+        "aeon.datasets",
+        types.SimpleNamespace(load_japanese_vowels=load_japanese_vowels),
+    )
+    script = load_script("japanese_vowels")
+    train, test = script.build_stores(tmp_path)
+    names = ["speaker1", "speaker2", "speaker3"]
+    assert train.class_names == test.class_names == names
+    shutil.rmtree(tmp_path / "japanese-vowels-test")
+    train, test = script.build_stores(tmp_path)
+    assert test.class_names == names and [names[k] for k in test.labels] == ["speaker3"] * 2
+    splits["test"] = ["9"]
+    shutil.rmtree(tmp_path / "japanese-vowels-test")
+    with pytest.raises(ValueError, match="not in the train split"):
+        script.build_stores(tmp_path)
+
+
+def test_ravdess_audio_accounts_for_skips_and_times_only_extracted_clips(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """Extraction (faked: seconds) skips one clip; a .flac outside the RAVDESS naming is not
+    a clip. The skipped files are printed and kept with their reasons, and the real-time
+    factor is over the 3 s of audio extracted, not the 15 s of .flac under the root."""
+    import soundfile
+
+    root = tmp_path / "ravdess"
+    files = {
+        "Actor_01/03-01-01-01-01-01-01.flac": 1.0,
+        "Actor_01/03-01-02-01-01-01-01.flac": 2.0,
+        "Actor_02/03-01-03-01-01-01-02.flac": 4.0,  # extraction fails on it
+        "Actor_02/notes.flac": 8.0,  # not a clip
+    }
+    for name, seconds in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(root / name, np.zeros(int(16000 * seconds), np.float32), 16000)
+    broken = root / "Actor_02/03-01-03-01-01-01-02.flac"
+    lines = [f"{broken}: could not decode (faked)", f"{root / 'Actor_02/notes.flac'}: not RAVDESS"]
+    script = load_script("ravdess_audio")
+
+    def fake_extract(config):
+        store = types.SimpleNamespace(
+            path=Path(config.out),
+            n_clips=2,
+            dim=4,
+            clip_ids=["Actor_01/03-01-01-01-01-01-01", "Actor_01/03-01-02-01-01-01-01"],
+            meta={"files": {"seen": 4, "kept": 2, "skipped": 2}},
+        )
+        return store, list(lines)
+
+    monkeypatch.setattr(script, "extract", fake_extract)
+    timings: dict[str, float] = {}
+    extracted = script.extract_levels(str(root), "enc", str(tmp_path / "store"), 1, timings)
+    printed = capsys.readouterr().out
+    for level in ("embedding", "temporal"):
+        entry = extracted[level]
+        assert entry["skipped"] == lines and entry["files"]["skipped"] == 2
+        assert entry["audio_seconds"] == 3.0
+        assert entry["realtime_factor"] == round(3.0 / timings[f"extract_{level}"], 1)
+        assert f"{level}: {root}: 4 file(s) seen = 2 kept + 2 skipped" in printed
+    for line in lines:
+        assert printed.count(f"skipped {line}") == 2
+    json.dumps(extracted)  # the script prints it as JSON
+
+
+def _ravdess_corpus(root: Path, actors: int, emotions: tuple[str, ...] = ("01", "05")) -> Path:
+    """A RAVDESS-named corpus of 1.2 s harmonic sounds (one per actor and emotion) and one
+    file that is no clip."""
+    import soundfile
+
+    t = np.arange(int(1.2 * 16000)) / 16000
+    for a in range(1, actors + 1):
+        folder = root / f"Actor_{a:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for e in emotions:
+            wave = 0.2 * np.sin(2 * np.pi * (100 + 40 * int(e) + 5 * a) * t)
+            soundfile.write(folder / f"03-01-{e}-01-01-01-{a:02d}.flac", wave, 16000)
+    (root / "README.txt").write_text("not a clip")
+    return root
+
+
+def test_recipe_search_cache_is_keyed_by_root_and_file_list(tmp_path, monkeypatch, capsys) -> None:
+    """A patch cache of one root is not reused for another (or for a changed file list); the
+    file account is printed; a cache is read back without unpickling, as it was written."""
+    import torch
+
+    script = load_script("ravdess_recipe_search")
+    first = _ravdess_corpus(tmp_path / "a", actors=2)
+    other = _ravdess_corpus(tmp_path / "b", actors=3)
+    cache = tmp_path / "cache" / "clips.pt"
+    clips, classes, key, account = script.load(str(first), cache)
+    printed = capsys.readouterr().out
+    assert len(clips) == 4 and account["files"] == {"seen": 5, "kept": 4, "skipped": 1}
+    assert f"{first}: 5 file(s) seen = 4 kept + 1 skipped" in printed
+    assert "skipped" in printed and "README.txt" in printed
+    assert account["skipped"][0].startswith(str(first / "README.txt"))
+    assert (tmp_path / "cache" / f"clips-{key}.pt").is_file()
+    clips_b, _, key_b, _ = script.load(str(other), cache)
+    assert key_b != key and len(clips_b) == 6  # not the 4 clips of the first root's cache
+    changed = first / "Actor_02" / "03-01-05-01-01-01-02.flac"
+    changed.write_bytes(changed.read_bytes() + b"\0")  # the file list changed
+    assert script.load(str(first), cache)[2] != key
+
+    def no_decoding(path):
+        raise AssertionError(f"{path} decoded: the cache was not used")
+
+    monkeypatch.setattr(script, "load_audio", no_decoding)
+    again, classes_again, key_again, _ = script.load(str(other), cache)
+    assert key_again == key_b and classes_again == list(classes)
+    for old, new in zip(clips_b, again):
+        assert old["speaker"] == new["speaker"] and old["label"] == new["label"]
+        assert torch.equal(old["patches"], new["patches"])
+        assert isinstance(new["voiced"], np.ndarray)
+        np.testing.assert_array_equal(old["voiced"], new["voiced"])
+
+
+def test_recipe_search_refuses_a_pickled_cache(tmp_path) -> None:
+    """A cache under --cache is read with weights_only=True: a pickle that would run code
+    when loaded (as the old format was read) is refused, and its code does not run."""
+    import torch
+
+    script = load_script("ravdess_recipe_search")
+    root = _ravdess_corpus(tmp_path / "corpus", actors=1)
+    cache = tmp_path / "cache" / "clips.pt"
+    key = script.list_clips(str(root))[1]
+    marker = tmp_path / "marker.txt"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.write_text, (marker, "pwned"))
+
+    cache.parent.mkdir()
+    torch.save(Payload(), cache.with_name(f"clips-{key}.pt"))
+    with pytest.raises(SystemExit, match="not a cache of this script's format"):
+        script.load(str(root), cache)
+    assert not marker.exists()
+
+
+def test_recipe_search_runs_then_reuses_its_caches(tmp_path, capsys) -> None:
+    """A tiny run (cross-fitted LSTM input) twice: the second reads the patch, branch and
+    fold caches (state dicts, weights_only) and reports the same numbers."""
+    script = load_script("ravdess_recipe_search")
+    root = _ravdess_corpus(tmp_path / "corpus", actors=3)
+    results = tmp_path / "results.jsonl"
+    argv = [
+        "--root", str(root), "--cache", str(tmp_path / "cache" / "clips.pt"),
+        "--results", str(results), "--train", "1-2", "--val", "3-3", "--epochs", "1",
+        "--frac", "1", "--batch", "4", "--width", "8", "--lstm-epochs", "1", "--copies", "0",
+        "--lstm-hidden", "4", "--oof", "1", "--lstm-in", "both+stats",
+    ]  # fmt: skip
+    script.main(argv)
+    cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(cached) == 4  # patches, branches, two folds
+    script.main(argv)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == cached
+    first, second = (json.loads(line) for line in results.read_text().splitlines())
+    for field in ("branch_val_clip", "branch_val_window", "lstm_val_clip", "lstm_val_step"):
+        assert first[field] == second[field]
+    assert first["files"] == {"seen": 7, "kept": 6, "skipped": 1} and len(first["skipped"]) == 1
+    capsys.readouterr()

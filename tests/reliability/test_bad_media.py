@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import soundfile
@@ -115,16 +116,26 @@ def test_bad_media_get_a_one_line_error_naming_the_file(case: str, tmp_path: Pat
     assert str(path) in message and "\n" not in message
 
 
-def test_unreadable_file_without_permission(tmp_path: Path) -> None:
+def test_unreadable_file_without_permission(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = (
         soundfile.write(tmp_path / "locked.wav", tone(1.5, 16000), 16000) or tmp_path / "locked.wav"
     )
     path.chmod(0)
     try:
         if os.access(path, os.R_OK):
-            pytest.skip(
-                "running as root: chmod 000 does not stop reading (see the dangling-symlink case)"
-            )
+            # as root chmod 000 does not stop reading: fail the opens as they fail for a user
+            def refuse(name: object, *args: object, **kwargs: object) -> None:
+                if Path(str(name)) == path:
+                    raise av.error.PermissionError(13, "Permission denied", str(path))
+                raise AssertionError(f"unexpected open of {name}")
+
+            def refuse_libsndfile(name: object, *args: object, **kwargs: object) -> None:
+                raise RuntimeError(f"Error opening {str(name)!r}: System error.")
+
+            monkeypatch.setattr(soundfile, "read", refuse_libsndfile)
+            monkeypatch.setattr(av, "open", refuse)
         with pytest.raises(MediaError) as caught:
             load_audio(path)
         assert str(path) in str(caught.value) and "\n" not in str(caught.value)

@@ -16,6 +16,7 @@ import avemotion
 from avemotion.encoders.datasets import DatasetError, csv_items, list_dataset
 
 PACKAGE = Path(avemotion.__file__).parent
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
 def _call_name(node: ast.Call) -> str:
@@ -90,6 +91,19 @@ def test_package_source_has_no_unsafe_loading() -> None:
     assert len(files) > 30
     found = [
         s for f in files for s in unsafe_loading_sites(f.read_text(), str(f.relative_to(PACKAGE)))
+    ]
+    assert found == []
+
+
+def test_experiment_scripts_have_no_unsafe_loading() -> None:
+    """The scripts under experiments/ read user paths too (``--cache``, ``--root``, run
+    directories): the same scan covers them."""
+    files = sorted(EXPERIMENTS.glob("*.py"))
+    assert len(files) >= 9 and EXPERIMENTS / "ravdess_recipe_search.py" in files
+    found = [
+        s
+        for f in files
+        for s in unsafe_loading_sites(f.read_text(), f"experiments/{f.relative_to(EXPERIMENTS)}")
     ]
     assert found == []
 
