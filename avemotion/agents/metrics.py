@@ -85,7 +85,7 @@ def early_classification_report(
         "per_class_recall": {
             name: (None if np.isnan(r) else float(r)) for name, r in zip(class_names, recall)
         },
-        "balanced_accuracy": float(np.mean(recall[present])) if present.any() else 0.0,
+        "balanced_accuracy": float(np.mean(recall[present])),  # n ≥ 1: some class is present
         "confusion_matrix": matrix.tolist(),
         "class_names": list(class_names),
     }

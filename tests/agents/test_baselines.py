@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from avemotion.agents.baselines import (
-    FRACTIONS,
     THRESHOLDS,
     TunedRules,
     decide_fraction,
@@ -51,10 +50,12 @@ def test_tuning_picks_the_best_hm_by_hand() -> None:
     # The first θ of the grid in (0.7, 0.9] is 0.75.
     assert rules.threshold == 0.75
     assert score(post, decide_threshold(post, 0.75))[2] == pytest.approx(0.25)
-    best = max(THRESHOLDS, key=lambda v: score(post, decide_threshold(post, float(v)))[2])
-    assert rules.threshold == float(best)
-    best_fraction = max(FRACTIONS, key=lambda v: score(post, decide_fraction(post, float(v)))[2])
-    assert rules.fraction == float(best_fraction)
+    # Fractions: clip 0 (T = 3) is right only after all 3 steps (x > 2/3), clip 1 (T = 2)
+    # after 2 (x > 1/2). x ≤ 1/2: both wrong, HM 0. x in (1/2, 2/3]: clip 1 right, accuracy
+    # 1/2, earliness (2/3 + 1) / 2, HM 0.25 as above. x > 2/3: both right at their ends,
+    # earliness 1, HM 0. The first x of the grid in (1/2, 2/3] is 0.55.
+    assert rules.fraction == 0.55
+    assert score(post, decide_fraction(post, 0.55))[2] == pytest.approx(0.25)
 
 
 def test_rules_tuned_on_training_speakers_only(tiny_store) -> None:

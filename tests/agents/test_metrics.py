@@ -43,6 +43,7 @@ def test_report_hand_computed() -> None:
     assert report["n_clips"] == 4
     assert report["mean_decision_s"] == pytest.approx((2 + 10 + 1 + 5) / 4 / 10.0)
     assert report["per_class_recall"] == {"a": 0.5, "b": 0.5}
+    assert report["balanced_accuracy"] == 0.5  # (1/2 + 1/2) / 2
     assert report["confusion_matrix"] == [[1, 1], [0, 1]]  # the unanswered clip counts nowhere
 
 

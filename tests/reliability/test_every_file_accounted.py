@@ -128,7 +128,7 @@ def test_train_encoder_accounts_for_every_file(tmp_path: Path, run_cli) -> None:
     assert entry["n_train_clips"] == 8
     check_lines(entry["skipped"], root, SKIPPED)
     assert f"{root}: 16 file(s) seen = 8 kept + 8 skipped" in result.out
-    json.dumps(entry)
+    json.dumps(entry, allow_nan=False)
 
 
 def test_stream_names_what_each_input_supplies(tmp_path: Path) -> None:

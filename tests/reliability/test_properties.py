@@ -57,12 +57,13 @@ def test_report_properties(data: tuple[np.ndarray, ...], rate: float) -> None:
     predictions, labels, steps, lengths, k = data
     names = [f"c{i}" for i in range(int(k))]
     report = early_classification_report(predictions, labels, steps, lengths, names, rate)
-    json.dumps(report)  # JSON-ready, no NaN objects
+    json.dumps(report, allow_nan=False)  # JSON-ready, no NaN objects
     assert report["accuracy"] == pytest.approx(np.mean(predictions == labels))
     assert report["earliness"] == pytest.approx(
         sum(int(s) / int(t) for s, t in zip(steps, lengths)) / len(steps)
     )
-    assert report["harmonic_mean"] == harmonic_mean(report["accuracy"], report["earliness"])
+    a, rest = report["accuracy"], 1.0 - report["earliness"]
+    assert report["harmonic_mean"] == pytest.approx(2 * a * rest / (a + rest) if a + rest else 0.0)
     matrix = np.array(report["confusion_matrix"])
     assert (
         matrix.sum() == (predictions >= 0).sum()
@@ -180,8 +181,7 @@ def clips_with_non_finite_values(draw: st.DrawFn) -> tuple[list[np.ndarray], int
 def test_store_refuses_any_non_finite_value(
     tmp_path_factory: pytest.TempPathFactory, case: tuple[list[np.ndarray], int, int]
 ) -> None:
-    clips, bad, cells = case
-    assert (~np.isfinite(clips[bad])).sum() == cells  # the placed values are all there
+    clips, _, _ = case
     path = tmp_path_factory.mktemp("prop") / "s"
     with pytest.raises(StoreError, match="NaN or inf"):
         FeatureStore.create(path, clips, [0] * len(clips), ["s"] * len(clips), ["a"])
