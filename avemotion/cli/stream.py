@@ -1,7 +1,8 @@
 """``avemotion stream``: recognise the emotion of a file or a capture device as a live stream.
 
 Prints one line per step (one JSON object with ``--json``) and, last, the summary with
-``decision``, ``decision_time_s``, ``steps_encoded``, ``total_steps`` and ``posteriors``.
+``decision``, ``decision_time_s``, ``steps_encoded``, ``total_steps`` and ``posteriors``
+(with ``--json`` also ``inputs`` and each network's inference ``backends``).
 """
 
 from __future__ import annotations
@@ -164,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     _plot(args, recognizer, summary)
     if args.json:
-        print(json.dumps({**summary, "inputs": inputs}))
+        backends = recognizer.step_encoder.backends  # which inference path really ran
+        print(json.dumps({**summary, "inputs": inputs, "backends": backends}))
     else:
         how = "forced at the stream's end" if summary["forced"] else "agent's decision"
         print(

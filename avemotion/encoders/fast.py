@@ -28,6 +28,7 @@ the convolutions dominate). ``torch.inference_mode`` is what the ``fp32`` path r
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,12 +83,9 @@ class EmbedForward(nn.Module):
 
 
 def onnxruntime_available() -> bool:
-    """Whether the optional ``onnx`` extra (onnxruntime) is installed."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the optional ``onnx`` extra (onnxruntime) is installed (a broken install
+    then fails where it is imported, instead of silently running fp32 torch)."""
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def _torch_runner(net: nn.Module) -> BranchRunner:

@@ -25,6 +25,7 @@ saved as plain arrays; loading rebuilds aeon's transform from them without refit
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import numpy as np
@@ -53,12 +54,9 @@ PARAMETERS = (
 
 
 def rocket_available() -> bool:
-    """Whether aeon (the ``aeon`` extra) can be imported."""
-    try:
-        import aeon.transformations.collection.convolution_based  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether aeon (the ``aeon`` extra) is installed. A broken install is not "absent":
+    it fails where MiniRocket is imported, instead of silently leaving the candidate out."""
+    return importlib.util.find_spec("aeon") is not None
 
 
 def prefix_panel(clips: list[np.ndarray], point: int) -> np.ndarray:

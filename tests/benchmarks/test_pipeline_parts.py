@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
+from optional_extras import require_extra
 
 from avemotion.benchmarks.av_fixture import synthetic_av_clip
 from avemotion.benchmarks.pipeline_parts import _candidates, decode_speed, log_mel_speed
@@ -25,7 +25,7 @@ def test_log_mel_and_decode_measurements(tmp_path: Path) -> None:
 
 
 def test_float_candidates_compute_the_fp32_embedding() -> None:
-    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    require_extra("onnxruntime", "onnx")
     torch.manual_seed(0)
     net = AudioNet(4, "small").eval()
     x = torch.randn(1, 96, 64)

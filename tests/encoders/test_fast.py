@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from optional_extras import require_extra
 
 from avemotion.encoders.fast import Calibration, branch_runner
 from avemotion.encoders.frontend import step_patches
 from avemotion.encoders.models import AudioNet, VisualNet
 
-pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+require_extra("onnxruntime", "onnx")
 
 
 def _voice(seconds: float) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from optional_extras import require_extra
 
 from avemotion.encoders.bundle import load_encoder
 from avemotion.encoders.datasets import Item
@@ -76,7 +77,7 @@ def _fast_recognizer(run: Any, inference: str, **kwargs: Any) -> OnlineRecognize
 
 @pytest.mark.parametrize("which", ["av_run", "audio_ensemble_run"])
 def test_fast_path_equals_fp32(which: str, request: pytest.FixtureRequest) -> None:
-    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    require_extra("onnxruntime", "onnx")
     run = request.getfixturevalue(which)
     fp32 = _fast_recognizer(run, "fp32")
     fast = _fast_recognizer(run, "fast")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from optional_extras import require_extra
 
 from avemotion.cli import main
 
@@ -152,7 +153,8 @@ def test_realtime_paces_the_stream(av_run: Any, capsys: pytest.CaptureFixture[st
 
 
 def test_fast_inference_matches_fp32(av_run: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    """``--inference fast`` (ONNX Runtime when installed) streams the same answers."""
+    """``--inference fast`` (ONNX Runtime, the onnx extra) streams the same answers."""
+    require_extra("onnxruntime", "onnx")
     base = ["--video", str(av_run.clips[3]), "--run", str(av_run.run_dir), "--json"]
     runs = {}
     for path in ("fp32", "fast"):
@@ -160,6 +162,8 @@ def test_fast_inference_matches_fp32(av_run: Any, capsys: pytest.CaptureFixture[
         assert code == 0
         runs[path] = lines
     (*fp32, fp32_summary), (*fast, fast_summary) = runs["fp32"], runs["fast"]
+    assert set(fp32_summary["backends"].values()) == {"torch"}
+    assert "onnxruntime" in fast_summary["backends"].values()  # not fp32 against itself
     assert fast_summary["decision"] == fp32_summary["decision"]
     assert [s["action"] for s in fast] == [s["action"] for s in fp32]
     for a, b in zip(fast, fp32):
