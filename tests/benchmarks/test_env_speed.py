@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -22,30 +21,42 @@ def test_bench_env_quick_reports_all_figures(capsys: pytest.CaptureFixture[str])
             assert keys[f"dim={dim},num_envs={n},obs_mode=frame"] > 0
 
 
-def test_rate_calls_the_step_exactly_steps_times_repeats_and_times_it() -> None:
-    calls: list[int] = []
+def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """A clock that only the steps below advance (best_rate reads ``time.perf_counter``)."""
+    import types
+
+    import avemotion.benchmarks.env_speed as env_speed
+
+    clock = {"now": 5.0}
+    monkeypatch.setattr(env_speed, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"]))
+    return clock
+
+
+def test_rate_calls_the_step_exactly_steps_times_repeats_and_times_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock, calls = _fake_clock(monkeypatch), []
 
     def step(i: int) -> None:
         calls.append(i)
-        time.sleep(0.01)
+        clock["now"] += 0.01 if len(calls) <= 5 else 0.02  # the second repeat is slower
 
     rate = best_rate(step, steps=5, repeats=2)
     assert calls == [0, 1, 2, 3, 4] * 2
-    # each call lasts at least 10 ms: at most 100 calls a second, whatever the machine
-    assert 0 < rate <= 100.0
+    assert rate == pytest.approx(100.0)  # 5 calls in 0.05 s, the better repeat
 
 
-def test_rate_repeats_rounds_of_steps_until_min_seconds() -> None:
-    calls: list[int] = []
+def test_rate_repeats_rounds_of_steps_until_min_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, calls = _fake_clock(monkeypatch), []
 
     def step(i: int) -> None:
         calls.append(i)
-        time.sleep(0.01)
+        clock["now"] += 0.01
 
-    # 3 calls take at least 30 ms, so a 50 ms repeat needs a second round of 3
+    # a round of 3 calls lasts 0.03 s: a 0.05 s repeat takes a second round
     rate = best_rate(step, steps=3, repeats=1, min_seconds=0.05)
-    assert calls[:6] == [0, 1, 2, 3, 4, 5] and len(calls) % 3 == 0
-    assert 0 < rate <= 100.0
+    assert calls == [0, 1, 2, 3, 4, 5]
+    assert rate == pytest.approx(100.0)
 
 
 def test_random_store_has_the_documented_shape(tmp_path) -> None:
