@@ -33,7 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="store",
         help="order in which a speaker's clips arrive (default: the store's order)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of --order random")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed of --order random (default 0)"
+    )
     for which, what in (("features", "adapt"), ("reference", "use as reference")):
         parser.add_argument(
             f"--{which}-speakers",
@@ -66,13 +68,16 @@ def run(args: argparse.Namespace) -> int:
     from avemotion.adaptation.transform import adapt_store
     from avemotion.envs.core import resolve_store
 
+    if args.seed is not None and args.order != "random":
+        raise ValueError("--seed: only --order random draws an order (the store order has none)")
+    seed = 0 if args.seed is None else args.seed
     features = resolve_store(args.features, args.features_speakers, args.features_exclude_speakers)
     reference = resolve_store(
         args.reference, args.reference_speakers, args.reference_exclude_speakers
     )
     prior = Prior(*args.prior) if args.prior else None
     store = adapt_store(
-        features, reference, args.out, args.order, args.seed, prior, overwrite=args.overwrite
+        features, reference, args.out, args.order, seed, prior, overwrite=args.overwrite
     )
     block = store.meta["adaptation"]
     print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def _int_list(text: str) -> list[int]:
@@ -98,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
             agent_kwargs=args.agent_kwargs,
             verbose=0 if args.quiet else 1,
         )
-    except SweepError as error:
-        print(f"avemotion sweep: error: {error}")
+    except SweepError as error:  # trials failed (not bad input): status 1, as a crash
+        print(f"avemotion sweep: error: {error}", file=sys.stderr)
         return 1
     from avemotion.agents.report import comparison_markdown
 

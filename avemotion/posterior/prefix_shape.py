@@ -29,6 +29,8 @@ dim for univariate and 12-d series (19 and 217 features), 2 for 256-d audio embe
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
@@ -124,15 +126,16 @@ def bucket_posteriors(
     return Posteriors.from_logits(logits * scale[:, None].astype(np.float32), lengths, labels)
 
 
-class BucketCalibrated:
+class BucketCalibrated(ABC):
     """What both prefix models share: uncalibrated logits of every prefix
     (``running_logits``), scaled by one factor per prefix-length bucket fitted on held-out
     logits."""
 
     log_scales: np.ndarray
 
+    @abstractmethod
     def running_logits(self, store: FeatureStore) -> np.ndarray:
-        raise NotImplementedError
+        """Uncalibrated logits of every prefix of every clip, rows in store order."""
 
     def fit_calibration(self, logits: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> None:
         """Fit the bucket scales on held-out prefix logits (:func:`fit_bucket_scales`)."""

@@ -66,3 +66,8 @@ def test_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert "at least 2 speakers" in err and len(err.splitlines()) == 1
     assert main([*one[:-4], "--out", str(store.path)]) == 2
     assert "already exists" in capsys.readouterr().err
+    seeded = ["adapt", "--features", str(store.path), "--reference", str(store.path)]
+    assert main([*seeded, "--seed", "3", "--out", str(tmp_path / "o3")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--seed" in err and "--order random" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o3").exists()
