@@ -32,18 +32,16 @@ from tqdm import tqdm
 
 from avemotion.agents.dqn_checkpoint import load_checkpoint, save_checkpoint
 from avemotion.agents.dqn_config import DQNConfig
-from avemotion.agents.dqn_state import EpisodeScratch, SharpnessJitter
+from avemotion.agents.dqn_paths import Step, make_path
+from avemotion.agents.dqn_state import SharpnessJitter
 from avemotion.agents.frontend_fit import AgentData, transplant
-from avemotion.agents.losses import recurrent_td_loss, td_loss
 from avemotion.agents.networks import (
     FrontEnd,
     MLPQNetwork,
     RecurrentQNetwork,
     StoppingQNetwork,
     masked_argmax,
-    reset_state,
 )
-from avemotion.agents.replay import EpisodeReplay, TransitionReplay
 from avemotion.agents.rewards import MatchedEarlinessWeight, step_outcome
 from avemotion.agents.stop_tuning import tune_wait_bias
 from avemotion.agents.training_log import TrainingLog
@@ -167,16 +165,7 @@ def train_dqn(
         weight_decay=config.weight_decay,
         foreach=True,
     )
-    if config.recurrent:
-        max_length = int(store.lengths.max())
-        replay: Any = EpisodeReplay(
-            max(8, config.buffer_size // max(1, int(store.lengths.mean()))),
-            max_length,
-            obs_dim,
-            n_actions,
-        )
-    else:
-        replay = TransitionReplay(config.buffer_size, n_envs, obs_dim, n_actions)
+    path = make_path(config, store, n_envs, obs_dim, n_actions)
     earliness = (
         MatchedEarlinessWeight(None, start=spec.earliness_weight or 1.0)
         if config.match_earliness_weight
@@ -186,7 +175,7 @@ def train_dqn(
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if resume and checkpoint_path.is_file():
         nets = (online, target, optimiser)
-        global_step, updates = load_checkpoint(checkpoint_path, nets, rng, earliness, replay)
+        global_step, updates = load_checkpoint(checkpoint_path, nets, rng, earliness, path.replay)
     log = TrainingLog(
         run_dir,
         ("loss", "q_mean", "epsilon", "updates", "earliness_weight"),
@@ -201,10 +190,7 @@ def train_dqn(
     mask = info["action_mask"].astype(bool)
     prev_done = np.zeros(n_envs, dtype=bool)
     episode_return = np.zeros(n_envs)
-    hidden = online.zero_state(n_envs) if config.recurrent else None
-    if config.recurrent:
-        scratch = EpisodeScratch(n_envs, replay.max_length, obs_dim, n_actions)
-        scratch.start(np.ones(n_envs, dtype=bool), obs, mask)
+    path.start(online, obs, mask)
     losses, q_means = [], []
     next_log = (global_step // config.log_every + 1) * config.log_every
     next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
@@ -214,11 +200,7 @@ def train_dqn(
     while global_step < steps:
         epsilon = epsilon_at(config, global_step, steps)
         with torch.no_grad():
-            obs_t = torch.from_numpy(obs)
-            if config.recurrent:
-                q, hidden = online.step(obs_t, hidden)
-            else:
-                q = online(obs_t)
+            q = path.q_values(online, torch.from_numpy(obs))
             greedy = masked_argmax(q, torch.from_numpy(mask)).numpy()
         actions = np.where(
             rng.random(n_envs) < epsilon, explore(mask, config.exploration_wait_prob, rng), greedy
@@ -233,64 +215,22 @@ def train_dqn(
             # The budget ends inside this batch: keep (and count) exactly ``steps`` transitions.
             valid &= np.cumsum(valid) <= steps - global_step
         done = (terminated | truncated) & valid
-        if config.recurrent:
-            scratch.record(valid, actions, reward, fraction, hit, next_obs, next_mask)
-            for e in np.flatnonzero(done):
-                scratch.push(e, replay, bool(terminated[e]), int(info["label"][e]))
-            scratch.start(prev_done, next_obs, next_mask)
-            hidden = reset_state(hidden, torch.from_numpy(prev_done))
-        else:
-            replay.add(
-                obs,
-                actions,
-                reward,
-                next_obs,
-                next_mask,
-                terminated,
-                truncated,
-                valid,
-                info["label"],
-                fraction,
-                hit,
-            )
+        path.record(
+            Step(obs, actions, reward, next_obs, next_mask, terminated, truncated, valid, done,
+                 prev_done, info["label"], fraction, hit)
+        )  # fmt: skip
         episode_return += reward * valid
         if done.any():
-            if earliness is not None:
-                answered = done & terminated
-                earliness.episodes(hit[answered], fraction[answered])
-            log.episodes_batch(
-                episode_return[done],
-                info["prediction"][done] == info["label"][done],
-                info["frame_index"][done] + 1,
-                info["clip_length"][done],
-            )
-            episode_return[done] = 0.0
+            _episodes_done(log, earliness, done, terminated, hit, fraction, episode_return, info)
         prev_done = terminated | truncated
         obs, mask = next_obs, next_mask
         collected = int(valid.sum())
         global_step += collected
         bar.update(collected)
-        if global_step >= config.learning_starts and len(replay) > 0:
+        if global_step >= config.learning_starts and len(path.replay) > 0:
             weight = replay_weight(spec, earliness)
             for _ in range(config.gradient_steps):
-                if config.recurrent:
-                    loss, q_mean = recurrent_td_loss(
-                        online,
-                        target,
-                        replay.sample(max(1, config.batch_size // 32), rng, weight, correct),
-                        config,
-                        rewards,
-                    )
-                else:
-                    loss, q_mean = td_loss(
-                        online,
-                        target,
-                        replay.sample(
-                            config.batch_size, config.n_step, config.gamma, rng, weight, correct
-                        ),
-                        config,
-                        rewards,
-                    )
+                loss, q_mean = path.loss(online, target, rng, weight, correct, rewards)
                 optimiser.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(
@@ -315,20 +255,14 @@ def train_dqn(
             next_log = (global_step // config.log_every + 1) * config.log_every
         if global_step >= next_checkpoint or global_step >= steps:
             checkpoint_start = time.perf_counter()
+            nets = (online, target, optimiser)
+            replay = path.replay if config.checkpoint_replay else None
             save_checkpoint(
-                checkpoint_path,
-                (online, target, optimiser),
-                (global_step, updates),
-                rng,
-                earliness,
-                replay if config.checkpoint_replay else None,
-            )
+                checkpoint_path, nets, (global_step, updates), rng, earliness, replay
+            )  # fmt: skip
+            model = final_model(online, config, envs, data)
             torch_save_atomic(
-                {
-                    k: v.cpu()
-                    for k, v in final_model(online, config, envs, data).state_dict().items()
-                },
-                run_dir / MODEL_NAME,
+                {k: v.cpu() for k, v in model.state_dict().items()}, run_dir / MODEL_NAME
             )
             next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
             checkpoint_seconds += time.perf_counter() - checkpoint_start
@@ -348,6 +282,30 @@ def train_dqn(
         "earliness_weight": earliness.value if earliness is not None else spec.earliness_weight,
         "stop_tuning": data.tuned,
     }
+
+
+def _episodes_done(
+    log: TrainingLog,
+    earliness: MatchedEarlinessWeight | None,
+    done: np.ndarray,
+    terminated: np.ndarray,
+    hit: np.ndarray,
+    fraction: np.ndarray,
+    episode_return: np.ndarray,
+    info: dict[str, Any],
+) -> None:
+    """Log the episodes that ended (``done``) and feed the answered ones to the matched
+    earliness weight; their returns restart at 0."""
+    if earliness is not None:
+        answered = done & terminated
+        earliness.episodes(hit[answered], fraction[answered])
+    log.episodes_batch(
+        episode_return[done],
+        info["prediction"][done] == info["label"][done],
+        info["frame_index"][done] + 1,
+        info["clip_length"][done],
+    )
+    episode_return[done] = 0.0
 
 
 def final_model(

@@ -62,7 +62,9 @@ def stop_parts(network: torch.nn.Module, obs: np.ndarray) -> dict[str, np.ndarra
     """Per step, before shrinkage and bias: the learnt wait value, the learnt share of a
     correct answer's reward, the posterior's maximum and its class (see
     :meth:`~avemotion.agents.networks.StoppingQNetwork.stop_parts`)."""
-    device = next(network.parameters()).device  # the training network may sit on a GPU
+    # the training network may sit on a GPU (a network without parameters: the CPU)
+    tensor = next(iter([*network.parameters(), *network.buffers()]), None)
+    device = tensor.device if tensor is not None else torch.device("cpu")
     with torch.no_grad():
         wait, share, p = (v.cpu() for v in network.stop_parts(torch.from_numpy(obs).to(device)))
     p = p.numpy()
