@@ -5,6 +5,9 @@ MEAD's clips carry no audio track and RAVDESS's speech has no video, so neither 
 an audio-visual stream. :func:`mux_av_clip` copies the video packets unchanged (H.264) and
 encodes the 16 kHz speech losslessly (FLAC) into one Matroska file, trimmed to the video's
 duration, so decoding it gives the original frames and the original samples.
+
+:func:`shared_data_root` is the one place the package resolves the shared data folder
+(``$AVEMOTION_SHARED_DATA``, else ``../shared/data``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,19 @@ MEAD_TO_RAVDESS = {
 """MEAD emotion name → RAVDESS emotion code, for the emotions both corpora share."""
 
 
+def shared_data_root() -> Path:
+    """The shared data folder (MEAD, RAVDESS, ...): ``$AVEMOTION_SHARED_DATA`` when set, else
+    the first existing ``../shared/data`` from the repository holding this package or from
+    the working directory (an installed package is not in the repository); the former when
+    neither exists, so messages name a place the user can act on."""
+    env = os.environ.get("AVEMOTION_SHARED_DATA")
+    if env:
+        return Path(env)
+    repository = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    working = Path.cwd().parent / "shared" / "data"
+    return next((c for c in (repository, working) if c.is_dir()), repository)
+
+
 @dataclass(frozen=True)
 class FixtureClip:
     """A muxed clip and where it came from."""
@@ -42,6 +58,8 @@ class FixtureClip:
     """The emotion both sources show (``"synthetic"`` for the generated clip)."""
     sources: tuple[str, ...]
     """The files the clip was muxed from (empty for the synthetic clip)."""
+    fallback: str | None = None
+    """Why the synthetic clip stands in for the real one (``None`` when it does not)."""
 
 
 def find_pair(
@@ -184,16 +202,18 @@ def fixture_clip(
     data_root: str | os.PathLike[str] | None = None,
     emotion: str = "angry",
 ) -> FixtureClip:
-    """The real muxed clip when ``data_root`` holds MEAD and RAVDESS, else the synthetic one."""
+    """The real muxed clip when ``data_root`` holds MEAD and RAVDESS, else the synthetic one
+    with the reason in ``fallback`` (so a result never passes synthetic figures off as real)."""
     out_dir = Path(out_dir)
-    if data_root is not None:
+    if data_root is None:
+        reason = "no data root given"
+    else:
         try:
             video, audio = find_pair(data_root, emotion)
-        except FileNotFoundError:
-            pass
+        except FileNotFoundError as error:
+            reason = str(error)
         else:
             path = mux_av_clip(video, audio, out_dir / f"mead-ravdess-{emotion}.mkv")
             return FixtureClip(path, "real", emotion, (str(video), str(audio)))
-    return FixtureClip(
-        synthetic_av_clip(out_dir / "synthetic-av.mkv"), "synthetic", "synthetic", ()
-    )
+    path = synthetic_av_clip(out_dir / "synthetic-av.mkv")
+    return FixtureClip(path, "synthetic", "synthetic", (), reason)

@@ -192,8 +192,9 @@ def run_pipeline_benchmark(
     """Benchmark the streaming pipeline; return the JSON-ready result.
 
     ``clip`` is an AV file to stream; by default the fixture is built in a temporary
-    directory from ``data_root`` (default ``../shared/data`` beside the repository, or
-    ``$AVEMOTION_SHARED_DATA``), or synthesised when that data is absent. ``repeats`` timed
+    directory from ``data_root`` (default:
+    :func:`~avemotion.benchmarks.av_fixture.shared_data_root`), or synthesised when that
+    data is absent, the reason in ``clip.fallback``. ``repeats`` timed
     passes follow one warm-up pass; ``quick`` runs one pass, and only the CPU-sized
     encoders unless ``sizes`` (default: every size of ``ENCODER_SIZES``) names others.
     Top-level ``real_time_factor``, ``stages`` (ms per step) and ``p95_step_latency_ms``
@@ -202,7 +203,7 @@ def run_pipeline_benchmark(
     (:mod:`avemotion.benchmarks.fast_accuracy`; skipped without the data or the trained
     encoders, saying so).
     """
-    from avemotion.benchmarks.av_fixture import FixtureClip, fixture_clip
+    from avemotion.benchmarks.av_fixture import FixtureClip, fixture_clip, shared_data_root
     from avemotion.encoders.media import load_audio
 
     if sizes is None:  # every size; a quick run leaves out the slow paper-sized one
@@ -219,19 +220,10 @@ def run_pipeline_benchmark(
     try:
         with tempfile.TemporaryDirectory(prefix="avemotion-bench-") as tmp:
             work = Path(tmp)
-            root = (
-                Path(data_root)
-                if data_root is not None
-                else Path(
-                    os.environ.get(
-                        "AVEMOTION_SHARED_DATA",
-                        Path(__file__).resolve().parents[2].parent / "shared" / "data",
-                    )
-                )
-            )
+            root = Path(data_root) if data_root is not None else shared_data_root()
             data = root if root.is_dir() else None
-            if clip is None:
-                fixture = fixture_clip(work, data)
+            if clip is None:  # a missing root falls back too, and says so (clip.fallback)
+                fixture = fixture_clip(work, root)
             else:
                 fixture = FixtureClip(Path(clip), "given", "unknown", (str(clip),))
             duration = len(load_audio(fixture.path)) / 16000.0
@@ -249,6 +241,7 @@ def run_pipeline_benchmark(
             "kind": fixture.kind,
             "emotion": fixture.emotion,
             "sources": list(fixture.sources),
+            "fallback": fixture.fallback,
             "duration_s": round(duration, 3),
         },
         "steps_per_second": 10.0,

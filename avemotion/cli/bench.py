@@ -36,7 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--features", default=None, help="agents: store (default: synthetic)")
     parser.add_argument("--seed", type=int, default=0, help="fuzz: random seed")
     parser.add_argument(
-        "--root", default=None, help="faces: MEAD folder (default ../shared/data/mead-video)"
+        "--root",
+        default=None,
+        help="faces: MEAD folder (default mead-video in $AVEMOTION_SHARED_DATA or ../shared/data)",
     )
     parser.add_argument(
         "--weights", default=None, help="faces: the mini-Xception HDF5 (default ../shared/models)"
@@ -69,11 +71,12 @@ def run(args: argparse.Namespace) -> int:
         steps = _positive(args.steps, 50_000)
         result = bench_agents(args.features, steps=steps, seed=args.seed)
     elif args.what == "faces":
+        from avemotion.benchmarks.av_fixture import shared_data_root
         from avemotion.benchmarks.faces import run_faces_benchmark
         from avemotion.encoders.mini_xception import default_weights_path
 
         weights = args.weights or str(default_weights_path())
-        root = args.root or str(default_weights_path().parents[2] / "data" / "mead-video")
+        root = args.root or str(shared_data_root() / "mead-video")
         result = run_faces_benchmark(root, weights)
     elif args.what == "fuzz":
         from avemotion.benchmarks.fuzz import run_fuzz

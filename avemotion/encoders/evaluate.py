@@ -7,6 +7,10 @@ the network cannot name (contempt). So classes are matched by name
 (:func:`~avemotion.encoders.mini_xception.canonical_emotion`), and clips of a corpus class
 the encoder cannot name are counted apart, not as errors.
 
+Like extraction, every file under the corpus root is accounted for: scored, or skipped with
+a one-line reason (left out by the listing, a speaker not selected, a class the encoder
+cannot name, undecodable) in ``skipped``, with the counts in ``files``.
+
 A clip's prediction is the argmax, over the classes the encoder can name, of its mean
 posterior over steps (voiced steps when the encoder hears audio): the posteriors of the
 LSTM when there is one, else of the fusion DNN, else of the single branch.
@@ -20,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from avemotion.encoders.bundle import Encoder, load_encoder
 from avemotion.encoders.datasets import Item, list_corpus
@@ -65,13 +70,15 @@ def clip_posterior(encoder: Encoder, clip: ClipSteps) -> np.ndarray:
 class Evaluation:
     """Whole-clip results: correct counts per matched corpus class, the confusion matrix
     (rows: matched corpus classes, columns: the encoder's named classes), clips of
-    unmatched classes, and files skipped with their reason."""
+    unmatched classes, every file not scored with its reason (``skipped``, as extraction
+    lists them) and the file counts (``files``: seen = kept + skipped)."""
 
     corpus_classes: list[str]
     encoder_classes: list[str]
     confusion: np.ndarray
     unmatched: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    files: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_clips(self) -> int:
@@ -112,7 +119,9 @@ class Evaluation:
                 "counts": self.confusion.astype(int).tolist(),
             },
             "unmatched_clips": self.unmatched,
+            "files": self.files,
             "n_skipped": len(self.skipped),
+            "skipped": self.skipped,
         }
 
 
@@ -124,6 +133,10 @@ def _decode(encoder: Encoder, item: Item, cascade: object | None) -> ClipSteps:
     return decode_clip(encoder, item, steps, cascade)
 
 
+UNNAMED = "the encoder cannot name this class (not scored)"
+"""The reason given for the files of a clip whose class the encoder cannot name."""
+
+
 def evaluate_encoder(
     enc_dir: str | os.PathLike[str],
     dataset: str,
@@ -131,8 +144,10 @@ def evaluate_encoder(
     speakers: list[str] | None = None,
     device: str = "cpu",
     allow_outside_root: bool = False,
+    progress: bool = True,
 ) -> Evaluation:
-    """Decode every clip of the corpus (of ``speakers``) and score the encoder on it."""
+    """Decode every clip of the corpus (of ``speakers``) and score the encoder on it;
+    ``progress`` shows a bar on stderr."""
     encoder = load_encoder(enc_dir, device)
     media = {"audio": "audio", "visual": "visual", "audio-visual": "fusion"}[encoder.modality]
     corpus = list_corpus(dataset, root, media, allow_outside_root)
@@ -144,17 +159,24 @@ def evaluate_encoder(
     matched = [c for c in corpus.classes if canonical_emotion(c) in keys]
     result = Evaluation(matched, named, np.zeros((len(matched), len(named)), dtype=np.int64))
     cascade = load_cascade() if encoder.visual is not None else None
-    for item in list(corpus.items):
+    failures: list[str] = []
+    items = list(corpus.items)  # corpus.drop edits corpus.items
+    # leave=False: the bar is cleared, so a failure stays one line on stderr
+    bar = tqdm(items, desc=f"evaluate {dataset}", unit="clip", leave=False, disable=not progress)
+    for item in bar:
         if canonical_emotion(item.label) not in keys:
             result.unmatched[item.label] = result.unmatched.get(item.label, 0) + 1
+            corpus.drop(item, f"{item.path}: class {item.label}: {UNNAMED}")
             continue
         try:
             posterior = clip_posterior(encoder, _decode(encoder, item, cascade))
         except MediaError as error:
-            result.skipped.append(str(error))
+            failures.append(str(error))
+            corpus.drop(item, str(error))
             continue
         predicted = int(np.argmax(posterior[columns]))
         result.confusion[matched.index(item.label), predicted] += 1
-    if result.n_clips == 0 and result.skipped:
-        raise MediaError(f"{root}: no clip could be scored ({result.skipped[0]})")
+    result.skipped, result.files = corpus.account.lines(), corpus.account.counts()
+    if result.n_clips == 0 and failures:
+        raise MediaError(f"{root}: no clip could be scored ({failures[0]})")
     return result

@@ -193,7 +193,9 @@ def nearest_frames(
 ) -> np.ndarray:
     """Indices ``[T, pool]`` of the video frames around each step time: the nearest frame,
     or with ``pool = 11, stride = 2`` the paper's 11 frames at stride 2 centred on it
-    (clamped to the clip)."""
+    (clamped to the clip). A step time past the last frame would get the last frame again:
+    callers keep step times within the video (:func:`~avemotion.encoders.steps.clip_steps`
+    cuts the steps the video does not reach)."""
     nearest = np.searchsorted(frame_times, step_times)
     nearest = np.clip(nearest, 0, len(frame_times) - 1)
     before = np.clip(nearest - 1, 0, len(frame_times) - 1)

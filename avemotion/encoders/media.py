@@ -7,7 +7,9 @@ extraction can skip the file and list the reason.
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,14 @@ AUDIO_RATE = 16_000
 """Sample rate of every audio signal past this module, in Hz."""
 SILENCE_DBFS = -60.0
 """A signal whose peak level is below this (dB relative to full scale) counts as silent."""
+FALLBACK_FPS = 25.0
+"""Frame rate assumed for a video whose stream declares none (or an absurd one): the PAL
+rate most corpora were filmed at. It only spaces frames without timestamps and sets the
+last frame's duration; :func:`frame_rate` warns, naming the file, whenever it is used."""
+MAX_PLAUSIBLE_FPS = 240.0
+"""A declared rate at or above this is a time base taken for a frame rate (flv's 1000)."""
+TRUNCATION_TOLERANCE_S = 0.15
+"""A track ending this much before its declared duration counts as truncated."""
 
 
 class MediaError(ValueError):
@@ -37,6 +47,42 @@ class Video:
 def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
+
+
+def frame_rate(rate: object, path: str | os.PathLike[str]) -> float:
+    """``rate`` (a stream's declared frame rate) as a float, or :data:`FALLBACK_FPS` with a
+    warning naming ``path`` when it is missing, not finite or outside (0, 240) fps."""
+    try:
+        fps = float(rate) if rate else 0.0  # type: ignore[arg-type]
+    except (TypeError, ValueError, ZeroDivisionError):
+        fps = 0.0
+    if math.isfinite(fps) and 0.0 < fps < MAX_PLAUSIBLE_FPS:
+        return fps
+    # The message names the file, so the default filter shows it once per file.
+    warnings.warn(
+        f"{path}: no usable video frame rate ({rate}): assuming {FALLBACK_FPS:g} fps",
+        stacklevel=1,
+    )
+    return FALLBACK_FPS
+
+
+def declared_seconds(container: Any, stream: Any) -> float | None:
+    """A PyAV stream's declared duration in seconds (else the container's), if any."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    duration = container.duration
+    return float(duration) / 1e6 if duration else None
+
+
+def check_complete(
+    path: str | os.PathLike[str], kind: str, reached: float, declared: float | None
+) -> None:
+    """Raise :class:`MediaError` when a ``kind`` track stops more than
+    :data:`TRUNCATION_TOLERANCE_S` before its ``declared`` duration (a cut-off file)."""
+    if declared is not None and reached < declared - TRUNCATION_TOLERANCE_S:
+        raise MediaError(
+            f"{path}: {kind} track truncated or corrupt: it stops at {reached:.2f} s of {declared:.2f} s"
+        )
 
 
 def resample(audio: np.ndarray, rate: int, target: int = AUDIO_RATE) -> np.ndarray:
@@ -139,11 +185,18 @@ def rgb_reformatter() -> Callable[[Any, tuple[int, int]], np.ndarray]:
     return convert
 
 
+def _reached(times: list[float], fps: float) -> float:
+    """Stream time at the end of the last decoded frame (by count when timestamps are broken)."""
+    return max(times[-1], (len(times) - 1) / fps) + 1.0 / fps
+
+
 def load_video(path: str | os.PathLike[str], max_side: int = 320) -> Video:
     """Decode every frame of the first video stream as RGB, shrunk so no side exceeds
     ``max_side`` pixels (the authors ran face detection on 320×240 frames).
 
-    Raises :class:`MediaError` for a missing, corrupt or video-less file.
+    Raises :class:`MediaError` for a missing, corrupt or video-less file, and for a video
+    track that breaks or stops short of its declared duration (a truncated file), as
+    :mod:`avemotion.online.sources` does: steps past the cut would repeat its last frame.
     """
     import av
 
@@ -160,8 +213,7 @@ def load_video(path: str | os.PathLike[str], max_side: int = 320) -> Video:
         if not container.streams.video:
             raise MediaError(f"{path}: no video track")
         stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        fps = float(rate) if rate else 25.0
+        fps = frame_rate(stream.average_rate or stream.guessed_rate, path)
         width, height = stream.codec_context.width, stream.codec_context.height
         scale = min(1.0, max_side / max(width, height, 1))
         size = (max(2, round(width * scale)), max(2, round(height * scale)))
@@ -173,12 +225,20 @@ def load_video(path: str | os.PathLike[str], max_side: int = 320) -> Video:
         except (av.error.FFmpegError, ValueError) as error:
             if not frames:
                 raise MediaError(f"{path}: corrupt video track ({_one_line(error)})") from None
+            # Frames came out before the break: refuse the file as the stream does
+            # (online.sources), rather than let later steps repeat the last good frame.
+            declared = declared_seconds(container, stream)
+            of = f" of {declared:.2f} s" if declared is not None else ""
+            raise MediaError(
+                f"{path}: video track truncated or corrupt: it stops at {_reached(times, fps):.2f} s{of} ({_one_line(error)})"
+            ) from None
+        if frames:
+            check_complete(path, "video", _reached(times, fps), declared_seconds(container, stream))
     if not frames:
         raise MediaError(f"{path}: the video track holds no frames")
     stamps = np.asarray(times, dtype=np.float64) - times[0]
     if len(stamps) > 1 and not np.all(np.diff(stamps) > 0):  # missing or broken timestamps
-        rate = stream.guessed_rate or stream.base_rate
-        fps = float(rate) if rate and float(rate) < 240 else 25.0
+        fps = frame_rate(stream.guessed_rate or stream.base_rate, path)
         stamps = np.arange(len(frames)) / fps
     return Video(np.stack(frames), stamps, fps)
 

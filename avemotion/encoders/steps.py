@@ -4,10 +4,17 @@ Step ``i`` is centred at ``step_times(T)[i]``; it pairs the audio window centred
 (a 96 × 64 log-mel patch) with the face crop(s) of the video frame(s) nearest that time.
 :func:`clip_steps` decodes a clip and returns both, or raises :class:`MediaError` with the
 one-line reason the clip cannot be used.
+
+With both modalities a step needs a video frame on screen at its centre time: when the
+video track ends before the audio does (a separate, shorter video file), the steps past its
+end are cut, not given the last frame again; :attr:`ClipSteps.cut_steps` and a warning
+naming the file say how many. A video track cut short of its own declared duration is
+refused (:func:`~avemotion.encoders.media.load_video`).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +26,7 @@ from avemotion.encoders.face import FaceConfig, FaceTracker, load_cascade, neare
 from avemotion.encoders.frontend import (
     WINDOW_SAMPLES,
     n_steps,
+    step_hop,
     step_patches,
     step_times,
     voiced_mask,
@@ -26,6 +34,7 @@ from avemotion.encoders.frontend import (
 from avemotion.encoders.media import (
     AUDIO_RATE,
     MediaError,
+    Video,
     check_not_silent,
     load_audio,
     load_video,
@@ -44,6 +53,10 @@ class ClipSteps:
     crops: np.ndarray | None
     faces_detected: int
     voiced: np.ndarray
+    cut_steps: int = 0
+    """Steps the audio holds but the video does not reach, left out (see the module doc)."""
+    cut_seconds: float = 0.0
+    """The audio those steps would have covered past the last kept step, in seconds."""
 
 
 @dataclass
@@ -71,17 +84,33 @@ def _audio_steps(path: Path, config: StepConfig) -> tuple[torch.Tensor, np.ndarr
     return patches, voiced_mask(patches)
 
 
-def _visual_steps(
-    path: Path, count: int | None, config: StepConfig, face: FaceConfig, cascade: object
-) -> tuple[np.ndarray, int]:
-    video = load_video(path)
+def _video_steps(path: Path, video: Video, count: int | None, config: StepConfig) -> int:
+    """How many steps the video allows: with audio (``count`` steps), those whose centre
+    the video reaches; alone, the full step windows within its duration."""
+    duration = float(video.times[-1]) + 1.0 / video.fps
     if count is None:
-        duration = float(video.times[-1]) + 1.0 / video.fps
         count = n_steps(int(duration * AUDIO_RATE), config.steps_per_second)
         if count == 0:
             raise MediaError(
                 f"{path}: shorter than one step window ({duration:.2f} s < {WINDOW_SAMPLES / AUDIO_RATE:.3f} s)"
             )
+        return count
+    # Past its last frame's display time the video has no frame for a step: keeping such a
+    # step would pair its audio with the last frame again.
+    covered = int(np.searchsorted(step_times(count, config.steps_per_second), duration))
+    if covered == 0:
+        raise MediaError(
+            f"{path}: video track ends at {duration:.2f} s, before the first step's centre "
+            f"({float(step_times(1, config.steps_per_second)[0]):.3f} s)"
+        )
+    return covered
+
+
+def _visual_steps(
+    path: Path, count: int | None, config: StepConfig, face: FaceConfig, cascade: object
+) -> tuple[np.ndarray, int]:
+    video = load_video(path)
+    count = _video_steps(path, video, count, config)
     times = step_times(count, config.steps_per_second)
     index = nearest_frames(video.times, times, config.frame_pool, config.frame_stride)
     tracker = FaceTracker(config.face_size, face, cascade)  # type: ignore[arg-type]
@@ -112,21 +141,34 @@ def clip_steps(
 ) -> ClipSteps:
     """Decode ``item`` and align its media to the step time base.
 
-    With both modalities the clip has as many steps as the shorter stream allows. Raises
-    :class:`MediaError` (no audio track, corrupt, too short, silent, unknown container).
+    With both modalities the clip has as many steps as the shorter stream allows: the
+    audio's full windows, cut to those whose centre the video reaches (``cut_steps``, with
+    a warning naming the file). Raises :class:`MediaError` (no audio track, corrupt or
+    truncated, too short, silent, unknown container).
     """
     config = config or StepConfig()
     face = face or FaceConfig()
     patches, voiced = None, None
     if need_audio:
         patches, voiced = _audio_steps(item.audio_path or item.path, config)
-    crops, detected = None, 0
+    crops, detected, cut = None, 0, 0
     if need_visual:
         count = len(patches) if patches is not None else None
         crops, detected = _visual_steps(
             item.path, count, config, face, cascade if cascade is not None else load_cascade()
         )
+        if patches is not None and voiced is not None and len(crops) < len(patches):
+            cut = len(patches) - len(crops)
+            patches, voiced = patches[: len(crops)], voiced[: len(crops)]
     count = len(patches) if patches is not None else len(crops)  # type: ignore[arg-type]
+    cut_seconds = cut * step_hop(config.steps_per_second) / AUDIO_RATE
+    if cut:
+        audio = f" ({item.audio_path})" if item.audio_path is not None else ""
+        warnings.warn(
+            f"{item.path}: the video track ends before the audio{audio}: "
+            f"its last {cut} step(s) ({cut_seconds:.2f} s) are left out",
+            stacklevel=2,
+        )
     return ClipSteps(
         item,
         count,
@@ -134,4 +176,6 @@ def clip_steps(
         crops,
         detected,
         voiced if voiced is not None else np.ones(count, dtype=bool),
+        cut,
+        cut_seconds,
     )

@@ -13,13 +13,16 @@ steps come out the same:
   (``int((last frame time + 1 / fps) · 16000) >= i·hop + WINDOW_SAMPLES``, as extraction
   counts the steps of a silent clip).
 
-With audio the number of steps is set by the audio and the video is clamped to its last
-frame, as in extraction. Video times are taken relative to the first frame, as
-:func:`avemotion.encoders.media.load_video` does.
+With audio the number of steps is set by the audio, and once the video has ended later
+steps get its last frame. Extraction instead leaves out the steps whose centre the video
+does not reach (:func:`~avemotion.encoders.steps.clip_steps`), so a stored clip's rows are
+the first rows of the stream's when the video ends early. Video times are taken relative
+to the first frame, as :func:`avemotion.encoders.media.load_video` does.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -31,7 +34,7 @@ from avemotion.encoders.frontend import (
     step_hop,
     step_times,
 )
-from avemotion.encoders.media import AUDIO_RATE
+from avemotion.encoders.media import AUDIO_RATE, FALLBACK_FPS
 
 
 class StreamError(ValueError):
@@ -99,6 +102,7 @@ class StepAligner:
         self._frames: dict[int, np.ndarray] = {}
         self._first_time: float | None = None
         self.fps: float | None = None
+        self._fps_warned = False
         self.next_step = 0
         self.ended = False
 
@@ -181,7 +185,15 @@ class StepAligner:
         if self.fps is not None:
             return 1.0 / self.fps
         times = self._times.view
-        return float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 25.0
+        if len(times) > 1:
+            return float(np.median(np.diff(times)))
+        if not self._fps_warned:  # asked at every step check: say it once per stream
+            self._fps_warned = True
+            warnings.warn(
+                f"video: no frame rate given and a single frame: assuming {FALLBACK_FPS:g} fps",
+                stacklevel=2,
+            )
+        return 1.0 / FALLBACK_FPS
 
     def _step_exists(self, i: int) -> bool:
         window_end = i * self.hop + WINDOW_SAMPLES

@@ -6,7 +6,8 @@ side exceeds 320 px, audio as 16 kHz mono float (soundfile for 16 kHz sound file
 PyAV's resampler), but chunk by chunk, so a recognizer can answer before the file has been
 read to its end. A file that breaks or stops short of its declared duration raises
 :class:`~avemotion.encoders.media.MediaError` when the break is reached, after the chunks
-before it were delivered.
+before it were delivered (by :func:`~avemotion.encoders.media.check_complete`, the rule
+extraction refuses such a file by).
 """
 
 from __future__ import annotations
@@ -20,14 +21,21 @@ from pathlib import Path
 
 import numpy as np
 
-from avemotion.encoders.media import AUDIO_RATE, MediaError, has_audio_track, rgb_reformatter
+from avemotion.encoders.media import (
+    AUDIO_RATE,
+    FALLBACK_FPS,
+    MediaError,
+    check_complete,
+    declared_seconds,
+    frame_rate,
+    has_audio_track,
+    rgb_reformatter,
+)
 
 MAX_SIDE = 320
 """Video frames are shrunk so that no side exceeds this, as extraction does."""
 AUDIO_BLOCK = 1600
 """Samples per audio chunk read from a 16 kHz sound file (0.1 s)."""
-TRUNCATION_TOLERANCE_S = 0.15
-"""A stream ending this much before its declared duration counts as truncated."""
 
 
 @dataclass
@@ -60,20 +68,6 @@ def _open(path: Path) -> object:
         ) from None
 
 
-def _declared_seconds(container: object, stream: object) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:  # type: ignore[attr-defined]
-        return float(stream.duration * stream.time_base)  # type: ignore[attr-defined]
-    duration = container.duration  # type: ignore[attr-defined]
-    return float(duration) / 1e6 if duration else None
-
-
-def _check_complete(path: Path, kind: str, reached: float, declared: float | None) -> None:
-    if declared is not None and reached < declared - TRUNCATION_TOLERANCE_S:
-        raise MediaError(
-            f"{path}: {kind} track truncated or corrupt: it stops at {reached:.2f} s of {declared:.2f} s"
-        )
-
-
 def _container_chunks(path: Path, want_video: bool, want_audio: bool) -> Iterator[MediaChunk]:
     """Decode the video and/or audio track of one container, in file order."""
     import av
@@ -86,10 +80,9 @@ def _container_chunks(path: Path, want_video: bool, want_audio: bool) -> Iterato
             raise MediaError(f"{path}: no video track")
         if want_audio and audio is None:
             raise MediaError(f"{path}: no audio track")
-        fps, size = 25.0, (0, 0)
+        fps, size = FALLBACK_FPS, (0, 0)  # fps is unused without a video track
         if video is not None:
-            rate = video.average_rate or video.guessed_rate
-            fps = float(rate) if rate else 25.0
+            fps = frame_rate(video.average_rate or video.guessed_rate, path)
             width, height = video.codec_context.width, video.codec_context.height
             scale = min(1.0, MAX_SIDE / max(width, height, 1))
             size = (max(2, round(width * scale)), max(2, round(height * scale)))
@@ -133,15 +126,15 @@ def _container_chunks(path: Path, want_video: bool, want_audio: bool) -> Iterato
             at = max(n_samples / AUDIO_RATE, last_time)
             raise MediaError(f"{path}: corrupt media at {at:.2f} s ({_one_line(error)})") from None
         if video is not None:
-            _check_complete(
+            check_complete(
                 path,
                 "video",
                 last_time + 1.0 / fps if n_frames else 0.0,
-                _declared_seconds(container, video),
+                declared_seconds(container, video),
             )
         if audio is not None:
-            _check_complete(
-                path, "audio", n_samples / AUDIO_RATE, _declared_seconds(container, audio)
+            check_complete(
+                path, "audio", n_samples / AUDIO_RATE, declared_seconds(container, audio)
             )
 
 
@@ -169,7 +162,7 @@ def _sound_file_chunks(path: Path) -> Iterator[MediaChunk] | None:
             raise MediaError(
                 f"{path}: corrupt audio at {done / AUDIO_RATE:.2f} s ({_one_line(error)})"
             ) from None
-        _check_complete(path, "audio", done / AUDIO_RATE, info.frames / AUDIO_RATE)
+        check_complete(path, "audio", done / AUDIO_RATE, info.frames / AUDIO_RATE)
 
     return chunks()
 

@@ -205,3 +205,45 @@ def test_fusion_and_temporal_stages_over_the_mini_xception(
     assert main([*evaluate, "--root", str(synthetic_corpus), "--json"]) == 0
     summary = _last_json(capsys)
     assert summary["n_clips"] == 6 and summary["unmatched_clips"] == {}
+
+
+def test_every_file_not_scored_is_listed_with_its_reason(
+    synthetic_corpus: Path, stand_in_weights: Path, tmp_path: Path, capsys
+) -> None:
+    """As extract does: a summary line and a line per skipped file (a file the listing
+    rejects, an undecodable clip, a class the encoder cannot name), all of them in the
+    JSON's ``skipped`` with the counts in ``files``; a progress bar on stderr."""
+    zero = tmp_path / "zero"
+    argv = ["train-encoder", "--dataset", "csv", "--root", str(synthetic_corpus)]
+    argv += ["--modality", "visual", "--visual-variant", "mini-xception"]
+    assert main([*argv, "--init", str(stand_in_weights), "--epochs", "0", "--out", str(zero)]) == 0
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for i in range(3):  # happy, sad, contempt
+        (root / f"clip{i}.mkv").symlink_to(synthetic_corpus / f"clip{i}.mkv")
+    (root / "broken.mkv").write_text("not a video\n")
+    (root / "notes.txt").write_text("recorded on a Tuesday\n")
+    rows = [f"clip{i}.mkv,{LABELS[i]},S0" for i in range(3)] + ["broken.mkv,happy,S0"]
+    (root / "data.csv").write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+    evaluate = ["evaluate-encoder", "--encoder", str(zero), "--dataset", "csv"]
+    assert main([*evaluate, "--root", str(root), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["n_clips"] == 2 and summary["unmatched_clips"] == {"contempt": 1}
+    # 6 files: clip0, clip1 scored; clip2 (contempt), broken, notes, data.csv not
+    assert summary["files"] == {"seen": 6, "kept": 2, "skipped": 4}
+    assert summary["n_skipped"] == 4 and len(summary["skipped"]) == 4
+    reasons = dict(zip(["broken.mkv", "clip2.mkv", "data.csv", "notes.txt"], summary["skipped"]))
+    for name, reason in reasons.items():
+        assert reason.startswith(str(root / name)) and "\n" not in reason
+    assert "cannot open the file" in reasons["broken.mkv"]
+    assert "cannot name this class" in reasons["clip2.mkv"]
+    assert f"{root}: 6 file(s) seen = 2 kept + 4 skipped" in captured.out
+    for name in ("broken.mkv", "data.csv", "notes.txt"):
+        assert f"  skipped {reasons[name]}" in captured.out
+    assert "1 clip(s) of contempt: the encoder cannot name" in captured.out
+    assert "evaluate csv" in captured.err  # the progress bar
+    assert main([*evaluate, "--root", str(root), "--no-progress", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "evaluate csv" not in captured.err and len(captured.out.strip().splitlines()) == 1

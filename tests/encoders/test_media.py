@@ -103,3 +103,33 @@ def test_reused_scaler_gives_the_per_frame_pixels(tmp_path: Path, size: tuple[in
         got = convert(frame, size)
         assert got.shape == (size[1], size[0], 3) and got.dtype == np.uint8
         np.testing.assert_array_equal(got, expected)
+
+
+def test_missing_or_absurd_frame_rate_falls_back_with_a_warning() -> None:
+    """One named fallback rate, used for a missing, non-finite or time-base-like rate, and
+    a warning naming the file each time it is."""
+    from fractions import Fraction
+
+    from avemotion.encoders.media import FALLBACK_FPS, frame_rate
+
+    assert frame_rate(Fraction(30000, 1001), "ok.mp4") == pytest.approx(29.97, abs=1e-3)
+    for rate in (None, 0, Fraction(1000), float("nan"), -5.0):
+        with pytest.warns(UserWarning, match=r"clip\.flv: no usable video frame rate"):
+            assert frame_rate(rate, "clip.flv") == FALLBACK_FPS == 25.0
+
+
+def test_stream_without_a_frame_rate_warns_once() -> None:
+    """A visual-only stream of one frame with no fps: the step check assumes the fallback
+    rate for the frame's duration, and says so once, however often it is asked."""
+    import warnings
+
+    from avemotion.online.alignment import StepAligner
+
+    aligner = StepAligner(need_audio=False, need_video=True)
+    aligner.add_video([np.zeros((8, 8, 3), np.uint8)], [0.0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            assert list(aligner.steps()) == []  # 0.04 s of video: no step window yet
+    fallback = [w for w in caught if "assuming 25 fps" in str(w.message)]
+    assert len(fallback) == 1 and str(fallback[0].message).startswith("video: ")
