@@ -189,7 +189,9 @@ def run_baselines(
     post = posterior.posteriors(test)
     reports = rule_reports(rules, post, test)
     if aeon and not aeon_available():
-        warnings.warn("aeon is not installed: its classifiers are left out (the aeon extra)")
+        warnings.warn(
+            "aeon is not installed: its classifiers are left out (the aeon extra)", stacklevel=2
+        )
     if aeon and aeon_available():
         done = run_dir / "evaluations" / evaluation_key(test, seed)
         done.mkdir(parents=True, exist_ok=True)

@@ -33,9 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="store",
         help="order in which a speaker's clips arrive (default: the store's order)",
     )
-    parser.add_argument(
-        "--seed", type=int, default=None, help="seed of --order random (default 0)"
-    )
+    parser.add_argument("--seed", type=int, default=None, help="seed of --order random (default 0)")
     for which, what in (("features", "adapt"), ("reference", "use as reference")):
         parser.add_argument(
             f"--{which}-speakers",
