@@ -1,10 +1,12 @@
-"""Folds, trial plans and the aggregated table of the sweep (no Ray needed)."""
+"""avemotion.trials: folds, trial plans and the aggregated table of a sweep (no Ray needed).
+
+The sweep itself (:mod:`avemotion.sweep`, on Ray) is tested in ``tests/sweep/``."""
 
 from __future__ import annotations
 
 import pytest
 
-from avemotion.sweep import Fold, TrialSpec, aggregate, parse_folds, plan_trials
+from avemotion.trials import Fold, TrialSpec, aggregate, parse_folds, plan_trials
 
 SPEAKERS = ["S01", "S02", "S03", "S04"]
 

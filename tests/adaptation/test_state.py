@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avemotion.adaptation.estimator import Prior
+from avemotion.adaptation.estimator import Population, Prior
 from avemotion.adaptation.state import SpeakerAdapter, SpeakerState, SpeakerStateError
 from avemotion.adaptation.transform import AdaptationSpec, adapt_store
 from avemotion.store import FeatureStore
@@ -124,3 +124,28 @@ def test_state_of_another_reference_refused(tmp_path: Path, adapted) -> None:
     other = adapt_store(features, features, tmp_path / "other", prior=Prior(2.0, 2.0))
     with pytest.raises(SpeakerStateError, match="transform"):
         SpeakerAdapter(AdaptationSpec.from_store(other), path)
+
+
+def test_hand_computed_state_after_two_utterances(tmp_path: Path) -> None:
+    """1-D steps; population m0 = 3, v0 = 9; prior kappa = 2, nu = 1 (in utterances)."""
+    spec = AdaptationSpec(
+        Population(np.array([3.0]), np.array([9.0])), Prior(2.0, 1.0), "sum", ("R1", "R2")
+    )
+    adapter = SpeakerAdapter(spec, tmp_path / "speaker.json")
+    # utterance 1 (no earlier one): the population's (x - 3) / sqrt(9): 1 -> -2/3, 3 -> 0
+    first = feed(adapter, np.array([[1.0], [3.0]], np.float32))
+    np.testing.assert_allclose(first[:, 0], [-2 / 3, 0.0], atol=1e-6)
+    # utterance 1 gave mean (1 + 3)/2 = 2 and mean square (1 + 9)/2 = 5. Before utterance 2:
+    # mu = (2*3 + 2) / (2 + 1) = 8/3; q1(mu) = 5 - 2 (8/3) 2 + 64/9 = 13/9;
+    # var = (1*9 + 13/9) / (1 + 1) = 47/9, so 4 -> (4 - 8/3) / sqrt(47/9) = 4 / sqrt(47)
+    second = feed(adapter, np.array([[4.0]], np.float32))
+    assert second[0, 0] == pytest.approx(4 / np.sqrt(47), abs=1e-6)
+    # utterance 2 gave mean 4 and mean square 16: n = 2, sums 6 and 21.
+    # mu = (2*3 + 6) / (2 + 2) = 3; q1(3) = 5 - 12 + 9 = 2, q2(3) = 16 - 24 + 9 = 1;
+    # var = (1*9 + 2 + 1) / (1 + 2) = 4: a new step x becomes (x - 3) / 2
+    saved = json.loads((tmp_path / "speaker.json").read_text())
+    assert (saved["utterances"], saved["sum_mean"], saved["sum_square"]) == (2, [6.0], [21.0])
+    mu, var = SpeakerState(spec, 2, [6.0], [21.0]).normaliser()
+    assert (mu[0], var[0]) == (pytest.approx(3.0), pytest.approx(4.0))
+    third = feed(SpeakerAdapter(spec, tmp_path / "speaker.json"), np.array([[7.0], [1.0]]))
+    np.testing.assert_allclose(third[:, 0], [2.0, -1.0], atol=1e-6)

@@ -143,3 +143,56 @@ def test_vector_fuzz_keeps_invariants(synthetic: FeatureStore) -> None:
         assert (episode_steps <= info["clip_length"]).all() and not truncated.any()
         assert (reward[done] == 0).all()
         done = terminated | truncated
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_hand_computed_rollout_of_two_envs(tmp_path, preload: bool) -> None:
+    """Two clips, two envs, sequential sampling, a fixed action sequence: every
+    observation ``[frame, running mean, t / T_max]``, reward and termination by hand."""
+    # clip 0 (class 0, 3 steps): frames (1,2) (3,6) (5,1); running means (1,2) (2,4) (3,3)
+    # clip 1 (class 1, 2 steps): frames (4,0) (2,8);       running means (4,0) (3,4)
+    # T_max = 3, so the time feature of step t is t / 3; actions: 0 wait, 1 + k class k
+    store = FeatureStore.create(
+        tmp_path / "two",
+        [
+            np.array([[1, 2], [3, 6], [5, 1]], np.float32),
+            np.array([[4, 0], [2, 8]], np.float32),
+        ],
+        [0, 1],
+        ["S1", "S1"],
+        ["calm", "sad"],
+    )
+    env = AVEmotionVectorEnv(
+        num_envs=2, store=store, obs_mode="frame+mean", sampling="sequential", preload=preload
+    )
+    third = 1 / 3
+    obs, info = env.reset(seed=0)  # env 0 on clip 0, env 1 on clip 1 (the cursor is now 2)
+    assert info["clip_index"].tolist() == [0, 1]
+    np.testing.assert_allclose(obs, [[1, 2, 1, 2, 0], [4, 0, 4, 0, 0]], rtol=1e-6)
+    script = [
+        # env 0 waits (step 1 of clip 0); env 1 answers "sad", right after 1 of 2 steps:
+        # 1 - 1/2 = 0.5, and its observation stays on the step it answered at
+        ([0, 2], [[3, 6, 2, 4, third], [4, 0, 4, 0, 0]], [0.0, 0.5], [False, True]),
+        # env 0 waits (the last step of clip 0); env 1's action is ignored: it restarts on
+        # the cursor's clip 2 % 2 = 0 with a fresh running mean, reward 0, not done
+        ([0, 1], [[5, 1, 3, 3, 2 * third], [1, 2, 1, 2, 0]], [0.0, 0.0], [False, False]),
+        # env 0 waits on its last step (masked): ends, reward 0; env 1 answers "sad" on
+        # clip 0 (class calm): wrong, reward 0
+        ([0, 2], [[5, 1, 3, 3, 2 * third], [1, 2, 1, 2, 0]], [0.0, 0.0], [True, True]),
+        # both restart: env 0 on clip 3 % 2 = 1, env 1 on clip 4 % 2 = 0
+        ([1, 1], [[4, 0, 4, 0, 0], [1, 2, 1, 2, 0]], [0.0, 0.0], [False, False]),
+        ([0, 0], [[2, 8, 3, 4, third], [3, 6, 2, 4, third]], [0.0, 0.0], [False, False]),
+        # both right after 2 steps: clip 1 earns 1 - 2/2 = 0, clip 0 earns 1 - 2/3 = 1/3
+        ([2, 1], [[2, 8, 3, 4, third], [3, 6, 2, 4, third]], [0.0, third], [True, True]),
+    ]
+    clips = [[0, 1], [0, 0], [0, 0], [1, 0], [1, 0], [1, 0]]
+    predictions = [[-1, 1], [-1, -1], [-1, 1], [-1, -1], [-1, -1], [1, 0]]  # class answered
+    for (actions, want_obs, want_reward, want_done), clip, prediction in zip(
+        script, clips, predictions
+    ):
+        obs, reward, terminated, truncated, info = env.step(np.array(actions))
+        np.testing.assert_allclose(obs, want_obs, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(reward, want_reward, rtol=1e-6, atol=1e-7)
+        assert terminated.tolist() == want_done and not truncated.any()
+        assert info["clip_index"].tolist() == clip
+        assert info["prediction"].tolist() == prediction

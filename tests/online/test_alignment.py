@@ -100,3 +100,55 @@ def test_bad_input_is_refused_and_leaves_the_stream_intact() -> None:
     visual_only = StepAligner(False, True)
     with pytest.raises(StreamError, match="no audio part"):
         visual_only.add_audio(np.zeros(100, np.float32))
+
+
+def test_video_alone_releases_steps_by_hand() -> None:
+    """10 steps/s: hop 1600 samples, window 15600 (0.975 s); step i's centre is
+    (1600 i + 7800) / 16000 = 0.4875 + 0.1 i s. Frames at 4 fps from t = 10 s (relative
+    times 0, 0.25, ..., 1.25). Step i exists once int((last + 1/4) * 16000) >= 1600 i + 15600."""
+    aligner = StepAligner(False, True)
+    frame = np.zeros((2, 2, 3), np.uint8)
+    released = []
+    for k in range(6):
+        aligner.add_video([frame + k], [10.0 + 0.25 * k], fps=4.0)
+        released.append([(s.index, [f for f, _ in s.frames]) for s in aligner.steps()])
+    aligner.end()
+    assert list(aligner.steps()) == []  # step 6 would need 25200 samples, the video 24000
+    # frames 0-2: 0.25 + 0.25 s = 8000 .. 12000 samples < 15600, no step yet
+    # frame 3 (0.75 s): 16000 >= 15600: step 0 (centre 0.4875, nearest 0.5 = frame 2)
+    # frame 4 (1.0 s): 20000 >= 1600 i + 15600 for i <= 2: step 1 (0.5875: 0.5 is 0.0875
+    #   away, 0.75 is 0.1625: frame 2), step 2 (0.6875: frame 3, 0.0625 away)
+    # frame 5 (1.25 s): 24000: i <= 5: steps 3 (0.7875: frame 3), 4 (0.8875: 1.0 is 0.1125
+    #   away, 0.75 is 0.1375: frame 4), 5 (0.9875: frame 4)
+    assert released == [
+        [],
+        [],
+        [],
+        [(0, [2])],
+        [(1, [2]), (2, [3])],
+        [(3, [3]), (4, [4]), (5, [4])],
+    ]
+
+
+def test_audio_visual_step_waits_for_a_frame_past_its_centre_by_hand() -> None:
+    """Audio for steps 0 and 1 (15600 + 1600 = 17200 samples), then frames at 0, 0.25, 0.5 s:
+    step 0 (centre 0.4875 s) has a frame after its centre (0.5) and goes; step 1 (centre
+    0.5875 s) waits, since a nearer frame may still come, until the frame at 0.75 s shows
+    that the nearest is still the one at 0.5 s (0.0875 s away, against 0.1625 s)."""
+    aligner = StepAligner(True, True)
+    audio = np.arange(17200, dtype=np.float32) / 17200
+    frames = [np.full((2, 2, 3), k, np.uint8) for k in range(4)]
+    aligner.add_audio(audio)
+    assert list(aligner.steps()) == []  # no video yet
+    aligner.add_video(frames[:3], [0.0, 0.25, 0.5])
+    (step0,) = aligner.steps()
+    assert step0.index == 0 and step0.time_s == pytest.approx(0.4875)
+    assert [f for f, _ in step0.frames] == [2] and step0.frames[0][1][0, 0, 0] == 2
+    np.testing.assert_array_equal(step0.window, audio[:15600])
+    aligner.add_video(frames[3:], [0.75])
+    (step1,) = aligner.steps()
+    assert step1.index == 1 and step1.time_s == pytest.approx(0.5875)
+    assert [f for f, _ in step1.frames] == [2]
+    np.testing.assert_array_equal(step1.window, audio[1600:17200])
+    aligner.end()
+    assert list(aligner.steps()) == []  # step 2 needs 18800 samples
