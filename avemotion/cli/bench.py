@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="fuzz: steps per env kind (1e6); agents: budget (50k)",
     )
     parser.add_argument("--features", default=None, help="agents: store (default: synthetic)")
-    parser.add_argument("--seed", type=int, default=0, help="fuzz: random seed")
+    parser.add_argument("--seed", type=int, default=0, help="agents, fuzz: random seed")
     parser.add_argument(
         "--root",
         default=None,
@@ -50,7 +50,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+OPTIONS = {
+    "agents": ("steps", "features", "seed"),
+    "env": ("quick",),
+    "faces": ("root", "weights"),
+    "fuzz": ("steps", "seed"),
+    "pipeline": ("quick", "plot"),
+}
+"""The options each benchmark reads (``--json`` is accepted by all)."""
+
+DEFAULTS = {"quick": False, "steps": None, "features": None, "seed": 0, "root": None}
+DEFAULTS.update(weights=None, plot=None)
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse, in one line, an option the chosen benchmark would silently ignore."""
+    for name, default in DEFAULTS.items():
+        if getattr(args, name) != default and name not in OPTIONS[args.what]:
+            flag = "--" + name.replace("_", "-")
+            takes = ", ".join(f"--{o}" for o in OPTIONS[args.what])
+            raise ValueError(f"{flag}: bench {args.what} does not read it (it reads {takes})")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_options(args)
     result: dict[str, Any]
     status = 0
     if args.what == "env":
