@@ -76,4 +76,6 @@ def run(args: argparse.Namespace) -> int:
     print(summary_line(args.root, store.meta["files"]))
     for reason in printable(skipped):
         print(f"  skipped {reason}")
+    for line in printable(store.meta.get("cut", [])):
+        print(f"  cut {line}")
     return 0

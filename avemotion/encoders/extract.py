@@ -104,11 +104,18 @@ def encode_clip(
     encoder: Encoder, item: Item, level: str, steps: StepConfig, cascade: object | None = None
 ) -> tuple[np.ndarray, int]:
     """Encode one clip: its ``[T, dim]`` float32 rows at ``level`` and its face-detected steps."""
+    rows, clip = _encode(encoder, item, level, steps, cascade)
+    return rows, clip.faces_detected
+
+
+def _encode(
+    encoder: Encoder, item: Item, level: str, steps: StepConfig, cascade: object | None
+) -> tuple[np.ndarray, ClipSteps]:
     clip = decode_clip(encoder, item, steps, cascade)
     audio = stream_audio_embeddings(encoder, clip.patches) if encoder.audio is not None else None
     visual = encoder.visual_embeddings(clip.crops) if encoder.visual is not None else None
     rows = encoder.level_features(level, audio, visual, clip.patches).numpy().astype(np.float32)
-    return rows, clip.faces_detected
+    return rows, clip
 
 
 def stream_audio_embeddings(encoder: Encoder, patches: torch.Tensor) -> torch.Tensor:
@@ -132,9 +139,7 @@ def _work_clip(task: tuple[int, Item, str, str]) -> tuple[int, str | None]:
     index, item, level, work = task
     clips = Path(work)
     try:
-        rows, detected = encode_clip(
-            _WORKER["encoder"], item, level, _WORKER["steps"], _WORKER["cascade"]
-        )
+        rows, clip = _encode(_WORKER["encoder"], item, level, _WORKER["steps"], _WORKER["cascade"])
     except MediaError as error:
         reason = str(error)
         _atomic_write(clips / f"{index:06d}.skip", lambda p: p.write_text(reason))
@@ -143,7 +148,15 @@ def _work_clip(task: tuple[int, Item, str, str]) -> tuple[int, str | None]:
     _atomic_write(
         clips / f"{index:06d}.json",
         lambda p: p.write_text(
-            json.dumps({"clip_id": item.clip_id, "detected": detected, "steps": len(rows)})
+            json.dumps(
+                {
+                    "clip_id": item.clip_id,
+                    "detected": clip.faces_detected,
+                    "steps": len(rows),
+                    "cut_steps": clip.cut_steps,
+                    "cut_seconds": clip.cut_seconds,
+                }
+            )
         ),
     )
     return index, None
@@ -246,6 +259,7 @@ def _assemble(
     config: ExtractConfig, encoder: Encoder, corpus: Corpus, work: Path, out: Path
 ) -> tuple[FeatureStore, list[str]]:
     sequences, kept, detected, total = [], [], 0, 0
+    cut: list[str] = []  # kept clips whose audio outlasts their video (clip_steps)
     for index, item in enumerate(list(corpus.items)):
         skip = work / f"{index:06d}.skip"
         if skip.is_file():
@@ -255,6 +269,11 @@ def _assemble(
         info = json.loads((work / f"{index:06d}.json").read_text())
         detected += info["detected"]
         total += info["steps"]
+        if info.get("cut_steps"):
+            cut.append(
+                f"{item.path}: {info['cut_steps']} step(s), {info['cut_seconds']:.2f} s of audio "
+                "past the end of its video, left out"
+            )
         kept.append(item)
     account = corpus.account
     skipped = account.lines()
@@ -268,6 +287,7 @@ def _assemble(
         config, encoder, detected / total if encoder.visual is not None and total else None, skipped
     )
     meta["files"] = account.counts()
+    meta["cut"] = cut
     store = FeatureStore.create(
         out,
         sequences,

@@ -107,3 +107,42 @@ def test_extraction_lists_a_truncated_video_as_skipped(tmp_path: Path, capsys) -
     assert len(cut_lines) == 1 and "video track truncated or corrupt" in cut_lines[0]
     assert cut_lines[0] in store.meta["skipped"]
     assert np.isfinite(np.asarray(store.frames)).all()
+
+
+def test_extraction_records_the_steps_it_cut(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A kept clip whose audio outlasts its video keeps fewer steps: the store's meta lists
+    it with what was cut (here clip_steps is made to report a cut for one clip)."""
+    import dataclasses
+
+    import avemotion.encoders.extract as extract_module
+
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for i in range(2):
+        synthetic_av_clip(root / f"good{i}.mkv", seconds=1.2, size=128, seed=i)
+    (root / "data.csv").write_text("good0.mkv,happy,s1\ngood1.mkv,sad,s1\n")
+    torch.manual_seed(0)
+    weights = mini_xception.write_keras_weights(
+        mini_xception.MiniXception().eval(), tmp_path / "emotion_model.hdf5"
+    )
+    enc = tmp_path / "enc"
+    argv = ["train-encoder", "--dataset", "csv", "--root", str(root), "--modality", "visual"]
+    argv += ["--visual-variant", "mini-xception", "--init", str(weights), "--epochs", "0"]
+    assert main([*argv, "--out", str(enc), "--json"]) == 0
+    decode = extract_module.decode_clip
+
+    def cut_one(encoder, item, steps, cascade=None):
+        clip = decode(encoder, item, steps, cascade)
+        return (
+            dataclasses.replace(clip, cut_steps=2, cut_seconds=0.2)
+            if item.clip_id == "good1"
+            else clip
+        )
+
+    monkeypatch.setattr(extract_module, "decode_clip", cut_one)
+    capsys.readouterr()
+    argv = ["extract", "--dataset", "csv", "--root", str(root), "--encoder", str(enc)]
+    assert main([*argv, "--out", str(tmp_path / "store"), "--workers", "1", "--no-progress"]) == 0
+    line = f"{root / 'good1.mkv'}: 2 step(s), 0.20 s of audio past the end of its video, left out"
+    assert FeatureStore.open(tmp_path / "store").meta["cut"] == [line]
+    assert f"  cut {line}" in capsys.readouterr().out.splitlines()
