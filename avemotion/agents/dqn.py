@@ -77,6 +77,21 @@ def make_q_network(
     return MLPQNetwork(frontend, n_actions, config.hidden, config.dueling)
 
 
+def make_envs(config: DQNConfig, store: FeatureStore, max_length: int) -> Any:
+    """The native vector env the agent trains on: ``num_envs`` sub-envs of ``store`` with
+    the config's observation mode and reward, time feature ``t / max_length``."""
+    return gym.make_vec(
+        "AVEmotion-v0",
+        num_envs=config.num_envs,
+        store=store,
+        obs_mode=config.obs_mode,
+        reward=config.reward,
+        wait_cost=config.wait_cost,
+        earliness_weight=config.earliness_weight,
+        max_length=max_length,
+    )
+
+
 def env_rewards(config: DQNConfig) -> RewardSpec:
     """The env reward this config trains on."""
     return RewardSpec.preset(
@@ -140,16 +155,7 @@ def train_dqn(
     data = AgentData(store, config, fitted)
     store = data.store
     spec = env_rewards(config)
-    envs = gym.make_vec(
-        "AVEmotion-v0",
-        num_envs=config.num_envs,
-        store=store,
-        obs_mode=config.obs_mode,
-        reward=config.reward,
-        wait_cost=config.wait_cost,
-        earliness_weight=config.earliness_weight,
-        max_length=max_length,
-    )
+    envs = make_envs(config, store, max_length)
     n_envs, n_actions = config.num_envs, envs.single_action_space.n
     obs_dim = envs.single_observation_space.shape[0]
     rewards = (spec.correct, spec.wrong)
@@ -160,10 +166,7 @@ def train_dqn(
     bridge(online, device)
     # foreach: one call over every tensor (the same arithmetic, a third less time on the CPU)
     optimiser = torch.optim.AdamW(
-        online.parameters(),
-        lr=config.learning_rate,
-        weight_decay=config.weight_decay,
-        foreach=True,
+        online.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, foreach=True
     )
     path = make_path(config, store, n_envs, obs_dim, n_actions)
     earliness = (
@@ -231,12 +234,7 @@ def train_dqn(
             weight = replay_weight(spec, earliness)
             for _ in range(config.gradient_steps):
                 loss, q_mean = path.loss(online, target, rng, weight, correct, rewards)
-                optimiser.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(
-                    online.parameters(), config.max_grad_norm, foreach=True
-                )
-                optimiser.step()
+                _gradient_step(online, optimiser, loss, config.max_grad_norm)
                 updates += 1
                 losses.append(loss.item())
                 q_means.append(q_mean.item())
@@ -260,10 +258,7 @@ def train_dqn(
             save_checkpoint(
                 checkpoint_path, nets, (global_step, updates), rng, earliness, replay
             )  # fmt: skip
-            model = final_model(online, config, envs, data)
-            torch_save_atomic(
-                {k: v.cpu() for k, v in model.state_dict().items()}, run_dir / MODEL_NAME
-            )
+            _save_model(final_model(online, config, envs, data), run_dir / MODEL_NAME)
             next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
             checkpoint_seconds += time.perf_counter() - checkpoint_start
     bar.close()
@@ -342,6 +337,20 @@ def final_model(
             **{f"train_{k}": v for k, v in reached.items()},
         }
     return model
+
+
+def _gradient_step(
+    online: torch.nn.Module, optimiser: torch.optim.Optimizer, loss: torch.Tensor, max_norm: float
+) -> None:
+    optimiser.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(online.parameters(), max_norm, foreach=True)
+    optimiser.step()
+
+
+def _save_model(model: torch.nn.Module, path: Path) -> None:
+    """The network's state dict as CPU tensors (whatever device it trained on)."""
+    torch_save_atomic({k: v.cpu() for k, v in model.state_dict().items()}, path)
 
 
 def _update_target(online: torch.nn.Module, target: torch.nn.Module, tau: float) -> None:
