@@ -133,18 +133,57 @@ def train(
         # no front end holds this posterior model: the agent steps its log-posteriors
         config = dataclasses.replace(config, obs_mode="frame")
         agent_config = dataclasses.asdict(config)
+    run_config = {
+        "agent": agent,
+        "steps": int(steps),
+        "seed": int(seed),
+        "training": training_record(store, full, selected, speakers, exclude_speakers),
+        **run_record(selected, agent_config, max_length, fitted, posterior_input),
+    }
+    write_json_atomic(run_dir / CONFIG, run_config)
+    common = {"progress": progress, "max_length": max_length}
+    if agent.startswith("dqn"):
+        from avemotion.agents.dqn import train_dqn
+
+        summary = train_dqn(
+            config, selected, int(steps), int(seed), run_dir, resume=resume, fitted=fitted,
+            device=torch_device, **common,
+        )  # fmt: skip
+    else:
+        from avemotion.agents.sb3 import train_sb3
+
+        sb3_options = {k: v for k, v in agent_config.items() if k in SB3_OPTIONS}
+        summary = train_sb3(
+            agent, selected, int(steps), int(seed), run_dir, device=str(torch_device), **common,
+            **sb3_options, **agent_config["algorithm_kwargs"],
+        )  # fmt: skip
+    timing = {
+        "wall_seconds": time.perf_counter() - wall_start,
+        "cpu_seconds": time.process_time() - cpu_start,
+        "posterior_seconds": posterior_seconds,
+        "posterior_cache": status["cache"],
+    }
+    write_json_atomic(run_dir / SUMMARY, {**summary, **timing, "device": str(torch_device)})
+    return run_dir
+
+
+def run_record(
+    selected: FeatureStore,
+    agent_config: dict[str, Any],
+    max_length: int,
+    fitted: CrossFit,
+    posterior_input: bool,
+) -> dict[str, Any]:
+    """What a run's ``config.json`` records about its reward, data shape and posterior
+    (besides the agent, budget, seed and training data)."""
     reward = RewardSpec.preset(
         agent_config.get("reward", "earliness"),
         wait_cost=agent_config.get("wait_cost"),
         earliness_weight=agent_config.get("earliness_weight"),
     )
     obs_size = {"frame": 1, "mean": 1, "frame+mean": 2}[agent_config["obs_mode"]] * selected.dim + 1
-    run_config = {
-        "agent": agent,
-        "steps": int(steps),
-        "seed": int(seed),
+    record = {
         "reward": reward.as_dict(),
-        "training": training_record(store, full, selected, speakers, exclude_speakers),
         "train_speakers": selected.speaker_set,
         "class_names": selected.class_names,
         "store_dim": selected.dim,
@@ -157,47 +196,8 @@ def train(
     }
     if posterior_input:
         k = selected.n_classes
-        run_config.update(agent_input="posteriors", agent_store_dim=k, obs_dim=k + 1)
-    write_json_atomic(run_dir / CONFIG, run_config)
-    if agent.startswith("dqn"):
-        from avemotion.agents.dqn import train_dqn
-
-        summary = train_dqn(
-            config,
-            selected,
-            int(steps),
-            int(seed),
-            run_dir,
-            resume=resume,
-            progress=progress,
-            max_length=max_length,
-            fitted=fitted,
-            device=torch_device,
-        )
-    else:
-        from avemotion.agents.sb3 import train_sb3
-
-        sb3_options = {k: v for k, v in agent_config.items() if k in SB3_OPTIONS}
-        summary = train_sb3(
-            agent,
-            selected,
-            int(steps),
-            int(seed),
-            run_dir,
-            progress=progress,
-            max_length=max_length,
-            device=str(torch_device),
-            **sb3_options,
-            **agent_config["algorithm_kwargs"],
-        )
-    timing = {
-        "wall_seconds": time.perf_counter() - wall_start,
-        "cpu_seconds": time.process_time() - cpu_start,
-        "posterior_seconds": posterior_seconds,
-        "posterior_cache": status["cache"],
-    }
-    write_json_atomic(run_dir / SUMMARY, {**summary, **timing, "device": str(torch_device)})
-    return run_dir
+        record.update(agent_input="posteriors", agent_store_dim=k, obs_dim=k + 1)
+    return record
 
 
 def check_posterior_name(posterior: str) -> None:
