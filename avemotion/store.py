@@ -31,6 +31,10 @@ from typing import Any
 
 import numpy as np
 
+STEPS_PER_SECOND = 10.0
+"""The time base of every store, env and stream: one step (one decision) per 0.1 s, as
+the paper's 0.1 s window hop. A store's ``meta["steps_per_second"]`` may say otherwise."""
+
 SCHEMA_VERSION = 1
 _ARRAYS = ("frames", "offsets", "lengths", "labels", "speakers")
 _CHUNK_BYTES = 64 * 1024 * 1024
@@ -114,7 +118,7 @@ class FeatureStore:
     @property
     def steps_per_second(self) -> float:
         """Time base of the frames, in steps per second."""
-        return float(self.meta.get("steps_per_second", 10.0))
+        return float(self.meta.get("steps_per_second", STEPS_PER_SECOND))
 
     @property
     def speakers(self) -> list[str]:
@@ -276,7 +280,7 @@ class FeatureStore:
             )
             full_meta: dict[str, Any] = {
                 "modality": "unknown",
-                "steps_per_second": 10.0,
+                "steps_per_second": STEPS_PER_SECOND,
                 "encoder": "unknown",
                 **(meta or {}),
                 "schema_version": SCHEMA_VERSION,

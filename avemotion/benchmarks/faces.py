@@ -41,9 +41,12 @@ from avemotion.encoders.frontend import n_steps, step_times
 from avemotion.encoders.media import AUDIO_RATE, load_video
 from avemotion.encoders.mini_xception import FER_CLASSES, canonical_emotion
 from avemotion.encoders.models import VISUAL_FACE_SEARCH, mini_xception_branch
+from avemotion.store import STEPS_PER_SECOND
 
 
-def _clip_frames(path: os.PathLike[str], steps_per_second: float = 10.0) -> list[np.ndarray]:
+def _clip_frames(
+    path: os.PathLike[str], steps_per_second: float = STEPS_PER_SECOND
+) -> list[np.ndarray]:
     video = load_video(path)
     duration = float(video.times[-1]) + 1.0 / video.fps
     times = step_times(n_steps(int(duration * AUDIO_RATE), steps_per_second), steps_per_second)

@@ -27,6 +27,7 @@ import torch
 from avemotion.encoders.bundle import Encoder, load_encoder
 from avemotion.encoders.fast import BranchRunner, Calibration, accelerate, branch_runner
 from avemotion.encoders.steps import StepConfig
+from avemotion.store import STEPS_PER_SECOND
 
 DEFAULT_AUDIO_ENCODER = Path.home() / ".cache" / "avemotion" / "encoders" / "ravdess-audio"
 
@@ -105,7 +106,7 @@ def mini_xception_accuracy(data: Path, weights: Path) -> dict[str, Any]:
     steps = diff = 0.0
     k = len(FER_CLASSES)
     for item in items:
-        crops = clip_steps(item, False, True, StepConfig(10.0, 64), face, cascade).crops
+        crops = clip_steps(item, False, True, StepConfig(STEPS_PER_SECOND, 64), face, cascade).crops
         assert crops is not None
         label = fer_index(item.label)
         logs = {p: r(torch.from_numpy(crops))[:, -k:].numpy() for p, r in runners.items()}

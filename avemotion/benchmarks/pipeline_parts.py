@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from avemotion.store import STEPS_PER_SECOND
+
 
 def _median_ms(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
     """Median wall ms of each callable, the candidates interleaved round by round."""
@@ -47,11 +49,11 @@ def _median_ms(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, fl
 def log_mel_speed(audio: np.ndarray, repeats: int) -> dict[str, Any]:
     from avemotion.encoders import frontend as fe
 
-    hop = fe.step_hop(10.0)
+    hop = fe.step_hop(STEPS_PER_SECOND)
     windows = [audio[i * hop : i * hop + fe.WINDOW_SAMPLES] for i in range(fe.n_steps(len(audio)))]
 
     def sliding() -> None:
-        mel = fe.SlidingLogMel(10.0)
+        mel = fe.SlidingLogMel(STEPS_PER_SECOND)
         for i, window in enumerate(windows):
             mel.patch(i, window)
 

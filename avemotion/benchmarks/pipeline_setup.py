@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from avemotion.store import STEPS_PER_SECOND
+
 ENCODER_SIZES: dict[str, dict[str, Any]] = {
     "cpu": {
         "audio": "small",
@@ -105,7 +107,7 @@ def build_recognizer(
     variants = ENCODER_SIZES[size]
     config = {
         "class_names": list(CLASS_NAMES),
-        "steps_per_second": 10.0,
+        "steps_per_second": STEPS_PER_SECOND,
         "audio": {"variant": variants["audio"]},
         "visual": {"variant": variants["visual"], "face": variants.get("face", {})},
         "fusion": {"hidden": 512},

@@ -41,6 +41,7 @@ from avemotion.encoders.models import (
     VisualNet,
     unwrap_state_dict,
 )
+from avemotion.store import STEPS_PER_SECOND
 
 FORMAT = "avemotion-encoder"
 VERSION = 1
@@ -102,7 +103,7 @@ class Encoder:
         if config.get("visual"):  # explicit face settings: the variant's defaults filled in
             config["visual"]["face"] = visual_face_settings(config["visual"])
         self.class_names: list[str] = list(config["class_names"])
-        self.steps_per_second = float(config.get("steps_per_second", 10.0))
+        self.steps_per_second = float(config.get("steps_per_second", STEPS_PER_SECOND))
         self.audio: AudioNet | None = nets.get("audio")  # type: ignore[assignment]
         self.visual: VisualNet | None = nets.get("visual")  # type: ignore[assignment]
         self.fusion: FusionNet | None = nets.get("fusion")  # type: ignore[assignment]

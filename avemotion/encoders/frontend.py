@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from avemotion.encoders.media import AUDIO_RATE
+from avemotion.store import STEPS_PER_SECOND
 
 WINDOW_MS = 25.0
 HOP_MS = 10.0
@@ -72,14 +73,14 @@ def step_hop(steps_per_second: float) -> int:
     return int(round(AUDIO_RATE / float(steps_per_second)))
 
 
-def n_steps(n_samples: int, steps_per_second: float = 10.0) -> int:
+def n_steps(n_samples: int, steps_per_second: float = STEPS_PER_SECOND) -> int:
     """Number of full step windows in a signal of ``n_samples`` samples at 16 kHz."""
     if n_samples < WINDOW_SAMPLES:
         return 0
     return (n_samples - WINDOW_SAMPLES) // step_hop(steps_per_second) + 1
 
 
-def step_times(count: int, steps_per_second: float = 10.0) -> np.ndarray:
+def step_times(count: int, steps_per_second: float = STEPS_PER_SECOND) -> np.ndarray:
     """Centre time in seconds of each of ``count`` steps."""
     hop = step_hop(steps_per_second)
     return (np.arange(count) * hop + WINDOW_SAMPLES / 2) / AUDIO_RATE
@@ -107,7 +108,7 @@ class SlidingLogMel:
     of frames) is transformed whole.
     """
 
-    def __init__(self, steps_per_second: float = 10.0) -> None:
+    def __init__(self, steps_per_second: float = STEPS_PER_SECOND) -> None:
         hop = step_hop(steps_per_second)
         self.stride = hop // HOP_SAMPLES if hop % HOP_SAMPLES == 0 else 0
         """Frames between consecutive windows, or 0 when they share no whole frames."""
@@ -140,7 +141,7 @@ class SlidingLogMel:
         return patch
 
 
-def step_patches(audio: np.ndarray, steps_per_second: float = 10.0) -> torch.Tensor:
+def step_patches(audio: np.ndarray, steps_per_second: float = STEPS_PER_SECOND) -> torch.Tensor:
     """The ``[T, 96, 64]`` patches of every step of a signal.
 
     When the step hop is a whole number of 10 ms frames (10 steps/s: 10 frames) the clip's

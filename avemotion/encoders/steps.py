@@ -39,6 +39,7 @@ from avemotion.encoders.media import (
     load_audio,
     load_video,
 )
+from avemotion.store import STEPS_PER_SECOND
 
 
 @dataclass
@@ -63,7 +64,7 @@ class ClipSteps:
 class StepConfig:
     """How a clip is cut into steps."""
 
-    steps_per_second: float = 10.0
+    steps_per_second: float = STEPS_PER_SECOND
     """Steps per second of the time base (the paper uses 10)."""
     face_size: int = 112
     """Side of the face crop, from the visual variant (112 small, 224 MobileNetV2)."""

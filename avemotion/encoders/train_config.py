@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from avemotion.store import STEPS_PER_SECOND
+
 MODALITIES = ("audio", "visual", "fusion", "temporal")
 PARAMS_KEYS = (
     "num_epochs",
@@ -85,7 +87,7 @@ class TrainConfig:
     cross_fit: int = 0
     """Temporal stage: with >= 2, train the LSTM on out-of-fold features (the part below it
     retrained on the other folds of training speakers; ``avemotion.encoders.crossfit``)."""
-    steps_per_second: float = 10.0
+    steps_per_second: float = STEPS_PER_SECOND
     """Time base of the steps."""
     seed: int = 0
     """Seed of initialisation, sampling and augmentation."""

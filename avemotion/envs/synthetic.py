@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avemotion.store import FeatureStore, StoreError
+from avemotion.store import STEPS_PER_SECOND, FeatureStore, StoreError
 
 SYNTHETIC_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise")
 SYNTHETIC_VERSION = 1
@@ -90,7 +90,7 @@ def synthetic_store(path: str | os.PathLike[str] | None = None, seed: int = 0) -
     meta = {
         "corpus": "synthetic",
         "modality": "audio-visual (synthetic)",
-        "steps_per_second": 10.0,
+        "steps_per_second": STEPS_PER_SECOND,
         "encoder": f"synthetic-v{SYNTHETIC_VERSION}",
         "parts": {"visual": [0, VISUAL_DIM], "audio": [VISUAL_DIM, VISUAL_DIM + AUDIO_DIM]},
         "seed": seed,

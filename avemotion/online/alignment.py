@@ -35,6 +35,7 @@ from avemotion.encoders.frontend import (
     step_times,
 )
 from avemotion.encoders.media import AUDIO_RATE, FALLBACK_FPS
+from avemotion.store import STEPS_PER_SECOND
 
 
 class StreamError(ValueError):
@@ -81,7 +82,7 @@ class StepAligner:
         self,
         need_audio: bool,
         need_video: bool,
-        steps_per_second: float = 10.0,
+        steps_per_second: float = STEPS_PER_SECOND,
         frame_pool: int = 1,
         frame_stride: int = 2,
     ) -> None:

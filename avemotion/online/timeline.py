@@ -12,6 +12,7 @@ import numpy as np
 
 from avemotion.atomic import save_figure_atomic
 from avemotion.online.recognizer import StepResult
+from avemotion.store import STEPS_PER_SECOND
 
 
 def plot_timeline(
@@ -80,7 +81,7 @@ def plot_timeline(
         )
     total = int(summary.get("total_steps") or 0) if summary is not None else 0
     if decision is not None and summary is not None and total > len(steps):
-        rate = float(summary.get("steps_per_second") or 10.0)
+        rate = float(summary.get("steps_per_second") or STEPS_PER_SECOND)
         end = decision.time_s + (total - 1 - decision.step) / rate
         axes.axvspan(decision.time_s, end, color="0.85", alpha=0.6, lw=0)
         axes.text(
