@@ -3,7 +3,6 @@ stand-in clip that always says why it stands in."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from avemotion.benchmarks import av_fixture, pipeline, pipeline_parts
 from avemotion.benchmarks.av_fixture import fixture_clip, shared_data_root, synthetic_av_clip
+from avemotion.cli import main
 
 
 def test_shared_data_root_follows_the_environment(
@@ -27,7 +27,6 @@ def test_bench_faces_looks_in_the_shared_data_not_the_models(
 ) -> None:
     """The MEAD folder comes from AVEMOTION_SHARED_DATA even when the models live elsewhere."""
     from avemotion.benchmarks import faces
-    from avemotion.cli import bench
 
     seen: dict[str, str] = {}
 
@@ -38,8 +37,7 @@ def test_bench_faces_looks_in_the_shared_data_not_the_models(
     monkeypatch.setattr(faces, "run_faces_benchmark", fake)
     monkeypatch.setenv("AVEMOTION_SHARED_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("AVEMOTION_SHARED_MODELS", str(tmp_path / "elsewhere" / "models"))
-    args = argparse.Namespace(what="faces", root=None, weights=None, quick=False)
-    assert bench.run(args) == 0
+    assert main(["bench", "faces"]) == 0
     assert seen["root"] == str(tmp_path / "data" / "mead-video")
 
 
