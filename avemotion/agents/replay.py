@@ -261,10 +261,11 @@ class EpisodeReplay:
         t = int(length.max())
         extra: dict[str, torch.Tensor] = {}
         reward = self.reward[index, :t]
-        stored = _correct_reward(correct, self.fraction[index, :t])
-        if earliness_weight is None and stored is not None:
-            extra["correct_reward"] = stored
-        if earliness_weight is not None:
+        if earliness_weight is None:
+            stored = _correct_reward(correct, self.fraction[index, :t])
+            if stored is not None:
+                extra["correct_reward"] = stored
+        else:
             fraction = self.fraction[index, :t]
             reward = earliness_reward(fraction, self.hit[index, :t], earliness_weight)
             extra["correct_reward"] = torch.from_numpy(
