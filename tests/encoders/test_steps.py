@@ -79,6 +79,19 @@ def test_truncated_video_is_refused_with_one_line(tmp_path: Path) -> None:
     assert len(load_video(whole).frames) == 50
 
 
+def _zero_shot_encoder(root: Path, tmp_path: Path) -> Path:
+    """A visual-only encoder over ``root``'s CSV: a seeded mini-Xception, no training."""
+    torch.manual_seed(0)
+    weights = mini_xception.write_keras_weights(
+        mini_xception.MiniXception().eval(), tmp_path / "emotion_model.hdf5"
+    )
+    enc = tmp_path / "enc"
+    argv = ["train-encoder", "--dataset", "csv", "--root", str(root), "--modality", "visual"]
+    argv += ["--visual-variant", "mini-xception", "--init", str(weights), "--epochs", "0"]
+    assert main([*argv, "--out", str(enc), "--json"]) == 0
+    return enc
+
+
 def test_extraction_lists_a_truncated_video_as_skipped(tmp_path: Path, capsys) -> None:
     """A visual-only (zero-shot mini-Xception) extraction of a good clip and a truncated
     one: the store holds the good one, ``skipped`` names the other with its reason."""
@@ -90,14 +103,7 @@ def test_extraction_lists_a_truncated_video_as_skipped(tmp_path: Path, capsys) -
     _truncated(whole, root / "cut.mkv")
     rows = ["good0.mkv,happy,s1", "good1.mkv,sad,s1", "cut.mkv,happy,s2"]
     (root / "data.csv").write_text("\n".join(rows) + "\n")
-    torch.manual_seed(0)
-    weights = mini_xception.write_keras_weights(
-        mini_xception.MiniXception().eval(), tmp_path / "emotion_model.hdf5"
-    )
-    enc = tmp_path / "enc"
-    argv = ["train-encoder", "--dataset", "csv", "--root", str(root), "--modality", "visual"]
-    argv += ["--visual-variant", "mini-xception", "--init", str(weights), "--epochs", "0"]
-    assert main([*argv, "--out", str(enc), "--json"]) == 0
+    enc = _zero_shot_encoder(root, tmp_path)
     capsys.readouterr()
     config = ExtractConfig("csv", str(root), str(enc), str(tmp_path / "store"), workers=1)
     config.progress = False
@@ -121,14 +127,7 @@ def test_extraction_records_the_steps_it_cut(tmp_path: Path, monkeypatch, capsys
     for i in range(2):
         synthetic_av_clip(root / f"good{i}.mkv", seconds=1.2, size=128, seed=i)
     (root / "data.csv").write_text("good0.mkv,happy,s1\ngood1.mkv,sad,s1\n")
-    torch.manual_seed(0)
-    weights = mini_xception.write_keras_weights(
-        mini_xception.MiniXception().eval(), tmp_path / "emotion_model.hdf5"
-    )
-    enc = tmp_path / "enc"
-    argv = ["train-encoder", "--dataset", "csv", "--root", str(root), "--modality", "visual"]
-    argv += ["--visual-variant", "mini-xception", "--init", str(weights), "--epochs", "0"]
-    assert main([*argv, "--out", str(enc), "--json"]) == 0
+    enc = _zero_shot_encoder(root, tmp_path)
     decode = extract_module.decode_clip
 
     def cut_one(encoder, item, steps, cascade=None):
