@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from avemotion.agents.dqn_checkpoint import load_checkpoint, save_checkpoint
 from avemotion.agents.dqn_config import DQNConfig
-from avemotion.agents.dqn_paths import Step, make_path
+from avemotion.agents.dqn_paths import Rewards, Step, make_path
 from avemotion.agents.dqn_state import SharpnessJitter
 from avemotion.agents.frontend_fit import AgentData, transplant
 from avemotion.agents.networks import (
@@ -158,8 +158,7 @@ def train_dqn(
     envs = make_envs(config, store, max_length)
     n_envs, n_actions = config.num_envs, envs.single_action_space.n
     obs_dim = envs.single_observation_space.shape[0]
-    rewards = (spec.correct, spec.wrong)
-    correct = (spec.correct, spec.earliness_weight)  # class targets under stored rewards
+    rewards = Rewards((spec.correct, spec.wrong), (spec.correct, spec.earliness_weight))
     online = make_q_network(config, obs_dim, n_actions, store.dim)
     data.fit(online.frontend, envs.layout)
     target = bridge(copy.deepcopy(online), device)
@@ -233,7 +232,7 @@ def train_dqn(
         if global_step >= config.learning_starts and len(path.replay) > 0:
             weight = replay_weight(spec, earliness)
             for _ in range(config.gradient_steps):
-                loss, q_mean = path.loss(online, target, rng, weight, correct, rewards)
+                loss, q_mean = path.loss((online, target), rewards, rng, weight)
                 _gradient_step(online, optimiser, loss, config.max_grad_norm)
                 updates += 1
                 losses.append(loss.item())

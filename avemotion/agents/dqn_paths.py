@@ -49,6 +49,21 @@ class Step:
     hit: np.ndarray
 
 
+Nets = tuple[torch.nn.Module, torch.nn.Module]
+"""The online and the target network."""
+LossAndQ = tuple[torch.Tensor, torch.Tensor]
+"""A TD loss and the mean Q-value of the actions taken."""
+
+
+@dataclass
+class Rewards:
+    """What the losses need of the env reward: ``(correct, wrong)`` answers' rewards, and
+    ``(correct, earliness weight)`` for the class targets under stored rewards."""
+
+    answers: tuple[float, float]
+    correct: tuple[float, float]
+
+
 class FeedForwardPath:
     """Acting on one observation; transitions in a replay; the n-step TD loss."""
 
@@ -80,19 +95,13 @@ class FeedForwardPath:
         )
 
     def loss(
-        self,
-        online: torch.nn.Module,
-        target: torch.nn.Module,
-        rng: np.random.Generator,
-        weight: float | None,
-        correct: tuple[float, float],
-        rewards: tuple[float, float],
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, nets: Nets, rewards: Rewards, rng: np.random.Generator, weight: float | None
+    ) -> LossAndQ:
         config = self.config
         batch = self.replay.sample(
-            config.batch_size, config.n_step, config.gamma, rng, weight, correct
+            config.batch_size, config.n_step, config.gamma, rng, weight, rewards.correct
         )
-        return td_loss(online, target, batch, config, rewards)
+        return td_loss(*nets, batch, config, rewards.answers)
 
 
 class RecurrentPath:
@@ -134,16 +143,11 @@ class RecurrentPath:
         self.hidden = reset_state(self.hidden, torch.from_numpy(step.prev_done))
 
     def loss(
-        self,
-        online: torch.nn.Module,
-        target: torch.nn.Module,
-        rng: np.random.Generator,
-        weight: float | None,
-        correct: tuple[float, float],
-        rewards: tuple[float, float],
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        episodes = self.replay.sample(max(1, self.config.batch_size // 32), rng, weight, correct)
-        return recurrent_td_loss(online, target, episodes, self.config, rewards)
+        self, nets: Nets, rewards: Rewards, rng: np.random.Generator, weight: float | None
+    ) -> LossAndQ:
+        size = max(1, self.config.batch_size // 32)
+        episodes = self.replay.sample(size, rng, weight, rewards.correct)
+        return recurrent_td_loss(*nets, episodes, self.config, rewards.answers)
 
 
 def make_path(
