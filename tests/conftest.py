@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from avemotion.shared import shared_data_root
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("AVEMOTION_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+SHARED_DATA = shared_data_root()  # the package's own rule (avemotion.shared)
 
 SKIP_ALLOWED: dict[str, str] = {}
 """Tests (a node id: a file, a test, or one parametrized case) that may skip under

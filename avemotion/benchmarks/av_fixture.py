@@ -5,9 +5,6 @@ MEAD's clips carry no audio track and RAVDESS's speech has no video, so neither 
 an audio-visual stream. :func:`mux_av_clip` copies the video packets unchanged (H.264) and
 encodes the 16 kHz speech losslessly (FLAC) into one Matroska file, trimmed to the video's
 duration, so decoding it gives the original frames and the original samples.
-
-:func:`shared_data_root` is the one place the package resolves the shared data folder
-(``$AVEMOTION_SHARED_DATA``, else ``../shared/data``).
 """
 
 from __future__ import annotations
@@ -31,19 +28,6 @@ MEAD_TO_RAVDESS = {
     "surprised": "08",
 }
 """MEAD emotion name → RAVDESS emotion code, for the emotions both corpora share."""
-
-
-def shared_data_root() -> Path:
-    """The shared data folder (MEAD, RAVDESS, ...): ``$AVEMOTION_SHARED_DATA`` when set, else
-    the first existing ``../shared/data`` from the repository holding this package or from
-    the working directory (an installed package is not in the repository); the former when
-    neither exists, so messages name a place the user can act on."""
-    env = os.environ.get("AVEMOTION_SHARED_DATA")
-    if env:
-        return Path(env)
-    repository = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    working = Path.cwd().parent / "shared" / "data"
-    return next((c for c in (repository, working) if c.is_dir()), repository)
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ def run_pipeline_benchmark(
 
     ``clip`` is an AV file to stream; by default the fixture is built in a temporary
     directory from ``data_root`` (default:
-    :func:`~avemotion.benchmarks.av_fixture.shared_data_root`), or synthesised when that
+    :func:`~avemotion.shared.shared_data_root`), or synthesised when that
     data is absent, the reason in ``clip.fallback``. ``repeats`` timed
     passes follow one warm-up pass; ``quick`` runs one pass, and only the CPU-sized
     encoders unless ``sizes`` (default: every size of ``ENCODER_SIZES``) names others.
@@ -204,8 +204,9 @@ def run_pipeline_benchmark(
     (:mod:`avemotion.benchmarks.fast_accuracy`; skipped without the data or the trained
     encoders, saying so).
     """
-    from avemotion.benchmarks.av_fixture import FixtureClip, fixture_clip, shared_data_root
+    from avemotion.benchmarks.av_fixture import FixtureClip, fixture_clip
     from avemotion.encoders.media import load_audio
+    from avemotion.shared import shared_data_root
 
     if sizes is None:  # every size; a quick run leaves out the slow paper-sized one
         sizes = tuple(s for s in ENCODER_SIZES if not (quick and s == "paper"))

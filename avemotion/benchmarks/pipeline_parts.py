@@ -165,8 +165,9 @@ def branch_speed(repeats: int) -> dict[str, Any]:
 
 def run_parts(data_root: Path | None = None, quick: bool = False) -> dict[str, Any]:
     """Every measurement of the module docstring, as one JSON-ready dict."""
-    from avemotion.benchmarks.av_fixture import shared_data_root, synthetic_av_clip
+    from avemotion.benchmarks.av_fixture import synthetic_av_clip
     from avemotion.encoders.media import load_audio
+    from avemotion.shared import shared_data_root
 
     torch.set_num_threads(1)
     repeats = 5 if quick else 15

@@ -94,9 +94,9 @@ def run(args: argparse.Namespace) -> int:
         steps = _positive(args.steps, 50_000)
         result = bench_agents(args.features, steps=steps, seed=args.seed)
     elif args.what == "faces":
-        from avemotion.benchmarks.av_fixture import shared_data_root
         from avemotion.benchmarks.faces import run_faces_benchmark
         from avemotion.encoders.mini_xception import default_weights_path
+        from avemotion.shared import shared_data_root
 
         weights = args.weights or str(default_weights_path())
         root = args.root or str(shared_data_root() / "mead-video")

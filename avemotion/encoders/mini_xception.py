@@ -326,22 +326,13 @@ def load_mini_xception(path: str | os.PathLike[str]) -> MiniXception:
 
 
 def default_weights_path() -> Path:
-    """Where the project looks for the file when ``--init`` is not given: the first of
-    ``../shared/models/fer2013-mini-xception/emotion_model.hdf5`` from the working directory
-    or from the repository that holds this package, that exists (``AVEMOTION_SHARED_MODELS``
-    replaces ``../shared/models``). When none exists, the first candidate is returned, so the
-    error names a path the user can act on."""
-    env = os.environ.get("AVEMOTION_SHARED_MODELS")
-    bases = (
-        [Path(env)]
-        if env
-        else [
-            Path.cwd().parent / "shared" / "models",
-            Path(__file__).resolve().parents[2].parent / "shared" / "models",
-        ]
-    )
-    candidates = [base / "fer2013-mini-xception" / WEIGHTS_NAME for base in bases]
-    return next((c for c in candidates if c.is_file()), candidates[0])
+    """Where the project looks for the file when ``--init`` is not given:
+    ``fer2013-mini-xception/emotion_model.hdf5`` in the shared models folder
+    (:func:`~avemotion.shared.shared_models_root`: ``AVEMOTION_SHARED_MODELS``, else
+    ``../shared/models`` from the working directory or the repository holding this package)."""
+    from avemotion.shared import shared_models_root
+
+    return shared_models_root() / "fer2013-mini-xception" / WEIGHTS_NAME
 
 
 def write_keras_weights(net: MiniXception, path: str | os.PathLike[str]) -> Path:

@@ -9,17 +9,8 @@ from typing import Any
 import pytest
 
 from avemotion.benchmarks import av_fixture, pipeline, pipeline_parts
-from avemotion.benchmarks.av_fixture import fixture_clip, shared_data_root, synthetic_av_clip
+from avemotion.benchmarks.av_fixture import fixture_clip, synthetic_av_clip
 from avemotion.cli import main
-
-
-def test_shared_data_root_follows_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AVEMOTION_SHARED_DATA", str(tmp_path / "data"))
-    assert shared_data_root() == tmp_path / "data"
-    monkeypatch.delenv("AVEMOTION_SHARED_DATA")
-    assert shared_data_root().parts[-2:] == ("shared", "data")
 
 
 def test_bench_faces_looks_in_the_shared_data_not_the_models(
