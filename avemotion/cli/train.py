@@ -94,16 +94,16 @@ POSTERIOR_NAMES = (
 """The names of :data:`~avemotion.posterior.POSTERIOR_MODELS`, spelt out so that ``--help``
 does not import torch (a test keeps them equal)."""
 
-OWN_FLAGS = {
-    "seed": "seed",
-    "device": "device",
-    "posterior": "posterior",
-    "speakers": "speakers",
-    "exclude_speakers": "exclude-speakers",
-    "resume": "resume",
-    "overwrite": "overwrite",
-    "steps": "steps",
-}
+OWN_FLAGS = (
+    "seed",
+    "device",
+    "posterior",
+    "speakers",
+    "exclude_speakers",
+    "resume",
+    "overwrite",
+    "steps",
+)
 """``train`` arguments that have a flag of their own (``--set`` would pass them twice)."""
 
 
@@ -115,7 +115,8 @@ def parse_options(pairs: list[str]) -> dict:
         if not sep or not key:
             raise ValueError(f"--set: expected KEY=VALUE, got {pair!r}")
         if key in OWN_FLAGS:
-            raise ValueError(f"--set {key}: give it as --{OWN_FLAGS[key]}, not as an agent option")
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(f"--set {key}: give it as {flag}, not as an agent option")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
