@@ -1,8 +1,9 @@
 """``avemotion stream``: recognise the emotion of a file or a capture device as a live stream.
 
 Prints one line per step (one JSON object with ``--json``) and, last, the summary with
-``decision``, ``decision_time_s``, ``steps_encoded``, ``total_steps`` and ``posteriors``
-(with ``--json`` also ``inputs`` and each network's inference ``backends``).
+``decision``, ``decision_time_s``, ``steps_encoded``, ``total_steps``, ``cut_steps`` (steps
+the audio held past the end of a shorter video, left out as extraction leaves them out) and
+``posteriors`` (with ``--json`` also ``inputs`` and each network's inference ``backends``).
 """
 
 from __future__ import annotations
@@ -172,6 +173,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"decision: {summary['decision']} at {summary['decision_time_s']:.2f} s ({how}); "
             f"{summary['steps_encoded']} of {summary['total_steps']} steps encoded"
+            + (
+                f", {summary['cut_steps']} past the video's end left out"
+                if summary["cut_steps"]
+                else ""
+            )
         )
         if "speaker_state" in summary:
             print(

@@ -13,11 +13,12 @@ steps come out the same:
   (``int((last frame time + 1 / fps) · 16000) >= i·hop + WINDOW_SAMPLES``, as extraction
   counts the steps of a silent clip).
 
-With audio the number of steps is set by the audio, and once the video has ended later
-steps get its last frame. Extraction instead leaves out the steps whose centre the video
-does not reach (:func:`~avemotion.encoders.steps.clip_steps`), so a stored clip's rows are
-the first rows of the stream's when the video ends early. Video times are taken relative
-to the first frame, as :func:`avemotion.encoders.media.load_video` does.
+With audio the number of steps is set by the audio, except that when the stream ends with
+the video shorter than the audio, the steps whose centre lies past the video's last frame
+(its time plus one frame duration) are cut, as extraction cuts them
+(:func:`~avemotion.encoders.steps.clip_steps`): they would only pair their audio with the
+last frame again. :attr:`StepAligner.cut_steps` and a warning say how many. Video times
+are taken relative to the first frame, as :func:`avemotion.encoders.media.load_video` does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 from avemotion.encoders.face import nearest_frames
 from avemotion.encoders.frontend import (
     WINDOW_SAMPLES,
+    n_steps,
     step_hop,
     step_times,
 )
@@ -106,6 +108,8 @@ class StepAligner:
         self._fps_warned = False
         self.next_step = 0
         self.ended = False
+        self.cut_steps = 0
+        """Steps the audio holds past the video's end, left out when the stream ended."""
 
     # ------------------------------------------------------------------ input
     @property
@@ -196,14 +200,34 @@ class StepAligner:
             )
         return 1.0 / FALLBACK_FPS
 
+    def _video_seconds(self) -> float:
+        """Where the video's last frame stops showing, relative to its first frame."""
+        return float(self._times.view[-1]) + self._frame_duration()
+
     def _step_exists(self, i: int) -> bool:
         window_end = i * self.hop + WINDOW_SAMPLES
         if self.need_audio:
             return self._audio_total >= window_end
         if not self._times.size:
             return False
-        duration = float(self._times.view[-1]) + self._frame_duration()
-        return int(duration * AUDIO_RATE) >= window_end
+        return int(self._video_seconds() * AUDIO_RATE) >= window_end
+
+    def _past_the_video(self, i: int, time_s: float) -> bool:
+        """Whether the ended stream's step ``i`` lies past a shorter video (and is cut)."""
+        if not (self.ended and self.need_audio and self.need_video and self._times.size):
+            return False
+        video_seconds = self._video_seconds()
+        if time_s < video_seconds:
+            return False
+        if not self.cut_steps:  # said once, when the first step is cut
+            self.cut_steps = n_steps(self._audio_total, self.steps_per_second) - i
+            seconds = self.cut_steps * self.hop / AUDIO_RATE
+            warnings.warn(
+                f"video: ends at {video_seconds:.2f} s, before the audio: the last "
+                f"{self.cut_steps} step(s) ({seconds:.2f} s) are left out",
+                stacklevel=3,
+            )
+        return True
 
     def _pool(self, time_s: float) -> np.ndarray | None:
         """Frame indices of the step at ``time_s``, or ``None`` while they are not known."""
@@ -238,6 +262,8 @@ class StepAligner:
         while self._step_exists(self.next_step):
             i = self.next_step
             time_s = float(step_times(i + 1, self.steps_per_second)[i])
+            if self._past_the_video(i, time_s):
+                return
             pool = self._pool(time_s) if self.need_video else None
             if self.need_video and pool is None:
                 return

@@ -240,6 +240,11 @@ class OnlineRecognizer:
         self.aligner.end()
         self._advance()
         if not self._steps:
+            if self.aligner.cut_steps:
+                raise StreamError(
+                    "video: the video ends before the first step's centre: no step has both "
+                    "audio and video"
+                )
             need = f"{WINDOW_SAMPLES / AUDIO_RATE:.3f} s"
             raise StreamError(
                 f"stream: ended before its first step was complete (a step needs {need} of media)"
@@ -269,6 +274,7 @@ class OnlineRecognizer:
             "forced": bool(decision is not None and decision.forced),
             "steps_encoded": self.steps_encoded,
             "total_steps": self.total_steps,
+            "cut_steps": self.aligner.cut_steps,
             "posteriors": None
             if last is None
             else {n: float(p) for n, p in zip(self.posterior_names, last.posteriors)},

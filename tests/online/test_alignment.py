@@ -152,3 +152,35 @@ def test_audio_visual_step_waits_for_a_frame_past_its_centre_by_hand() -> None:
     np.testing.assert_array_equal(step1.window, audio[1600:17200])
     aligner.end()
     assert list(aligner.steps()) == []  # step 2 needs 18800 samples
+
+
+def test_steps_past_a_shorter_video_are_cut_by_hand() -> None:
+    """2.5 s of audio (40000 samples: (40000 - 15600) // 1600 + 1 = 16 windows) beside 1.0 s
+    of video (frames at 0, 0.25, 0.5, 0.75 s at 4 fps: shown until 1.0 s). Step i's centre
+    is 0.4875 + 0.1 i s, so steps 0-5 (up to 0.9875 s) are kept and the 10 from 1.0875 s are
+    cut, as extraction cuts them (tests/encoders/test_steps.py), never given frame 3 again."""
+    aligner = StepAligner(True, True)
+    frames = [np.full((2, 2, 3), k, np.uint8) for k in range(4)]
+    aligner.add_video(frames, [0.0, 0.25, 0.5, 0.75], fps=4.0)
+    aligner.add_audio(np.zeros(40000, np.float32))
+    before = list(aligner.steps())
+    assert [s.index for s in before] == [
+        0,
+        1,
+        2,
+    ]  # step 3 (0.7875 s) waits: a nearer frame may come
+    aligner.end()
+    with pytest.warns(UserWarning, match=r"video: ends at 1\.00 s.*last 10 step\(s\) \(1\.00 s\)"):
+        after = list(aligner.steps())
+    assert [s.index for s in after] == [3, 4, 5]  # on screen: frame 3 (0.75 to 1.0 s)
+    assert [[f for f, _ in s.frames] for s in after] == [[3], [3], [3]]
+    assert aligner.cut_steps == 10 and aligner.next_step == 6
+    assert list(aligner.steps()) == []  # the cut is said once
+
+
+def test_equal_lengths_cut_nothing() -> None:
+    aligner = StepAligner(True, True)
+    aligner.add_video([np.zeros((2, 2, 3), np.uint8)] * 5, [0.0, 0.25, 0.5, 0.75, 1.0], fps=4.0)
+    aligner.add_audio(np.zeros(20000, np.float32))  # 1.25 s: 3 windows, centres up to 0.6875
+    aligner.end()
+    assert [s.index for s in aligner.steps()] == [0, 1, 2] and aligner.cut_steps == 0

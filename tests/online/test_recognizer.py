@@ -381,3 +381,35 @@ def test_stream_cli_keeps_the_speaker_state(
     err = capsys.readouterr().err.strip()
     assert "not speaker-adapted" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "new.json").exists()
+
+
+def test_shorter_separate_video_streams_the_extracted_steps(av_run: Any, tmp_path: Path) -> None:
+    """A 1.0 s video beside 2.5 s of audio in its own file: the stream leaves out the steps
+    past the video's end, as extraction does, and reports how many."""
+    import soundfile
+
+    from avemotion.benchmarks.av_fixture import synthetic_av_clip
+    from avemotion.encoders.steps import clip_steps
+
+    video_path = synthetic_av_clip(tmp_path / "face.mkv", seconds=1.0, size=128, seed=5)
+    wav = tmp_path / "speech.wav"
+    t = np.arange(40000) / 16000
+    soundfile.write(wav, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    item = Item(video_path, "angry", "s1", "c", audio_path=wav)
+    with pytest.warns(UserWarning, match="ends before the audio"):
+        extracted = clip_steps(item, True, True, StepConfig(10.0, 112))
+        rows, _ = encode_clip(
+            load_encoder(av_run.encoder_dir), item, "temporal", StepConfig(10.0, 112)
+        )
+    assert extracted.n_steps == len(rows) == 6 and extracted.cut_steps == 10
+
+    recognizer = OnlineRecognizer.from_run(av_run.run_dir, stop_on_decision=False)
+    video = load_video(video_path)
+    recognizer.feed_video(video.frames, video.times, video.fps)
+    recognizer.feed_audio(load_audio(wav))
+    with pytest.warns(UserWarning, match=r"video: ends at 1\.00 s.*last 10 step\(s\)"):
+        summary = recognizer.finish()
+    assert summary["steps_encoded"] == summary["total_steps"] == 6
+    assert summary["cut_steps"] == 10
+    posteriors = np.stack([s.posteriors for s in recognizer.steps])
+    np.testing.assert_allclose(posteriors, rows[:, -len(CLASSES) :], atol=1e-5)

@@ -178,3 +178,25 @@ def test_fast_inference_matches_fp32(av_run: Any, capsys: pytest.CaptureFixture[
         assert a["posteriors"].keys() == b["posteriors"].keys()
         for name in a["posteriors"]:
             assert abs(a["posteriors"][name] - b["posteriors"][name]) < 1e-4
+
+
+def test_shorter_video_with_separate_audio_says_what_was_cut(
+    av_run: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--video 1.0 s beside --audio 2.5 s: 6 steps streamed, the 10 past the video's end
+    left out and said so (tests/online/test_recognizer.py checks the rows)."""
+    import numpy as np
+    import soundfile
+
+    from avemotion.benchmarks.av_fixture import synthetic_av_clip
+
+    video = synthetic_av_clip(tmp_path / "face.mkv", seconds=1.0, size=128, seed=5)
+    wav = tmp_path / "speech.wav"
+    t = np.arange(40000) / 16000
+    soundfile.write(wav, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    argv = ["stream", "--video", str(video), "--audio", str(wav), "--run", str(av_run.run_dir)]
+    with pytest.warns(UserWarning, match="last 10 step"):
+        code = main([*argv, "--no-early-stop"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.splitlines()[-1].endswith("6 of 6 steps encoded, 10 past the video's end left out")
