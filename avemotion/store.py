@@ -19,29 +19,33 @@ without being loaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from avemotion.store_files import (
+    ARRAY_NAMES,
+    SCHEMA_VERSION,
+    StoreError,
+    check_arrays,
+    check_labels,
+    frame_chunks,
+    hash_file,
+    load_arrays,
+    read_meta,
+    write_frames,
+)
+
 STEPS_PER_SECOND = 10.0
 """The time base of every store, env and stream: one step (one decision) per 0.1 s, as
 the paper's 0.1 s window hop. A store's ``meta["steps_per_second"]`` may say otherwise."""
-
-SCHEMA_VERSION = 1
-_ARRAYS = ("frames", "offsets", "lengths", "labels", "speakers")
-_CHUNK_BYTES = 64 * 1024 * 1024
-
-
-class StoreError(ValueError):
-    """A feature store is malformed; the message names the path and the field."""
 
 
 @dataclass(frozen=True)
@@ -52,20 +56,6 @@ class Clip:
     label: int
     speaker: str
     clip_id: str
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while block := handle.read(_CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _chunks(frames: np.ndarray) -> Iterable[np.ndarray]:
-    rows = max(1, _CHUNK_BYTES // max(1, frames.shape[1] * 4))
-    for start in range(0, frames.shape[0], rows):
-        yield np.asarray(frames[start : start + rows])
 
 
 class FeatureStore:
@@ -192,16 +182,8 @@ class FeatureStore:
             keep &= ~np.isin(self.speaker_index, [lookup[s] for s in exclude_speakers])
         if not keep.any():
             raise StoreError(f"{self.path}: speakers: the selection holds no clips")
-        offsets, lengths, labels, speaker_index = self._full
         return FeatureStore(
-            self.path,
-            self.frames,
-            offsets,
-            lengths,
-            labels,
-            speaker_index,
-            self.meta,
-            clip_index=self.clip_index[keep],
+            self.path, self.frames, *self._full, self.meta, clip_index=self.clip_index[keep]
         )
 
     # ------------------------------------------------------------------ writing
@@ -252,24 +234,7 @@ class FeatureStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
         try:
-            frames = np.lib.format.open_memmap(
-                tmp / "frames.npy", mode="w+", dtype=np.float32, shape=(int(lengths.sum()), dim)
-            )
-            lo, hi = np.inf, -np.inf
-            for i, seq in enumerate(sequences):
-                seq = np.asarray(seq)
-                if seq.ndim != 2 or seq.shape[1] != dim:
-                    raise StoreError(
-                        f"{path}: sequences[{i}]: expected shape [T, {dim}], got {seq.shape}"
-                    )
-                if len(seq) == 0:
-                    raise StoreError(f"{path}: sequences[{i}] ({clip_ids[i]}): empty clip")
-                if not np.isfinite(seq).all():
-                    raise StoreError(f"{path}: sequences[{i}] ({clip_ids[i]}): NaN or inf frames")
-                frames[offsets[i] : offsets[i] + lengths[i]] = seq
-                lo, hi = min(lo, float(seq.min())), max(hi, float(seq.max()))
-            frames.flush()
-            del frames
+            lo, hi = write_frames(tmp / "frames.npy", path, sequences, offsets, lengths, clip_ids)
             label_array = np.asarray(labels, dtype=np.int64)
             np.save(tmp / "offsets.npy", offsets)
             np.save(tmp / "lengths.npy", lengths)
@@ -292,10 +257,10 @@ class FeatureStore:
                 "clip_ids": clip_ids,
                 "frame_min": lo,
                 "frame_max": hi,
-                "checksums": {name: _hash_file(tmp / f"{name}.npy") for name in _ARRAYS},
+                "checksums": {name: hash_file(tmp / f"{name}.npy") for name in ARRAY_NAMES},
             }
             (tmp / "meta.json").write_text(json.dumps(full_meta, indent=1))
-            _validate_labels(path, label_array, len(full_meta["class_names"]))
+            check_labels(path, label_array, len(full_meta["class_names"]))
             if overwrite and path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)
@@ -312,79 +277,14 @@ class FeatureStore:
         Verification streams the files in 64 MiB chunks and never loads ``frames`` whole.
         """
         path = Path(path)
-        meta_path = path / "meta.json"
-        if not meta_path.is_file():
-            raise StoreError(
-                f"{path}: meta.json: missing (not a feature store, or a half-written one)"
-            )
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise StoreError(f"{path}: meta.json: unreadable JSON ({error})") from None
-        version = meta.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise StoreError(
-                f"{path}: schema_version: unknown version {version!r} (this package reads {SCHEMA_VERSION})"
-            )
-        for key in (
-            "dim",
-            "class_names",
-            "speaker_names",
-            "clip_ids",
-            "checksums",
-            "frame_min",
-            "frame_max",
-        ):
-            if key not in meta:
-                raise StoreError(f"{path}: meta.json: missing field {key!r}")
-        arrays: dict[str, np.ndarray] = {}
-        for name in _ARRAYS:
-            file = path / f"{name}.npy"
-            if not file.is_file():
-                raise StoreError(f"{path}: {name}.npy: missing")
-            if verify and _hash_file(file) != meta["checksums"].get(name):
-                raise StoreError(
-                    f"{path}: {name}.npy: checksum mismatch (the file changed after the store was written)"
-                )
-            try:
-                arrays[name] = np.load(
-                    file, mmap_mode="r" if name == "frames" else None, allow_pickle=False
-                )
-            except ValueError as error:
-                raise StoreError(f"{path}: {name}.npy: unreadable ({error})") from None
-        frames = arrays["frames"]
-        if frames.dtype != np.float32 or frames.ndim != 2:
-            raise StoreError(
-                f"{path}: frames: expected a float32 [N, dim] array, got {frames.dtype} {frames.shape}"
-            )
-        if frames.shape[1] != meta["dim"]:
-            raise StoreError(
-                f"{path}: dim: meta.json says {meta['dim']}, frames.npy has {frames.shape[1]}"
-            )
-        offsets, lengths = arrays["offsets"], arrays["lengths"]
-        n = len(offsets)
-        for name in ("lengths", "labels", "speakers"):
-            if len(arrays[name]) != n:
-                raise StoreError(f"{path}: {name}: {len(arrays[name])} entries for {n} clips")
-        if len(meta["clip_ids"]) != n:
-            raise StoreError(f"{path}: clip_ids: {len(meta['clip_ids'])} entries for {n} clips")
-        empty = np.flatnonzero(lengths < 1)
-        if len(empty):
-            raise StoreError(f"{path}: lengths: clip {meta['clip_ids'][empty[0]]!r} is empty")
-        if n and (offsets.min() < 0 or (offsets + lengths).max() > len(frames)):
-            raise StoreError(
-                f"{path}: offsets: clips reach past the {len(frames)} rows of frames.npy"
-            )
-        _validate_labels(path, arrays["labels"], len(meta["class_names"]))
-        if n and (
-            arrays["speakers"].min() < 0 or arrays["speakers"].max() >= len(meta["speaker_names"])
-        ):
-            raise StoreError(f"{path}: speakers: speaker index out of range")
+        meta = read_meta(path)
+        arrays = load_arrays(path, meta, verify)
+        check_arrays(path, meta, arrays)
         if verify:
-            for chunk in _chunks(frames):
+            for chunk in frame_chunks(arrays["frames"]):
                 if not np.isfinite(chunk).all():
                     raise StoreError(f"{path}: frames: NaN or inf values")
-        return cls(path, frames, offsets, lengths, arrays["labels"], arrays["speakers"], meta)
+        return cls(path, *(arrays[name] for name in ARRAY_NAMES), meta)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-serialisable description, as ``avemotion info`` prints it."""
@@ -407,11 +307,3 @@ class FeatureStore:
             "classes": {name: int(c) for name, c in zip(self.class_names, counts)},
             "speakers": self.speaker_set,
         }
-
-
-def _validate_labels(path: Path, labels: np.ndarray, n_classes: int) -> None:
-    bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
-    if len(bad):
-        raise StoreError(
-            f"{path}: labels: label {int(labels[bad[0]])} of clip {int(bad[0])} is out of range for {n_classes} classes"
-        )

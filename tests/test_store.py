@@ -104,10 +104,10 @@ def test_half_written_store_is_not_valid(tmp_path: Path) -> None:
 def _rewrite(path: Path, name: str, array: np.ndarray, fix_checksum: bool = True) -> None:
     np.save(path / f"{name}.npy", array)
     if fix_checksum:
-        from avemotion.store import _hash_file
+        from avemotion.store_files import hash_file
 
         meta = json.loads((path / "meta.json").read_text())
-        meta["checksums"][name] = _hash_file(path / f"{name}.npy")
+        meta["checksums"][name] = hash_file(path / f"{name}.npy")
         (path / "meta.json").write_text(json.dumps(meta))
 
 
@@ -176,21 +176,22 @@ def test_refuses_unknown_schema(tmp_path: Path) -> None:
 def test_open_streams_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Verification reads frames in bounded chunks, never the whole array at once."""
     import avemotion.store as store_module
+    import avemotion.store_files as files_module
 
-    monkeypatch.setattr(store_module, "_CHUNK_BYTES", 64)
+    monkeypatch.setattr(files_module, "_CHUNK_BYTES", 64)
     store = make_store(tmp_path / "s", n_clips=20, dim=4)
     frames = np.array(store.frames)
     frames[-1, -1] = np.nan
     _rewrite(store.path, "frames", frames)
     seen: list[int] = []
-    original = store_module._chunks
+    original = files_module.frame_chunks
 
     def spy(array: np.ndarray):
         for chunk in original(array):
             seen.append(len(chunk))
             yield chunk
 
-    monkeypatch.setattr(store_module, "_chunks", spy)
+    monkeypatch.setattr(store_module, "frame_chunks", spy)
     with pytest.raises(StoreError, match="NaN"):
         FeatureStore.open(store.path)
     assert max(seen) == 4 and len(seen) > 5

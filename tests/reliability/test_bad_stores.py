@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from avemotion.agents.evaluate import evaluate_run
-from avemotion.store import FeatureStore, StoreError, _hash_file
+from avemotion.store import FeatureStore, StoreError
+from avemotion.store_files import hash_file
 
 from .conftest import CLASSES, make_store
 
@@ -42,7 +43,7 @@ def test_nan_written_behind_the_stores_back_is_found_on_opening(tmp_path: Path) 
     frames.flush()
     del frames
     meta = json.loads((store.path / "meta.json").read_text())
-    meta["checksums"]["frames"] = _hash_file(store.path / "frames.npy")  # a consistent forgery
+    meta["checksums"]["frames"] = hash_file(store.path / "frames.npy")  # a consistent forgery
     (store.path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(StoreError, match="NaN or inf") as caught:
         FeatureStore.open(store.path)
