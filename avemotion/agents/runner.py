@@ -90,49 +90,25 @@ def train(
     (``"hit"``: the fit was read from :mod:`~avemotion.posterior.cache`; ``"miss"``: fitted).
     """
     wall_start, cpu_start = time.perf_counter(), time.process_time()
-    if agent not in AGENTS:
-        raise ValueError(f"agent: expected one of {list(AGENTS)}, got {agent!r}")
-    if int(steps) < 1:
-        raise ValueError(f"steps: expected a positive integer, got {steps}")
+    _check_request(agent, steps, posterior)
     torch_device = resolve_device(device)
-    check_posterior_name(posterior)
     run_dir = Path(out)
     full = resolve_store(store)
     selected = resolve_store(full, speakers, exclude_speakers)
     progress = bool(agent_kwargs.pop("progress", True))
     max_length = int(selected.lengths.max())
     if resume and (run_dir / CONFIG).is_file():
-        previous = json.loads((run_dir / CONFIG).read_text())
-        max_length = int(previous.get("max_length") or max_length)
-        if previous["agent"] != agent:
-            raise ValueError(
-                f"{run_dir}: agent: the run was trained with {previous['agent']!r}, not {agent!r}"
-            )
-        agent_kwargs = {**without_retired(previous["agent_config"]), **agent_kwargs}
-        posterior = previous.get("posterior", {}).get("name", posterior)
+        agent_kwargs, max_length, posterior = _resumed(
+            run_dir, agent, agent_kwargs, max_length, posterior
+        )
     config, agent_config = agent_configuration(agent, agent_kwargs, resume)
-    # every input is checked before an existing run is replaced
-    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
-        if not overwrite:
-            raise FileExistsError(
-                f"{run_dir}: the run directory is not empty (resume or overwrite it, or choose another)"
-            )
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _clear_run_dir(run_dir, resume, overwrite)  # every input is checked before this
     posterior_start, status = time.perf_counter(), {"cache": "miss"}
     fitted, selection = fit_posterior(selected, run_dir, agent_config, posterior, status)
     posterior_seconds = time.perf_counter() - posterior_start
-    if agent.startswith("dqn") and config.stop_time_feature == "auto":
-        time_feature = time_says_more(selection.get(fitted.model.name, {}))
-        config = dataclasses.replace(config, stop_time_feature=time_feature)
-        agent_config = dataclasses.asdict(config)
-    posterior_input = (
-        agent.startswith("dqn") and config.frontend == "posterior" and reads_posterior_store(fitted)
-    )
-    if posterior_input:
-        # no front end holds this posterior model: the agent steps its log-posteriors
-        config = dataclasses.replace(config, obs_mode="frame")
-        agent_config = dataclasses.asdict(config)
+    settled, posterior_input = _fit_to_posterior(agent, config, fitted, selection)
+    if settled is not config:
+        config, agent_config = settled, dataclasses.asdict(settled)
     run_config = {
         "agent": agent,
         "steps": int(steps),
@@ -165,6 +141,60 @@ def train(
     }
     write_json_atomic(run_dir / SUMMARY, {**summary, **timing, "device": str(torch_device)})
     return run_dir
+
+
+def _check_request(agent: str, steps: int, posterior: str) -> None:
+    """Refuse an unknown agent, a step budget below 1 or an unknown posterior model."""
+    if agent not in AGENTS:
+        raise ValueError(f"agent: expected one of {list(AGENTS)}, got {agent!r}")
+    if int(steps) < 1:
+        raise ValueError(f"steps: expected a positive integer, got {steps}")
+    check_posterior_name(posterior)
+
+
+def _resumed(
+    run_dir: Path, agent: str, agent_kwargs: dict[str, Any], max_length: int, posterior: str
+) -> tuple[dict[str, Any], int, str]:
+    """The options of a run being resumed: its saved ones, overridden by those given now;
+    its T_max and posterior model. A different agent is refused."""
+    previous = json.loads((run_dir / CONFIG).read_text())
+    max_length = int(previous.get("max_length") or max_length)
+    if previous["agent"] != agent:
+        raise ValueError(
+            f"{run_dir}: agent: the run was trained with {previous['agent']!r}, not {agent!r}"
+        )
+    agent_kwargs = {**without_retired(previous["agent_config"]), **agent_kwargs}
+    return agent_kwargs, max_length, previous.get("posterior", {}).get("name", posterior)
+
+
+def _clear_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Create ``run_dir``; a non-empty one is kept to resume, replaced to overwrite, or
+    refused."""
+    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
+        if not overwrite:
+            raise FileExistsError(
+                f"{run_dir}: the run directory is not empty (resume or overwrite it, or choose another)"
+            )
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _fit_to_posterior(
+    agent: str, config: Any, fitted: CrossFit, selection: dict[str, Any]
+) -> tuple[Any, bool]:
+    """Our DQN's config settled on the fitted posterior model: ``stop_time_feature="auto"``
+    resolved by the selection, and ``obs_mode="frame"`` when no front end holds this model
+    (the agent then steps its log-posteriors: ``posterior_input``). Returns the config
+    (the same object when nothing changed) and ``posterior_input``."""
+    if not agent.startswith("dqn"):
+        return config, False
+    if config.stop_time_feature == "auto":
+        time_feature = time_says_more(selection.get(fitted.model.name, {}))
+        config = dataclasses.replace(config, stop_time_feature=time_feature)
+    posterior_input = config.frontend == "posterior" and reads_posterior_store(fitted)
+    if posterior_input:
+        config = dataclasses.replace(config, obs_mode="frame")
+    return config, posterior_input
 
 
 def run_record(
