@@ -11,6 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from avemotion.online.recognizer import OnlineRecognizer, StepResult
+    from avemotion.online.sources import MediaChunk
+    from avemotion.online.streaming import StreamInterrupted
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -96,12 +105,35 @@ def _describe(step: object, class_names: list[str], posterior_names: list[str]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    """Recognise one stream: print every step, then the summary; 2 when it ends undecided."""
     import torch
 
-    from avemotion.device import resolve_device
-    from avemotion.online.recognizer import OnlineRecognizer
-    from avemotion.online.sources import describe_inputs, device_chunks, file_chunks
     from avemotion.online.streaming import StreamInterrupted, run_stream
+
+    device = _check_args(args)
+    torch.set_num_threads(max(1, args.threads))
+    recognizer = _load_recognizer(args, device)
+    chunks, inputs = _open_source(args, recognizer)
+    live = args.camera is not None
+    try:
+        summary = run_stream(
+            recognizer,
+            chunks,
+            realtime=args.realtime,
+            on_step=_step_printer(args, recognizer),
+            stop_reading_on_decision=live and recognizer.stop_on_decision,
+        )
+    except StreamInterrupted as error:
+        return _report_interrupted(args, recognizer, error)
+    _plot(args, recognizer, summary)
+    _print_summary(args, recognizer, summary, inputs)
+    return 0
+
+
+def _check_args(args: argparse.Namespace) -> torch.device:
+    """Resolve ``--device`` (reading the old ``--device N`` as ``--camera N``) and reject
+    inputs that contradict each other; return the device the networks run on."""
+    from avemotion.device import resolve_device
 
     if args.device.isdigit():  # the camera's old spelling, --device N
         args.camera, args.device = int(args.device), "auto"
@@ -112,7 +144,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--camera: read either a capture device or files, not both")
     if args.inference != "fp32" and device.type != "cpu":
         raise ValueError(f"--inference {args.inference}: runs on the CPU; use --device cpu")
-    torch.set_num_threads(max(1, args.threads))
+    return device
+
+
+def _load_recognizer(args: argparse.Namespace, device: torch.device) -> OnlineRecognizer:
+    """The trained run's recogniser (with the speaker's state, if any), its encoder on ``device``."""
+    from avemotion.online.recognizer import OnlineRecognizer
+
     recognizer = OnlineRecognizer.from_run(
         args.run,
         args.encoder,
@@ -122,68 +160,86 @@ def run(args: argparse.Namespace) -> int:
         inference=args.inference,
     )
     recognizer.encoder.to(device)
-    names = recognizer.class_names
-    inputs: list[str] = []  # what each input file supplies (describe_inputs)
+    return recognizer
+
+
+def _open_source(
+    args: argparse.Namespace, recognizer: OnlineRecognizer
+) -> tuple[Iterator[MediaChunk], list[str]]:
+    """The media chunks of the capture device or the files, and what each input file supplies
+    (printed to stderr; none for a capture device)."""
+    from avemotion.online.sources import describe_inputs, device_chunks, file_chunks
+
     if args.camera is not None:
         chunks = device_chunks(
             args.camera, recognizer.need_video, recognizer.need_audio, args.audio_device
         )
-    else:
-        chunks = file_chunks(args.video, args.audio, recognizer.need_video, recognizer.need_audio)
-        inputs = describe_inputs(
-            args.video, args.audio, recognizer.need_video, recognizer.need_audio
-        )
-        for line in inputs:
-            print(f"input {line}", file=sys.stderr)
+        return chunks, []
+    chunks = file_chunks(args.video, args.audio, recognizer.need_video, recognizer.need_audio)
+    inputs = describe_inputs(args.video, args.audio, recognizer.need_video, recognizer.need_audio)
+    for line in inputs:
+        print(f"input {line}", file=sys.stderr)
+    return chunks, inputs
 
-    def show(step: object) -> None:
+
+def _step_printer(
+    args: argparse.Namespace, recognizer: OnlineRecognizer
+) -> Callable[[StepResult], None]:
+    """The per-step callback: one line per step, or one JSON object with ``--json``."""
+    names = recognizer.class_names
+
+    def show(step: StepResult) -> None:
         print(
             json.dumps(step.to_json(names, recognizer.posterior_names))
             if args.json
             else _describe(step, names, recognizer.posterior_names),
             flush=True,
-        )  # type: ignore[attr-defined]
+        )
 
-    live = args.camera is not None
-    try:
-        summary = run_stream(
-            recognizer,
-            chunks,
-            realtime=args.realtime,
-            on_step=show,
-            stop_reading_on_decision=live and recognizer.stop_on_decision,
-        )
-    except StreamInterrupted as error:
-        summary = {**error.summary, "error": str(error)}
-        print(
-            json.dumps(summary)
-            if args.json
-            else f"stopped after {summary['steps_encoded']} steps: no decision",
-            flush=True,
-        )
-        print(f"avemotion stream: error: {error}", file=sys.stderr)
-        _plot(args, recognizer, summary)
-        return 2
+    return show
+
+
+def _report_interrupted(
+    args: argparse.Namespace, recognizer: OnlineRecognizer, error: StreamInterrupted
+) -> int:
+    """Print the summary of a stream that ended before any decision (and the error), plot
+    what was encoded; exit code 2."""
+    summary = {**error.summary, "error": str(error)}
+    print(
+        json.dumps(summary)
+        if args.json
+        else f"stopped after {summary['steps_encoded']} steps: no decision",
+        flush=True,
+    )
+    print(f"avemotion stream: error: {error}", file=sys.stderr)
     _plot(args, recognizer, summary)
+    return 2
+
+
+def _print_summary(
+    args: argparse.Namespace,
+    recognizer: OnlineRecognizer,
+    summary: dict[str, Any],
+    inputs: list[str],
+) -> None:
+    """The last line: the decision, its time and the steps encoded (the JSON summary, with the
+    inputs and each network's inference backends, under ``--json``)."""
     if args.json:
         backends = recognizer.step_encoder.backends  # which inference path really ran
         print(json.dumps({**summary, "inputs": inputs, "backends": backends}))
-    else:
-        how = "forced at the stream's end" if summary["forced"] else "agent's decision"
-        print(
-            f"decision: {summary['decision']} at {summary['decision_time_s']:.2f} s ({how}); "
-            f"{summary['steps_encoded']} of {summary['total_steps']} steps encoded"
-            + (
-                f", {summary['cut_steps']} past the video's end left out"
-                if summary["cut_steps"]
-                else ""
-            )
+        return
+    how = "forced at the stream's end" if summary["forced"] else "agent's decision"
+    print(
+        f"decision: {summary['decision']} at {summary['decision_time_s']:.2f} s ({how}); "
+        f"{summary['steps_encoded']} of {summary['total_steps']} steps encoded"
+        + (
+            f", {summary['cut_steps']} past the video's end left out"
+            if summary["cut_steps"]
+            else ""
         )
-        if "speaker_state" in summary:
-            print(
-                f"speaker state: {summary['speaker_state']['earlier_utterances']} earlier utterances"
-            )
-    return 0
+    )
+    if "speaker_state" in summary:
+        print(f"speaker state: {summary['speaker_state']['earlier_utterances']} earlier utterances")
 
 
 def _plot(args: argparse.Namespace, recognizer: object, summary: dict) -> None:
