@@ -152,17 +152,35 @@ def run_sweep(
     without rerunning its finished trials. Returns the content of ``results.json``; raises
     :class:`SweepError` (after writing it) when some trial failed or did not finish.
     """
-    from ray import tune
-
-    from avemotion.agents.runner import AGENTS
+    from ray import tune  # first: without Ray, fail before anything is written to out
 
     out = Path(out).resolve()
+    store_path, opened = _open_store(store)
+    _check_arguments(agents, seeds, steps)
+    trials = plan_trials(parse_folds(folds, opened.speaker_set), list(agents), list(seeds))
+    plan = _sweep_plan(store_path, agents, seeds, folds, steps, agent_kwargs, trials)
+    experiment = out / "tune" / EXPERIMENT_NAME
+    _write_plan(plan, out, experiment, resume)
+    _connect_ray(address, num_cpus)
+    trainable = tune.with_resources(_tune_trial, {"cpu": int(cpus_per_trial)})
+    tuner = _tuner(trainable, trials, plan, out, experiment, resume, cpus_per_trial, verbose)
+    return _collect(tuner.fit(), trials, plan, out)
+
+
+def _open_store(store: str | os.PathLike[str] | None) -> tuple[Path, FeatureStore]:
+    """The store's resolved path (the synthetic corpus's for ``None``) and the store, opened."""
     if store is None:
         from avemotion.envs.synthetic import synthetic_store
 
         store = synthetic_store().path
     store_path = Path(store).resolve()
-    opened = FeatureStore.open(store_path)  # verify the checksums once, here
+    return store_path, FeatureStore.open(store_path)  # verify the checksums once, here
+
+
+def _check_arguments(agents: Sequence[str], seeds: Sequence[int], steps: int) -> None:
+    """Raise :class:`ValueError` for unknown or no agents, no seeds, or no training steps."""
+    from avemotion.agents.runner import AGENTS
+
     unknown = sorted(set(agents) - set(AGENTS))
     if unknown or not agents:
         raise ValueError(f"agents: expected names from {list(AGENTS)}, got {list(agents)}")
@@ -170,8 +188,19 @@ def run_sweep(
         raise ValueError("seeds: expected at least one seed")
     if int(steps) < 1:
         raise ValueError(f"steps: expected a positive integer, got {steps}")
-    trials = plan_trials(parse_folds(folds, opened.speaker_set), list(agents), list(seeds))
-    plan = {
+
+
+def _sweep_plan(
+    store_path: Path,
+    agents: Sequence[str],
+    seeds: Sequence[int],
+    folds: str,
+    steps: int,
+    agent_kwargs: dict[str, Any] | None,
+    trials: Sequence[TrialSpec],
+) -> dict[str, Any]:
+    """The sweep's definition, as ``sweep.json`` holds it: a resume must match it exactly."""
+    return {
         "store": str(store_path),
         "agents": list(agents),
         "seeds": [int(s) for s in seeds],
@@ -180,8 +209,11 @@ def run_sweep(
         "agent_kwargs": dict(agent_kwargs or {}),
         "trials": [t.trial_id for t in trials],
     }
-    tune_dir = out / "tune"
-    experiment = tune_dir / EXPERIMENT_NAME
+
+
+def _write_plan(plan: dict[str, Any], out: Path, experiment: Path, resume: bool) -> None:
+    """Write ``out/sweep.json``, after checking that a resume continues the same sweep and
+    that a new sweep does not overwrite another."""
     plan_path = out / "sweep.json"
     if resume:
         if not plan_path.is_file():
@@ -201,35 +233,44 @@ def run_sweep(
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(plan_path, plan)
 
-    _connect_ray(address, num_cpus)
-    trainable = tune.with_resources(_tune_trial, {"cpu": int(cpus_per_trial)})
+
+def _tuner(
+    trainable: Any,
+    trials: Sequence[TrialSpec],
+    plan: dict[str, Any],
+    out: Path,
+    experiment: Path,
+    resume: bool,
+    cpus_per_trial: int,
+    verbose: int,
+) -> Any:
+    """The interrupted sweep's tuner when resuming one Tune can restore; else a new grid."""
+    from ray import tune
+
     if resume and tune.Tuner.can_restore(str(experiment)):
-        tuner = tune.Tuner.restore(
+        return tune.Tuner.restore(
             str(experiment), trainable, resume_unfinished=True, resume_errored=True
         )
-    else:
-        param_space = {
-            "trial": tune.grid_search([dataclasses.asdict(t) for t in trials]),
-            "store": str(store_path),
-            "steps": int(steps),
-            "runs_dir": str(out / "runs"),
-            "torch_threads": int(cpus_per_trial),
-            "agent_kwargs": dict(agent_kwargs or {}),
-        }
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space,
-            # Reused actors keep torch imported between trials; each trial still sets its threads.
-            tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_dirname),
-            run_config=tune.RunConfig(
-                name=EXPERIMENT_NAME,
-                storage_path=str(tune_dir),
-                verbose=0,
-                callbacks=[_progress_callback(len(trials), show_bar=verbose > 0)],
-            ),
-        )
-    grid = tuner.fit()
-    return _collect(grid, trials, plan, out)
+    param_space = {
+        "trial": tune.grid_search([dataclasses.asdict(t) for t in trials]),
+        "store": plan["store"],
+        "steps": plan["steps"],
+        "runs_dir": str(out / "runs"),
+        "torch_threads": int(cpus_per_trial),
+        "agent_kwargs": dict(plan["agent_kwargs"]),
+    }
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        # Reused actors keep torch imported between trials; each trial still sets its threads.
+        tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_dirname),
+        run_config=tune.RunConfig(
+            name=EXPERIMENT_NAME,
+            storage_path=str(experiment.parent),
+            verbose=0,
+            callbacks=[_progress_callback(len(trials), show_bar=verbose > 0)],
+        ),
+    )
 
 
 def _collect(

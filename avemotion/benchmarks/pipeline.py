@@ -49,7 +49,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -60,6 +60,9 @@ from avemotion.benchmarks.pipeline_setup import (
     build_recognizer,
 )
 from avemotion.store import STEPS_PER_SECOND
+
+if TYPE_CHECKING:
+    from avemotion.benchmarks.av_fixture import FixtureClip
 
 TARGET_REAL_TIME_FACTOR = 0.10
 """Issue 13's target for the CPU-sized encoders on a 2-core machine."""
@@ -204,10 +207,22 @@ def run_pipeline_benchmark(
     (:mod:`avemotion.benchmarks.fast_accuracy`; skipped without the data or the trained
     encoders, saying so).
     """
-    from avemotion.benchmarks.av_fixture import FixtureClip, fixture_clip
-    from avemotion.encoders.media import load_audio
-    from avemotion.shared import shared_data_root
+    sizes = _chosen_sizes(sizes, quick)
+    if quick:
+        repeats = 1
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        fixture, duration, results, checked = _measure_sizes(
+            clip, data_root, sizes, repeats, accuracy
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
+    return _summary(fixture, duration, threads, results, checked)
 
+
+def _chosen_sizes(sizes: tuple[str, ...] | None, quick: bool) -> tuple[str, ...]:
+    """The encoder sizes to run, checked against ``ENCODER_SIZES``."""
     if sizes is None:  # every size; a quick run leaves out the slow paper-sized one
         sizes = tuple(s for s in ENCODER_SIZES if not (quick and s == "paper"))
     unknown = sorted(set(sizes) - set(ENCODER_SIZES))
@@ -215,28 +230,48 @@ def run_pipeline_benchmark(
         raise ValueError(
             f"sizes: unknown encoder size(s) {unknown}; known: {sorted(ENCODER_SIZES)}"
         )
-    if quick:
-        repeats = 1
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads))
-    try:
-        with tempfile.TemporaryDirectory(prefix="avemotion-bench-") as tmp:
-            work = Path(tmp)
-            root = Path(data_root) if data_root is not None else shared_data_root()
-            data = root if root.is_dir() else None
-            if clip is None:  # a missing root falls back too, and says so (clip.fallback)
-                fixture = fixture_clip(work, root)
-            else:
-                fixture = FixtureClip(Path(clip), "given", "unknown", (str(clip),))
-            duration = len(load_audio(fixture.path)) / 16000.0
-            results = {
-                size: _measure(size, fixture.path, duration, work, repeats, data) for size in sizes
-            }
-            checked = _accuracy(sizes, data) if accuracy else None
-    finally:
-        torch.set_num_threads(previous_threads)
+    return sizes
+
+
+def _measure_sizes(
+    clip: str | os.PathLike[str] | None,
+    data_root: str | os.PathLike[str] | None,
+    sizes: tuple[str, ...],
+    repeats: int,
+    accuracy: bool,
+) -> tuple[FixtureClip, float, dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """In a temporary work directory: the clip streamed (the given one, else the fixture),
+    its duration in seconds, each size's figures and the accuracy check (``None`` if off)."""
+    from avemotion.benchmarks.av_fixture import FixtureClip, fixture_clip
+    from avemotion.encoders.media import load_audio
+    from avemotion.shared import shared_data_root
+
+    with tempfile.TemporaryDirectory(prefix="avemotion-bench-") as tmp:
+        work = Path(tmp)
+        root = Path(data_root) if data_root is not None else shared_data_root()
+        data = root if root.is_dir() else None
+        if clip is None:  # a missing root falls back too, and says so (clip.fallback)
+            fixture = fixture_clip(work, root)
+        else:
+            fixture = FixtureClip(Path(clip), "given", "unknown", (str(clip),))
+        duration = len(load_audio(fixture.path)) / 16000.0
+        results = {
+            size: _measure(size, fixture.path, duration, work, repeats, data) for size in sizes
+        }
+        checked = _accuracy(sizes, data) if accuracy else None
+    return fixture, duration, results, checked
+
+
+def _summary(
+    fixture: FixtureClip,
+    duration: float,
+    threads: int,
+    results: dict[str, dict[str, Any]],
+    checked: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The JSON-ready result: the clip, the machine, the CPU-sized encoder's headline figures
+    (else the first size's), the targets, each size's real-time factors and all figures."""
     main = results.get("cpu", next(iter(results.values())))
-    cpu, paper = results.get("cpu"), results.get("paper")
     return {
         "benchmark": "pipeline",
         "clip": {
@@ -253,6 +288,21 @@ def run_pipeline_benchmark(
         "real_time_factor": main["real_time_factor"],
         "fp32_real_time_factor": main["fp32"]["real_time_factor"],
         "cpu_time_factor": main["sequential"]["cpu_time_factor"],
+        **_targets(results),
+        **_real_time_factors(results),
+        "stages": main["stage_ms_per_step"],
+        "fp32_stages": main["fp32"]["stage_ms_per_step"],
+        "p95_step_latency_ms": main["p95_step_latency_ms"],
+        "accuracy": checked,
+        "encoders": results,
+    }
+
+
+def _targets(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Issue 13's targets and whether the CPU- and paper-sized encoders meet them (``None``
+    for a size not run)."""
+    cpu, paper = results.get("cpu"), results.get("paper")
+    return {
         "target_real_time_factor": TARGET_REAL_TIME_FACTOR,
         "meets_target": None
         if cpu is None
@@ -261,6 +311,12 @@ def run_pipeline_benchmark(
         "meets_paper_target": None
         if paper is None
         else bool(paper["real_time_factor"] <= TARGET_PAPER_REAL_TIME_FACTOR),
+    }
+
+
+def _real_time_factors(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Each size's real-time factor on its fastest path, then each size's on fp32."""
+    return {
         **{
             f"{size.replace('-', '_')}_real_time_factor": r["real_time_factor"]
             for size, r in results.items()
@@ -269,11 +325,6 @@ def run_pipeline_benchmark(
             f"{size.replace('-', '_')}_fp32_real_time_factor": r["fp32"]["real_time_factor"]
             for size, r in results.items()
         },
-        "stages": main["stage_ms_per_step"],
-        "fp32_stages": main["fp32"]["stage_ms_per_step"],
-        "p95_step_latency_ms": main["p95_step_latency_ms"],
-        "accuracy": checked,
-        "encoders": results,
     }
 
 

@@ -1,4 +1,5 @@
-"""``avemotion info STORE``: print a store's summary."""
+"""``avemotion info STORE``: print a store's summary (``--features STORE`` too, the
+spelling every other command uses)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "store", nargs="?", default=None, help="store directory (default: the synthetic corpus)"
     )
+    parser.add_argument(
+        "--features", default=None, help="store directory, as the other commands name it"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.store is not None and args.features is not None:
+        raise ValueError("store: give it once, as STORE or as --features STORE")
+    args.store = args.store if args.store is not None else args.features
     if args.store is None:
         from avemotion.envs.synthetic import synthetic_store
 

@@ -39,3 +39,13 @@ def test_info_bad_store_names_the_path(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert str(tmp_path / "nope") in result.stderr and "meta.json" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_info_takes_features_as_the_other_commands_do(
+    synthetic: FeatureStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", "--features", str(synthetic.path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["path"] == str(synthetic.path)
+    assert main(["info", str(synthetic.path), "--features", str(synthetic.path)]) == 2
+    assert "give it once" in capsys.readouterr().err
