@@ -46,6 +46,14 @@ METRICS = (
 NOT_RULES = ("full_clip",)
 """Rows that are no stopping rule (for the paired comparison)."""
 SAME_POSTERIOR = "same posterior"
+Report = dict[str, Any]
+"""A method's result on a (fold, seed), with ``kind``, ``fold``, ``seed`` (agents: ``run_dir``)."""
+Methods = dict[str, list[Report]]
+Table = dict[str, dict[str, Any]]
+"""Per method: :func:`aggregate` of its reports."""
+Missing = list[dict[str, Any]]
+Sweep = dict[float, list[tuple[float, float, int]]]
+"""Per parameter value of a sweep: (earliness, accuracy, clips) of each (fold, seed)."""
 
 
 def kind_of(name: str) -> str:
@@ -58,44 +66,31 @@ def kind_of(name: str) -> str:
 
 
 def fold_dirs(root: Path, folds: list[str] | None) -> list[Path]:
-    return [
-        fold
-        for fold in sorted(p for p in root.iterdir() if p.is_dir())
-        if folds is None or fold.name in folds
-    ]
+    """The fold directories under ``root`` (only ``folds`` if given), by name."""
+    dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    return [fold for fold in dirs if folds is None or fold.name in folds]
 
 
-def collect(root: Path, folds: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+def collect(root: Path, folds: list[str] | None = None) -> Methods:
     """Per-method lists of (fold, seed) reports: agents' eval.json and baselines.json entries."""
-    methods: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    methods: Methods = defaultdict(list)
     for fold in fold_dirs(root, folds):
         for seed_dir in sorted(fold.glob("seed*")):
-            seed = int(seed_dir.name[len("seed") :])
+            where = {"fold": fold.name, "seed": int(seed_dir.name[len("seed") :])}
             for eval_path in sorted(seed_dir.glob("*/eval.json")):
-                report = json.loads(eval_path.read_text())
-                methods[eval_path.parent.name].append(
-                    {
-                        **report,
-                        "kind": kind_of(eval_path.parent.name),
-                        "run_dir": str(eval_path.parent),
-                        "fold": fold.name,
-                        "seed": seed,
-                    }
-                )
+                name = eval_path.parent.name
+                run = {"kind": kind_of(name), "run_dir": str(eval_path.parent)}
+                methods[name].append({**json.loads(eval_path.read_text()), **run, **where})
             baselines = seed_dir / "baselines.json"
             if baselines.is_file():
                 for name, report in json.loads(baselines.read_text())["reports"].items():
-                    methods[name].append(
-                        {**report, "kind": kind_of(name), "fold": fold.name, "seed": seed}
-                    )
+                    methods[name].append({**report, "kind": kind_of(name), **where})
     if not methods:
         raise FileNotFoundError(f"{root}: no fold results (run experiments/loso.py first)")
     return methods
 
 
-def missing_results(
-    root: Path, methods: dict[str, list[dict[str, Any]]], folds: list[str] | None = None
-) -> list[dict[str, Any]]:
+def missing_results(root: Path, methods: Methods, folds: list[str] | None = None) -> Missing:
     """Every (fold, seed, method) the table lacks, with the reason: a requested fold or a
     seed directory that does not exist, a run directory without ``eval.json`` (unfinished or
     failed) or missing, a ``baselines.json`` missing or without that rule. Seeds are those
@@ -110,7 +105,7 @@ def missing_results(
     }
     rules = sorted(set(methods) - agents)
     every = sorted(agents) + rules
-    found: list[dict[str, Any]] = []
+    found: Missing = []
 
     def add(fold: str, seed: int | None, method: str, reason: str) -> None:
         found.append({"fold": fold, "seed": seed, "method": method, "reason": reason})
@@ -143,7 +138,7 @@ def missing_results(
     return found
 
 
-def missing_lines(missing: list[dict[str, Any]]) -> list[str]:
+def missing_lines(missing: Missing) -> list[str]:
     """One line per missing (fold, seed, method): ``fold P3, seed 1, dqn: reason``."""
     return [
         f"fold {m['fold']}, "
@@ -154,7 +149,7 @@ def missing_lines(missing: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def pool(reports: list[dict[str, Any]]) -> tuple[float, float, float]:
+def pool(reports: list[Report]) -> tuple[float, float, float]:
     """Clip-weighted accuracy and earliness of some fold reports, and the HM of those."""
     n = np.array([r["n_clips"] for r in reports], dtype=float)
     accuracy = float(np.average([r["accuracy"] for r in reports], weights=n))
@@ -162,7 +157,7 @@ def pool(reports: list[dict[str, Any]]) -> tuple[float, float, float]:
     return accuracy, earliness, harmonic_mean(accuracy, earliness)
 
 
-def aggregate(reports: list[dict[str, Any]]) -> dict[str, Any]:
+def aggregate(reports: list[Report]) -> dict[str, Any]:
     """Per seed: pooled over folds; then mean ± std over seeds (fold HM: over fold × seed)."""
     seeds = sorted({r["seed"] for r in reports})
     per_seed = np.array([pool([r for r in reports if r["seed"] == s]) for s in seeds])
@@ -189,7 +184,7 @@ def aggregate(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return row
 
 
-def per_fold_hm(reports: list[dict[str, Any]]) -> dict[str, float]:
+def per_fold_hm(reports: list[Report]) -> dict[str, float]:
     """Each fold's HM, averaged over seeds."""
     folds: dict[str, list[float]] = defaultdict(list)
     for r in reports:
@@ -197,9 +192,7 @@ def per_fold_hm(reports: list[dict[str, Any]]) -> dict[str, float]:
     return {fold: float(np.mean(values)) for fold, values in folds.items()}
 
 
-def compare_to_best(
-    methods: dict[str, list[dict[str, Any]]], table: dict[str, dict[str, Any]], ours: str = "dqn"
-) -> dict[str, Any] | None:
+def compare_to_best(methods: Methods, table: Table, ours: str = "dqn") -> dict[str, Any] | None:
     """Paired per-fold HM of ``ours`` against the best other stopping rule (by mean HM)."""
     if ours not in methods:
         return None
@@ -224,10 +217,10 @@ def compare_to_best(
 
 def write_tables(
     out: Path,
-    table: dict[str, dict[str, Any]],
+    table: Table,
     kinds: dict[str, str],
     wins: dict[str, Any] | None,
-    missing: list[dict[str, Any]] | None = None,
+    missing: Missing | None = None,
 ) -> None:
     """``comparison.md`` / ``comparison.csv`` through the writer the sweep uses too."""
     rows = []
@@ -264,33 +257,26 @@ def write_tables(
     write_comparison(rows, out / "comparison", metrics=METRICS, note=note)
 
 
-def plot_confusions(root: Path, table: dict[str, dict[str, Any]]) -> None:
+def plot_confusions(root: Path, table: Table) -> None:
+    """``confusion_matrices.png``: each method's matrix (rows normalised), best HM first."""
     methods = sorted(table, key=lambda m: -table[m]["harmonic_mean"][0])
     cols = min(4, len(methods))
     rows = (len(methods) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
     for ax, m in zip(axes.flat, methods):
-        matrix = table[m]["confusion_matrix"].astype(float)
+        t = table[m]
+        matrix = t["confusion_matrix"].astype(float)
         matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-        names = table[m]["class_names"]
+        names = t["class_names"]
         ax.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
         for i in range(len(names)):
             for j in range(len(names)):
-                ax.text(
-                    j,
-                    i,
-                    f"{matrix[i, j]:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=6,
-                    color="white" if matrix[i, j] > 0.5 else "black",
-                )
+                value, colour = matrix[i, j], "white" if matrix[i, j] > 0.5 else "black"
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6, color=colour)
         ax.set_xticks(range(len(names)), names, rotation=60, fontsize=6)
         ax.set_yticks(range(len(names)), names, fontsize=6)
-        ax.set_title(
-            f"{m}\nacc {table[m]['accuracy'][0]:.2f}, earliness {table[m]['earliness'][0]:.2f}",
-            fontsize=8,
-        )
+        title = f"{m}\nacc {t['accuracy'][0]:.2f}, earliness {t['earliness'][0]:.2f}"
+        ax.set_title(title, fontsize=8)
     for ax in list(axes.flat)[len(methods) :]:
         ax.axis("off")
     fig.tight_layout()
@@ -298,65 +284,56 @@ def plot_confusions(root: Path, table: dict[str, dict[str, Any]]) -> None:
     plt.close(fig)
 
 
+def pooled_curve(sweep: Sweep) -> tuple[list[float], list[float]]:
+    """A sweep's earliness and accuracy at each parameter value in order, clip-weighted."""
+    points = [np.array(sweep[value]) for value in sorted(sweep)]
+    earliness = [np.average(p[:, 0], weights=p[:, 2]) for p in points]
+    return earliness, [np.average(p[:, 1], weights=p[:, 2]) for p in points]
+
+
+def rule_sweeps(root: Path, folds: list[str] | None) -> dict[str, Sweep]:
+    """Each stopping rule's sweep over its parameter (the ``curves`` of every baselines.json)."""
+    sweeps: dict[str, Sweep] = defaultdict(lambda: defaultdict(list))
+    for fold in fold_dirs(root, folds):
+        for path in sorted(fold.glob("seed*/baselines.json")):
+            data = json.loads(path.read_text())
+            n = data["reports"]["threshold"]["n_clips"]
+            for name, points in data["curves"].items():
+                for p in points:
+                    sweeps[name][p["parameter"]].append((p["earliness"], p["accuracy"], n))
+    return sweeps
+
+
 def plot_curves(
-    out: Path,
-    methods: dict[str, list[dict[str, Any]]],
-    table: dict[str, dict[str, Any]],
-    root: Path,
-    folds: list[str] | None = None,
+    out: Path, methods: Methods, table: Table, root: Path, folds: list[str] | None = None
 ) -> None:
+    """``accuracy_vs_earliness.png``: our DQN's sweeps, the stopping rules' sweeps, the rest."""
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    sweeps: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    runs: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for m, reports in methods.items():
         curve = reports[0].get("curve")
         if curve is not None:
             point = (curve["value"], table[m]["earliness"][0], table[m]["accuracy"][0])
-            sweeps[curve["parameter"]].append(point)
-    levels: dict[float, list[tuple[float, float, int]]] = defaultdict(list)
+            runs[curve["parameter"]].append(point)
+    levels: Sweep = defaultdict(list)
     for report in methods.get("dqn", []):
-        for point in report.get("bias_sweep", []):
-            levels[point["level"]].append(
-                (point["earliness"], point["accuracy"], report["n_clips"])
-            )
+        for p in report.get("bias_sweep", []):
+            levels[p["level"]].append((p["earliness"], p["accuracy"], report["n_clips"]))
     if levels:
-        pooled_points = [np.array(levels[level]) for level in sorted(levels)]
-        ax.plot(
-            [np.average(p[:, 0], weights=p[:, 2]) for p in pooled_points],
-            [np.average(p[:, 1], weights=p[:, 2]) for p in pooled_points],
-            "-",
-            label="our DQN (wait-bias sweep)",
-        )
-    for parameter, points in sweeps.items():
+        ax.plot(*pooled_curve(levels), "-", label="our DQN (wait-bias sweep)")
+    for parameter, points in runs.items():
         _, e, a = zip(*sorted(points, key=lambda p: p[1]))
         ax.plot(e, a, "o-", label=f"our DQN ({parameter} sweep)")
         for c, ei, ai in points:
             ax.annotate(f"{c:g}", (ei, ai), fontsize=6)
-    curves: dict[str, dict[float, list[tuple[float, float, int]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for path in (
-        p for fold in fold_dirs(root, folds) for p in sorted(fold.glob("seed*/baselines.json"))
-    ):
-        data = json.loads(path.read_text())
-        n = data["reports"]["threshold"]["n_clips"]
-        for name, points in data["curves"].items():
-            for point in points:
-                curves[name][point["parameter"]].append((point["earliness"], point["accuracy"], n))
-    for name, by_parameter in curves.items():
-        xs, ys = [], []
-        for parameter in sorted(by_parameter):
-            values = np.array(by_parameter[parameter])
-            xs.append(np.average(values[:, 0], weights=values[:, 2]))
-            ys.append(np.average(values[:, 1], weights=values[:, 2]))
-        ax.plot(xs, ys, ".--", label=f"{name} sweep")
+    for name, sweep in rule_sweeps(root, folds).items():
+        ax.plot(*pooled_curve(sweep), ".--", label=f"{name} sweep")
     for m, t in table.items():
         if not m.startswith(("dqn-wait", "dqn-ew")) and m not in ("threshold", "fixed_fraction"):
             ax.plot(t["earliness"][0], t["accuracy"][0], "x")
             ax.annotate(m, (t["earliness"][0], t["accuracy"][0]), fontsize=6)
-    ax.set_xlabel("earliness (fraction of the clip observed)")
-    ax.set_ylabel("accuracy")
-    ax.set_xlim(0, 1.05)
-    ax.set_ylim(0, 1.0)
+    ax.set(xlabel="earliness (fraction of the clip observed)", ylabel="accuracy")
+    ax.set(xlim=(0, 1.05), ylim=(0, 1.0))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -364,25 +341,20 @@ def plot_curves(
     plt.close(fig)
 
 
-def plot_training(root: Path, methods: dict[str, list[dict[str, Any]]]) -> None:
+def plot_training(root: Path, methods: Methods) -> None:
+    """``training_curves.png``: each agent's training return and HM, mean over its runs."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for m, reports in sorted(methods.items()):
-        logs = [
-            read_log(Path(r["run_dir"]))
-            for r in reports
-            if "run_dir" in r and (Path(r["run_dir"]) / "training_log.csv").is_file()
-        ]
+        runs = [Path(r["run_dir"]) for r in reports if "run_dir" in r]
+        logs = [read_log(run) for run in runs if (run / "training_log.csv").is_file()]
         logs = [log for log in logs if log and len(log.get("env_steps", [])) > 0]
         if not logs:
             continue
         for ax, key in zip(axes, ("episode_return", "harmonic_mean")):
             grid = np.unique(np.concatenate([log["env_steps"] for log in logs]))
-            values = np.nanmean(
-                [np.interp(grid, log["env_steps"], log[key]) for log in logs], axis=0
-            )
-            ax.plot(grid, values, label=m)
-            ax.set_xlabel("environment steps")
-            ax.set_ylabel(f"training {key.replace('_', ' ')}")
+            curves = [np.interp(grid, log["env_steps"], log[key]) for log in logs]
+            ax.plot(grid, np.nanmean(curves, axis=0), label=m)
+            ax.set(xlabel="environment steps", ylabel=f"training {key.replace('_', ' ')}")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(root / "training_curves.png", dpi=120)
@@ -418,9 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     plot_training(out, methods)
     print((out / "comparison.md").read_text())
     if missing:
-        print(
-            f"{len(missing)} fold/seed/method result(s) missing, listed in {out / 'missing.json'}"
-        )
+        listed = out / "missing.json"
+        print(f"{len(missing)} fold/seed/method result(s) missing, listed in {listed}")
     return 0
 
 

@@ -33,11 +33,14 @@ branch's log-posteriors over voiced windows.
 """
 
 import argparse
+import functools
 import hashlib
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,12 +52,14 @@ from avemotion.encoders.datasets import Corpus, list_corpus
 from avemotion.encoders.frontend import PATCH_FRAMES, log_mel, voiced_mask
 from avemotion.encoders.loops import _optimiser, evaluate_sequences, fit_sequences, speaker_augment
 from avemotion.encoders.media import load_audio
-from avemotion.encoders.models import AudioNet, TemporalNet
+from avemotion.encoders.models import AudioNet, SmallAudio, TemporalNet
 from avemotion.encoders.train import TrainConfig
 
 CACHE_FORMAT = 2
 """Caches hold plain tensors, strings and numbers only, read back with ``weights_only=True``
 (nothing under ``--cache`` is unpickled); format 1 pickled whole objects and is refused."""
+Clip = dict[str, Any]
+"""One clip: ``speaker``, ``label`` (class index), log-mel ``patches``, ``voiced`` mask."""
 
 
 def corpus_key(root: str, corpus: Corpus) -> str:
@@ -84,7 +89,7 @@ def read_cache(path: Path, key: str) -> dict:
     return data
 
 
-def write_cache(path: Path, key: str, **fields) -> None:
+def write_cache(path: Path, key: str, **fields: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch_save_atomic({"format": CACHE_FORMAT, "key": key, **fields}, path)
 
@@ -99,80 +104,54 @@ def list_clips(root: str) -> tuple[Corpus, str]:
     return corpus, corpus_key(root, corpus)
 
 
-def load(root: str, cache: Path):
+def load(root: str, cache: Path) -> tuple[list[Clip], list[str], str, dict[str, Any]]:
     """Every clip's log-mel patches, voiced mask, label and speaker, the classes, the corpus
-    key and the file account (``files``: counts, ``skipped``: one line per file). Patches are
-    cached in ``cache``'s folder under a name with the key (``clips-KEY.pt`` for
-    ``clips.pt``)."""
+    key and the file account (``files``: counts, ``skipped``: one line per file). Patches
+    are cached beside ``cache`` under a name with the key (``clips-KEY.pt`` for ``clips.pt``)."""
     corpus, key = list_clips(root)
     account = {"files": corpus.account.counts(), "skipped": corpus.account.lines()}
     path = cache.with_name(f"{cache.stem}-{key}{cache.suffix}")
-    classes = list(corpus.classes)
     if path.exists():
         data = read_cache(path, key)
-        clips = [
-            dict(speaker=s, label=int(y), patches=p, voiced=v.numpy())
-            for s, y, p, v in zip(data["speakers"], data["labels"], data["patches"], data["voiced"])
-        ]
-        return clips, list(data["classes"]), key, account
-    clips = []
-    for it in corpus.items:
-        frames = log_mel(load_audio(it.path))
-        count = (len(frames) - PATCH_FRAMES) // 10 + 1
-        patches = frames.unfold(0, PATCH_FRAMES, 10)[:count].transpose(1, 2).contiguous()
-        clips.append(
-            dict(
-                speaker=it.speaker,
-                label=classes.index(it.label),
-                patches=patches,
-                voiced=voiced_mask(patches),
-            )
+    else:
+        classes = list(corpus.classes)
+        patches, labels, voiced = [], [], []
+        for it in corpus.items:
+            frames = log_mel(load_audio(it.path))
+            count = (len(frames) - PATCH_FRAMES) // 10 + 1
+            patches.append(frames.unfold(0, PATCH_FRAMES, 10)[:count].transpose(1, 2).contiguous())
+            labels.append(classes.index(it.label))
+            voiced.append(torch.from_numpy(voiced_mask(patches[-1])))
+        data = dict(
+            root=os.path.abspath(root),
+            classes=classes,
+            speakers=[it.speaker for it in corpus.items],
+            labels=torch.tensor(labels, dtype=torch.int64),
+            patches=patches,
+            voiced=voiced,
         )
-    write_cache(
-        path,
-        key,
-        root=os.path.abspath(root),
-        classes=classes,
-        speakers=[c["speaker"] for c in clips],
-        labels=torch.tensor([c["label"] for c in clips], dtype=torch.int64),
-        patches=[c["patches"] for c in clips],
-        voiced=[torch.from_numpy(c["voiced"]) for c in clips],
-    )
-    return clips, classes, key, account
-
-
-def save_nets(path: Path, key: str, nets) -> None:
-    """Trained branches as state dicts (plain tensors)."""
-    write_cache(path, key, state_dicts=[n.state_dict() for n in nets])
-
-
-def load_nets(path: Path, key: str, make_net) -> list:
-    """Branches saved by :func:`save_nets`, rebuilt with ``make_net()`` (evaluation mode;
-    the global torch generator is left as it was, as when the nets were unpickled)."""
-    nets = []
-    for state in read_cache(path, key)["state_dicts"]:
-        with torch.random.fork_rng(devices=[]):
-            net = make_net()
-        net.load_state_dict(state)
-        net.eval()
-        nets.append(net)
-    return nets
+        write_cache(path, key, **data)
+    clips = [
+        dict(speaker=s, label=int(y), patches=p, voiced=v.numpy())
+        for s, y, p, v in zip(data["speakers"], data["labels"], data["patches"], data["voiced"])
+    ]
+    return clips, list(data["classes"]), key, account
 
 
 class MeanTemporal(torch.nn.Module):
     """Several trained LSTMs answering together: per-step log of the mean posterior."""
 
-    def __init__(self, members):
+    def __init__(self, members: list[TemporalNet]) -> None:
         super().__init__()
         self.members = torch.nn.ModuleList(members)
         self.head = members[0].head
 
-    def forward(self, steps):
+    def forward(self, steps: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         probs = torch.stack([torch.softmax(n(steps)[0], -1) for n in self.members]).mean(0)
         return probs.log(), None, None
 
 
-def stats(p):  # [T,96,64] -> [T,128]
+def stats(p: torch.Tensor) -> torch.Tensor:  # [T,96,64] -> [T,128]
     return torch.cat([p.mean(1), p.std(1)], 1)
 
 
@@ -182,7 +161,7 @@ def actors(span: str) -> set[str]:
     return {f"Actor_{i:02d}" for i in range(first, last + 1)}
 
 
-def main(argv: list[str] | None = None):
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", default="../shared/data/ravdess-speech-16k")
     ap.add_argument(
@@ -192,59 +171,90 @@ def main(argv: list[str] | None = None):
         "trained branches are cached in its folder",
     )
     ap.add_argument("--results", default="/tmp/avemotion-recipe-search/results.jsonl")
-    ap.add_argument("--train", default="1-10")
-    ap.add_argument("--val", default="11-14")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--frac", type=float, default=0.3)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--wd", type=float, default=1e-3)
-    ap.add_argument("--mixup", type=float, default=0.0)
-    ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--dropout", type=float, default=0.3)
-    ap.add_argument("--ensemble", type=int, default=1)
-    ap.add_argument("--stats", type=int, default=0)
-    ap.add_argument("--fmasks", type=int, default=1)
-    ap.add_argument("--fmask-width", type=int, default=8)
-    ap.add_argument("--ls", type=float, default=0.1)
-    ap.add_argument("--lstm-epochs", type=int, default=20)
-    ap.add_argument("--copies", type=int, default=2)
-    ap.add_argument("--lstm-in", default="embed")
-    ap.add_argument("--lstm-hidden", type=int, default=128)
-    ap.add_argument("--lstm-lr", type=float, default=3e-3)
-    ap.add_argument("--oof", type=int, default=0)
-    ap.add_argument("--balanced", type=int, default=0)
+    for flag, default in (
+        ("--train", "1-10"), ("--val", "11-14"), ("--seed", 0), ("--epochs", 15),
+        ("--frac", 0.3), ("--batch", 128), ("--lr", 3e-3), ("--wd", 1e-3), ("--mixup", 0.0),
+        ("--width", 64), ("--dropout", 0.3), ("--ensemble", 1), ("--stats", 0), ("--fmasks", 1),
+        ("--fmask-width", 8), ("--ls", 0.1), ("--lstm-epochs", 20), ("--copies", 2),
+        ("--lstm-in", "embed"), ("--lstm-hidden", 128), ("--lstm-lr", 3e-3), ("--oof", 0),
+        ("--balanced", 0),
+    ):  # fmt: skip
+        ap.add_argument(flag, type=type(default), default=default)  # int, float or str
     ap.add_argument("--late-weight", default="0", help="comma list of LSTM late-step powers")
     ap.add_argument("--lstm-members", type=int, default=1, help="LSTMs averaged (seeds)")
     ap.add_argument("--tag", default="")
-    a = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    torch.manual_seed(a.seed)
-    clips, classes, patches_key, account = load(a.root, Path(a.cache))
-    work = Path(a.cache).parent
-    tr = [c for c in clips if c["speaker"] in actors(a.train)]
-    va = [c for c in clips if c["speaker"] in actors(a.val)]
-    t0 = time.perf_counter()
+    return ap.parse_args(argv)
 
-    def make_net():
+
+def branch_key(a: argparse.Namespace, patches_key: str) -> str:
+    """The trained branches' cache key: the patches and every option their training reads."""
+    names = "train seed epochs frac batch lr wd mixup width dropout ensemble fmasks fmask_width ls"
+    options = [patches_key] + [getattr(a, name) for name in names.split()]
+    return hashlib.md5(json.dumps(options).encode()).hexdigest()[:10]
+
+
+def batch_loss(
+    net: AudioNet, x: torch.Tensor, y: torch.Tensor, a: argparse.Namespace, rng: np.random.Generator
+) -> torch.Tensor:
+    """Label-smoothed cross-entropy of a batch of windows augmented in place by ``--fmasks``
+    frequency masks (set to the batch mean), then by a speaker warp and ``--mixup``."""
+    for _ in range(a.fmasks):
+        w = int(rng.integers(0, a.fmask_width + 1))
+        s0 = int(rng.integers(0, 64 - w + 1))
+        x[:, :, s0 : s0 + w] = x.mean()
+    x = speaker_augment(x, rng)
+    loss = functools.partial(F.cross_entropy, label_smoothing=a.ls)
+    if a.mixup > 0:
+        lam = float(rng.beta(a.mixup, a.mixup))
+        perm = torch.randperm(len(x))
+        out = net(lam * x + (1 - lam) * x[perm])
+        return lam * loss(out, y) + (1 - lam) * loss(out, y[perm])
+    return loss(net(x), y)
+
+
+@dataclass
+class Branches:
+    """The audio branches of one run's options, cached in ``work`` under their ``key``."""
+
+    a: argparse.Namespace
+    n_classes: int
+    work: Path
+    key: str
+
+    def make_net(self) -> AudioNet:
         """An untrained audio branch of the options' shape."""
-        net = AudioNet(len(classes), "small")
-        if a.width != 64:
-            from avemotion.encoders.models import SmallAudio
-
-            net.body = SmallAudio(a.width)
-        net.body.fc[0].p = a.dropout
+        net = AudioNet(self.n_classes, "small")
+        if self.a.width != 64:
+            net.body = SmallAudio(self.a.width)
+        net.body.fc[0].p = self.a.dropout
         return net
 
-    def train_branches(tr, seed_offset=0):
-        pairs = np.array([(ci, s) for ci, c in enumerate(tr) for s in np.flatnonzero(c["voiced"])])
-        labels = torch.tensor([c["label"] for c in tr])
+    def cached(self, name: str, clips: list[Clip], seed_offset: int = 0) -> list[AudioNet]:
+        """The branches trained on ``clips``: read from ``work/NAME-KEY.pt`` if there (state
+        dicts, tensors only; the global torch generator left as it was), else trained and saved
+        there."""
+        path = self.work / f"{name}-{self.key}.pt"
+        if not path.exists():
+            nets = self.train(clips, seed_offset)
+            write_cache(path, self.key, state_dicts=[n.state_dict() for n in nets])
+            return nets
+        states = read_cache(path, self.key)["state_dicts"]
+        with torch.random.fork_rng(devices=[]):
+            nets = [self.make_net() for _ in states]
+        for net, state in zip(nets, states):
+            net.load_state_dict(state)
+        return [net.eval() for net in nets]
+
+    def train(self, clips: list[Clip], seed_offset: int = 0) -> list[AudioNet]:
+        """``--ensemble`` branches, each epoch trained on random voiced windows of ``clips``."""
+        a = self.a
+        pairs = np.array([(i, s) for i, c in enumerate(clips) for s in np.flatnonzero(c["voiced"])])
+        labels = torch.tensor([c["label"] for c in clips])
         rng = np.random.default_rng(a.seed + seed_offset)
         nets = []
         for member in range(a.ensemble):
             torch.manual_seed(a.seed * 100 + member + seed_offset)
-            net = make_net()
+            net = self.make_net()
             per_epoch = int(len(pairs) * a.frac)
             steps = (per_epoch + a.batch - 1) // a.batch
             cfg = TrainConfig(num_epochs=a.epochs, learning_rate=a.lr)
@@ -258,23 +268,8 @@ def main(argv: list[str] | None = None):
                     part = chosen[st : st + a.batch]
                     if len(part) < 2:
                         continue
-                    x = torch.stack([tr[ci]["patches"][s] for ci, s in part]).clone()
-                    for _ in range(a.fmasks):
-                        w = int(rng.integers(0, a.fmask_width + 1))
-                        s0 = int(rng.integers(0, 64 - w + 1))
-                        x[:, :, s0 : s0 + w] = x.mean()
-                    x = speaker_augment(x, rng)
-                    y = labels[part[:, 0]]
-                    if a.mixup > 0:
-                        lam = float(rng.beta(a.mixup, a.mixup))
-                        perm = torch.randperm(len(x))
-                        x = lam * x + (1 - lam) * x[perm]
-                        out = net(x)
-                        loss = lam * F.cross_entropy(out, y, label_smoothing=a.ls) + (
-                            1 - lam
-                        ) * F.cross_entropy(out, y[perm], label_smoothing=a.ls)
-                    else:
-                        loss = F.cross_entropy(net(x), y, label_smoothing=a.ls)
+                    x = torch.stack([clips[i]["patches"][s] for i, s in part]).clone()
+                    loss = batch_loss(net, x, labels[part[:, 0]], a, rng)
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
@@ -283,134 +278,121 @@ def main(argv: list[str] | None = None):
             nets.append(net)
         return nets
 
-    key = hashlib.md5(
-        json.dumps(
-            [
-                patches_key,
-                a.train,
-                a.seed,
-                a.epochs,
-                a.frac,
-                a.batch,
-                a.lr,
-                a.wd,
-                a.mixup,
-                a.width,
-                a.dropout,
-                a.ensemble,
-                a.fmasks,
-                a.fmask_width,
-                a.ls,
-            ]
-        ).encode()
-    ).hexdigest()[:10]
-    cache = work / f"branch-{key}.pt"
-    if cache.exists():
-        nets = load_nets(cache, key, make_net)
-    else:
-        nets = train_branches(tr)
-        save_nets(cache, key, nets)
-    t_branch = time.perf_counter() - t0
+    def fold_owners(self, train: list[Clip]) -> list[list[AudioNet]]:
+        """Cross-fitting (``--oof``): each train clip's LSTM input comes from the branches
+        trained on the other half of the train speakers, never on the clip itself."""
+        speakers = sorted({c["speaker"] for c in train})
+        halves = [set(speakers[0::2]), set(speakers[1::2])]
+        fold_nets = []
+        for h, half in enumerate(halves):
+            fold = [c for c in train if c["speaker"] in half]
+            fold_nets.append(self.cached(f"fold{h}", fold, seed_offset=10 + h))
+        return [fold_nets[1] if c["speaker"] in halves[0] else fold_nets[0] for c in train]
 
-    def embed(p, nets=nets, mode="embed"):
-        with torch.no_grad():
-            if mode == "logp":
-                return torch.stack([torch.log_softmax(n(p), -1) for n in nets]).mean(0)
-            e = [n.embed(p) for n in nets]
-            if mode.startswith("both"):
-                e.append(torch.stack([torch.log_softmax(n(p), -1) for n in nets]).mean(0))
-            if a.stats or mode.endswith("stats"):
-                e.append(stats(p))
-            return torch.cat(e, 1)
 
-    def logp(p):
-        with torch.no_grad():
-            return torch.stack([torch.log_softmax(n(p), -1) for n in nets]).mean(0)
+def mean_log_posterior(nets: list[AudioNet], p: torch.Tensor) -> torch.Tensor:
+    """Each window's log-posterior, averaged over the branches of the ensemble."""
+    with torch.no_grad():
+        return torch.stack([torch.log_softmax(n(p), -1) for n in nets]).mean(0)
 
-    # branch metrics on val
-    wc, ww, wn = 0, 0, 0
-    for c in va:
-        lp = logp(c["patches"][torch.from_numpy(c["voiced"])])
-        ww += int((lp.argmax(1) == c["label"]).sum())
-        wn += len(lp)
-        wc += int(lp.mean(0).argmax() == c["label"])
-    trw = 0
-    trn = 0
-    for c in tr[::7]:
-        lp = logp(c["patches"][torch.from_numpy(c["voiced"])])
-        trw += int((lp.argmax(1) == c["label"]).sum())
-        trn += len(lp)
 
-    def report(mode, late, m):
-        res = dict(
-            tag=a.tag + ":" + mode + (f":late{late:g}" if late else ""),
-            args=vars(a),
-            branch_train_window=round(trw / trn, 4),
-            branch_val_window=round(ww / wn, 4),
-            branch_val_clip=round(wc / len(va), 4),
-            lstm_val_clip=m["whole_clip"]["accuracy"],
-            lstm_val_meanpost=m["whole_clip_mean_posterior"]["accuracy"],
-            lstm_val_step=m["per_window"]["accuracy"],
-            lstm_val_after=m["after_fraction"],
-            t_branch=round(t_branch, 1),
-            t_total=round(time.perf_counter() - t0, 1),
-            patches_key=patches_key,
-            **account,
+def features(p: torch.Tensor, nets: list[AudioNet], mode: str, stats_too: int) -> torch.Tensor:
+    """The LSTM input of each window for an ``--lstm-in`` ``mode``; ``stats_too`` (``--stats``)
+    appends the log-mel statistics to every mode but ``logp``."""
+    with torch.no_grad():
+        if mode == "logp":
+            return mean_log_posterior(nets, p)
+        parts = [n.embed(p) for n in nets]
+        if mode.startswith("both"):
+            parts.append(mean_log_posterior(nets, p))
+        if stats_too or mode.endswith("stats"):
+            parts.append(stats(p))
+        return torch.cat(parts, 1)
+
+
+def window_hits(nets: list[AudioNet], clips: list[Clip]) -> tuple[int, int, int]:
+    """The branches over the voiced windows of ``clips``: windows right, windows, clips right."""
+    right, windows, clips_right = 0, 0, 0
+    for c in clips:
+        lp = mean_log_posterior(nets, c["patches"][torch.from_numpy(c["voiced"])])
+        right += int((lp.argmax(1) == c["label"]).sum())
+        windows += len(lp)
+        clips_right += int(lp.mean(0).argmax() == c["label"])
+    return right, windows, clips_right
+
+
+def training_sequences(
+    a: argparse.Namespace, train: list[Clip], owners: list[list[AudioNet]], mode: str
+) -> tuple[list[torch.Tensor], np.ndarray]:
+    """Each train clip's LSTM input, then ``--copies`` rounds of speaker-warped views (one
+    warp per clip), and their labels."""
+    seqs = [features(c["patches"], o, mode, a.stats) for c, o in zip(train, owners)]
+    rng = np.random.default_rng(a.seed + 1)
+    for _ in range(a.copies):
+        for c, o in zip(train, owners):
+            view = speaker_augment(c["patches"], rng, per_patch=False)
+            seqs.append(features(view, o, mode, a.stats))
+    return seqs, np.tile(np.array([c["label"] for c in train]), a.copies + 1)
+
+
+def fit_lstms(
+    a: argparse.Namespace, seqs: list[torch.Tensor], labels: np.ndarray, n_classes: int, late: float
+) -> MeanTemporal:
+    """``--lstm-members`` LSTMs (one seed each) trained with late-step power ``late``."""
+    members = []
+    for member in range(a.lstm_members):
+        seed = a.seed + 1000 * member
+        torch.manual_seed(seed)
+        tnet = TemporalNet(n_classes, seqs[0].shape[1], a.lstm_hidden)
+        config = TrainConfig(
+            num_epochs=a.lstm_epochs,
+            batch_size=32,
+            seed=seed,
+            learning_rate=a.lstm_lr,
+            temporal_late_weight=late,
         )
-        print(json.dumps(res))
-        with open(a.results, "a") as f:
-            f.write(json.dumps(res) + "\n")
+        fit_sequences(tnet, seqs, labels, config)
+        members.append(tnet)
+    return MeanTemporal(members)
 
+
+def main(argv: list[str] | None = None) -> None:
+    a = parse_args(argv)
+    torch.set_num_threads(1)
+    torch.manual_seed(a.seed)
+    clips, classes, patches_key, account = load(a.root, Path(a.cache))
+    train = [c for c in clips if c["speaker"] in actors(a.train)]
+    val = [c for c in clips if c["speaker"] in actors(a.val)]
+    t0 = time.perf_counter()
+    branches = Branches(a, len(classes), Path(a.cache).parent, branch_key(a, patches_key))
+    nets = branches.cached("branch", train)
+    t_branch = time.perf_counter() - t0
+    (ww, wn, wc), (trw, trn, _) = window_hits(nets, val), window_hits(nets, train[::7])
     for mode in a.lstm_in.split(","):
-        # LSTM
-        if a.oof:
-            spk = sorted({c["speaker"] for c in tr})
-            halves = [set(spk[0::2]), set(spk[1::2])]
-            fold_nets = []
-            for h, half in enumerate(halves):
-                fk = work / f"fold{h}-{key}.pt"
-                if fk.exists():
-                    fold_nets.append(load_nets(fk, key, make_net))
-                else:
-                    fn = train_branches([c for c in tr if c["speaker"] in half], seed_offset=10 + h)
-                    save_nets(fk, key, fn)
-                    fold_nets.append(fn)
-            owner = [fold_nets[1] if c["speaker"] in halves[0] else fold_nets[0] for c in tr]
-        else:
-            owner = [nets] * len(tr)
-        seqs = [embed(c["patches"], o, mode) for c, o in zip(tr, owner)]
-        ylab = np.array([c["label"] for c in tr])
-        r2 = np.random.default_rng(a.seed + 1)
-        views = []
-        for _ in range(a.copies):
-            for c, o in zip(tr, owner):
-                p = speaker_augment(c["patches"], r2, per_patch=False)
-                views.append(embed(p, o, mode))
-        seqs_all = seqs + views
-        y_all = np.tile(ylab, a.copies + 1)
-        val_seqs = [embed(c["patches"], nets, mode) for c in va]
+        owners = branches.fold_owners(train) if a.oof else [nets] * len(train)
+        seqs, labels = training_sequences(a, train, owners, mode)
+        val_seqs = [features(c["patches"], nets, mode, a.stats) for c in val]
         for late in (float(x) for x in a.late_weight.split(",")):
-            members = []
-            for member in range(a.lstm_members):
-                torch.manual_seed(a.seed + 1000 * member)
-                tnet = TemporalNet(len(classes), seqs[0].shape[1], a.lstm_hidden)
-                fit_sequences(
-                    tnet,
-                    seqs_all,
-                    y_all,
-                    TrainConfig(
-                        num_epochs=a.lstm_epochs,
-                        batch_size=32,
-                        seed=a.seed + 1000 * member,
-                        learning_rate=a.lstm_lr,
-                        temporal_late_weight=late,
-                    ),
-                )
-                members.append(tnet)
-            m = evaluate_sequences(
-                MeanTemporal(members), val_seqs, np.array([c["label"] for c in va])
+            lstm = fit_lstms(a, seqs, labels, len(classes), late)
+            m = evaluate_sequences(lstm, val_seqs, np.array([c["label"] for c in val]))
+            res = dict(
+                tag=a.tag + ":" + mode + (f":late{late:g}" if late else ""),
+                args=vars(a),
+                branch_train_window=round(trw / trn, 4),
+                branch_val_window=round(ww / wn, 4),
+                branch_val_clip=round(wc / len(val), 4),
+                lstm_val_clip=m["whole_clip"]["accuracy"],
+                lstm_val_meanpost=m["whole_clip_mean_posterior"]["accuracy"],
+                lstm_val_step=m["per_window"]["accuracy"],
+                lstm_val_after=m["after_fraction"],
+                t_branch=round(t_branch, 1),
+                t_total=round(time.perf_counter() - t0, 1),
+                patches_key=patches_key,
+                **account,
             )
-            report(mode, late, m)
+            print(json.dumps(res))
+            with open(a.results, "a") as f:
+                f.write(json.dumps(res) + "\n")
 
 
 if __name__ == "__main__":
