@@ -79,6 +79,10 @@ class FaceCropper:
         for index, frame in frames:
             if index in self._seen:
                 continue
+            if np.ndim(frame) != 3 or np.shape(frame)[2] != 3:  # before a worker searches it
+                raise ValueError(
+                    f"frame {index}: expected an RGB [H, W, 3] array, got shape {np.shape(frame)}"
+                )
             self._seen.add(index)
             frame = np.ascontiguousarray(frame, dtype=np.uint8)
             self._order.append((index, frame))

@@ -262,7 +262,12 @@ def test_frames_more_than_64_before_the_oldest_needed_are_forgotten(
     assert faces_.tracker.frames == 4
 
 
-def test_a_frame_that_is_not_rgb_is_refused(cropper: Callable[..., FaceCropper]) -> None:
-    faces_ = cropper(False)
-    with pytest.raises(ValueError, match=r"frame: expected an RGB \[H, W, 3\] array"):
+@pytest.mark.parametrize("lookahead", [False, True])
+def test_a_frame_that_is_not_rgb_is_refused(
+    cropper: Callable[..., FaceCropper], lookahead: bool
+) -> None:
+    """With or without look-ahead, one ValueError naming the frame, before any search."""
+    faces_ = cropper(lookahead)
+    with pytest.raises(ValueError, match=r"frame 0: expected an RGB \[H, W, 3\] array"):
         faces_.crops([(0, np.zeros((24, 24), dtype=np.uint8))])
+    assert faces_.tracker.frames == 0 and not faces_._searches
