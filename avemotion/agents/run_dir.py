@@ -80,8 +80,11 @@ def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads((Path(run_dir) / SUMMARY).read_text())
 
 
-def training_store(run_dir: str | os.PathLike[str], config: dict[str, Any]) -> FeatureStore:
-    """The exact clips the run was trained on, or one clear error line."""
+def training_store(
+    run_dir: str | os.PathLike[str], config: dict[str, Any], verify: bool = True
+) -> FeatureStore:
+    """The exact clips the run was trained on, or one clear error line (``verify``: check
+    the store's files against their checksums too, :meth:`FeatureStore.open`)."""
     record = config.get("training")
     where = Path(run_dir) / CONFIG
     if not record:
@@ -92,7 +95,7 @@ def training_store(run_dir: str | os.PathLike[str], config: dict[str, Any]) -> F
     source = None if record.get("synthetic") else record.get("store")
     if source is not None and not (Path(source) / "meta.json").is_file():
         raise FileNotFoundError(f"{where}: training.store: {source} is missing")
-    full = resolve_store(source)
+    full = resolve_store(None if source is None else FeatureStore.open(source, verify=verify))
     if store_digest(full) != record["digest"]:
         raise ValueError(
             f"{where}: training.digest: {full.path} changed since the run was trained on it"

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from avemotion.agents.run_dir import training_store as recorded_training_store
 from avemotion.envs.core import ObservationLayout, resolve_store
 from avemotion.store import FeatureStore
 
@@ -49,13 +50,18 @@ class StreamingObservation:
 
 
 def training_store(run_config: dict[str, Any], run_dir: str) -> FeatureStore:
-    """The feature store a run was trained on (unverified open: only its metadata and
-    lengths are read), with the run's speaker selection applied."""
-    path = (run_config.get("training") or {}).get("store", run_config.get("store"))
+    """The feature store a run was trained on, with the run's speaker selection applied
+    (an unverified open: only its metadata and lengths are read; a store changed since the
+    run was trained on it is refused, as evaluation refuses it)."""
+    record = run_config.get("training")
+    path = (record or {}).get("store") if record is not None else run_config.get("store")
     if path is None:
         raise ValueError(
             f"{run_dir}: store: the run was trained on the synthetic corpus, which no encoder produced"
         )
+    if record is not None:
+        return recorded_training_store(run_dir, run_config, verify=False)
+    # a run from before runs recorded their training data: its top-level fields
     store = FeatureStore.open(path, verify=False)
     return resolve_store(store, run_config.get("speakers"), run_config.get("exclude_speakers"))
 

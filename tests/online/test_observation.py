@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from avemotion.agents.run_dir import training_record
 from avemotion.envs.core import FrameSource, ObservationLayout
 from avemotion.online.observation import StreamingObservation, run_layout, training_store
 from avemotion.store import FeatureStore
@@ -147,18 +148,28 @@ def test_run_layout_refuses_an_observation_size_the_run_was_not_trained_with(
 
 
 def test_training_store_reopens_the_runs_store_with_its_speakers(store: FeatureStore) -> None:
-    """``training.store`` wins over a top-level ``store``; the run's speaker selection
-    applies: S1 keeps clip A only (T_max 3), excluding S1 leaves clip B (T_max 1)."""
-    path = str(store.path)
-    whole = training_store({"store": path}, "run")
-    assert whole.n_clips == 2 and whole.lengths.tolist() == [3, 1]
-    nested = training_store({"training": {"store": path}, "store": "/nowhere"}, "run")
-    assert nested.n_clips == 2
-    kept = training_store({"store": path, "speakers": ["S1"]}, "run")
+    """The run's recorded speaker selection applies: S1 keeps clip A only (T_max 3),
+    excluding S1 leaves clip B (T_max 1). A run from before runs recorded their training
+    data reads its top-level ``store`` and selection the same way."""
+    kept_record = training_record(store.path, store, store.subset(speakers=["S1"]), ["S1"], None)
+    kept = training_store({"training": kept_record, "store": "/nowhere"}, "run")
     assert kept.speakers == ["S1"] and kept.lengths.tolist() == [3]
-    left = training_store({"store": path, "exclude_speakers": ["S1"]}, "run")
+    left_record = training_record(
+        store.path, store, store.subset(exclude_speakers=["S1"]), None, ["S1"]
+    )
+    left = training_store({"training": left_record}, "run")
     assert left.lengths.tolist() == [1]
     assert ObservationLayout(left, "frame").max_length == 1
+    path = str(store.path)
+    assert training_store({"store": path}, "run").lengths.tolist() == [3, 1]
+    legacy = training_store({"store": path, "exclude_speakers": ["S1"]}, "run")
+    assert legacy.lengths.tolist() == [1]
+
+
+def test_training_store_refuses_a_store_changed_since_training(store: FeatureStore) -> None:
+    record = training_record(store.path, store, store, None, None)
+    with pytest.raises(ValueError, match=r"^run/config\.json: training\.digest: .* changed"):
+        training_store({"training": {**record, "digest": "0" * 16}}, "run")
 
 
 def test_training_store_refuses_a_run_on_the_synthetic_corpus() -> None:
