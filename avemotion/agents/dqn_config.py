@@ -119,7 +119,9 @@ class DQNConfig:
     flatter than the cross-fitted ones (:class:`~avemotion.agents.dqn_state.SharpnessJitter`).
     0 turns it off."""
     frontend_l2: float = 1e-2
-    """L2 penalty of the posterior front end's classifier (larger = less over-confident)."""
+    """L2 penalty of the posterior model's classifier (larger = less over-confident): the
+    softmax models' (running-mean and prefix-shape, whether chosen by ``--posterior auto``
+    or named); 1-NN and MiniRocket have none."""
     tune_wait_bias: bool = True
     """With the "stopping" head: after training, subtract from Q(wait) the constant that
     gives the best harmonic mean on the training speakers' episodes (as the agent saw

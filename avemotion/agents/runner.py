@@ -287,7 +287,7 @@ def fit_posterior(
     Returns the fit and the selection's scores per candidate (empty when not selected)."""
     from avemotion.agents.selection import select_posterior_model
     from avemotion.posterior.cache import cached_cross_fit
-    from avemotion.posterior.candidates import default_candidates
+    from avemotion.posterior.candidates import default_candidates, model_maker
     from avemotion.posterior.crossfit import cross_fit_any
 
     folds = int(agent_config.get("frontend_folds", CROSS_FIT_FOLDS))
@@ -297,11 +297,11 @@ def fit_posterior(
 
     def fit() -> tuple[CrossFit, dict[str, Any]]:
         if posterior == "auto":
-            _, fitted, scores = select_posterior_model(store, candidates, n_folds=folds)
+            _, fitted, scores = select_posterior_model(store, candidates, n_folds=folds, l2=l2)
             return fitted, scores
         if posterior == RunningMeanSoftmax.name:
             return cross_fit(store, RunningMeanSoftmax(l2), folds), {}
-        return cross_fit_any(store, POSTERIOR_MODELS[posterior], folds), {}
+        return cross_fit_any(store, model_maker(posterior, l2), folds), {}
 
     options = {"posterior": posterior, "folds": folds, "l2": l2, "candidates": list(candidates)}
     fitted, scores = cached_cross_fit(store, options, fit, status)

@@ -29,7 +29,7 @@ from avemotion.agents.baselines import (
     decide_threshold,
     score,
 )
-from avemotion.posterior.candidates import default_candidates
+from avemotion.posterior.candidates import default_candidates, model_maker
 from avemotion.posterior.crossfit import (
     CROSS_FIT_FOLDS,
     CrossFit,
@@ -116,11 +116,13 @@ def select_posterior_model(
     n_folds: int = CROSS_FIT_FOLDS,
     margin: float = 0.0,
     rules: Sequence[str] = SELECTION_RULES,
+    l2: float | None = None,
 ) -> tuple[str, CrossFit, dict[str, dict[str, Any]]]:
     """Choose the posterior model for ``store`` (the training speakers only).
 
     Each candidate (a name of :data:`~avemotion.posterior.POSTERIOR_MODELS`, default
-    settings; by default :func:`default_candidates`) is cross-fitted with
+    settings but for ``l2``, the softmax models' L2 penalty when given; by default
+    :func:`default_candidates`) is cross-fitted with
     :func:`cross_fit_any` over ``n_folds`` speaker folds and scored by :func:`candidate_score` on its out-of-fold posteriors: the best harmonic
     mean of the ``rules`` (``("threshold",)`` scores by the threshold alone). ``candidates[0]`` is
     the default: another candidate replaces it only with a harmonic mean higher by more
@@ -144,12 +146,12 @@ def select_posterior_model(
     default = candidates[0]
     folds = speaker_folds(store.speaker_set, n_folds)
     if len(folds) < 2 or len(candidates) == 1:
-        fitted = cross_fit_any(store, POSTERIOR_MODELS[default], n_folds)
+        fitted = cross_fit_any(store, model_maker(default, l2), n_folds)
         return default, fitted, {name: {} for name in candidates}
     fits: dict[str, CrossFit] = {}
     scores: dict[str, dict[str, Any]] = {}
     for name in candidates:
-        fits[name] = cross_fit_any(store, POSTERIOR_MODELS[name], n_folds)
+        fits[name] = cross_fit_any(store, model_maker(name, l2), n_folds)
         scores[name] = candidate_score(fits[name].posteriors, store.speakers, folds, tuple(rules))
     best = max(candidates[1:], key=lambda n: (scores[n]["harmonic_mean"], -candidates.index(n)))
     better = scores[best]["harmonic_mean"] > scores[default]["harmonic_mean"] + margin

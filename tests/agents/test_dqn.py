@@ -334,3 +334,86 @@ def test_device_bridge_trains_the_same_agent(tiny_store, tmp_path, monkeypatch) 
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key])
+
+
+def test_epsilon_schedule_by_hand() -> None:
+    """ε from 1.0 to 0.1 over exploration_fraction 0.5 of 1000 steps (500 steps): step 0
+    → 1.0, 250 → 1.0 + 0.5·(0.1 − 1.0) = 0.55, 500 and later → 0.1."""
+    from avemotion.agents.dqn import epsilon_at
+
+    config = DQNConfig(start_epsilon=1.0, end_epsilon=0.1, exploration_fraction=0.5)
+    assert [epsilon_at(config, s, 1000) for s in (0, 250, 500, 900)] == pytest.approx(
+        [1.0, 0.55, 0.1, 0.1]
+    )
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"target_update_interval": 7},
+        {"start_epsilon": 0.3},
+        {"end_epsilon": 0.5},
+        {"gradient_steps": 2},
+        {"max_grad_norm": 1e-3},
+        {"posterior_jitter": 0.0},
+        {"frontend_folds": 2},
+    ],
+    ids=lambda option: next(iter(option)),
+)
+def test_every_training_option_changes_the_trained_agent(
+    option: dict, tiny_store, tmp_path
+) -> None:
+    """Each option, set away from its default, gives another network at the same seed:
+    none is silently ignored."""
+
+    def network(name: str, **extra: object) -> dict[str, torch.Tensor]:
+        run = train("dqn", tiny_store, 300, 3, tmp_path / name, progress=False, **{**TINY, **extra})
+        return torch.load(run / "model.pt", weights_only=True)
+
+    default, changed = network("default"), network("changed", **option)
+    assert default.keys() == changed.keys()
+    assert any(not torch.equal(default[k], changed[k]) for k in default)
+
+
+def test_matched_earliness_weight_moves_the_weight(tiny_store, tmp_path, monkeypatch) -> None:
+    """``match_earliness_weight`` feeds the answered episodes to the matched weight, and
+    the loss reads its value: updated here every 20 answered episodes (500 by default,
+    more than a tiny run has), the weight leaves its start, 1, and is logged and saved."""
+    from avemotion.agents import dqn
+
+    class Often(MatchedEarlinessWeight):
+        def __init__(self, fixed: float | None, start: float = 1.0) -> None:
+            super().__init__(fixed, start, every=20, bounds=(0.1, 0.9))
+
+    monkeypatch.setattr(dqn, "MatchedEarlinessWeight", Often)
+    run = train(
+        "dqn", tiny_store, 600, 0, tmp_path / "run", progress=False, match_earliness_weight=True,
+        **TINY,
+    )  # fmt: skip
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["earliness_weight"] < 1.0
+    log = read_log(run)
+    assert log["earliness_weight"][-1] == pytest.approx(summary["earliness_weight"])
+    default = train("dqn", tiny_store, 600, 0, tmp_path / "default", progress=False, **TINY)
+    assert json.loads((default / "summary.json").read_text())["earliness_weight"] == 1.0
+
+
+@pytest.mark.parametrize("posterior", ["running-mean-softmax", "prefix-shape-softmax"])
+def test_frontend_l2_reaches_a_named_softmax_posterior(
+    posterior: str, tiny_store, tmp_path
+) -> None:
+    """``frontend_l2`` is the L2 of the posterior model's regression: a larger one gives
+    smaller weights, for either softmax model named with ``--posterior``."""
+    from avemotion.posterior import load_posterior_model
+
+    def weight_norm(name: str, **extra: object) -> float:
+        run = train(
+            "dqn", tiny_store, 100, 0, tmp_path / name, progress=False, posterior=posterior,
+            **{**TINY, **extra},
+        )  # fmt: skip
+        model = load_posterior_model(run / "posterior.npz")
+        assert model.l2 == extra.get("frontend_l2", 1e-2)
+        arrays = model.arrays()
+        return float(sum((v**2).sum() for k, v in arrays.items() if "weight" in k))
+
+    assert weight_norm("strong", frontend_l2=10.0) < weight_norm("default")

@@ -188,3 +188,15 @@ def test_first_confident_matches_the_threshold_rule() -> None:
     # never reaches it and answers at its last step 2 with class 1
     predictions, steps = decide_threshold(hand_posteriors(), 0.9)
     assert predictions.tolist() == [0, 1] and steps.tolist() == [2, 2]
+
+
+def test_the_softmax_candidates_take_the_given_l2(tiny_store) -> None:
+    """``l2`` reaches each softmax candidate (1-NN has none); without it, their default."""
+    from avemotion.posterior.candidates import model_maker
+
+    candidates = ("running-mean-softmax", "prefix-shape-softmax")
+    _, fitted, _ = select_posterior_model(tiny_store, candidates[:1], l2=3.0)
+    assert fitted.model.l2 == 3.0
+    assert [model_maker(name, 3.0)().l2 for name in candidates] == [3.0, 3.0]
+    assert [model_maker(name)().l2 for name in candidates] == [1e-2, 1e-2]
+    assert not hasattr(model_maker("prefix-nearest-neighbour", 3.0)(), "l2")
