@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from avemotion.cli.train import add_speaker_arguments
 
@@ -22,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--features",
         default=None,
         metavar="STORE",
-        help="feature store (default: the synthetic corpus)",
+        help="feature store (default: the run's own training store, on the speakers the run "
+        "left out, or the synthetic corpus for a run trained on it)",
     )
     add_speaker_arguments(parser)
     parser.add_argument(
@@ -40,10 +42,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from avemotion.agents.evaluate import evaluate_run
 
+    features, speakers = args.features, args.speakers
+    if features is None:
+        features, speakers = _own_store(args)
     result = evaluate_run(
         args.run,
-        args.features,
-        speakers=args.speakers,
+        features,
+        speakers=speakers,
         exclude_speakers=args.exclude_speakers,
         baselines=args.baselines,
     )
@@ -58,3 +63,27 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"{result['n_clips']} clips of speakers {', '.join(result['speakers'])}")
     return 0
+
+
+def _own_store(args: argparse.Namespace) -> tuple[str | None, list[str] | None]:
+    """Without ``--features``: the store the run records it trained on (``None`` for the
+    synthetic corpus) and, without a speaker selection, the speakers the run left out
+    (said on stderr); a run that trained on every speaker of its store is refused."""
+    from avemotion.agents.run_dir import read_run_config
+    from avemotion.cli.train import left_out_speakers
+
+    record = read_run_config(args.run).get("training") or {}
+    store = None if record.get("synthetic", True) else record.get("store")
+    if args.speakers is not None or args.exclude_speakers:
+        return store, args.speakers
+    held_out = left_out_speakers(store, args.run)
+    if not held_out:
+        raise ValueError(
+            f"--features: {args.run} trained on every speaker of its store "
+            f"({store or 'the synthetic corpus'}); give the store to evaluate on"
+        )
+    where = store or "the synthetic corpus"
+    print(
+        f"evaluating on {where}, speakers the run left out: {', '.join(held_out)}", file=sys.stderr
+    )
+    return store, held_out
