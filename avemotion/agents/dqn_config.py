@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from avemotion.envs.core import OBS_MODES
+
 _COUNT_FIELDS = {
     "num_envs": 1,
     "buffer_size": 1,
@@ -19,6 +21,30 @@ _COUNT_FIELDS = {
     "torch_threads": 1,
 }
 """Integer fields of :class:`DQNConfig` and their smallest allowed value."""
+
+_CHOICE_FIELDS: dict[str, tuple[Any, ...]] = {
+    "obs_mode": OBS_MODES,
+    "recurrent": (None, "gru", "lstm"),
+    "frontend": ("raw", "posterior"),
+    "q_head": ("stopping", "free"),
+}
+"""Fields that take one of a few values, and those values."""
+
+_RANGE_FIELDS: dict[str, tuple[float, float, bool]] = {
+    "learning_rate": (0.0, float("inf"), False),
+    "gamma": (0.0, 1.0, True),
+    "tau": (0.0, 1.0, False),
+    "start_epsilon": (0.0, 1.0, True),
+    "end_epsilon": (0.0, 1.0, True),
+    "exploration_fraction": (0.0, 1.0, True),
+    "exploration_wait_prob": (0.0, 1.0, True),
+    "posterior_jitter": (0.0, float("inf"), True),
+    "frontend_l2": (0.0, float("inf"), True),
+    "input_noise": (0.0, float("inf"), True),
+    "weight_decay": (0.0, float("inf"), True),
+    "max_grad_norm": (0.0, float("inf"), False),
+}
+"""Number fields: ``(low, high, low included)``; ``high`` is always included."""
 
 _RETIRED_FIELDS = {"extra", "frontend_split", "frontend_refit", "relative_wait_cost"}
 """Fields of older runs' configs that are read and ignored."""
@@ -151,7 +177,7 @@ class DQNConfig:
     """torch intra-op threads (one is fastest for small networks on a few cores)."""
 
     def __post_init__(self) -> None:
-        if self.stop_time_feature not in (True, False, "auto"):
+        if not (isinstance(self.stop_time_feature, bool) or self.stop_time_feature == "auto"):
             raise ValueError(
                 "dqn config: stop_time_feature: expected true, false or 'auto', "
                 f"got {self.stop_time_feature!r}"
@@ -174,6 +200,41 @@ class DQNConfig:
                 raise ValueError(
                     f"dqn config: {name}: expected an integer >= {least}, got {value!r}"
                 )
+        self._check_values()
+
+    def _check_values(self) -> None:
+        """Choices, number ranges, switches and layer sizes, each refused in one line."""
+        for name, choices in _CHOICE_FIELDS.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"dqn config: {name}: expected one of {list(choices)}, got {getattr(self, name)!r}"
+                )
+        for name, (low, high, closed) in _RANGE_FIELDS.items():
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not (low <= value if closed else low < value) or not value <= high:
+                bounds = f"{'[' if closed else '('}{low:g}, {high:g}{']' if high < 1e300 else ')'}"
+                raise ValueError(
+                    f"dqn config: {name}: expected a number in {bounds}, got {value!r}"
+                )
+        if self.wait_cost is not None and not (
+            isinstance(self.wait_cost, (int, float)) and 0.0 <= self.wait_cost
+        ):
+            raise ValueError(
+                f"dqn config: wait_cost: expected a number >= 0, got {self.wait_cost!r}"
+            )
+        for name, spec in type(self).__dataclass_fields__.items():
+            if spec.type == "bool" and not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"dqn config: {name}: expected true or false, got {getattr(self, name)!r}"
+                )
+        hidden = self.hidden
+        if not isinstance(hidden, (tuple, list)) or not all(
+            isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden
+        ):
+            raise ValueError(
+                f"dqn config: hidden: expected a list of layer sizes >= 1, e.g. [64, 64], got {hidden!r}"
+            )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], saved: bool = False) -> DQNConfig:
@@ -191,11 +252,21 @@ class DQNConfig:
         values = without_retired(values)
         if values.get("reward") == "env":  # runs saved before the env offered presets
             values["reward"] = "signed"
-        if "hidden" in values:
-            values["hidden"] = tuple(int(h) for h in values["hidden"])
+        if isinstance(values.get("hidden"), (list, tuple)):
+            values["hidden"] = tuple(_layer_size(h) for h in values["hidden"])
         return cls(**values)
 
 
 def without_retired(values: dict[str, Any]) -> dict[str, Any]:
     """``values`` without the fields older runs' configs may hold and that are ignored now."""
     return {k: v for k, v in values.items() if k not in _RETIRED_FIELDS}
+
+
+def _layer_size(value: Any) -> Any:
+    """A layer size read from JSON or the command line (``16``, ``16.0`` or ``"16"``) as an
+    int; anything else is left for the config's own check to refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value

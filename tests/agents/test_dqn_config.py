@@ -219,3 +219,46 @@ def test_from_dict_refuses_an_invalid_value_with_the_same_message() -> None:
         ValueError, match=r"^dqn config: batch_size: expected an integer >= 1, got 0$"
     ):
         DQNConfig.from_dict({"batch_size": 0})
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        (
+            "hidden",
+            "64",
+            r"hidden: expected a list of layer sizes >= 1, e\.g\. \[64, 64\], got '64'",
+        ),
+        ("hidden", 64, r"hidden: expected a list of layer sizes >= 1"),
+        ("hidden", [64, 0], r"hidden: expected a list of layer sizes >= 1"),
+        ("gamma", 1.5, r"gamma: expected a number in \[0, 1\], got 1\.5"),
+        ("tau", 0.0, r"tau: expected a number in \(0, 1\], got 0\.0"),
+        ("learning_rate", 0, r"learning_rate: expected a number in \(0, inf\), got 0"),
+        ("start_epsilon", -0.1, r"start_epsilon: expected a number in \[0, 1\]"),
+        ("exploration_fraction", "0.5", r"exploration_fraction: expected a number"),
+        ("max_grad_norm", 0.0, r"max_grad_norm: expected a number in \(0, inf\)"),
+        ("frontend_l2", -1.0, r"frontend_l2: expected a number in \[0, inf\)"),
+        ("wait_cost", -0.01, r"wait_cost: expected a number >= 0, got -0\.01"),
+        ("obs_mode", "frames", r"obs_mode: expected one of \['frame', 'mean', 'frame\+mean'\]"),
+        ("recurrent", "rnn", r"recurrent: expected one of \[None, 'gru', 'lstm'\]"),
+        ("frontend", "linear", r"frontend: expected one of \['raw', 'posterior'\]"),
+        ("q_head", "dueling", r"q_head: expected one of \['stopping', 'free'\]"),
+        ("dueling", 1, r"dueling: expected true or false, got 1"),
+        ("stop_time_feature", 1, r"stop_time_feature: expected true, false or 'auto', got 1"),
+    ],
+)
+def test_bad_values_are_refused_in_one_line_naming_the_field(
+    field: str, value: object, message: str
+) -> None:
+    with pytest.raises(ValueError, match=rf"^dqn config: {message}"):
+        DQNConfig.from_dict({field: value})
+
+
+def test_number_range_ends_and_float_layer_sizes_are_accepted() -> None:
+    """The closed ends of each range, and the layer sizes JSON may spell as floats."""
+    config = DQNConfig.from_dict(
+        {"gamma": 0.0, "tau": 1.0, "start_epsilon": 1.0, "end_epsilon": 0.0,
+         "exploration_fraction": 1.0, "posterior_jitter": 0.0, "wait_cost": 0.0,
+         "hidden": [16.0, "8"], "recurrent": "gru", "q_head": "free", "frontend": "raw"}
+    )  # fmt: skip
+    assert config.hidden == (16, 8) and config.gamma == 0.0 and config.tau == 1.0
