@@ -144,9 +144,10 @@ _RAVDESS_KIND = {"01": "audio-visual", "02": "video-only", "03": "audio-only"}
 def ravdess(root: Path, modality: str = "audio", refused: Refusals | None = None) -> list[Item]:
     """RAVDESS ``MM-VV-EE-II-SS-RR-AA``: modality 01 audio-visual, 02 video-only, 03 audio-only.
     Audio modality takes 01 and 03, visual takes 01 and 02. Speaker ``Actor_AA``."""
-    wanted = {"audio": {"01", "03"}, "visual": {"01", "02"}, "fusion": {"01"}}.get(
-        modality, {"01", "02", "03"}
-    )
+    kinds = {"audio": {"01", "03"}, "visual": {"01", "02"}, "fusion": {"01"}}
+    if modality not in kinds:
+        raise ValueError(f"modality: expected one of {list(kinds)}, got {modality!r}")
+    wanted = kinds[modality]
     items = []
     for path in _media_files(root):
         match = _RAVDESS.match(path.stem)
@@ -171,7 +172,11 @@ def crema_d(root: Path, modality: str = "audio", refused: Refusals | None = None
     for path in _media_files(root):
         if _CREMA.match(path.stem):
             kind = "audio" if path.suffix.lower() in {".wav", ".flac", ".ogg", ".mp3"} else "video"
-            by_stem.setdefault(path.stem, {})[kind] = path
+            kept = by_stem.setdefault(path.stem, {}).setdefault(kind, path)
+            if kept != path:
+                _refuse(
+                    refused, path, f"a second {kind} file of clip {path.stem}: {kept.name} is used"
+                )
         else:
             _refuse(refused, path, "name does not follow the CREMA-D naming ID_SEN_EMO_LVL")
     items = []

@@ -138,7 +138,6 @@ def test_ravdess_emotion_codes_by_hand(tmp_path: Path) -> None:
         ("audio", {"01", "03"}),
         ("visual", {"01", "02"}),
         ("fusion", {"01"}),
-        ("temporal", {"01", "02", "03"}),
     ],
 )
 def test_ravdess_modality_picks_files_by_their_first_field(
@@ -357,3 +356,25 @@ def test_adapters_without_a_refusal_dict_still_list(tmp_path: Path) -> None:
     """``refused`` is optional: the same items, nothing recorded anywhere."""
     _touch(tmp_path, "03a01Wa.wav", "readme.wav")
     assert [i.label for i in emodb(tmp_path)] == ["angry"]
+
+
+def test_ravdess_refuses_an_unknown_modality(tmp_path: Path) -> None:
+    """A misspelt modality used to keep every file; it is now one line naming the field."""
+    _touch(tmp_path, "Actor_01/03-01-03-01-01-01-01.wav")
+    with pytest.raises(
+        ValueError, match=r"^modality: expected one of \['audio', 'visual', 'fusion'\], got 'audi'"
+    ):
+        ravdess(tmp_path, "audi", {})
+
+
+def test_crema_d_keeps_one_file_per_kind_and_says_which(tmp_path: Path) -> None:
+    """The same clip as .mp3 and .wav: the first listed is used, the other refused with
+    the name of the one kept (before, one silently replaced the other)."""
+    _touch(tmp_path, "AudioWAV/1001_DFA_ANG_XX.mp3", "AudioWAV/1001_DFA_ANG_XX.wav")
+    refused: Refusals = {}
+    (item,) = crema_d(tmp_path, "audio", refused)
+    assert item.path.name == "1001_DFA_ANG_XX.mp3"
+    assert refused == {
+        tmp_path / "AudioWAV/1001_DFA_ANG_XX.wav": "a second audio file of clip "
+        "1001_DFA_ANG_XX: 1001_DFA_ANG_XX.mp3 is used"
+    }
