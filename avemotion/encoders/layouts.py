@@ -143,8 +143,10 @@ _RAVDESS_KIND = {"01": "audio-visual", "02": "video-only", "03": "audio-only"}
 
 def ravdess(root: Path, modality: str = "audio", refused: Refusals | None = None) -> list[Item]:
     """RAVDESS ``MM-VV-EE-II-SS-RR-AA``: modality 01 audio-visual, 02 video-only, 03 audio-only.
-    Audio modality takes 01 and 03, visual takes 01 and 02. Speaker ``Actor_AA``."""
+    Audio modality takes 01 and 03, visual takes 01 and 02, fusion 01, ``any`` all three.
+    Speaker ``Actor_AA``."""
     kinds = {"audio": {"01", "03"}, "visual": {"01", "02"}, "fusion": {"01"}}
+    kinds["any"] = {"01", "02", "03"}  # every file: listing the corpus's classes only
     if modality not in kinds:
         raise ValueError(f"modality: expected one of {list(kinds)}, got {modality!r}")
     wanted = kinds[modality]

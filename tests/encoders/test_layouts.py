@@ -138,6 +138,7 @@ def test_ravdess_emotion_codes_by_hand(tmp_path: Path) -> None:
         ("audio", {"01", "03"}),
         ("visual", {"01", "02"}),
         ("fusion", {"01"}),
+        ("any", {"01", "02", "03"}),
     ],
 )
 def test_ravdess_modality_picks_files_by_their_first_field(
@@ -362,7 +363,8 @@ def test_ravdess_refuses_an_unknown_modality(tmp_path: Path) -> None:
     """A misspelt modality used to keep every file; it is now one line naming the field."""
     _touch(tmp_path, "Actor_01/03-01-03-01-01-01-01.wav")
     with pytest.raises(
-        ValueError, match=r"^modality: expected one of \['audio', 'visual', 'fusion'\], got 'audi'"
+        ValueError,
+        match=r"^modality: expected one of \['audio', 'visual', 'fusion', 'any'\], got 'audi'",
     ):
         ravdess(tmp_path, "audi", {})
 
