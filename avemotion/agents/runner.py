@@ -34,7 +34,7 @@ from avemotion.agents.run_dir import (
 from avemotion.agents.sb3 import SB3_AGENTS
 from avemotion.atomic import write_json_atomic
 from avemotion.device import resolve_device
-from avemotion.envs.core import RewardSpec, resolve_store
+from avemotion.envs.core import OBS_MODES, RewardSpec, resolve_store
 from avemotion.posterior import POSTERIOR_MODELS, CrossFit, RunningMeanSoftmax, cross_fit
 from avemotion.posterior.crossfit import CROSS_FIT_FOLDS
 from avemotion.posterior.models import save_posterior_model
@@ -270,7 +270,26 @@ def agent_configuration(
             f"nor a constructor argument of {algorithm_class(agent).__name__})"
         )
     known = {k: v for k, v in agent_kwargs.items() if k in SB3_OPTIONS}
+    _check_sb3_options(known)
     return None, {"obs_mode": "frame+mean", **known, "algorithm_kwargs": algorithm_kwargs}
+
+
+def _check_sb3_options(options: dict[str, Any]) -> None:
+    """Refuse, in one line naming it, an SB3 run option out of its range (the reward's
+    values are checked by :meth:`RewardSpec.preset`)."""
+    if options.get("obs_mode", "frame+mean") not in OBS_MODES:
+        raise ValueError(
+            f"obs_mode: expected one of {list(OBS_MODES)}, got {options['obs_mode']!r}"
+        )
+    for name in ("n_envs", "log_every"):
+        value = options.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    RewardSpec.preset(
+        options.get("reward", "earliness"),
+        wait_cost=options.get("wait_cost"),
+        earliness_weight=options.get("earliness_weight"),
+    )
 
 
 def fit_posterior(

@@ -19,6 +19,12 @@ TINY_DQN = {"num_envs": 4, "learning_starts": 40, "batch_size": 16, "hidden": [8
         ("dqn", {"speakers": ["nobody"]}, "nobody"),
         ("sb3-a2c", {"foo": 1}, "unknown option 'foo'"),
         ("sb3-dqn", {"verbose": 1}, "unknown option 'verbose'"),  # train_sb3 sets it
+        ("sb3-dqn", {"n_envs": 0}, r"^n_envs: expected an integer >= 1, got 0$"),
+        ("sb3-ppo", {"log_every": 0}, r"^log_every: expected an integer >= 1, got 0$"),
+        ("sb3-a2c", {"obs_mode": "frames"}, r"^obs_mode: expected one of \['frame', 'mean'"),
+        ("sb3-dqn", {"wait_cost": -0.5}, r"^wait_cost: expected a number >= 0, got -0\.5$"),
+        ("sb3-dqn", {"reward": "foo"}, r"^reward: expected one of"),
+        ("dqn", {"gamma": 2.0}, r"^dqn config: gamma: expected a number in \[0, 1\]"),
     ],
 )
 def test_a_bad_input_leaves_the_run_being_overwritten_alone(
