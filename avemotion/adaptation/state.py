@@ -200,5 +200,11 @@ class SpeakerAdapter(NoAdaptation):
 
 def speaker_hook(store: Any, path: str | os.PathLike[str] | None) -> NoAdaptation:
     """The recognizer's hook for a run's training store: adapt with the state file at
-    ``path``, or pass rows unchanged when ``path`` is None."""
+    ``path``, or pass rows unchanged when ``path`` is None. A run trained on an adapted
+    store needs the state: raw rows are not what it learnt on."""
+    if path is None and store.meta.get("adaptation"):
+        raise ValueError(
+            f"{store.path}: adaptation: the run was trained on a speaker-adapted store; "
+            "give a speaker state file (--speaker-state FILE, created if absent)"
+        )
     return NoAdaptation() if path is None else SpeakerAdapter.for_store(store, path)

@@ -228,6 +228,11 @@ class DQNConfig:
                 raise ValueError(
                     f"dqn config: {name}: expected true or false, got {getattr(self, name)!r}"
                 )
+        if self.q_head == "stopping" and not self.recurrent and self.frontend != "posterior":
+            raise ValueError(
+                "dqn config: frontend: q_head 'stopping' reads the posterior front end; "
+                f"got frontend {self.frontend!r} (use q_head 'free' with it)"
+            )
         hidden = self.hidden
         if not isinstance(hidden, (tuple, list)) or not all(
             isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden

@@ -25,6 +25,7 @@ from avemotion.agents.run_dir import (
     POSTERIOR,
     RULES,
     check_disjoint,
+    check_same_adaptation,
     read_run_config,
     store_digest,
     training_store,
@@ -130,6 +131,7 @@ def evaluate_run(
         raise ValueError(
             f"{full.path}: dim: {test.dim} differs from the run's {config['store_dim']}"
         )
+    check_same_adaptation(config, test, str(run_dir))
     seen = sorted(set(config.get("train_speakers") or ()) & set(test.speaker_set))
     if seen:
         warnings.warn(

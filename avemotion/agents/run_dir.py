@@ -37,6 +37,8 @@ CONFIG = "config.json"
 SUMMARY = "summary.json"
 POSTERIOR = "posterior.npz"
 RULES = "rules.json"
+RUN_FIELDS = ("agent", "class_names", "store_dim", "obs_dim", "agent_config")
+"""Fields every run's ``config.json`` has, whatever its agent or age."""
 
 
 def store_digest(store: FeatureStore) -> str:
@@ -70,9 +72,17 @@ def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (not a run directory)")
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: unreadable JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(config).__name__}")
+    missing = [key for key in RUN_FIELDS if key not in config]
+    if missing:
+        raise ValueError(
+            f"{path}: missing field {missing[0]!r} (not written by `avemotion train`?)"
+        )
+    return config
 
 
 def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -111,4 +121,24 @@ def check_disjoint(train: FeatureStore, test: FeatureStore, where: str) -> None:
         raise ValueError(
             f"{where}: the test clips share clip ids with the training clips "
             f"({', '.join(shared[:3])}{more}); a comparison on them would be a leak"
+        )
+
+
+def check_same_adaptation(config: dict[str, Any], test: FeatureStore, where: str) -> None:
+    """Refuse a test store whose speaker adaptation (``meta["adaptation"]``, from
+    ``avemotion adapt``) differs from that of the store the run was trained on: an agent
+    trained on adapted rows would read raw ones, or the reverse. Skipped when the training
+    store is not at hand (evaluation without ``--baselines`` does not need it)."""
+    record = config.get("training") or {}
+    path = None if record.get("synthetic") else record.get("store")
+    if path is None or not (Path(path) / "meta.json").is_file():
+        return
+    trained = json.loads((Path(path) / "meta.json").read_text()).get("adaptation")
+    tested = test.meta.get("adaptation")
+    identity = [None if a is None else a.get("identity") for a in (trained, tested)]
+    if identity[0] != identity[1]:
+        name = ["unadapted" if i is None else f"adapted ({i})" for i in identity]
+        raise ValueError(
+            f"{where}: adaptation: the run was trained on an {name[0]} store, {test.path} is "
+            f"{name[1]}; evaluate it on a store adapted as its training store was"
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
+import numbers
 import os
 import shutil
 import time
@@ -29,6 +29,7 @@ from avemotion.agents.run_dir import (
     RULES,
     SUMMARY,
     read_run_config,
+    store_digest,
     training_record,
 )
 from avemotion.agents.sb3 import SB3_AGENTS
@@ -90,7 +91,7 @@ def train(
     (``"hit"``: the fit was read from :mod:`~avemotion.posterior.cache`; ``"miss"``: fitted).
     """
     wall_start, cpu_start = time.perf_counter(), time.process_time()
-    _check_request(agent, steps, posterior)
+    _check_request(agent, steps, seed, posterior)
     torch_device = resolve_device(device)
     run_dir = Path(out)
     full = resolve_store(store)
@@ -98,8 +99,10 @@ def train(
     progress = bool(agent_kwargs.pop("progress", True))
     max_length = int(selected.lengths.max())
     if resume and (run_dir / CONFIG).is_file():
+        previous = read_run_config(run_dir)
+        _check_same_data(run_dir, previous, full, selected, posterior)
         agent_kwargs, max_length, posterior = _resumed(
-            run_dir, agent, agent_kwargs, max_length, posterior
+            run_dir, previous, agent, agent_kwargs, max_length, posterior
         )
     config, agent_config = agent_configuration(agent, agent_kwargs, resume)
     _clear_run_dir(run_dir, resume, overwrite)  # every input is checked before this
@@ -143,8 +146,11 @@ def train(
     return run_dir
 
 
-def _check_request(agent: str, steps: int, posterior: str) -> None:
-    """Refuse an unknown agent, a step budget below 1 or an unknown posterior model."""
+def _check_request(agent: str, steps: int, seed: int, posterior: str) -> None:
+    """Refuse an unknown agent, a step budget below 1, a negative seed or an unknown
+    posterior model."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     if agent not in AGENTS:
         raise ValueError(f"agent: expected one of {list(AGENTS)}, got {agent!r}")
     if int(steps) < 1:
@@ -152,12 +158,43 @@ def _check_request(agent: str, steps: int, posterior: str) -> None:
     check_posterior_name(posterior)
 
 
+def _check_same_data(
+    run_dir: Path,
+    previous: dict[str, Any],
+    full: FeatureStore,
+    selected: FeatureStore,
+    posterior: str,
+) -> None:
+    """Refuse to resume a run on other data than it was trained on: another store, another
+    speaker selection, or a posterior model other than the one it chose."""
+    record = previous.get("training") or {}
+    where = run_dir / CONFIG
+    if record.get("digest") not in (None, store_digest(full)):
+        recorded = "the synthetic corpus" if record.get("synthetic") else record.get("store")
+        raise ValueError(
+            f"{where}: training.store: the run was trained on {recorded}, not {full.path}; "
+            "resume it on the same store"
+        )
+    if record.get("train_speakers") not in (None, selected.speaker_set):
+        raise ValueError(
+            f"{where}: training.train_speakers: the run was trained on "
+            f"{record['train_speakers']}, not {selected.speaker_set}; resume it on the same speakers"
+        )
+    chosen = (previous.get("posterior") or {}).get("name")
+    if posterior != "auto" and chosen not in (None, posterior):
+        raise ValueError(f"{where}: posterior: the run reads {chosen!r}, not {posterior!r}")
+
+
 def _resumed(
-    run_dir: Path, agent: str, agent_kwargs: dict[str, Any], max_length: int, posterior: str
+    run_dir: Path,
+    previous: dict[str, Any],
+    agent: str,
+    agent_kwargs: dict[str, Any],
+    max_length: int,
+    posterior: str,
 ) -> tuple[dict[str, Any], int, str]:
     """The options of a run being resumed: its saved ones, overridden by those given now;
     its T_max and posterior model. A different agent is refused."""
-    previous = json.loads((run_dir / CONFIG).read_text())
     max_length = int(previous.get("max_length") or max_length)
     if previous["agent"] != agent:
         raise ValueError(

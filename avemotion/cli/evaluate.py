@@ -72,8 +72,13 @@ def _own_store(args: argparse.Namespace) -> tuple[str | None, list[str] | None]:
     from avemotion.agents.run_dir import read_run_config
     from avemotion.cli.train import left_out_speakers
 
-    record = read_run_config(args.run).get("training") or {}
-    store = None if record.get("synthetic", True) else record.get("store")
+    record = read_run_config(args.run).get("training")
+    if not record:
+        raise ValueError(
+            f"--features: {args.run} does not record its training store (trained before runs "
+            "recorded it); give the store to evaluate on"
+        )
+    store = None if record.get("synthetic") else record.get("store")
     if args.speakers is not None or args.exclude_speakers:
         return store, args.speakers
     held_out = left_out_speakers(store, args.run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from avemotion.device import add_device_argument
 
@@ -47,9 +48,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--posterior",
         default="auto",
         metavar="MODEL",
-        help="posterior model every stopping rule of the run reads: "
+        help="posterior model the run's non-RL rules and our DQN read: "
         f"{', '.join(POSTERIOR_NAMES)}, or auto (chosen on the training speakers by inner "
-        "cross-validation; default)",
+        "cross-validation; default). SB3 agents, and our DQN with --set frontend=raw, "
+        "learn from the store's rows instead; the rules beside them still read it",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -129,10 +131,12 @@ def run(args: argparse.Namespace) -> int:
     from avemotion.agents.run_dir import read_summary
     from avemotion.agents.runner import DEFAULT_STEPS, train
 
+    out = args.out or f"runs/{args.agent}-seed{args.seed}"
+    if args.resume:
+        _recorded_data(args, Path(out))
     default_job = args.features is None and args.speakers is None and args.exclude_speakers is None
     speakers = list(DEFAULT_TRAIN_SPEAKERS) if default_job else args.speakers
     steps = args.steps if args.steps is not None else DEFAULT_STEPS
-    out = args.out or f"runs/{args.agent}-seed{args.seed}"
     run_dir = train(
         args.agent,
         args.features,
@@ -178,3 +182,20 @@ def left_out_speakers(features: str | None, run_dir) -> list[str]:
 
     trained = set(read_run_config(run_dir).get("train_speakers") or ())
     return [s for s in resolve_store(features).speaker_set if s not in trained]
+
+
+def _recorded_data(args: argparse.Namespace, run_dir: Path) -> None:
+    """A run being resumed continues on the data it records: its store and speaker
+    selection fill in what the command leaves out (the runner refuses any that differ)."""
+    from avemotion.agents.run_dir import CONFIG, read_run_config
+
+    if not (run_dir / CONFIG).is_file():
+        return  # nothing to resume: a fresh run
+    record = read_run_config(run_dir).get("training") or {}
+    if args.features is None and not record.get("synthetic", True):
+        args.features = record.get("store")
+    if args.speakers is None and args.exclude_speakers is None:
+        args.speakers, args.exclude_speakers = (
+            record.get("speakers"),
+            record.get("exclude_speakers"),
+        )

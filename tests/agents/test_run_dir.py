@@ -87,8 +87,15 @@ def test_read_run_config_names_the_file(tmp_path: Path) -> None:
     (tmp_path / CONFIG).write_text("{not json")
     with pytest.raises(ValueError, match=r"config\.json: unreadable JSON"):
         read_run_config(tmp_path)
+    (tmp_path / CONFIG).write_text("[]")
+    with pytest.raises(ValueError, match=r"config\.json: expected a JSON object, got list"):
+        read_run_config(tmp_path)
     (tmp_path / CONFIG).write_text(json.dumps({"agent": "dqn"}))
-    assert read_run_config(tmp_path) == {"agent": "dqn"}
+    with pytest.raises(ValueError, match=r"config\.json: missing field 'class_names'"):
+        read_run_config(tmp_path)
+    config = {"agent": "dqn", "class_names": ["calm"], "store_dim": 1, "obs_dim": 3}
+    (tmp_path / CONFIG).write_text(json.dumps({**config, "agent_config": {}}))
+    assert read_run_config(tmp_path)["agent"] == "dqn"
 
 
 def test_check_disjoint_lists_three_shared_clips_and_counts_the_rest(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,40 @@ def test_overwrite_replaces_a_run_once_the_inputs_are_good(tiny_store, tmp_path:
     (run / "stale.txt").write_text("from the earlier run")
     train("dqn", tiny_store, 100, 0, run, overwrite=True, progress=False, **TINY_DQN)
     assert not (run / "stale.txt").exists() and (run / "model.pt").is_file()
+
+
+def test_a_negative_seed_and_a_raw_front_end_under_the_stopping_head_are_refused_first(
+    tiny_store, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.pt").write_text("the earlier run")
+    with pytest.raises(ValueError, match=r"^seed: expected an integer >= 0, got -1$"):
+        train("dqn", tiny_store, 100, -1, run, overwrite=True, progress=False)
+    with pytest.raises(ValueError, match=r"q_head 'stopping' reads the posterior front end"):
+        train("dqn", tiny_store, 100, 0, run, overwrite=True, progress=False, frontend="raw")
+    assert [p.name for p in run.iterdir()] == ["model.pt"]
+
+
+def test_resume_refuses_other_data_than_the_run_trained_on(
+    tiny_store, tiny_store_factory, tmp_path: Path
+) -> None:
+    """Another store, another speaker selection or another posterior model is refused in
+    one line; the recorded ones resume."""
+    run = train(
+        "dqn", tiny_store, 100, 0, tmp_path / "run", exclude_speakers=["P3"], progress=False,
+        **TINY_DQN,
+    )  # fmt: skip
+    other = tiny_store_factory(tmp_path / "other", seed=5)
+    with pytest.raises(ValueError, match=r"training\.store: the run was trained on .*, not "):
+        train("dqn", other, 150, 0, run, exclude_speakers=["P3"], resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"train_speakers: the run was trained on \['P1', 'P2'\]"):
+        train("dqn", tiny_store, 150, 0, run, resume=True, progress=False)
+    chosen = json.loads((run / "config.json").read_text())["posterior"]["name"]
+    another = next(n for n in ("running-mean-softmax", "prefix-nearest-neighbour") if n != chosen)
+    with pytest.raises(ValueError, match=rf"posterior: the run reads '{chosen}', not '{another}'"):
+        train(
+            "dqn", tiny_store, 150, 0, run, exclude_speakers=["P3"], resume=True, progress=False,
+            posterior=another,
+        )  # fmt: skip
+    train("dqn", tiny_store, 150, 0, run, exclude_speakers=["P3"], resume=True, progress=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from avemotion.cli import main
@@ -48,3 +50,20 @@ def test_train_evaluates_on_the_speakers_it_left_out(
     held = [line for line in out.splitlines() if line.startswith("held-out speakers")]
     assert held == ([] if no_eval else ["held-out speakers P3, 12 clips:"])
     assert ("threshold" in out) is not no_eval
+
+
+def test_resume_continues_on_the_recorded_store_and_speakers(tiny_store, tmp_path, capsys) -> None:
+    """``--resume`` without ``--features`` continues on the run's own store and selection
+    (not the synthetic default job), and evaluates on the speakers it left out."""
+    out = tmp_path / "run"
+    first = [
+        "train", "--features", str(tiny_store.path), "--exclude-speakers", "P3", "--steps", "100",
+        "--out", str(out), "--no-eval", "--set", "num_envs=4", "learning_starts=20", "hidden=[8]",
+    ]  # fmt: skip
+    assert main(first) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", "--steps", "150", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out speakers P3," in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["steps"] == 150 and config["training"]["train_speakers"] == ["P1", "P2"]

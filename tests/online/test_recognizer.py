@@ -381,6 +381,10 @@ def test_stream_cli_keeps_the_speaker_state(
     err = capsys.readouterr().err.strip()
     assert "not speaker-adapted" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "new.json").exists()
+    # and a run trained on an adapted store cannot read raw rows: no state, no stream
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "trained on a speaker-adapted store" in err and len(err.splitlines()) == 1
 
 
 def test_shorter_separate_video_streams_the_extracted_steps(av_run: Any, tmp_path: Path) -> None:
