@@ -65,16 +65,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--cpus-per-trial",
         type=int,
         default=1,
-        help="CPUs (and torch threads) per trial (default: 1)",
+        help="CPUs (and torch threads) per trial, at least 1 (default: 1)",
     )
     parser.add_argument(
-        "--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)"
+        "--num-cpus",
+        type=int,
+        default=None,
+        help="CPUs of the local Ray instance (default: all); not with --address",
     )
     parser.add_argument(
         "--agent-kwargs",
         type=_json_object,
         default={},
-        help="JSON object of agent options, e.g. '{\"lr\": 0.001}'",
+        help="JSON object of agent options, checked for every agent before Ray starts, "
+        "e.g. '{\"learning_rate\": 0.001}'",
     )
     parser.add_argument("--quiet", action="store_true", help="no Ray Tune progress table")
     parser.set_defaults(func=run)
