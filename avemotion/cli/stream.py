@@ -55,7 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="pace file input at wall-clock speed, as a live source",
     )
     parser.add_argument(
-        "--plot", help="write the confidence timeline figure here (png, pdf or svg)"
+        "--plot",
+        help="write the confidence timeline figure here (png, pdf, svg, jpg…: by its suffix)",
     )
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per step, the summary object last"
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from avemotion.online.streaming import StreamInterrupted, run_stream
 
     device = _check_args(args)
-    torch.set_num_threads(max(1, args.threads))
+    torch.set_num_threads(args.threads)
     recognizer = _load_recognizer(args, device)
     chunks, inputs = _open_source(args, recognizer)
     live = args.camera is not None
@@ -142,9 +143,33 @@ def _check_args(args: argparse.Namespace) -> torch.device:
         raise ValueError("input: give --video and/or --audio, or --camera")
     if args.camera is not None and (args.video or args.audio):
         raise ValueError("--camera: read either a capture device or files, not both")
+    if args.audio_device is not None and args.camera is None:
+        # files carry their own audio; the capture device would be ignored
+        raise ValueError("--audio-device: live audio goes with --camera N, not with files")
     if args.inference != "fp32" and device.type != "cpu":
         raise ValueError(f"--inference {args.inference}: runs on the CPU; use --device cpu")
+    if args.threads < 1:  # was clamped to 1 without a word
+        raise ValueError(f"--threads: expected an integer >= 1, got {args.threads}")
+    if args.plot:
+        _check_plot_suffix(args.plot)
     return device
+
+
+def _check_plot_suffix(plot: str) -> None:
+    """Refuse a ``--plot`` file matplotlib cannot write before streaming: savefig would
+    fail only after the whole stream, and the summary would never be printed. No suffix
+    is written as png (:func:`~avemotion.atomic.save_figure_atomic`)."""
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+    writable = Figure().canvas.get_supported_filetypes()
+    suffix = Path(plot).suffix.lower().lstrip(".")
+    if suffix and suffix not in writable:
+        raise ValueError(
+            f"--plot {plot}: matplotlib cannot write .{suffix} files; expected one of "
+            + ", ".join(f".{s}" for s in sorted(writable))
+        )
 
 
 def _load_recognizer(args: argparse.Namespace, device: torch.device) -> OnlineRecognizer:

@@ -65,6 +65,14 @@ class ExtractConfig:
     device: str = "cpu"
     """torch device the encoder's networks run on (in every worker)."""
 
+    def __post_init__(self) -> None:
+        # Refused here, not downstream: a negative pool was written into the store's meta.json.
+        for name in ("workers", "frame_pool"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag}: expected an integer >= 1, got {value!r}")
+
 
 class ExtractionError(ValueError):
     """Nothing could be extracted; the message names the first reason."""
@@ -200,6 +208,12 @@ def extract(config: ExtractConfig) -> tuple[FeatureStore, list[str]]:
         raise FileExistsError(f"{out}: a store already exists here (pass --overwrite)")
     encoder = load_encoder(config.encoder)
     encoder.check_level(config.level)
+    if config.frame_pool != 1 and encoder.visual is None:
+        # pooling face frames means nothing without a visual branch; refuse, not ignore
+        raise ValueError(
+            f"--frame-pool: {config.encoder} has no visual part (modality {encoder.modality}); "
+            f"expected 1, got {config.frame_pool}"
+        )
     media = {"audio": "audio", "visual": "visual", "audio-visual": "fusion"}[encoder.modality]
     corpus = list_corpus(
         config.dataset,

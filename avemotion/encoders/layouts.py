@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +134,20 @@ def _clip_id(root: Path, path: Path) -> str:
     return path.relative_to(root).with_suffix("").as_posix()
 
 
+def _first_per_clip(root: Path, items: list[Item], refused: Refusals | None) -> list[Item]:
+    """The first item of each clip id (listings are sorted); the others are refused naming
+    the file used. Ids drop the extension, so ``X.flac`` beside ``X.ogg`` was one clip twice:
+    trained on twice, and refused late by the store without naming a file."""
+    kept: dict[str, Item] = {}
+    for item in items:
+        first = kept.setdefault(item.clip_id, item)
+        if first is not item:
+            same_folder = first.path.parent == item.path.parent
+            used = first.path.name if same_folder else first.path.relative_to(root).as_posix()
+            _refuse(refused, item.path, f"a second file of clip {item.clip_id}: {used} is used")
+    return list(kept.values())
+
+
 # ----------------------------------------------------------------------------- adapters
 _RAVDESS = re.compile(r"^(0[1-3])-(0[12])-(0[1-8])-(0[12])-(0[12])-(0[12])-(\d\d)$")
 _RAVDESS_EMOTION = dict(
@@ -161,7 +176,7 @@ def ravdess(root: Path, modality: str = "audio", refused: Refusals | None = None
         else:
             label = _RAVDESS_EMOTION[match.group(3)]
             items.append(Item(path, label, f"Actor_{match.group(7)}", _clip_id(root, path)))
-    return items
+    return _first_per_clip(root, items, refused)
 
 
 _CREMA = re.compile(r"^(\d{4})_([A-Z]{3})_(ANG|DIS|FEA|HAP|NEU|SAD)_([A-Z]{2}|X{1,2})$")
@@ -224,7 +239,7 @@ def rml(root: Path, modality: str = "audio", refused: Refusals | None = None) ->
         else:
             what = "emotion code (an, di, fe, ha, sa, su)" if not match else "subject folder sN"
             _refuse(refused, path, f"no RML {what} in its name or folder")
-    return items
+    return _first_per_clip(root, items, refused)
 
 
 def enterface(root: Path, modality: str = "audio", refused: Refusals | None = None) -> list[Item]:
@@ -238,7 +253,7 @@ def enterface(root: Path, modality: str = "audio", refused: Refusals | None = No
             items.append(Item(path, label, f"subject{int(match.group(1))}", _clip_id(root, path)))
         else:
             _refuse(refused, path, "name does not follow the eNTERFACE naming sN_<code>_M")
-    return items
+    return _first_per_clip(root, items, refused)
 
 
 _MEAD_FLAT = re.compile(
@@ -272,7 +287,7 @@ def mead(root: Path, modality: str = "visual", refused: Refusals | None = None) 
             _refuse(refused, path, "MEAD camera view other than front (only frontal video)")
         else:  # audio files are used through their video; the rest does not fit the naming
             _refuse(refused, path, "no frontal MEAD video of this name (MEAD naming)")
-    return items
+    return _first_per_clip(root, items, refused)
 
 
 _EMODB = re.compile(r"^(\d\d)([a-z]\d\d)([WLEAFTN])([a-z])$")
@@ -298,34 +313,59 @@ def emodb(root: Path, modality: str = "audio", refused: Refusals | None = None) 
             )
         else:
             _refuse(refused, path, "name does not follow the EmoDB naming SSTTTEV")
-    return items
+    return _first_per_clip(root, items, refused)
 
 
-def baum1s(root: Path, modality: str = "visual", refused: Refusals | None = None) -> list[Item]:
-    """BAUM-1s: clips ``S001_xxx.*`` (speaker ``S001``) with labels in ``labels.csv``
-    (columns ``clip,emotion``; the corpus's annotation sheet exported as CSV). Rows whose
-    emotion is outside the vocabulary (e.g. ``unsure``) are left out."""
-    label_file = root / "labels.csv"
-    if not label_file.is_file():
-        raise DatasetError(f"{label_file}: BAUM-1s needs a labels.csv with columns clip,emotion")
-    _refuse(refused, label_file, LABEL_SHEET)
-    labels: dict[str, str] = {}
-    left_out: dict[str, str] = {}
+def _rows(numbers: list[int]) -> str:
+    return ",".join(str(n) for n in sorted(numbers))
+
+
+def _baum1s_sheet(
+    label_file: Path,
+) -> tuple[dict[str, str], dict[str, str], dict[str, list[int]]]:
+    """``labels.csv`` read as clip stem → label, → why its clip is left out, and → the rows
+    naming it. A clip whose rows disagree is left out, not given the last row's label."""
+    rows: dict[str, list[tuple[int, str]]] = {}
     with open(label_file, newline="") as handle:
         for row_number, row in enumerate(csv.DictReader(handle), start=2):
             if "clip" not in row or "emotion" not in row:
                 raise DatasetError(f"{label_file}: expected columns clip,emotion")
             key = (row["emotion"] or "").strip().lower()
-            if key in _ALIASES:
-                labels[Path(row["clip"]).stem] = _ALIASES[key]
-            elif not key:
+            if not key:
                 raise DatasetError(f"{label_file}:{row_number}: empty emotion")
-            else:
-                left_out[Path(row["clip"]).stem] = (
-                    f"labels.csv:{row_number}: emotion {key!r} is outside the vocabulary"
-                )
+            clip = (row["clip"] or "").strip()
+            if not clip:
+                raise DatasetError(f"{label_file}:{row_number}: empty clip")
+            rows.setdefault(Path(clip).stem, []).append((row_number, _ALIASES.get(key, key)))
+    labels: dict[str, str] = {}
+    left_out: dict[str, str] = {}
+    for stem, found in rows.items():
+        emotions = list(dict.fromkeys(emotion for _, emotion in found))
+        where = f"labels.csv:{_rows([n for n, _ in found])}"
+        if len(emotions) > 1:
+            shown = ", ".join(f"{e!r} (row {n})" for n, e in found)
+            left_out[stem] = f"{where}: rows give different emotions {shown}"
+        elif emotions[0] in EMOTIONS:  # aliases map into the vocabulary
+            labels[stem] = emotions[0]
+        else:
+            left_out[stem] = f"{where}: emotion {emotions[0]!r} is outside the vocabulary"
+    return labels, left_out, {stem: [n for n, _ in found] for stem, found in rows.items()}
+
+
+def baum1s(root: Path, modality: str = "visual", refused: Refusals | None = None) -> list[Item]:
+    """BAUM-1s: clips ``S001_xxx.*`` (speaker ``S001``) with labels in ``labels.csv``
+    (columns ``clip,emotion``; the corpus's annotation sheet exported as CSV). Clips whose
+    emotion is outside the vocabulary (e.g. ``unsure``) or whose rows disagree are left out;
+    rows naming no media file are reported in one warning."""
+    label_file = root / "labels.csv"
+    if not label_file.is_file():
+        raise DatasetError(f"{label_file}: BAUM-1s needs a labels.csv with columns clip,emotion")
+    _refuse(refused, label_file, LABEL_SHEET)
+    labels, left_out, numbers = _baum1s_sheet(label_file)
     items = []
+    stems = set()
     for path in _media_files(root):
+        stems.add(path.stem)
         speaker = re.match(r"^(S\d{3})", path.stem, re.IGNORECASE)
         if speaker and path.stem in labels:
             items.append(
@@ -335,7 +375,16 @@ def baum1s(root: Path, modality: str = "visual", refused: Refusals | None = None
             _refuse(refused, path, left_out.get(path.stem, "no row in labels.csv"))
         else:
             _refuse(refused, path, "name does not start with a BAUM-1s speaker Snnn")
-    return items
+    orphans = sorted(set(numbers) - stems, key=lambda stem: min(numbers[stem]))
+    if orphans:  # a label with no clip: a misspelt name or a missing file, so say which rows
+        rows = _rows([n for stem in orphans for n in numbers[stem]])
+        names = ", ".join(orphans[:3]) + (", …" if len(orphans) > 3 else "")
+        warnings.warn(
+            f"{label_file}:{rows}: {len(orphans)} clip(s) with no media file under {root} "
+            f"({names}); their rows are unused",
+            stacklevel=2,
+        )
+    return _first_per_clip(root, items, refused)
 
 
 ADAPTERS: dict[str, Callable[..., list[Item]]] = {

@@ -337,3 +337,41 @@ def test_a_stored_step_does_not_depend_on_later_steps(
     cut, _ = encode_clip(encoder, Item(short, "neutral", "Actor_02", "b"), "embedding", steps)
     assert len(cut) == 2 and len(whole) > 2
     np.testing.assert_array_equal(cut, whole[:2])
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--workers", "-5", "--frame-pool", "-3"], "--workers: expected an integer >= 1, got -5"),
+        (["--workers", "0"], "--workers: expected an integer >= 1, got 0"),
+        (["--frame-pool", "-3"], "--frame-pool: expected an integer >= 1, got -3"),
+    ],
+)
+def test_workers_and_frame_pool_below_one_are_refused(
+    ravdess_root: Path,
+    tiny_audio_encoder: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    message: str,
+) -> None:
+    """Before, ``--workers -5 --frame-pool -3`` ran and wrote ``frame_pool: -3`` to meta.json."""
+    out = tmp_path / "store"
+    argv = ["extract", "--dataset", "ravdess", "--root", str(ravdess_root)]
+    argv += ["--encoder", str(tiny_audio_encoder), "--out", str(out), "--no-progress"]
+    assert cli_main([*argv, "--speakers", "Actor_02", *flags]) == 2
+    assert capsys.readouterr().err.strip() == f"avemotion extract: error: {message}"
+    assert not out.exists() and not work_dir(out).exists()
+
+
+def test_frame_pool_needs_a_visual_part(
+    ravdess_root: Path, tiny_audio_encoder: Path, tmp_path: Path
+) -> None:
+    """Face frames per step mean nothing to an audio encoder: refused, not recorded."""
+    out = tmp_path / "store"
+    config = ExtractConfig(
+        "ravdess", str(ravdess_root), str(tiny_audio_encoder), str(out), frame_pool=11
+    )
+    with pytest.raises(ValueError, match=r"^--frame-pool: .*no visual part.*expected 1, got 11$"):
+        extract(config)
+    assert not out.exists() and not work_dir(out).exists()

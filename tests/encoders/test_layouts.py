@@ -9,6 +9,7 @@ on their own.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -340,6 +341,7 @@ def test_baum1s_labels_from_its_sheet_and_reasons_for_the_rest(tmp_path: Path) -
         (None, ": BAUM-1s needs a labels.csv with columns clip,emotion"),
         ("clip,label\nS001_001,happy\n", ": expected columns clip,emotion"),
         ("clip,emotion\nS001_001,happy\nS001_002, \n", ":3: empty emotion"),
+        ("clip,emotion\nS001_001,happy\n,sad\n", ":3: empty clip"),
     ],
 )
 def test_baum1s_broken_sheet_refused_in_one_line(
@@ -380,3 +382,80 @@ def test_crema_d_keeps_one_file_per_kind_and_says_which(tmp_path: Path) -> None:
         tmp_path / "AudioWAV/1001_DFA_ANG_XX.wav": "a second audio file of clip "
         "1001_DFA_ANG_XX: 1001_DFA_ANG_XX.mp3 is used"
     }
+
+
+# ----------------------------------------------------------------------------- one file per clip
+@pytest.mark.parametrize(
+    ("adapter", "first", "second", "clip_id"),
+    [
+        (
+            ravdess,
+            "Actor_01/03-01-03-01-01-01-01.flac",
+            "Actor_01/03-01-03-01-01-01-01.ogg",
+            "Actor_01/03-01-03-01-01-01-01",
+        ),
+        (rml, "s1/an1.avi", "s1/an1.mp4", "s1/an1"),
+        (enterface, "s1_an_1.avi", "s1_an_1.mp4", "s1_an_1"),
+        (emodb, "wav/03a01Wa.flac", "wav/03a01Wa.wav", "wav/03a01Wa"),
+        (
+            mead,
+            "W011_front_contempt_level_3_002.mkv",
+            "W011_front_contempt_level_3_002.mp4",
+            "W011_front_contempt_level_3_002",
+        ),
+        (baum1s, "S001/S001_001.avi", "S001/S001_001.mp4", "S001/S001_001"),
+    ],
+)
+def test_two_files_of_one_clip_id_keep_the_first(
+    tmp_path: Path, adapter: Callable[..., list[Item]], first: str, second: str, clip_id: str
+) -> None:
+    """``X.flac`` beside ``X.ogg`` gave two items of one clip id: extract failed late with
+    "clip_ids: expected N unique ids" naming no file, and training used both copies."""
+    used, other = _touch(tmp_path, first, second)
+    (tmp_path / "labels.csv").write_text("clip,emotion\nS001_001,happy\n")  # for BAUM-1s
+    refused: Refusals = {}
+    (item,) = adapter(tmp_path, "visual" if adapter is mead else "audio", refused)
+    assert (item.path, item.clip_id) == (used, clip_id)
+    assert refused[other] == f"a second file of clip {clip_id}: {used.name} is used"
+
+
+def test_mead_flat_and_nested_video_of_one_clip_keep_the_nested(tmp_path: Path) -> None:
+    """The flat name of a nested clip is the same clip id: the nested one, listed first,
+    keeps its audio; the flat one is refused naming the nested file by its path."""
+    video, audio, flat = _touch(
+        tmp_path,
+        "M003/video/front/surprised/level_2/004.mp4",
+        "M003/audio/surprised/level_2/004.m4a",
+        "M003_front_surprised_level_2_004.mp4",
+    )
+    refused: Refusals = {}
+    assert mead(tmp_path, refused=refused) == [
+        Item(video, "surprised", "M003", "M003_front_surprised_level_2_004", audio)
+    ]
+    assert refused[flat] == (
+        "a second file of clip M003_front_surprised_level_2_004: "
+        "M003/video/front/surprised/level_2/004.mp4 is used"
+    )
+
+
+def test_baum1s_conflicting_rows_refuse_the_clip_and_orphan_rows_warn(tmp_path: Path) -> None:
+    """Rows 2 and 4 label S001_001 happy, then angry: it used to take the last; now it is
+    refused naming both rows. Rows 3 and 7 agree (sad, Sadness): used. Rows 5 and 6 name
+    no media file: they used to vanish; one warning names labels.csv and the rows."""
+    conflicting, agreed = _touch(tmp_path, "S001/S001_001.mp4", "S001/S001_002.mp4")
+    (tmp_path / "labels.csv").write_text(
+        "clip,emotion\nS001_001,happy\nS001_002,sad\nS001_001.mp4,anger\n"
+        "S001_003,neutral\nS009_001,happy\nS001_002,Sadness\n"
+    )
+    refused: Refusals = {}
+    with pytest.warns(UserWarning) as caught:
+        items = baum1s(tmp_path, refused=refused)
+    assert items == [Item(agreed, "sad", "S001", "S001/S001_002")]
+    assert refused[conflicting] == (
+        "labels.csv:2,4: rows give different emotions 'happy' (row 2), 'angry' (row 4)"
+    )
+    (warning,) = caught
+    assert str(warning.message) == (
+        f"{tmp_path / 'labels.csv'}:5,6: 2 clip(s) with no media file under {tmp_path} "
+        "(S001_003, S009_001); their rows are unused"
+    )

@@ -120,6 +120,45 @@ def test_clear_errors(
     assert summary["error"] and summary["steps_encoded"] == len(steps) > 0
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--threads", "0"], "--threads: expected an integer >= 1, got 0"),
+        (["--threads", "-2"], "--threads: expected an integer >= 1, got -2"),
+        (["--audio-device", "default"], "--audio-device: live audio goes with --camera N"),
+        (["--plot", "timeline.xyz"], "matplotlib cannot write .xyz files; expected one of"),
+    ],
+)
+def test_bad_arguments_refused_before_streaming(
+    av_run: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    message: str,
+) -> None:
+    """One error line and no step printed: --threads below 1 was clamped to 1, --audio-device
+    with files ignored, and a --plot suffix matplotlib cannot write failed after the whole
+    stream, with no summary."""
+    argv = ["--video", str(av_run.clips[3]), "--run", str(av_run.run_dir), "--json"]
+    flags = [str(tmp_path / f) if f.endswith(".xyz") else f for f in flags]
+    code, lines, err = run_cli([*argv, *flags], capsys)
+    assert code == 2 and lines == []
+    (line,) = err.strip().splitlines()
+    assert line.startswith("avemotion stream: error: ") and message in line
+    assert not (tmp_path / "timeline.xyz").exists()
+
+
+def test_plot_suffixes_matplotlib_writes_are_accepted(
+    av_run: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The suffix check lets through what savefig writes: jpg and an upper-case PDF."""
+    base = ["--video", str(av_run.clips[3]), "--run", str(av_run.run_dir), "--json"]
+    for name in ("timeline.jpg", "timeline.PDF"):
+        code, lines, _ = run_cli([*base, "--plot", str(tmp_path / name)], capsys)
+        assert code == 0 and "decision" in lines[-1]
+        assert (tmp_path / name).stat().st_size > 1000
+
+
 def test_realtime_paces_the_stream(
     av_run: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
