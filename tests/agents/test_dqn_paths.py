@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from linear_q import linear_q
 
 from avemotion.agents.dqn_config import DQNConfig
 from avemotion.agents.dqn_paths import FeedForwardPath, RecurrentPath, Rewards, Step, make_path
-from avemotion.agents.networks import FrontEnd, MLPQNetwork, RecurrentQNetwork
+from avemotion.agents.networks import FrontEnd, RecurrentQNetwork
 from avemotion.agents.replay import EpisodeReplay, TransitionReplay
 from avemotion.store import FeatureStore
 
@@ -30,16 +31,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
     sequences = [np.zeros((2, 1), np.float32), np.ones((4, 1), np.float32)]
     path = tmp_path_factory.mktemp("paths") / "store"
     return FeatureStore.create(path, sequences, [0, 1], ["P1", "P2"], ["calm", "happy"])
-
-
-def linear_q(weight: list[list[float]]) -> MLPQNetwork:
-    """``Q(s) = weight @ s`` (``weight`` is ``[3 actions, obs_dim]``)."""
-    obs_dim = len(weight[0])
-    net = MLPQNetwork(FrontEnd(obs_dim, obs_dim, 2, "raw"), 3, [], dueling=False)
-    with torch.no_grad():
-        net.head.advantage.weight.copy_(torch.tensor(weight))
-        net.head.advantage.bias.zero_()
-    return net
 
 
 def config(**changes: Any) -> DQNConfig:

@@ -17,29 +17,19 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from linear_q import linear_q
 from torch import nn
 
 from avemotion.agents.dqn import MODEL_NAME, DQNConfig, make_q_network
 from avemotion.agents.networks import (
     STOP_BUFFERS,
     FrontEnd,
-    MLPQNetwork,
     RecurrentQNetwork,
     StoppingQNetwork,
 )
 from avemotion.agents.policy import DQNAgent, load_dqn_agent
 
 ALL = np.ones(3, dtype=bool)
-
-
-def linear_q(weight: list[list[float]]) -> MLPQNetwork:
-    """``Q(s) = weight @ s`` (a pass-through raw front end, no hidden layer, plain head)."""
-    obs_dim = len(weight[0])
-    net = MLPQNetwork(FrontEnd(obs_dim, obs_dim, 2, "raw"), 3, [], dueling=False)
-    with torch.no_grad():
-        net.head.advantage.weight.copy_(torch.tensor(weight))
-        net.head.advantage.bias.zero_()
-    return net
 
 
 class RunningSum(nn.Module):
