@@ -312,8 +312,9 @@ def agent_configuration(
 
 
 def _check_sb3_options(options: dict[str, Any]) -> None:
-    """Refuse, in one line naming it, an SB3 run option out of its range (the reward's
-    values are checked by :meth:`RewardSpec.preset`)."""
+    """Refuse, in one line naming it, an SB3 run option out of its range, as
+    :class:`~avemotion.agents.dqn_config.DQNConfig` refuses ours (the env itself takes any
+    finite reward values: ``avemotion bench fuzz`` draws negative wait costs too)."""
     if options.get("obs_mode", "frame+mean") not in OBS_MODES:
         raise ValueError(
             f"obs_mode: expected one of {list(OBS_MODES)}, got {options['obs_mode']!r}"
@@ -322,6 +323,9 @@ def _check_sb3_options(options: dict[str, Any]) -> None:
         value = options.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    wait_cost = options.get("wait_cost")
+    if wait_cost is not None and not (isinstance(wait_cost, (int, float)) and wait_cost >= 0):
+        raise ValueError(f"wait_cost: expected a number >= 0, got {wait_cost!r}")
     RewardSpec.preset(
         options.get("reward", "earliness"),
         wait_cost=options.get("wait_cost"),

@@ -89,8 +89,6 @@ class RewardSpec:
         for key, value in values.items():
             if not np.isfinite(float(value)):
                 raise ValueError(f"{key}: expected a finite number, got {value!r}")
-        if float(values["wait_cost"]) < 0.0:  # a cost: a negative one would pay for waiting
-            raise ValueError(f"wait_cost: expected a number >= 0, got {values['wait_cost']!r}")
         if not 0.0 <= float(values["earliness_weight"]) <= 1.0:
             raise ValueError(
                 f"earliness_weight: expected a number in [0, 1], got {values['earliness_weight']!r}"
