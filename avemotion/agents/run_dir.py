@@ -32,6 +32,7 @@ from typing import Any
 
 from avemotion.envs.core import resolve_store
 from avemotion.store import FeatureStore
+from avemotion.store_files import read_meta
 
 CONFIG = "config.json"
 SUMMARY = "summary.json"
@@ -133,7 +134,7 @@ def check_same_adaptation(config: dict[str, Any], test: FeatureStore, where: str
     path = None if record.get("synthetic") else record.get("store")
     if path is None or not (Path(path) / "meta.json").is_file():
         return
-    trained = json.loads((Path(path) / "meta.json").read_text()).get("adaptation")
+    trained = read_meta(Path(path)).get("adaptation")
     tested = test.meta.get("adaptation")
     identity = [None if a is None else a.get("identity") for a in (trained, tested)]
     if identity[0] != identity[1]:

@@ -54,14 +54,14 @@ def training_store(run_config: dict[str, Any], run_dir: str) -> FeatureStore:
     (an unverified open: only its metadata and lengths are read; a store changed since the
     run was trained on it is refused, as evaluation refuses it)."""
     record = run_config.get("training")
-    path = (record or {}).get("store") if record is not None else run_config.get("store")
+    # a run from before runs recorded their training data names its store at the top level
+    path = run_config.get("store") if record is None else record.get("store")
     if path is None:
         raise ValueError(
             f"{run_dir}: store: the run was trained on the synthetic corpus, which no encoder produced"
         )
     if record is not None:
         return recorded_training_store(run_dir, run_config, verify=False)
-    # a run from before runs recorded their training data: its top-level fields
     store = FeatureStore.open(path, verify=False)
     return resolve_store(store, run_config.get("speakers"), run_config.get("exclude_speakers"))
 
