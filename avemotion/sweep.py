@@ -23,16 +23,15 @@ every node sees under the same path.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import os
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from avemotion.atomic import write_json_atomic
 from avemotion.store import FeatureStore
+from avemotion.sweep_arguments import check_agent_kwargs, check_arguments, check_ray_in_process
 from avemotion.trials import (  # noqa: F401  (re-exported: the sweep's public names)
     ENTRY_METRICS,
     SUMMARY_METRICS,
@@ -118,8 +117,11 @@ def _trial_dirname(trial: Any) -> str:
 
 
 def _connect_ray(address: str | None, num_cpus: int | None) -> None:
+    """Start or join Ray; one already running in this process is reused as it is, if it
+    is what ``address`` and ``num_cpus`` ask for."""
     import ray
 
+    check_ray_in_process(address, num_cpus)
     if ray.is_initialized():
         return
     if address:
@@ -148,18 +150,20 @@ def run_sweep(
     corpus, generated into the cache on first use. ``folds`` is ``"loso"`` or
     ``"speakers:A,B;C,D"``. ``address`` connects to a running Ray cluster (``"auto"``,
     ``"ray://host:10001"``); without it a local instance starts (``num_cpus`` of them), unless
-    Ray is already initialised in this process. Each trial reserves ``cpus_per_trial`` CPUs
-    and uses as many torch threads. Progress: a tqdm bar (``verbose > 0``) and a line
-    ``finished <trial_id>: <metrics>`` per trial. ``resume`` continues an interrupted sweep in ``out``
-    without rerunning its finished trials. Returns the content of ``results.json``; raises
+    Ray is already initialised in this process: that one is reused, and an ``address`` or
+    a ``num_cpus`` other than its CPU count is refused. Each trial reserves
+    ``cpus_per_trial`` CPUs and uses as many torch threads. Progress: a tqdm bar
+    (``verbose > 0``) and a line ``finished <trial_id>: <metrics>`` per trial. ``resume``
+    continues an interrupted sweep in ``out`` without rerunning its finished trials. Returns the content of ``results.json``; raises
     :class:`SweepError` (after writing it) when some trial failed or did not finish, and
     :class:`ValueError` for bad input (``agent_kwargs`` checked per agent) before writing.
     """
     from ray import tune  # first: without Ray, fail before anything is written to out
 
     out = Path(out).resolve()
-    _check_arguments(agents, seeds, steps, cpus_per_trial, num_cpus, address)
-    _check_agent_kwargs(agents, dict(agent_kwargs or {}), cpus_per_trial)
+    check_arguments(agents, seeds, steps, cpus_per_trial, num_cpus, address)
+    check_ray_in_process(address, num_cpus)  # here too: before anything is written
+    check_agent_kwargs(agents, dict(agent_kwargs or {}), cpus_per_trial)
     store_path, opened = _open_store(store)  # None: the synthetic corpus, made on first use
     trials = plan_trials(parse_folds(folds, opened.speaker_set), list(agents), list(seeds))
     plan = _sweep_plan(store_path, agents, seeds, folds, steps, agent_kwargs, trials)
@@ -179,85 +183,6 @@ def _open_store(store: str | os.PathLike[str] | None) -> tuple[Path, FeatureStor
         store = synthetic_store().path
     store_path = Path(store).resolve()
     return store_path, FeatureStore.open(store_path)  # verify the checksums once, here
-
-
-def _check_arguments(
-    agents: Sequence[str],
-    seeds: Sequence[int],
-    steps: int,
-    cpus_per_trial: int,
-    num_cpus: int | None,
-    address: str | None,
-) -> None:
-    """Raise :class:`ValueError`, in one line naming the field, for unknown, no or repeated
-    agents, no or repeated seeds, no training steps, or CPU counts no trial could run with."""
-    from avemotion.agents.runner import AGENTS
-
-    unknown = sorted(set(agents) - set(AGENTS))
-    if unknown or not agents:
-        raise ValueError(f"agents: expected names from {list(AGENTS)}, got {list(agents)}")
-    if not seeds:
-        raise ValueError("seeds: expected at least one seed")
-    # A repeat plans two trials with one id, racing on the same runs/<trial_id> directory.
-    for name, values in (("agents", list(agents)), ("seeds", [int(s) for s in seeds])):
-        repeated = [value for value, count in Counter(values).items() if count > 1]
-        if repeated:
-            raise ValueError(f"{name}: each may appear once, got {repeated[0]!r} again in {values}")
-    if int(steps) < 1:
-        raise ValueError(f"steps: expected a positive integer, got {steps}")
-    for name, value in (("cpus_per_trial", cpus_per_trial), ("num_cpus", num_cpus)):
-        if name == "num_cpus" and value is None:  # None: every CPU of this machine
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-    if address and num_cpus is not None:  # a running cluster has its CPUs already
-        raise ValueError(
-            f"num_cpus: sizes a local Ray only, not the cluster at address {address!r}; drop one"
-        )
-    if num_cpus is not None and cpus_per_trial > num_cpus:  # no trial could ever be scheduled
-        raise ValueError(
-            f"cpus_per_trial: {cpus_per_trial} is more than the local Ray's num_cpus={num_cpus}"
-        )
-
-
-_TRIAL_SETS = ("agent", "store", "steps", "seed", "out", "exclude_speakers", "overwrite", "resume")
-"""Arguments of :func:`~avemotion.agents.runner.train` that each trial sets itself (a trial
-starts clean: the sweep resumes by its own ``resume``), so no agent option may set them."""
-
-
-def _check_agent_kwargs(
-    agents: Sequence[str], agent_kwargs: dict[str, Any], cpus_per_trial: int
-) -> None:
-    """Refuse, as every trial's ``train`` would after Ray started, an option that one of the
-    agents does not take: one line naming it, before anything is written."""
-    from avemotion.agents.runner import agent_configuration, check_posterior_name, train
-    from avemotion.device import DEVICE_CHOICES
-
-    options = dict(agent_kwargs)
-    taken = [name for name in _TRIAL_SETS if name in options]
-    if taken:
-        raise ValueError(f"agent_kwargs: {taken[0]!r} is set by the sweep for each trial")
-    device = options.get("device", "auto")
-    if device not in DEVICE_CHOICES:
-        raise ValueError(
-            f"agent_kwargs: device: expected one of {list(DEVICE_CHOICES)}, got {device!r}"
-        )
-    try:
-        check_posterior_name(options.get("posterior", "auto"))
-    except (ValueError, TypeError) as error:  # TypeError: an unhashable name
-        raise ValueError(f"agent_kwargs: {error}") from None
-    # train takes its own arguments and progress; the rest configure the agent.
-    own = [n for n, p in inspect.signature(train).parameters.items() if p.kind != p.VAR_KEYWORD]
-    options = {k: v for k, v in options.items() if k not in (*own, "progress")}
-    for agent in dict.fromkeys(agents):
-        mine = dict(options)
-        if agent.startswith("dqn"):  # as run_trial gives our DQN its CPUs' threads
-            mine.setdefault("torch_threads", int(cpus_per_trial))
-        try:
-            agent_configuration(agent, mine, False)
-        except (ValueError, TypeError) as error:
-            where = "" if agent in str(error) else f"{agent}: "
-            raise ValueError(f"agent_kwargs: {where}{error}") from None
 
 
 def _sweep_plan(

@@ -30,10 +30,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from avemotion.agents.dqn_checkpoint import load_checkpoint, save_checkpoint
+from avemotion.agents.dqn_checkpoint import load_checkpoint, save_checkpoint, save_model
 from avemotion.agents.dqn_config import DQNConfig
 from avemotion.agents.dqn_paths import Rewards, Step, make_path
 from avemotion.agents.dqn_state import SharpnessJitter
+from avemotion.agents.dqn_updates import epsilon_at, explore, gradient_step, update_target
 from avemotion.agents.frontend_fit import AgentData, transplant
 from avemotion.agents.networks import (
     FrontEnd,
@@ -45,7 +46,6 @@ from avemotion.agents.networks import (
 from avemotion.agents.rewards import MatchedEarlinessWeight, step_outcome
 from avemotion.agents.stop_tuning import tune_wait_bias
 from avemotion.agents.training_log import TrainingLog
-from avemotion.atomic import torch_save_atomic
 from avemotion.device import bridge
 from avemotion.envs.core import ObservationLayout, RewardSpec
 from avemotion.posterior import CrossFit
@@ -109,19 +109,6 @@ def replay_weight(rewards: RewardSpec, matched: MatchedEarlinessWeight | None) -
     return rewards.earliness_weight if rewards == preset else None
 
 
-def epsilon_at(config: DQNConfig, step: int, total: int) -> float:
-    """Linear ε schedule from ``start_epsilon`` to ``end_epsilon``."""
-    fraction = min(1.0, step / max(1.0, config.exploration_fraction * total))
-    return config.start_epsilon + fraction * (config.end_epsilon - config.start_epsilon)
-
-
-def explore(mask: np.ndarray, wait_prob: float, rng: np.random.Generator) -> np.ndarray:
-    """Random valid actions: wait with ``wait_prob`` where allowed, else a uniform class."""
-    classes = 1 + rng.integers(mask.shape[1] - 1, size=len(mask))
-    wait = mask[:, 0] & (rng.random(len(mask)) < wait_prob)
-    return np.where(wait, 0, classes)
-
-
 def train_dqn(
     config: DQNConfig,
     store: FeatureStore,
@@ -150,156 +137,219 @@ def train_dqn(
     torch.set_num_threads(config.torch_threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    if max_length is None:
-        max_length = int(store.lengths.max())
     data = AgentData(store, config, fitted)
-    store = data.store
-    spec = env_rewards(config)
-    envs = make_envs(config, store, max_length)
-    n_envs, n_actions = config.num_envs, envs.single_action_space.n
-    obs_dim = envs.single_observation_space.shape[0]
-    rewards = Rewards((spec.correct, spec.wrong), (spec.correct, spec.earliness_weight))
-    online = make_q_network(config, obs_dim, n_actions, store.dim)
-    data.fit(online.frontend, envs.layout)
-    target = bridge(copy.deepcopy(online), device)
-    bridge(online, device)
-    # foreach: one call over every tensor (the same arithmetic, a third less time on the CPU)
-    optimiser = torch.optim.AdamW(
-        online.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, foreach=True
-    )
-    path = make_path(config, store, n_envs, obs_dim, n_actions)
-    earliness = (
-        MatchedEarlinessWeight(None, start=spec.earliness_weight or 1.0)
-        if config.match_earliness_weight
-        else None
-    )
-    global_step, updates = 0, 0
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-    if resume and checkpoint_path.is_file():
-        nets = (online, target, optimiser)
-        global_step, updates = load_checkpoint(checkpoint_path, nets, rng, earliness, path.replay)
-    log = TrainingLog(
-        run_dir,
-        ("loss", "q_mean", "epsilon", "updates", "earliness_weight"),
-        resume=resume,
-        start_step=global_step,
-    )
-    obs, info = envs.reset(seed=seed + global_step)
-    jitter = SharpnessJitter(
-        config.posterior_jitter if data.crossfit or data.posterior_store else 0.0, envs.layout, rng
-    )
-    obs = jitter.start(np.ones(n_envs, dtype=bool), obs)
-    mask = info["action_mask"].astype(bool)
-    prev_done = np.zeros(n_envs, dtype=bool)
-    episode_return = np.zeros(n_envs)
-    path.start(online, obs, mask)
-    losses, q_means = [], []
-    next_log = (global_step // config.log_every + 1) * config.log_every
-    next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
-    bar = tqdm(total=steps, initial=global_step, disable=not progress, unit="step", desc="dqn")
-    start_step, start_time, checkpoint_seconds = global_step, log.elapsed(), 0.0
+    loop = _Loop(config, data, int(store.lengths.max()) if max_length is None else max_length)
+    loop.build(rng, device)
+    loop.start(run_dir, seed, resume)
+    bar = tqdm(total=steps, initial=loop.global_step, disable=not progress, unit="step", desc="dqn")
+    start_step, start_time = loop.global_step, loop.log.elapsed()
     setup_seconds = time.perf_counter() - setup_start
-    while global_step < steps:
-        epsilon = epsilon_at(config, global_step, steps)
-        with torch.no_grad():
-            q = path.q_values(online, torch.from_numpy(obs))
-            greedy = masked_argmax(q, torch.from_numpy(mask)).numpy()
-        actions = np.where(
-            rng.random(n_envs) < epsilon, explore(mask, config.exploration_wait_prob, rng), greedy
-        )
-        before = info
-        next_obs, reward, terminated, truncated, info = envs.step(actions)
-        next_obs = jitter.start(prev_done, next_obs)
-        next_mask = info["action_mask"].astype(bool)
-        fraction, hit = step_outcome(actions, before)
-        valid = ~prev_done
-        if int(valid.sum()) > steps - global_step:
-            # The budget ends inside this batch: keep (and count) exactly ``steps`` transitions.
-            valid &= np.cumsum(valid) <= steps - global_step
-        done = (terminated | truncated) & valid
-        path.record(
-            Step(obs, actions, reward, next_obs, next_mask, terminated, truncated, valid, done,
-                 prev_done, info["label"], fraction, hit)
-        )  # fmt: skip
-        episode_return += reward * valid
-        if done.any():
-            _episodes_done(log, earliness, done, terminated, hit, fraction, episode_return, info)
-        prev_done = terminated | truncated
-        obs, mask = next_obs, next_mask
-        collected = int(valid.sum())
-        global_step += collected
-        bar.update(collected)
-        if global_step >= config.learning_starts and len(path.replay) > 0:
-            weight = replay_weight(spec, earliness)
-            for _ in range(config.gradient_steps):
-                loss, q_mean = path.loss((online, target), rewards, rng, weight)
-                _gradient_step(online, optimiser, loss, config.max_grad_norm)
-                updates += 1
-                losses.append(loss.item())
-                q_means.append(q_mean.item())
-                if updates % config.target_update_interval == 0:
-                    _update_target(online, target, config.tau)
-        if global_step >= next_log or global_step >= steps:
-            log.row(
-                global_step,
-                loss=_mean(losses),
-                q_mean=_mean(q_means),
-                earliness_weight=earliness.value if earliness is not None else float("nan"),
-                epsilon=epsilon,
-                updates=updates,
-            )
-            losses, q_means = [], []
-            next_log = (global_step // config.log_every + 1) * config.log_every
-        if global_step >= next_checkpoint or global_step >= steps:
-            checkpoint_start = time.perf_counter()
-            nets = (online, target, optimiser)
-            replay = path.replay if config.checkpoint_replay else None
-            save_checkpoint(
-                checkpoint_path, nets, (global_step, updates), rng, earliness, replay
-            )  # fmt: skip
-            _save_model(final_model(online, config, envs, data), run_dir / MODEL_NAME)
-            next_checkpoint = (global_step // config.checkpoint_every + 1) * config.checkpoint_every
-            checkpoint_seconds += time.perf_counter() - checkpoint_start
+    while loop.global_step < steps:
+        epsilon = epsilon_at(config, loop.global_step, steps)
+        bar.update(loop.collect(epsilon, steps - loop.global_step))
+        loop.learn()
+        loop.log_row(epsilon, done=loop.global_step >= steps)
+        loop.checkpoint(done=loop.global_step >= steps)
     bar.close()
-    log.close()
-    envs.close()
-    data.close()
-    seconds = max(log.elapsed() - start_time, 1e-9)
-    loop_seconds = max(seconds - checkpoint_seconds, 1e-9)
+    loop.close()
+    seconds = max(loop.log.elapsed() - start_time, 1e-9)
+    loop_seconds = max(seconds - loop.checkpoint_seconds, 1e-9)
     return {
-        "env_steps": global_step,
-        "updates": updates,
+        "env_steps": loop.global_step,
+        "updates": loop.updates,
         "train_seconds": seconds,
-        "checkpoint_seconds": checkpoint_seconds,
+        "checkpoint_seconds": loop.checkpoint_seconds,
         "setup_seconds": setup_seconds,
-        "env_steps_per_s": (global_step - start_step) / loop_seconds,
-        "earliness_weight": earliness.value if earliness is not None else spec.earliness_weight,
+        "env_steps_per_s": (loop.global_step - start_step) / loop_seconds,
+        "earliness_weight": loop.earliness_weight(),
         "stop_tuning": data.tuned,
     }
 
 
-def _episodes_done(
-    log: TrainingLog,
-    earliness: MatchedEarlinessWeight | None,
-    done: np.ndarray,
-    terminated: np.ndarray,
-    hit: np.ndarray,
-    fraction: np.ndarray,
-    episode_return: np.ndarray,
-    info: dict[str, Any],
-) -> None:
-    """Log the episodes that ended (``done``) and feed the answered ones to the matched
-    earliness weight; their returns restart at 0."""
-    if earliness is not None:
-        answered = done & terminated
-        earliness.episodes(hit[answered], fraction[answered])
-    log.episodes_batch(
-        episode_return[done],
-        info["prediction"][done] == info["label"][done],
-        info["frame_index"][done] + 1,
-        info["clip_length"][done],
-    )
-    episode_return[done] = 0.0
+class _Loop:
+    """One training run's state, in the order the loop touches it: the envs and networks
+    (:meth:`build`), the counters, log and first observation (:meth:`start`), then one
+    iteration at a time: :meth:`collect` a step of every sub-env, :meth:`learn` from the
+    replay, :meth:`log_row` and :meth:`checkpoint` when due."""
+
+    def __init__(self, config: DQNConfig, data: AgentData, max_length: int) -> None:
+        self.config, self.data = config, data
+        self.spec = env_rewards(config)
+        self.envs = make_envs(config, data.store, max_length)
+        self.n_envs = config.num_envs
+        self.rewards = Rewards(
+            (self.spec.correct, self.spec.wrong), (self.spec.correct, self.spec.earliness_weight)
+        )
+        self.global_step, self.updates, self.checkpoint_seconds = 0, 0, 0.0
+        self.losses: list[float] = []
+        self.q_means: list[float] = []
+
+    def build(self, rng: np.random.Generator, device: str | torch.device) -> None:
+        """The online and target networks, the optimiser, the replay path and the matched
+        earliness weight (when asked for)."""
+        config, envs = self.config, self.envs
+        self.rng = rng
+        n_actions = envs.single_action_space.n
+        obs_dim = envs.single_observation_space.shape[0]
+        self.online = make_q_network(config, obs_dim, n_actions, self.data.store.dim)
+        self.data.fit(self.online.frontend, envs.layout)
+        self.target = bridge(copy.deepcopy(self.online), device)
+        bridge(self.online, device)
+        # foreach: one call over every tensor (the same arithmetic, a third less time on the CPU)
+        self.optimiser = torch.optim.AdamW(
+            self.online.parameters(),
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+            foreach=True,
+        )
+        self.path = make_path(config, self.data.store, self.n_envs, obs_dim, n_actions)
+        self.earliness = (
+            MatchedEarlinessWeight(None, start=self.spec.earliness_weight or 1.0)
+            if config.match_earliness_weight
+            else None
+        )
+
+    def start(self, run_dir: Path, seed: int, resume: bool) -> None:
+        """Resume from ``run_dir``'s checkpoint (if asked and present), open the training
+        log and reset the envs."""
+        config, rng = self.config, self.rng
+        self.run_dir = run_dir
+        if resume and (run_dir / CHECKPOINT_NAME).is_file():
+            nets = (self.online, self.target, self.optimiser)
+            self.global_step, self.updates = load_checkpoint(
+                run_dir / CHECKPOINT_NAME, nets, rng, self.earliness, self.path.replay
+            )
+        self.log = TrainingLog(
+            run_dir,
+            ("loss", "q_mean", "epsilon", "updates", "earliness_weight"),
+            resume=resume,
+            start_step=self.global_step,
+        )
+        obs, self.info = self.envs.reset(seed=seed + self.global_step)
+        data = self.data
+        jitter = config.posterior_jitter if data.crossfit or data.posterior_store else 0.0
+        self.jitter = SharpnessJitter(jitter, self.envs.layout, rng)
+        self.obs = self.jitter.start(np.ones(self.n_envs, dtype=bool), obs)
+        self.mask = self.info["action_mask"].astype(bool)
+        self.prev_done = np.zeros(self.n_envs, dtype=bool)
+        self.episode_return = np.zeros(self.n_envs)
+        self.path.start(self.online, self.obs, self.mask)
+        self.next_log = self._next(config.log_every)
+        self.next_checkpoint = self._next(config.checkpoint_every)
+
+    def _next(self, every: int) -> int:
+        return (self.global_step // every + 1) * every
+
+    def collect(self, epsilon: float, budget: int) -> int:
+        """Step every sub-env ε-greedily and record the real transitions, at most
+        ``budget`` of them; returns how many were kept."""
+        rng, n_envs = self.rng, self.n_envs
+        with torch.no_grad():
+            q = self.path.q_values(self.online, torch.from_numpy(self.obs))
+            greedy = masked_argmax(q, torch.from_numpy(self.mask)).numpy()
+        exploring = (
+            rng.random(n_envs) < epsilon
+        )  # drawn before explore()'s draws: a seed's stream stays fixed
+        actions = np.where(
+            exploring, explore(self.mask, self.config.exploration_wait_prob, rng), greedy
+        )
+        before = self.info
+        next_obs, reward, terminated, truncated, info = self.envs.step(actions)
+        next_obs = self.jitter.start(self.prev_done, next_obs)
+        next_mask = info["action_mask"].astype(bool)
+        fraction, hit = step_outcome(actions, before)
+        valid = ~self.prev_done
+        if int(valid.sum()) > budget:
+            # The budget ends inside this batch: keep (and count) exactly ``steps`` transitions.
+            valid &= np.cumsum(valid) <= budget
+        done = (terminated | truncated) & valid
+        self.path.record(
+            Step(self.obs, actions, reward, next_obs, next_mask, terminated, truncated, valid,
+                 done, self.prev_done, info["label"], fraction, hit)
+        )  # fmt: skip
+        self.episode_return += reward * valid
+        if done.any():
+            self._episodes_done(done, terminated, hit, fraction, info)
+        self.prev_done = terminated | truncated
+        self.obs, self.mask, self.info = next_obs, next_mask, info
+        collected = int(valid.sum())
+        self.global_step += collected
+        return collected
+
+    def _episodes_done(
+        self, done: np.ndarray, terminated: np.ndarray, hit: np.ndarray, fraction: np.ndarray,
+        info: dict[str, Any],
+    ) -> None:  # fmt: skip
+        """Log the episodes that ended (``done``) and feed the answered ones to the matched
+        earliness weight; their returns restart at 0."""
+        if self.earliness is not None:
+            answered = done & terminated
+            self.earliness.episodes(hit[answered], fraction[answered])
+        self.log.episodes_batch(
+            self.episode_return[done],
+            info["prediction"][done] == info["label"][done],
+            info["frame_index"][done] + 1,
+            info["clip_length"][done],
+        )
+        self.episode_return[done] = 0.0
+
+    def learn(self) -> None:
+        """The gradient steps of one iteration, once ``learning_starts`` steps are in."""
+        config = self.config
+        if self.global_step < config.learning_starts or len(self.path.replay) == 0:
+            return
+        weight = replay_weight(self.spec, self.earliness)
+        for _ in range(config.gradient_steps):
+            loss, q_mean = self.path.loss(
+                (self.online, self.target), self.rewards, self.rng, weight
+            )
+            gradient_step(self.online, self.optimiser, loss, config.max_grad_norm)
+            self.updates += 1
+            self.losses.append(loss.item())
+            self.q_means.append(q_mean.item())
+            if self.updates % config.target_update_interval == 0:
+                update_target(self.online, self.target, config.tau)
+
+    def log_row(self, epsilon: float, done: bool) -> None:
+        """A training-log row every ``log_every`` steps and at the end."""
+        if not (self.global_step >= self.next_log or done):
+            return
+        self.log.row(
+            self.global_step,
+            loss=_mean(self.losses),
+            q_mean=_mean(self.q_means),
+            earliness_weight=self.earliness.value if self.earliness is not None else float("nan"),
+            epsilon=epsilon,
+            updates=self.updates,
+        )
+        self.losses, self.q_means = [], []
+        self.next_log = self._next(self.config.log_every)
+
+    def checkpoint(self, done: bool) -> None:
+        """``checkpoint.pt`` and ``model.pt`` every ``checkpoint_every`` steps and at the
+        end (their time is kept apart from the loop's)."""
+        if not (self.global_step >= self.next_checkpoint or done):
+            return
+        start = time.perf_counter()
+        nets = (self.online, self.target, self.optimiser)
+        replay = self.path.replay if self.config.checkpoint_replay else None
+        counters = (self.global_step, self.updates)
+        save_checkpoint(
+            self.run_dir / CHECKPOINT_NAME, nets, counters, self.rng, self.earliness, replay
+        )
+        model = final_model(self.online, self.config, self.envs, self.data)
+        save_model(model, self.run_dir / MODEL_NAME)
+        self.next_checkpoint = self._next(self.config.checkpoint_every)
+        self.checkpoint_seconds += time.perf_counter() - start
+
+    def earliness_weight(self) -> float:
+        """The earliness weight trained with last (the matched one's, or the env's)."""
+        return self.earliness.value if self.earliness is not None else self.spec.earliness_weight
+
+    def close(self) -> None:
+        self.log.close()
+        self.envs.close()
+        self.data.close()
 
 
 def final_model(
@@ -336,28 +386,6 @@ def final_model(
             **{f"train_{k}": v for k, v in reached.items()},
         }
     return model
-
-
-def _gradient_step(
-    online: torch.nn.Module, optimiser: torch.optim.Optimizer, loss: torch.Tensor, max_norm: float
-) -> None:
-    optimiser.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(online.parameters(), max_norm, foreach=True)
-    optimiser.step()
-
-
-def _save_model(model: torch.nn.Module, path: Path) -> None:
-    """The network's state dict as CPU tensors (whatever device it trained on)."""
-    torch_save_atomic({k: v.cpu() for k, v in model.state_dict().items()}, path)
-
-
-def _update_target(online: torch.nn.Module, target: torch.nn.Module, tau: float) -> None:
-    with torch.no_grad():
-        for p_target, p_online in zip(target.parameters(), online.parameters()):
-            p_target.lerp_(p_online, tau)
-        for b_target, b_online in zip(target.buffers(), online.buffers()):
-            b_target.copy_(b_online)
 
 
 def _mean(values: list[float]) -> float:

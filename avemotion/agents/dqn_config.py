@@ -262,6 +262,29 @@ class DQNConfig:
         return cls(**values)
 
 
+def unread_fields(config: DQNConfig) -> dict[str, str]:
+    """The fields ``config`` holds but its network and training never read, each with the
+    reason: a value given for one of them would be silently ignored. Older runs' configs
+    record such fields (``dqn-recurrent`` runs record ``q_head: "stopping"``), so this is
+    checked against what a user asks for, not when a saved config is read."""
+    stop_tuning = ("stop_time_feature", "tune_wait_bias", "earliness_budget")
+    if config.recurrent:
+        why = "the recurrent network learns every Q-value, with no stopping head"
+        asked_stopping = ("q_head",) if config.q_head == "stopping" else ()
+        return dict.fromkeys((*asked_stopping, *stop_tuning), why)
+    unread: dict[str, str] = {}
+    if config.q_head == "free":
+        unread.update(dict.fromkeys(stop_tuning, "only the 'stopping' q_head reads it"))
+    else:
+        unread["dueling"] = "the 'stopping' q_head has no dueling head"
+    if not config.tune_wait_bias:
+        unread.setdefault("earliness_budget", "only the wait-bias tuning reads it")
+    if config.frontend == "raw":
+        why = "the 'raw' front end learns on the store's own rows, not on posteriors"
+        unread.update(dict.fromkeys(("frontend_crossfit", "posterior_jitter"), why))
+    return unread
+
+
 def without_retired(values: dict[str, Any]) -> dict[str, Any]:
     """``values`` without the fields older runs' configs may hold and that are ignored now."""
     return {k: v for k, v in values.items() if k not in _RETIRED_FIELDS}

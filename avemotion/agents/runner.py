@@ -11,8 +11,6 @@ model, fitted on the same speakers, and every agent trains on the same env rewar
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import numbers
 import os
 import shutil
 import time
@@ -32,29 +30,28 @@ from avemotion.agents.run_dir import (
     store_digest,
     training_record,
 )
-from avemotion.agents.sb3 import SB3_AGENTS
+from avemotion.agents.run_options import (
+    AGENTS as AGENTS,  # the agents' names are imported from here too
+)
+from avemotion.agents.run_options import (
+    SB3_OPTIONS,
+    agent_configuration,
+    check_data,
+    check_posterior_name,
+    check_request,
+)
 from avemotion.atomic import write_json_atomic
 from avemotion.device import resolve_device
-from avemotion.envs.core import OBS_MODES, RewardSpec, resolve_store
-from avemotion.posterior import POSTERIOR_MODELS, CrossFit, RunningMeanSoftmax, cross_fit
+from avemotion.envs.core import RewardSpec, resolve_store
+from avemotion.posterior import CrossFit, RunningMeanSoftmax, cross_fit
 from avemotion.posterior.crossfit import CROSS_FIT_FOLDS
 from avemotion.posterior.models import save_posterior_model
 from avemotion.store import FeatureStore
 
-AGENTS = ("dqn", "dqn-recurrent", *SB3_AGENTS)
 DEFAULT_STEPS = 150_000
 """Env steps of ``avemotion train`` and the experiment scripts when none are given: our
 DQN's stopping rule keeps improving with gradient steps well past 50k env steps (the
 README's synthetic leave-one-speaker-out table is at this budget)."""
-SB3_OPTIONS = (
-    "obs_mode",
-    "reward",
-    "earliness_weight",
-    "wait_cost",
-    "n_envs",
-    "log_every",
-    "progress",
-)
 
 
 def train(
@@ -91,20 +88,22 @@ def train(
     (``"hit"``: the fit was read from :mod:`~avemotion.posterior.cache`; ``"miss"``: fitted).
     """
     wall_start, cpu_start = time.perf_counter(), time.process_time()
-    _check_request(agent, steps, seed, posterior)
+    check_request(agent, steps, seed, posterior)
     torch_device = resolve_device(device)
     run_dir = Path(out)
     full = resolve_store(store)
     selected = resolve_store(full, speakers, exclude_speakers)
     progress = bool(agent_kwargs.pop("progress", True))
     max_length = int(selected.lengths.max())
+    asked = set(agent_kwargs)  # a resumed run's saved options are not asked for again
     if resume and (run_dir / CONFIG).is_file():
         previous = read_run_config(run_dir)
         _check_same_data(run_dir, previous, full, selected, posterior)
         agent_kwargs, max_length, posterior = _resumed(
             run_dir, previous, agent, agent_kwargs, max_length, posterior
         )
-    config, agent_config = agent_configuration(agent, agent_kwargs, resume)
+    config, agent_config = agent_configuration(agent, agent_kwargs, resume, asked)
+    check_data(selected, posterior, agent_kwargs, asked)
     _clear_run_dir(run_dir, resume, overwrite)  # every input is checked before this
     posterior_start, status = time.perf_counter(), {"cache": "miss"}
     fitted, selection = fit_posterior(selected, run_dir, agent_config, posterior, status)
@@ -144,18 +143,6 @@ def train(
     }
     write_json_atomic(run_dir / SUMMARY, {**summary, **timing, "device": str(torch_device)})
     return run_dir
-
-
-def _check_request(agent: str, steps: int, seed: int, posterior: str) -> None:
-    """Refuse an unknown agent, a step budget below 1, a negative seed or an unknown
-    posterior model."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-    if agent not in AGENTS:
-        raise ValueError(f"agent: expected one of {list(AGENTS)}, got {agent!r}")
-    if int(steps) < 1:
-        raise ValueError(f"steps: expected a positive integer, got {steps}")
-    check_posterior_name(posterior)
 
 
 def _check_same_data(
@@ -265,72 +252,6 @@ def run_record(
         k = selected.n_classes
         record.update(agent_input="posteriors", agent_store_dim=k, obs_dim=k + 1)
     return record
-
-
-def check_posterior_name(posterior: str) -> None:
-    """Refuse a posterior model name that is neither ``auto`` nor a known model."""
-    if posterior != "auto" and posterior not in POSTERIOR_MODELS:
-        raise ValueError(
-            f"posterior: expected 'auto' or one of {sorted(POSTERIOR_MODELS)}, got {posterior!r}"
-        )
-
-
-SB3_SET_BY_US = ("policy", "env", "seed", "device", "verbose")
-"""Constructor arguments of an SB3 class that :func:`~avemotion.agents.sb3.train_sb3` sets."""
-
-
-def agent_configuration(
-    agent: str, agent_kwargs: dict[str, Any], resume: bool
-) -> tuple[Any, dict[str, Any]]:
-    """``(DQNConfig or None, the run's agent_config)`` from the ``--set`` options, each
-    refused in one line when the agent does not take it."""
-    if agent.startswith("dqn"):
-        from avemotion.agents.dqn import DQNConfig
-
-        defaults = (
-            {"recurrent": "gru", "obs_mode": "frame", "hidden": (128, 128)}
-            if agent == "dqn-recurrent"
-            else {}
-        )
-        config = DQNConfig.from_dict({**defaults, **agent_kwargs})
-        return config, dataclasses.asdict(config)
-    if resume:
-        raise ValueError(f"resume: only our DQN can resume; {agent} runs start over")
-    from avemotion.agents.sb3 import algorithm_class
-
-    algorithm_kwargs = {k: v for k, v in agent_kwargs.items() if k not in SB3_OPTIONS}
-    accepted = set(inspect.signature(algorithm_class(agent)).parameters) - set(SB3_SET_BY_US)
-    refused = sorted(set(algorithm_kwargs) - accepted)
-    if refused:
-        raise ValueError(
-            f"{agent}: unknown option {refused[0]!r} (neither one of {list(SB3_OPTIONS)} "
-            f"nor a constructor argument of {algorithm_class(agent).__name__})"
-        )
-    known = {k: v for k, v in agent_kwargs.items() if k in SB3_OPTIONS}
-    _check_sb3_options(known)
-    return None, {"obs_mode": "frame+mean", **known, "algorithm_kwargs": algorithm_kwargs}
-
-
-def _check_sb3_options(options: dict[str, Any]) -> None:
-    """Refuse, in one line naming it, an SB3 run option out of its range, as
-    :class:`~avemotion.agents.dqn_config.DQNConfig` refuses ours (the env itself takes any
-    finite reward values: ``avemotion bench fuzz`` draws negative wait costs too)."""
-    if options.get("obs_mode", "frame+mean") not in OBS_MODES:
-        raise ValueError(
-            f"obs_mode: expected one of {list(OBS_MODES)}, got {options['obs_mode']!r}"
-        )
-    for name in ("n_envs", "log_every"):
-        value = options.get(name, 1)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-    wait_cost = options.get("wait_cost")
-    if wait_cost is not None and not (isinstance(wait_cost, (int, float)) and wait_cost >= 0):
-        raise ValueError(f"wait_cost: expected a number >= 0, got {wait_cost!r}")
-    RewardSpec.preset(
-        options.get("reward", "earliness"),
-        wait_cost=options.get("wait_cost"),
-        earliness_weight=options.get("earliness_weight"),
-    )
 
 
 def fit_posterior(

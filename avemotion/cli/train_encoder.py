@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from avemotion.device import add_device_argument, resolve_device
+
+if TYPE_CHECKING:
+    from avemotion.encoders.train_config import TrainConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--decay-step", type=int, dest="decay_step", help="StepLR period (0: one-cycle)"
     )
-    parser.add_argument("--decay-rate", type=float, dest="decay_rate")
+    parser.add_argument(
+        "--decay-rate",
+        type=float,
+        dest="decay_rate",
+        help="StepLR factor in (0, 1]; needs --decay-step > 0",
+    )
     parser.add_argument("--audio-variant", choices=("small", "vggish"))
     parser.add_argument(
         "--visual-variant",
@@ -65,7 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="audio: train an ensemble of this many branches (embeddings concatenated, "
         "mean log-posterior; default 1)",
     )
-    parser.add_argument("--temporal-hidden", type=int)
+    parser.add_argument("--temporal-hidden", type=int, help="temporal: LSTM hidden size")
     parser.add_argument(
         "--temporal-copies",
         type=int,
@@ -87,7 +96,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="temporal: train the LSTM on out-of-fold features from this many speaker folds",
     )
     parser.add_argument(
-        "--window-fraction", type=float, help="fraction of training windows per epoch"
+        "--window-fraction",
+        type=float,
+        help="audio, visual, fusion: fraction of training windows per epoch, in (0, 1]",
     )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--threads", type=int, help="torch threads (default 1)")
@@ -113,11 +124,13 @@ def _init_sources(args: argparse.Namespace) -> list[str]:
     return [str(default_weights_path())]
 
 
-def run(args: argparse.Namespace) -> int:
-    from avemotion.encoders.corpus_files import printable, summary_line
-    from avemotion.encoders.train import TrainConfig, train_encoder
+def _config(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, str]]:
+    """The stage's settings (``--params``, the flags over it) and how the user spelt each
+    setting they gave (a flag, or a params.json key): only those may be refused as unread
+    by the stage, a default being nobody's choice."""
+    from avemotion.encoders.train_config import TrainConfig, option_flag, read_params_json
 
-    overrides = {
+    flags = {
         "dataset": args.dataset,
         "root": args.root,
         "modality": args.modality,
@@ -145,15 +158,24 @@ def run(args: argparse.Namespace) -> int:
         "threads": args.threads,
         "allow_outside_root": args.allow_outside_root,
     }
-    if args.params:
-        config = TrainConfig.from_params_json(args.params, **overrides)
-    elif args.modality is None:
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if not args.params and args.modality is None:
         raise ValueError("--modality: required (on the command line or in --params)")
-    else:
-        config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+    params = read_params_json(args.params) if args.params else {}
+    given = {**{k: f"{args.params}: {k}" for k in params}, **{k: option_flag(k) for k in flags}}
+    return TrainConfig(**{**params, **flags}), given
+
+
+def run(args: argparse.Namespace) -> int:
+    from avemotion.encoders.corpus_files import printable, summary_line
+    from avemotion.encoders.train import train_encoder
+    from avemotion.encoders.train_config import check_stage_options
+
+    config, given = _config(args)
     for name in ("dataset", "root"):
         if not getattr(config, name):
             raise ValueError(f"--{name}: required")
+    check_stage_options(config, given)  # before train_encoder reads the corpus or writes
     entry = train_encoder(config)
     if args.json:
         print(json.dumps(entry["metrics"]))

@@ -5,12 +5,14 @@ resumed run needs: both networks, the optimiser's moments, the env steps and upd
 numpy and torch random streams (continuing where they stopped), the matched earliness
 weight with its pending episodes, and the replay memory. It loads with
 ``weights_only=True``, so a file holding anything but tensors and plain values is
-refused, and a checkpoint of another network or replay shape does not load silently.
+refused, and a checkpoint that is damaged or does not fit (another network, optimiser or
+replay shape, a missing field) is refused in one line naming it, with nothing loaded.
 """
 
 from __future__ import annotations
 
-import pickle
+import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -237,42 +239,154 @@ class NotAWeight:
     """Any object other than tensors and plain values (what an untrusted pickle could hold)."""
 
 
+def everything(run: dict[str, Any]) -> dict[str, Any]:
+    """Copies of all that loading a checkpoint may change: both networks, the optimiser's
+    moments, both random streams (numpy's and torch's global one), the earliness weight
+    and the replay memory."""
+    online, target, optimiser = run["nets"]
+    return copy.deepcopy(
+        {
+            "online": online.state_dict(),
+            "target": target.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "rng": run["rng"].bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "earliness": run["earliness"].state_dict(),
+            "replay": run["replay"].state_dict(),
+        }
+    )
+
+
+def refused_untouched(path: Path, run: dict[str, Any]) -> str:
+    """Load ``path`` into ``run``, expecting a one-line ValueError naming the path and no
+    change to anything ``run`` holds; the message."""
+    before = everything(run)
+    with pytest.raises(ValueError) as refused:
+        load(path, run)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message, message
+    assert_same_state(everything(run), before)
+    return message
+
+
+def other_run() -> dict[str, Any]:
+    """A run of its own (trained a step, streams advanced) that a load must leave alone."""
+    return mid_run(seed=7)
+
+
 def test_a_checkpoint_holding_an_arbitrary_object_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "checkpoint.pt"
     save(path, mid_run())
     state = torch.load(path, weights_only=True)
     state["extra"] = NotAWeight()
     torch.save(state, path)
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
-        load(path, fresh())
+    message = refused_untouched(path, other_run())
+    assert message == (
+        f"{path}: not a readable checkpoint: it holds objects other than tensors and plain "
+        "values (weights_only refused it)"
+    )
 
 
-def test_a_truncated_checkpoint_is_refused(tmp_path: Path) -> None:
+def test_a_truncated_checkpoint_is_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "checkpoint.pt"
     save(path, mid_run())
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(RuntimeError, match="zip archive"):
-        load(path, fresh())
+    message = refused_untouched(path, other_run())
+    assert message == (
+        f"{path}: not a readable checkpoint (RuntimeError: PytorchStreamReader failed "
+        "reading zip archive: failed finding central directory)"
+    )
+
+
+def test_an_empty_checkpoint_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"")
+    assert refused_untouched(path, other_run()) == f"{path}: not a readable checkpoint (EOFError)"
 
 
 def test_a_checkpoint_of_another_network_is_refused(tmp_path: Path) -> None:
+    """Hidden size 3 saved, 5 given: torch's strict load would copy the parameters whose
+    shapes agree before refusing; here nothing is copied."""
     path = tmp_path / "checkpoint.pt"
     save(path, mid_run())
-    other = fresh()
+    other = other_run()
     online, target = network(0, hidden=5), network(1, hidden=5)
-    other["nets"] = (online, target, torch.optim.AdamW(online.parameters()))
-    with pytest.raises(RuntimeError, match="size mismatch"):
-        load(path, other)
+    optimiser = torch.optim.AdamW(online.parameters())
+    online(torch.tensor([[1.0, -1.0]])).sum().backward()
+    optimiser.step()
+    other["nets"] = (online, target, optimiser)
+    assert refused_untouched(path, other) == (
+        f"{path}: online 'body.0.weight' has shape (3, 2), expected (5, 2)"
+    )
 
 
 def test_a_checkpoint_of_another_replay_shape_is_refused(tmp_path: Path) -> None:
-    """A replay of 4 sub-envs cannot take the columns of 2: the message names the field."""
+    """A replay of 4 sub-envs cannot take the columns of 2: refused before the networks,
+    optimiser and random streams, which load before the replay, are overwritten."""
     path = tmp_path / "checkpoint.pt"
     save(path, mid_run())
-    other = fresh()
+    other = other_run()
     other["replay"] = TransitionReplay(capacity=16, num_envs=4, obs_dim=2, n_actions=3)
-    with pytest.raises(ValueError, match="checkpoint: replay field 'obs' has shape"):
-        load(path, other)
+    assert refused_untouched(path, other) == (
+        f"{path}: replay 'obs' has shape (4, 2, 2), expected (4, 4, 2)"
+    )
+
+
+def _set(*keys: Any, value: Any) -> Callable[[dict[str, Any]], None]:
+    """An edit of the saved state: ``state[k1][k2]... = value``."""
+
+    def edit(state: dict[str, Any]) -> None:
+        for key in keys[:-1]:
+            state = state[key]
+        state[keys[-1]] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda state: state.pop("torch_rng"), "missing 'torch_rng'"),
+        (lambda state: state.update(global_step=1.5), "'global_step' is not an integer"),
+        (lambda state: state["online"].pop("head.value.bias"), "online is missing"),
+        (_set("target", "extra", value=torch.zeros(1)), "target has an unexpected 'extra'"),
+        (
+            lambda state: state["optimiser"]["param_groups"].append({"params": []}),
+            "optimiser has 2 parameter groups, expected 1",
+        ),
+        (
+            lambda state: state["optimiser"]["param_groups"][0]["params"].pop(),
+            "optimiser group 0 has",
+        ),
+        (
+            _set("optimiser", "state", 0, "exp_avg", value=torch.zeros(7)),
+            "optimiser 'exp_avg' of parameter 0 has shape (7,), expected",
+        ),
+        (
+            _set("replay", "obs", value=torch.zeros(4, 2, 2, dtype=torch.float64)),
+            "replay 'obs' has dtype torch.float64, expected torch.float32",
+        ),
+        (lambda state: state["replay"].pop("count"), "replay is missing 'count'"),
+        (_set("rng", "inc", value="not a number"), "'rng' is not a PCG64 random state"),
+        (_set("torch_rng", value=torch.zeros(3, dtype=torch.uint8)), "'torch_rng' has shape"),
+        (
+            _set("earliness_weight", "hits", value=torch.zeros(2, 2, dtype=torch.bool)),
+            "earliness_weight 'hits' has ndim 2, expected 1",
+        ),
+        (_set("earliness_weight", "value", value="0.7"), "earliness_weight 'value' is not a"),
+    ],
+)
+def test_a_checkpoint_that_does_not_fit_changes_nothing(
+    edit: Callable[[dict[str, Any]], None], message: str, tmp_path: Path
+) -> None:
+    """Each field is checked before anything is loaded: the first misfit is named."""
+    path = tmp_path / "checkpoint.pt"
+    save(path, mid_run())
+    state = torch.load(path, weights_only=True)
+    edit(state)
+    torch.save(state, path)
+    refused = refused_untouched(path, other_run())
+    assert refused.startswith(f"{path}: {message}"), refused
 
 
 def test_a_missing_checkpoint_is_refused(tmp_path: Path) -> None:
