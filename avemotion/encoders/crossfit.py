@@ -31,6 +31,7 @@ from avemotion.encoders.loops import (
     temporal_inputs,
 )
 from avemotion.encoders.models import TemporalNet
+from avemotion.encoders.published import fold_copy
 from avemotion.encoders.train_checkpoint import EpochCheckpoint
 from avemotion.encoders.train_config import TrainConfig
 from avemotion.speakers import speaker_folds
@@ -50,8 +51,11 @@ def part_config(encoder: Encoder, part: str, temporal: TrainConfig) -> TrainConf
     stages = [h for h in encoder.config.get("history", []) if h.get("stage") == part]
     saved: dict[str, Any] = stages[-1].get("config", {}) if stages else {}
     kept = {k: v for k, v in saved.items() if k in known and k not in ("init", "out", "root")}
+    # the published file the part started from (see fold_copy), never an encoder of ours
+    weights = (encoder.config.get(part) or {}).get("weights")
+    start = {"init": [str(weights)]} if weights else {}
     return TrainConfig(
-        **{**kept, "modality": part, "seed": temporal.seed, "threads": temporal.threads}
+        **{**kept, **start, "modality": part, "seed": temporal.seed, "threads": temporal.threads}
     )
 
 
@@ -98,7 +102,10 @@ def out_of_fold_sequences(
         inside = [i for i, c in enumerate(batch.clips) if c.item.speaker in fold]
         outside = [i for i in range(n) if i not in set(inside)]
         torch.manual_seed(config.seed + 1000 + f)
-        net = build_nets(fresh_config)[part]
+        section = encoder.config.get(part) or {}
+        net = fold_copy(section, part, encoder.class_names)
+        if net is None:  # a part trained from scratch: a fresh one
+            net = build_nets(fresh_config)[part]
         settings.seed = config.seed + 1000 + f
         fit_windows(net, part, _subset(batch, outside, part == "fusion"), encoder, settings)
         nets = {p: getattr(encoder, p) for p in ("audio", "visual", "fusion", "temporal")}

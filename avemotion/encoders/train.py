@@ -28,7 +28,6 @@ from avemotion.encoders.bundle import (
     EncoderError,
     build_nets,
     load_encoder,
-    load_weights,
     save_encoder,
     visual_face_settings,
 )
@@ -41,11 +40,8 @@ from avemotion.encoders.models import (
     VISUAL_INPUT,
     AudioNet,
     TemporalNet,
-    VisualNet,
-    load_mobilenet_weights,
-    load_vggish_weights,
-    mini_xception_branch,
 )
+from avemotion.encoders.published import branch_from_weights
 from avemotion.encoders.steps import StepConfig, clip_steps
 from avemotion.encoders.train_checkpoint import EpochCheckpoint, job_fingerprint, work_dir
 from avemotion.encoders.train_config import MODALITIES, PARAMS_KEYS, TrainConfig
@@ -73,7 +69,7 @@ def _start(
                     nets[part], enc_config[part] = net, encoder.config[part]
             enc_config["history"] += encoder.config.get("history", [])
         else:
-            _load_branch_file(path, config, enc_config, nets, len(class_names))
+            _load_branch_file(path, config, enc_config, nets)
     k = len(class_names)
     for net in nets.values():  # a new corpus may have another class set
         if net.head.out_features != k:
@@ -118,31 +114,14 @@ def _load_branch_file(
     config: TrainConfig,
     enc_config: dict[str, Any],
     nets: dict[str, torch.nn.Module],
-    k: int,
 ) -> None:
-    if config.modality == "visual" and (
-        config.visual_variant == "mini-xception" or path.suffix.lower() in (".h5", ".hdf5")
-    ):  # the FER2013 mini-Xception's Keras file, its head matched to the classes by name
-        net, enc_config["visual"] = mini_xception_branch(
-            str(path), enc_config["class_names"], bool(config.fine_tune)
-        )
-        nets["visual"] = net
-        return
-    state = load_weights(path)
-    if config.modality == "audio":
-        net = AudioNet(k, "vggish")
-        load_vggish_weights(net, state, str(path))
-        nets["audio"], enc_config["audio"] = net, {"variant": "vggish", "weights": str(path)}
-    elif config.modality == "visual":
-        first = state.get("features.0.0.weight")
-        variant = "mobilenet_v2" if first is not None and first.shape[0] == 32 else "small"
-        net = VisualNet(k, variant)
-        load_mobilenet_weights(net, state, str(path))
-        nets["visual"], enc_config["visual"] = net, {"variant": variant, "weights": str(path)}
-    else:
-        raise EncoderError(
-            f"{path}: a weights file initialises a branch; for {config.modality} pass an encoder directory"
-        )
+    """The stage's branch from a published weights file (a Keras file, or any file with the
+    mini-xception variant, is the FER2013 mini-Xception)."""
+    mini = config.visual_variant == "mini-xception"
+    net, section = branch_from_weights(
+        config.modality, path, enc_config["class_names"], mini, bool(config.fine_tune)
+    )
+    nets[config.modality], enc_config[config.modality] = net, section
 
 
 # ------------------------------------------------------------------------------ data

@@ -136,3 +136,40 @@ def test_out_of_fold_sequences_differ_from_in_fold_ones(
     again = crossfit.out_of_fold_sequences(batch, encoder, config, copies=0)
     for a, b in zip(out_of_fold, again):  # seeded: the same folds give the same sequences
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_fold_copies_of_a_pretrained_branch_start_from_its_published_file(
+    synthetic_stage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mini-Xception branch (here from a seeded stand-in Keras file, frozen backbone): each
+    fold's copy is rebuilt from that file, so its backbone equals the file's, not a fresh
+    network's (whose random backbone would stay random, being frozen)."""
+    from avemotion.encoders import mini_xception
+
+    torch.manual_seed(11)
+    keras = mini_xception.write_keras_weights(mini_xception.MiniXception(), tmp_path / "fer.hdf5")
+    published = mini_xception.read_keras_weights(keras)
+    synthetic_stage(
+        tmp_path / "visual", "visual", init=[str(keras)], visual_variant="mini-xception"
+    )
+    copies: list[torch.nn.Module] = []
+    original = crossfit.fit_windows
+
+    def recording(net, modality, batch, encoder, config, checkpoint=None):  # type: ignore[no-untyped-def]
+        copies.append(net)
+        return original(net, modality, batch, encoder, config, checkpoint)
+
+    monkeypatch.setattr(crossfit, "fit_windows", recording)
+    synthetic_stage(
+        tmp_path / "temporal",
+        "temporal",
+        init=[str(tmp_path / "visual")],
+        cross_fit=2,
+        temporal_hidden=8,
+    )
+    assert len(copies) == 2
+    for copy in copies:
+        assert copy.variant == "mini-xception" and not copy.fine_tune
+        backbone = copy.backbone.state_dict()
+        for name, value in published.items():
+            torch.testing.assert_close(backbone[name], value, rtol=0, atol=0)
