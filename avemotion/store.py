@@ -58,6 +58,27 @@ class Clip:
     clip_id: str
 
 
+def check_replaceable(path: str | os.PathLike[str], overwrite: bool) -> None:
+    """Refuse, in one line, to write a store at ``path`` unless nothing would be lost: it
+    does not exist, is an empty directory, or is a store and ``overwrite`` is set. Anything
+    else (a file, a directory of other things) is never replaced, whatever ``overwrite``
+    says: a mistyped output path must not delete a user's files."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise StoreError(f"{path}: a file, not a store directory; choose another output")
+    if (path / "meta.json").is_file():
+        if not overwrite:
+            raise FileExistsError(f"{path}: a store already exists here (pass overwrite=True)")
+        return
+    if any(path.iterdir()):
+        raise StoreError(
+            f"{path}: a directory that is not a feature store (no meta.json); "
+            "it is never replaced: choose another output"
+        )
+
+
 class FeatureStore:
     """A read-only, memory-mapped collection of per-step embeddings of labelled clips.
 
@@ -219,8 +240,7 @@ class FeatureStore:
         )
         if len(clip_ids) != n or len(set(clip_ids)) != n:
             raise StoreError(f"{path}: clip_ids: expected {n} unique ids")
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path}: a store already exists here (pass overwrite=True)")
+        check_replaceable(path, overwrite)
         first = np.asarray(sequences[0])
         if first.ndim != 2:
             raise StoreError(
@@ -261,7 +281,7 @@ class FeatureStore:
             }
             (tmp / "meta.json").write_text(json.dumps(full_meta, indent=1))
             check_labels(path, label_array, len(full_meta["class_names"]))
-            if overwrite and path.exists():
+            if (path / "meta.json").is_file():  # check_replaceable: a store, to overwrite
                 shutil.rmtree(path)
             os.replace(tmp, path)
         except BaseException:

@@ -26,6 +26,9 @@ def check_arguments(
         raise ValueError(f"agents: expected names from {list(AGENTS)}, got {list(agents)}")
     if not seeds:
         raise ValueError("seeds: expected at least one seed")
+    negative = [s for s in seeds if int(s) < 0]
+    if negative:  # as every trial's train would refuse it, after Ray started
+        raise ValueError(f"seeds: expected integers >= 0, got {negative[0]}")
     # A repeat plans two trials with one id, racing on the same runs/<trial_id> directory.
     for name, values in (("agents", list(agents)), ("seeds", [int(s) for s in seeds])):
         repeated = [value for value, count in Counter(values).items() if count > 1]

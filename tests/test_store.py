@@ -94,6 +94,33 @@ def test_create_refuses_existing_and_cleans_up(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no temporary directory left behind
 
 
+def test_create_never_replaces_what_is_not_a_store(tmp_path: Path) -> None:
+    """A file, or a directory of other things, is refused in one line even with
+    ``overwrite``, and left as it was; an empty directory is filled; a store is replaced
+    with ``overwrite``."""
+    notes = tmp_path / "docs"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    frames = [np.zeros((2, 2), np.float32)]
+    with pytest.raises(StoreError) as error:
+        FeatureStore.create(notes, frames, [0], ["a"], ["x"], overwrite=True)
+    assert str(error.value) == (
+        f"{notes}: a directory that is not a feature store (no meta.json); "
+        "it is never replaced: choose another output"
+    )
+    assert (notes / "notes.txt").read_text() == "mine"
+    a_file = tmp_path / "file.npy"
+    a_file.write_text("x")
+    with pytest.raises(StoreError, match=r"file\.npy: a file, not a store directory"):
+        FeatureStore.create(a_file, frames, [0], ["a"], ["x"], overwrite=True)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert FeatureStore.create(empty, frames, [0], ["a"], ["x"]).n_clips == 1
+    replaced = FeatureStore.create(empty, frames * 2, [0, 0], ["a", "b"], ["x"], overwrite=True)
+    assert replaced.n_clips == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "empty", "file.npy"]
+
+
 def test_half_written_store_is_not_valid(tmp_path: Path) -> None:
     store = make_store(tmp_path / "s")
     (store.path / "meta.json").unlink()

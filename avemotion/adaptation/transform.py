@@ -188,6 +188,30 @@ def adapted_sequences(
     return out, n[:, 0].astype(np.int64)
 
 
+SAME_ROWS = ("encoder", "level", "parts", "steps_per_second")
+"""Meta fields a store and its reference must share: rows of another encoder, level or time
+base have other statistics, and a transform fitted on them would be wrong without a word."""
+
+
+def check_sources(features: FeatureStore, reference: FeatureStore) -> None:
+    """Refuse, in one line naming the store and field, a ``features`` or ``reference`` store
+    that is adapted already (adapting twice would compound the transform and drop the first
+    record), and a reference whose rows are not of the same kind as ``features``'."""
+    for store in (features, reference):
+        if "adaptation" in store.meta:
+            source = store.meta["adaptation"].get("source", "the raw store it was adapted from")
+            raise StoreError(
+                f"{store.path}: meta.adaptation: already speaker-adapted; adapt {source} instead"
+            )
+    for key in SAME_ROWS:
+        mine, theirs = features.meta.get(key), reference.meta.get(key)
+        if mine is not None and theirs is not None and mine != theirs:
+            raise StoreError(
+                f"{features.path}: meta.{key}: {mine!r}, but the reference {reference.path} "
+                f"has {theirs!r}; adapt against a store of the same encoder and level"
+            )
+
+
 def adapt_store(
     features: FeatureStore,
     reference: FeatureStore,
@@ -201,6 +225,7 @@ def adapt_store(
 
     ``reference`` may be a speaker subset (e.g. the training speakers of the same store).
     """
+    check_sources(features, reference)
     spec, scores = fit_spec(reference, order, seed, prior)
     sequences, earlier = adapted_sequences(features, spec, order, seed)
     meta = {

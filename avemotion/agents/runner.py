@@ -89,6 +89,8 @@ def train(
     """
     wall_start, cpu_start = time.perf_counter(), time.process_time()
     check_request(agent, steps, seed, posterior)
+    if resume and overwrite:  # one of them would be silently ignored
+        raise ValueError("overwrite: contradicts resume (a resumed run keeps its directory)")
     torch_device = resolve_device(device)
     run_dir = Path(out)
     full = resolve_store(store)

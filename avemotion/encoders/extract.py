@@ -31,7 +31,7 @@ from avemotion.encoders.datasets import Corpus, Item, list_corpus
 from avemotion.encoders.face import load_cascade
 from avemotion.encoders.media import MediaError
 from avemotion.encoders.steps import ClipSteps, StepConfig, clip_steps
-from avemotion.store import FeatureStore
+from avemotion.store import FeatureStore, check_replaceable
 
 
 @dataclass
@@ -204,8 +204,10 @@ def _done(work: Path, index: int) -> bool:
 def extract(config: ExtractConfig) -> tuple[FeatureStore, list[str]]:
     """Run (or resume) an extraction; return the store and the skipped files' reasons."""
     out = Path(config.out)
-    if (out / "meta.json").exists() and not config.overwrite:
-        raise FileExistsError(f"{out}: a store already exists here (pass --overwrite)")
+    try:  # before any work: the output must be replaceable without loss
+        check_replaceable(out, config.overwrite)
+    except FileExistsError:
+        raise FileExistsError(f"{out}: a store already exists here (pass --overwrite)") from None
     encoder = load_encoder(config.encoder)
     encoder.check_level(config.level)
     if config.frame_pool != 1 and encoder.visual is None:
@@ -310,7 +312,7 @@ def _assemble(
         corpus.classes,
         clip_ids=[i.clip_id for i in kept],
         meta=meta,
-        overwrite=config.overwrite or out.exists(),
+        overwrite=config.overwrite,
     )
     shutil.rmtree(work, ignore_errors=True)
     return store, skipped

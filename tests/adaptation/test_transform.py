@@ -130,3 +130,32 @@ def test_bad_inputs_refused(tmp_path: Path, reference: FeatureStore) -> None:
         AdaptationSpec.from_store(reference)
     with pytest.raises(StoreError, match="adaptation.earlier_clips"):
         earlier_clips(reference)
+
+
+def test_adapted_or_foreign_sources_are_refused(tmp_path: Path) -> None:
+    """An adapted store, as features or as reference, is refused (adapting twice would
+    compound the transform and drop the first record); so is a reference of another
+    level or encoder."""
+    raw = random_store(tmp_path / "raw")
+    adapted = adapt_store(raw, raw, tmp_path / "adapted", order="random", seed=0)
+    for features, reference in ((adapted, raw), (raw, adapted)):
+        with pytest.raises(StoreError) as error:
+            adapt_store(features, reference, tmp_path / "twice")
+        assert str(error.value) == (
+            f"{adapted.path}: meta.adaptation: already speaker-adapted; adapt {raw.path} instead"
+        )
+    other = FeatureStore.create(
+        tmp_path / "fusion",
+        [raw.clip(i).frames for i in range(raw.n_clips)],
+        raw.labels,
+        raw.speakers,
+        raw.class_names,
+        meta={**{k: raw.meta[k] for k in ("modality", "encoder_dir")}, "level": "temporal"},
+    )
+    with pytest.raises(StoreError) as error:
+        adapt_store(raw, other, tmp_path / "mixed")
+    assert str(error.value) == (
+        f"{raw.path}: meta.level: 'embedding', but the reference {other.path} has 'temporal'; "
+        "adapt against a store of the same encoder and level"
+    )
+    assert not (tmp_path / "twice").exists() and not (tmp_path / "mixed").exists()

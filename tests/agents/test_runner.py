@@ -68,6 +68,20 @@ def test_a_negative_seed_and_a_raw_front_end_under_the_stopping_head_are_refused
     assert [p.name for p in run.iterdir()] == ["model.pt"]
 
 
+def test_resume_with_overwrite_is_refused_before_the_run_is_touched(
+    tiny_store, tmp_path: Path
+) -> None:
+    """Resuming keeps the run directory and overwriting replaces it: given both, one would
+    be silently ignored."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.pt").write_text("the earlier run")
+    with pytest.raises(ValueError) as error:
+        train("dqn", tiny_store, 100, 0, run, resume=True, overwrite=True, progress=False)
+    assert str(error.value) == "overwrite: contradicts resume (a resumed run keeps its directory)"
+    assert [p.name for p in run.iterdir()] == ["model.pt"]
+
+
 def test_resume_refuses_other_data_than_the_run_trained_on(
     tiny_store, tiny_store_factory, tmp_path: Path
 ) -> None:

@@ -317,6 +317,24 @@ def test_existing_store_needs_overwrite(
     assert extract(config)[0].n_clips == 60
 
 
+def test_an_output_that_is_not_a_store_is_refused_before_any_work(
+    ravdess_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--out`` naming a directory of other files: refused in one line before the encoder
+    is even read (here it does not exist), with ``--overwrite`` too; the files stay."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    argv = ["extract", "--dataset", "ravdess", "--root", str(ravdess_root), "--no-progress"]
+    argv += ["--encoder", str(tmp_path / "no-encoder"), "--out", str(out), "--overwrite"]
+    assert cli_main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"avemotion extract: error: {out}: a directory that is not a feature store "
+        "(no meta.json); it is never replaced: choose another output"
+    )
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and not work_dir(out).exists()
+
+
 def test_a_stored_step_does_not_depend_on_later_steps(
     ravdess_root: Path, tiny_audio_encoder: Path, tmp_path: Path
 ) -> None:

@@ -57,6 +57,7 @@ def sweep(store, out: Path, **kwargs: Any) -> None:
         ({"cpus_per_trial": 2, "num_cpus": 1}, "cpus_per_trial: 2 is more than"),
         # 3. repeats, which would plan two trials racing on one run directory
         ({"seeds": [0, 1, 0]}, "seeds: each may appear once, got 0 again"),
+        ({"seeds": [0, -1]}, "seeds: expected integers >= 0, got -1"),
         ({"agents": ["dqn", "dqn"]}, "agents: each may appear once, got 'dqn' again"),
         # 4. num_cpus sizes a local Ray only; with an address it would be ignored
         ({"address": "auto", "num_cpus": 2}, "num_cpus: sizes a local Ray only"),
