@@ -205,7 +205,8 @@ def check_sources(features: FeatureStore, reference: FeatureStore) -> None:
             )
     for key in SAME_ROWS:
         mine, theirs = features.meta.get(key), reference.meta.get(key)
-        if mine is not None and theirs is not None and mine != theirs:
+        unknown = (None, "unknown")  # FeatureStore.create's stand-in when none was given
+        if mine not in unknown and theirs not in unknown and mine != theirs:
             raise StoreError(
                 f"{features.path}: meta.{key}: {mine!r}, but the reference {reference.path} "
                 f"has {theirs!r}; adapt against a store of the same encoder and level"

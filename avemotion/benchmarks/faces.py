@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from avemotion.encoders.datasets import list_dataset
+from avemotion.encoders.datasets import Corpus, list_corpus
 from avemotion.encoders.face import (
     FaceConfig,
     FaceTracker,
@@ -37,8 +37,8 @@ from avemotion.encoders.face import (
     load_detector,
     nearest_frames,
 )
-from avemotion.encoders.frontend import n_steps, step_times
-from avemotion.encoders.media import AUDIO_RATE, load_video
+from avemotion.encoders.frontend import WINDOW_SAMPLES, n_steps, step_times
+from avemotion.encoders.media import AUDIO_RATE, MediaError, load_video
 from avemotion.encoders.mini_xception import FER_CLASSES, canonical_emotion
 from avemotion.encoders.models import VISUAL_FACE_SEARCH, mini_xception_branch
 from avemotion.store import STEPS_PER_SECOND
@@ -49,7 +49,12 @@ def _clip_frames(
 ) -> list[np.ndarray]:
     video = load_video(path)
     duration = float(video.times[-1]) + 1.0 / video.fps
-    times = step_times(n_steps(int(duration * AUDIO_RATE), steps_per_second), steps_per_second)
+    count = n_steps(int(duration * AUDIO_RATE), steps_per_second)
+    if count == 0:  # no step, no frame: it would be measured as nothing (as extraction says)
+        raise MediaError(
+            f"{path}: shorter than one step window ({duration:.2f} s < {WINDOW_SAMPLES / AUDIO_RATE:.3f} s)"
+        )
+    times = step_times(count, steps_per_second)
     return [video.frames[int(i)] for i in nearest_frames(video.times, times)[:, 0]]
 
 
@@ -95,21 +100,54 @@ def _detector_stats(
 
 
 def run_faces_benchmark(root: str, weights: str, dataset: str = "mead") -> dict[str, Any]:
-    """Haar and (when installed) MTCNN on every clip of ``dataset`` under ``root``."""
+    """Haar and (when installed) MTCNN on every clip of ``dataset`` under ``root``.
+
+    The weights are loaded before any clip is decoded (a bad file fails at once); a clip
+    that cannot be decoded is skipped with its reason. ``files`` counts the files under
+    ``root`` (seen = kept + skipped), ``skipped`` lists each one not measured, with why.
+    """
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    items, classes = list_dataset(dataset, root, "visual")
-    clips = [_clip_frames(item.path) for item in items]
-    labels = [item.label for item in items]
-    net, _ = mini_xception_branch(weights, classes)
+    corpus = video_corpus(dataset, root)
+    net, _ = mini_xception_branch(weights, corpus.classes)
     net.eval()
-    net.class_names = list(classes)  # type: ignore[assignment]
+    net.class_names = list(corpus.classes)  # type: ignore[assignment]
+    clips = _decoded_clips(corpus)
+    labels = [item.label for item in corpus.items]
     haar = FaceConfig(**VISUAL_FACE_SEARCH["mini-xception"])
-    result: dict[str, Any] = {"dataset": dataset, "clips": len(items), "threads": 1}
+    result: dict[str, Any] = {"dataset": dataset, "root": root, "clips": len(clips), "threads": 1}
     result["haar"] = _detector_stats(haar, clips, labels, net)
     try:
         result["mtcnn"] = _detector_stats(replace(haar, detector="mtcnn"), clips, labels, net)
     except ValueError as error:  # facenet-pytorch absent: say so, measure Haar only
         result["mtcnn"] = {"error": str(error)}
+    result["files"], result["skipped"] = corpus.account.counts(), corpus.account.lines()
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return result
+
+
+def video_corpus(dataset: str, root: str | os.PathLike[str]) -> Corpus:
+    """The corpus's clips and file account, for a benchmark that reads their video only:
+    separate audio files (MEAD's original layout) are accounted as skipped, not kept."""
+    corpus = list_corpus(dataset, root, "visual")
+    for item in corpus.items:
+        if item.audio_path is not None:
+            corpus.account.skip(
+                item.audio_path, f"{item.audio_path}: audio not read (a video-only benchmark)"
+            )
+    return corpus
+
+
+def _decoded_clips(corpus: Corpus) -> list[list[np.ndarray]]:
+    """Each clip's step frames; a clip that cannot be decoded is dropped from ``corpus``
+    with its one-line reason, the rest go on. Raises :class:`MediaError` when none is left."""
+    clips, failures = [], []
+    for item in list(corpus.items):  # corpus.drop edits corpus.items
+        try:
+            clips.append(_clip_frames(item.path))
+        except MediaError as error:
+            failures.append(str(error))
+            corpus.drop(item, str(error))
+    if not clips:
+        raise MediaError(f"{corpus.account.root}: no clip could be decoded ({failures[0]})")
+    return clips

@@ -13,6 +13,10 @@ the trained networks that exist (each entry says which, or why it was not measur
   not measured; given instead: the cosine between int8 and fp32 embeddings of the seeded
   untrained networks on held-out real inputs (RAVDESS actor 15 patches, MEAD M030 crops),
   calibrated on other speakers (actor 02, W009).
+
+The two scored entries carry their corpus's ``files`` (seen = kept + skipped) and
+``skipped`` (each file not scored, with why: a class FER2013 lacks, a clip that cannot be
+decoded; the speakers not held out as one count).
 """
 
 from __future__ import annotations
@@ -25,15 +29,50 @@ import numpy as np
 import torch
 
 from avemotion.encoders.bundle import Encoder, load_encoder
+from avemotion.encoders.datasets import Corpus
 from avemotion.encoders.fast import BranchRunner, Calibration, accelerate, branch_runner
+from avemotion.encoders.media import MediaError
 from avemotion.encoders.steps import StepConfig
 from avemotion.store import STEPS_PER_SECOND
 
 DEFAULT_AUDIO_ENCODER = Path.home() / ".cache" / "avemotion" / "encoders" / "ravdess-audio"
 
 
+def file_account(corpus: Corpus) -> dict[str, Any]:
+    """``files`` (seen = kept + skipped) and ``skipped`` (each file with why) of a scored
+    corpus. The files of speakers left out by a selection (every actor the encoder trained
+    on: most of the corpus, one reason) are one line with their count."""
+    lines = corpus.account.lines()
+    skipped = [line for line in lines if "not selected" not in line]
+    if len(skipped) < len(lines):
+        skipped.append(f"{len(lines) - len(skipped)} file(s) of speakers not selected")
+    return {"files": corpus.account.counts(), "skipped": skipped}
+
+
 def _points(fp32: float, other: float) -> float:
     return round(100.0 * (other - fp32), 2)
+
+
+def _scored(
+    result: dict[str, Any], correct: dict[str, list[int]], steps: float, diff: float
+) -> dict[str, Any]:
+    """``result`` with each path's clip and step accuracy (``correct``: clips and steps
+    right per path, over ``result["clips"]`` clips of ``steps`` steps), the fast path's
+    deltas in points and the largest posterior difference. With no clip scored (every one
+    skipped: the pipeline benchmark's timings must survive it) it says so instead."""
+    if result["clips"] == 0:
+        return {**result, "not_measured": "no clip could be scored (see skipped)"}
+    for path, (clips_ok, steps_ok) in correct.items():
+        result[path] = {
+            "clip_accuracy": round(clips_ok / result["clips"], 4),
+            "step_accuracy": round(steps_ok / steps, 4),
+        }
+    for level in ("clip", "step"):
+        result[f"{level}_delta_points"] = _points(
+            result["fp32"][f"{level}_accuracy"], result["fast"][f"{level}_accuracy"]
+        )
+    result["posterior_max_abs_diff"] = diff
+    return result
 
 
 def _audio_posteriors(encoder: Encoder, runner: BranchRunner, patches: torch.Tensor) -> np.ndarray:
@@ -55,8 +94,12 @@ def audio_small_accuracy(data: Path, enc_dir: Path) -> dict[str, Any]:
     runners = {p: accelerate(encoder, p)["audio"] for p in ("fp32", "fast")}
     correct = {p: [0, 0] for p in runners}  # clips, steps
     steps = diff = 0.0
-    for item in corpus.items:
-        clip = decode_clip(encoder, item, StepConfig(encoder.steps_per_second), None)
+    for item in list(corpus.items):  # corpus.drop edits corpus.items
+        try:
+            clip = decode_clip(encoder, item, StepConfig(encoder.steps_per_second), None)
+        except MediaError as error:  # one bad clip is skipped with its reason, not fatal
+            corpus.drop(item, str(error))
+            continue
         label = encoder.class_names.index(item.label)
         posteriors = {p: _audio_posteriors(encoder, r, clip.patches) for p, r in runners.items()}
         for path, post in posteriors.items():
@@ -65,39 +108,29 @@ def audio_small_accuracy(data: Path, enc_dir: Path) -> dict[str, Any]:
             correct[path][1] += int((post.argmax(1) == label).sum())
         steps += len(clip.patches)
         diff = max(diff, float(np.abs(posteriors["fp32"] - posteriors["fast"]).max()))
-    n = len(corpus.items)
     result: dict[str, Any] = {
         "network": f"{encoder.identity} from {enc_dir}",
-        "clips": n,
+        "clips": len(corpus.items),
         "speakers": list(heldout),
         "backend": runners["fast"].backend,
+        **file_account(corpus),
     }
-    for path, (clips_ok, steps_ok) in correct.items():
-        result[path] = {
-            "clip_accuracy": round(clips_ok / n, 4),
-            "step_accuracy": round(steps_ok / steps, 4),
-        }
-    result["clip_delta_points"] = _points(
-        result["fp32"]["clip_accuracy"], result["fast"]["clip_accuracy"]
-    )
-    result["step_delta_points"] = _points(
-        result["fp32"]["step_accuracy"], result["fast"]["step_accuracy"]
-    )
-    result["posterior_max_abs_diff"] = diff
-    return result
+    return _scored(result, correct, steps, diff)
 
 
 def mini_xception_accuracy(data: Path, weights: Path) -> dict[str, Any]:
     """fp32 against ``fast`` for the zero-shot FER2013 mini-Xception on MEAD."""
-    from avemotion.encoders.datasets import list_dataset
+    from avemotion.benchmarks.faces import video_corpus
     from avemotion.encoders.face import FaceConfig, load_cascade
     from avemotion.encoders.mini_xception import FER_CLASSES, fer_index
     from avemotion.encoders.models import VISUAL_FACE_SEARCH, mini_xception_branch
     from avemotion.encoders.steps import clip_steps
 
-    items, classes = list_dataset("mead", data / "mead-video", "visual")
-    items = [i for i in items if fer_index(i.label) is not None]
-    net, _ = mini_xception_branch(str(weights), classes)
+    corpus = video_corpus("mead", data / "mead-video")
+    for item in list(corpus.items):  # corpus.drop edits corpus.items
+        if fer_index(item.label) is None:
+            corpus.drop(item, f"{item.path}: class {item.label}: FER2013 does not name it")
+    net, _ = mini_xception_branch(str(weights), corpus.classes)
     net.eval()
     example = torch.zeros(1, 64, 64, 3, dtype=torch.uint8)
     runners = {p: branch_runner("visual", net, example, p) for p in ("fp32", "fast")}
@@ -105,8 +138,15 @@ def mini_xception_accuracy(data: Path, weights: Path) -> dict[str, Any]:
     correct = {p: [0, 0] for p in runners}
     steps = diff = 0.0
     k = len(FER_CLASSES)
-    for item in items:
-        crops = clip_steps(item, False, True, StepConfig(STEPS_PER_SECOND, 64), face, cascade).crops
+    for item in list(corpus.items):
+        try:
+            steps_of = clip_steps(
+                item, False, True, StepConfig(STEPS_PER_SECOND, 64), face, cascade
+            )
+        except MediaError as error:  # one bad clip is skipped with its reason, not fatal
+            corpus.drop(item, str(error))
+            continue
+        crops = steps_of.crops
         assert crops is not None
         label = fer_index(item.label)
         logs = {p: r(torch.from_numpy(crops))[:, -k:].numpy() for p, r in runners.items()}
@@ -117,20 +157,11 @@ def mini_xception_accuracy(data: Path, weights: Path) -> dict[str, Any]:
         diff = max(diff, float(np.abs(np.exp(logs["fp32"]) - np.exp(logs["fast"])).max()))
     result: dict[str, Any] = {
         "network": f"FER2013 mini-Xception {weights}, zero-shot (its 7 FER classes)",
-        "clips": len(items),
+        "clips": len(corpus.items),
         "backend": runners["fast"].backend,
+        **file_account(corpus),
     }
-    for path, (clips_ok, steps_ok) in correct.items():
-        result[path] = {
-            "clip_accuracy": round(clips_ok / len(items), 4),
-            "step_accuracy": round(steps_ok / steps, 4),
-        }
-    for level in ("clip", "step"):
-        result[f"{level}_delta_points"] = _points(
-            result["fp32"][f"{level}_accuracy"], result["fast"][f"{level}_accuracy"]
-        )
-    result["posterior_max_abs_diff"] = diff
-    return result
+    return _scored(result, correct, steps, diff)
 
 
 def paper_int8_agreement(data: Path, work: Path) -> dict[str, Any]:

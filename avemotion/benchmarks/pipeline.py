@@ -336,7 +336,9 @@ def _accuracy(sizes: tuple[str, ...], data: Path | None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run (or read) the pipeline benchmark, print its JSON, optionally draw the chart."""
+    """Run (or read) the pipeline benchmark, print its JSON, optionally write it and draw
+    the chart. The JSON is printed first: a file or figure that fails cannot lose it."""
+    from avemotion.atomic import write_json_atomic
     from avemotion.benchmarks.pipeline_plot import plot_stages
 
     parser = argparse.ArgumentParser(prog="python -m avemotion.benchmarks.pipeline")
@@ -344,25 +346,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", choices=sorted(ENCODER_SIZES), default=None)
     parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy checks")
     parser.add_argument("--from", dest="source", default=None, help="plot this result JSON")
-    parser.add_argument("--plot", default=None, help="write the stage bar chart (PNG)")
+    parser.add_argument(
+        "--plot", default=None, help="write the stage bar chart (png, pdf, svg…: by its suffix)"
+    )
     parser.add_argument("--out", default=None, help="also write the result JSON here")
     args = parser.parse_args(argv)
-    if args.source is not None:
-        try:
-            result = json.loads(Path(args.source).read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            parser.error(f"--from {args.source}: not a readable result JSON ({error})")
-    else:
-        kwargs: dict[str, Any] = {"quick": args.quick, "accuracy": not args.no_accuracy}
-        if args.sizes:
-            kwargs["sizes"] = tuple(args.sizes)
-        result = run_pipeline_benchmark(**kwargs)
-        if args.out:
-            Path(args.out).write_text(json.dumps(result, indent=1))
+    _check_main_args(parser, args)
+    result = _read_result(parser, args.source) if args.source is not None else _run(args)
+    print(json.dumps(result), flush=True)
+    if args.out:
+        write_json_atomic(args.out, result)
     if args.plot:
         plot_stages(result, args.plot)
-    print(json.dumps(result))
     return 0
+
+
+def _check_main_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before the minutes-long run, what would be ignored (a run's options with
+    ``--from``) or fail only after it (a chart suffix matplotlib cannot write, a missing
+    ``--out`` folder)."""
+    from avemotion.plotting import check_plot_suffix
+
+    if args.source is not None:
+        # --out too: the result is already the --from file; it writes a run's result
+        for flag in ("--quick", "--sizes", "--no-accuracy", "--out"):
+            if getattr(args, flag[2:].replace("-", "_")):
+                parser.error(f"{flag}: not read with --from (it draws a saved result; no run)")
+    if args.plot:
+        try:
+            check_plot_suffix(args.plot)
+        except ValueError as error:
+            parser.error(str(error))
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        parser.error(f"--out {args.out}: no such folder {Path(args.out).resolve().parent}")
+
+
+def _read_result(parser: argparse.ArgumentParser, source: str) -> dict[str, Any]:
+    try:
+        return json.loads(Path(source).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        parser.error(f"--from {source}: not a readable result JSON ({error})")
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"quick": args.quick, "accuracy": not args.no_accuracy}
+    if args.sizes:
+        kwargs["sizes"] = tuple(args.sizes)
+    return run_pipeline_benchmark(**kwargs)
 
 
 if __name__ == "__main__":  # python -m avemotion.benchmarks.pipeline --help

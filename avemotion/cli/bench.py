@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 WHAT = {
@@ -74,40 +75,59 @@ def check_options(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_options(args)
-    result: dict[str, Any]
-    status = 0
+    if args.plot:  # before the minutes-long benchmark, not after it
+        from avemotion.plotting import check_plot_suffix
+
+        check_plot_suffix(args.plot)
+    result, status = _run_benchmark(args)
+    if args.what == "faces":
+        _print_file_account(args, result)
+    print(json.dumps(result), flush=True)
+    if args.plot:  # after the result is out: a figure that fails cannot lose it
+        from avemotion.benchmarks.pipeline_plot import plot_stages
+
+        plot_stages(result, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return status
+
+
+def _run_benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    """The chosen benchmark's result and the exit status (1: fuzz broke an invariant)."""
     if args.what == "env":
         from avemotion.benchmarks.env_speed import run_env_benchmark
 
-        result = run_env_benchmark(quick=args.quick)
-    elif args.what == "pipeline":
+        return run_env_benchmark(quick=args.quick), 0
+    if args.what == "pipeline":
         from avemotion.benchmarks.pipeline import run_pipeline_benchmark
 
-        result = run_pipeline_benchmark(quick=args.quick)
-        if args.plot:
-            from avemotion.benchmarks.pipeline_plot import plot_stages
-
-            plot_stages(result, args.plot)
-    elif args.what == "agents":
+        return run_pipeline_benchmark(quick=args.quick), 0
+    if args.what == "agents":
         from avemotion.agents.bench import bench_agents
 
         steps = _positive(args.steps, 50_000)
-        result = bench_agents(args.features, steps=steps, seed=args.seed)
-    elif args.what == "faces":
+        return bench_agents(args.features, steps=steps, seed=args.seed), 0
+    if args.what == "faces":
         from avemotion.benchmarks.faces import run_faces_benchmark
         from avemotion.encoders.mini_xception import default_weights_path
         from avemotion.shared import shared_data_root
 
         weights = args.weights or str(default_weights_path())
         root = args.root or str(shared_data_root() / "mead-video")
-        result = run_faces_benchmark(root, weights)
-    elif args.what == "fuzz":
-        from avemotion.benchmarks.fuzz import run_fuzz
+        return run_faces_benchmark(root, weights), 0
+    from avemotion.benchmarks.fuzz import run_fuzz
 
-        result = run_fuzz(steps=_positive(args.steps, 1_000_000), seed=args.seed)
-        status = 1 if result["violations"] else 0
-    print(json.dumps(result))
-    return status
+    result = run_fuzz(steps=_positive(args.steps, 1_000_000), seed=args.seed)
+    return result, 1 if result["violations"] else 0
+
+
+def _print_file_account(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """On stderr (stdout holds only the JSON), as extract prints it: the corpus's files seen
+    = kept + skipped, then each skipped file with its reason."""
+    from avemotion.encoders.corpus_files import summary_line
+
+    print(summary_line(result["root"], result["files"]), file=sys.stderr)
+    for line in result["skipped"]:
+        print(f"  skipped {line}", file=sys.stderr)
 
 
 def _positive(steps: int | None, default: int) -> int:

@@ -35,7 +35,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--audio", help="audio file (wav, flac, or any container with an audio track)"
     )
-    parser.add_argument("--camera", type=int, help="read camera N (/dev/videoN) instead of files")
+    parser.add_argument(
+        "--camera",
+        type=int,
+        help="read camera N (/dev/videoN) instead of files (runs with a visual part)",
+    )
     parser.add_argument(
         "--device",
         default="auto",
@@ -43,7 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "is not exercised by CI (an integer N is still read as --camera N)",
     )
     parser.add_argument(
-        "--audio-device", help="ALSA capture device for live audio with --camera (e.g. default)"
+        "--audio-device",
+        help="ALSA capture device for live audio (e.g. default): with --camera N for an "
+        "audio-visual run, alone for an audio-only one",
     )
     parser.add_argument("--run", required=True, help="trained run directory (from avemotion train)")
     parser.add_argument(
@@ -52,7 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--realtime",
         action="store_true",
-        help="pace file input at wall-clock speed, as a live source",
+        help="pace file input at wall-clock speed, as a live source (files only: a capture "
+        "device is real time already)",
     )
     parser.add_argument(
         "--plot",
@@ -69,7 +76,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-lookahead",
         action="store_true",
-        help="search faces on the main thread only (faster on a machine with no free core)",
+        help="search faces on the main thread only (faster on a machine with no free core; "
+        "runs with a visual part)",
     )
     parser.add_argument(
         "--speaker-state",
@@ -114,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
     device = _check_args(args)
     torch.set_num_threads(args.threads)
     recognizer = _load_recognizer(args, device)
+    _check_against_run(args, recognizer)
     chunks, inputs = _open_source(args, recognizer)
-    live = args.camera is not None
+    live = _live(args)
     try:
         summary = run_stream(
             recognizer,
@@ -135,41 +144,47 @@ def _check_args(args: argparse.Namespace) -> torch.device:
     """Resolve ``--device`` (reading the old ``--device N`` as ``--camera N``) and reject
     inputs that contradict each other; return the device the networks run on."""
     from avemotion.device import resolve_device
+    from avemotion.plotting import check_plot_suffix
 
     if args.device.isdigit():  # the camera's old spelling, --device N
         args.camera, args.device = int(args.device), "auto"
     device = resolve_device(args.device)
-    if args.camera is None and args.video is None and args.audio is None:
-        raise ValueError("input: give --video and/or --audio, or --camera")
-    if args.camera is not None and (args.video or args.audio):
+    files = args.video is not None or args.audio is not None
+    if not files and not _live(args):
+        raise ValueError("input: give --video and/or --audio, or --camera N and/or --audio-device")
+    if args.camera is not None and files:
         raise ValueError("--camera: read either a capture device or files, not both")
-    if args.audio_device is not None and args.camera is None:
+    if args.audio_device is not None and files:
         # files carry their own audio; the capture device would be ignored
-        raise ValueError("--audio-device: live audio goes with --camera N, not with files")
+        raise ValueError("--audio-device: read either a capture device or files, not both")
+    if args.realtime and _live(args):  # it would change nothing: a device delivers in real time
+        raise ValueError("--realtime: paces files; a capture device is read in real time already")
     if args.inference != "fp32" and device.type != "cpu":
         raise ValueError(f"--inference {args.inference}: runs on the CPU; use --device cpu")
     if args.threads < 1:  # was clamped to 1 without a word
         raise ValueError(f"--threads: expected an integer >= 1, got {args.threads}")
     if args.plot:
-        _check_plot_suffix(args.plot)
+        check_plot_suffix(args.plot)
     return device
 
 
-def _check_plot_suffix(plot: str) -> None:
-    """Refuse a ``--plot`` file matplotlib cannot write before streaming: savefig would
-    fail only after the whole stream, and the summary would never be printed. No suffix
-    is written as png (:func:`~avemotion.atomic.save_figure_atomic`)."""
-    from pathlib import Path
+def _live(args: argparse.Namespace) -> bool:
+    """Whether the stream comes from capture devices (a camera, a microphone or both)."""
+    return args.camera is not None or args.audio_device is not None
 
-    from matplotlib.figure import Figure
 
-    writable = Figure().canvas.get_supported_filetypes()
-    suffix = Path(plot).suffix.lower().lstrip(".")
-    if suffix and suffix not in writable:
+def _check_against_run(args: argparse.Namespace, recognizer: OnlineRecognizer) -> None:
+    """Refuse what the run's modality makes useless, known only once the run is loaded,
+    before any file or device is opened: the face look-ahead switch of a run that searches
+    no face, capture devices the run would not read (or lacks)."""
+    from avemotion.online.sources import check_devices
+
+    if args.no_lookahead and not recognizer.need_video:
         raise ValueError(
-            f"--plot {plot}: matplotlib cannot write .{suffix} files; expected one of "
-            + ", ".join(f".{s}" for s in sorted(writable))
+            "--no-lookahead: the run's encoder has no visual part (audio only): no face is searched"
         )
+    if _live(args):
+        check_devices(args.camera, args.audio_device, recognizer.need_video, recognizer.need_audio)
 
 
 def _load_recognizer(args: argparse.Namespace, device: torch.device) -> OnlineRecognizer:
@@ -195,7 +210,7 @@ def _open_source(
     (printed to stderr; none for a capture device)."""
     from avemotion.online.sources import describe_inputs, device_chunks, file_chunks
 
-    if args.camera is not None:
+    if _live(args):
         chunks = device_chunks(
             args.camera, recognizer.need_video, recognizer.need_audio, args.audio_device
         )
@@ -272,7 +287,9 @@ def _plot(args: argparse.Namespace, recognizer: object, summary: dict) -> None:
         return
     from avemotion.online.timeline import plot_timeline
 
-    source = args.video or args.audio or f"camera {args.camera}"
+    source = args.video or args.audio
+    if source is None:
+        source = f"camera {args.camera}" if args.camera is not None else args.audio_device
     plot_timeline(
         recognizer.steps,
         recognizer.class_names,

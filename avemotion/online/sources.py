@@ -232,22 +232,52 @@ def describe_inputs(
     return lines
 
 
+def check_devices(
+    camera: int | None, audio_device: str | None, need_video: bool, need_audio: bool
+) -> None:
+    """Refuse, in one line, capture devices that do not fit the run: one it would never
+    read (the camera of an audio-only run, the microphone of a visual-only one: the number
+    or name would be ignored) or one it needs and was not given."""
+    if not (need_video or need_audio):
+        raise ValueError("device: the run's encoder needs neither audio nor video")
+    if audio_device is not None and not need_audio:
+        raise ValueError(
+            f"--audio-device {audio_device}: the run's encoder has no audio part (visual "
+            "only): no audio would be captured"
+        )
+    if camera is not None and not need_video:
+        raise ValueError(
+            f"--camera {camera}: the run's encoder has no visual part (audio only): no camera "
+            "would be read; give --audio-device alone for live audio"
+        )
+    if need_audio and audio_device is None:
+        raise ValueError(
+            "--audio-device: the run's encoder has an audio part: name an ALSA capture device (e.g. default)"
+        )
+    if need_video and camera is None:
+        raise ValueError(
+            "--camera: the run's encoder has a visual part: name the camera (--camera N)"
+        )
+
+
 def device_chunks(
-    device: int, need_video: bool, need_audio: bool, audio_device: str | None = None
+    device: int | None, need_video: bool, need_audio: bool, audio_device: str | None = None
 ) -> Iterator[MediaChunk]:
-    """Chunks from capture devices: camera ``device`` (OpenCV) and, for audio, the ALSA
-    device ``audio_device`` (PyAV). Raises :class:`MediaError` when a device is missing."""
+    """Chunks from capture devices: camera ``device`` (OpenCV; ``None`` for an audio-only
+    run) and, for audio, the ALSA device ``audio_device`` (PyAV). Devices that do not fit
+    the run raise ``ValueError`` here, before any is opened (:func:`check_devices`); a
+    device that is missing raises :class:`MediaError` when the stream is read."""
+    check_devices(device, audio_device, need_video, need_audio)
+    if need_audio:
+        assert audio_device is not None
+        return _alsa_with_camera(device, audio_device)
+    assert device is not None
+    return _camera_chunks(device)
+
+
+def _camera_chunks(device: int) -> Iterator[MediaChunk]:
     import cv2
 
-    if need_audio:
-        if audio_device is None:
-            raise MediaError(
-                "--audio-device: the run's encoder has an audio part: name an ALSA capture device (e.g. default)"
-            )
-        yield from _alsa_with_camera(device, need_video, audio_device)
-        return
-    if not need_video:
-        raise MediaError("device: the run's encoder needs neither audio nor video")
     capture = cv2.VideoCapture(int(device))
     if not capture.isOpened():
         raise MediaError(
@@ -281,7 +311,9 @@ def _shrink(rgb: np.ndarray) -> np.ndarray:
     )
 
 
-def _alsa_with_camera(device: int, need_video: bool, audio_device: str) -> Iterator[MediaChunk]:
+def _alsa_with_camera(device: int | None, audio_device: str) -> Iterator[MediaChunk]:
+    """The microphone's audio, with camera ``device``'s frames between its blocks (none for
+    an audio-only run: ``device`` is ``None``)."""
     import av
     import cv2
 
@@ -291,7 +323,7 @@ def _alsa_with_camera(device: int, need_video: bool, audio_device: str) -> Itera
         raise MediaError(
             f"audio capture device {audio_device!r}: not available ({_one_line(error)})"
         ) from None
-    capture = cv2.VideoCapture(int(device)) if need_video else None
+    capture = cv2.VideoCapture(int(device)) if device is not None else None
     if capture is not None and not capture.isOpened():
         microphone.close()
         raise MediaError(

@@ -107,3 +107,75 @@ def test_bench_cli_draws_the_chart(
     assert cli(["bench", "pipeline", "--quick", "--plot", str(tmp_path / "c.png")]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1]) == _fabricated_result()
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+PROG = "python -m avemotion.benchmarks.pipeline"
+
+
+@pytest.mark.parametrize(
+    "flags", [["--quick"], ["--sizes", "cpu"], ["--no-accuracy"], ["--out", "copy.json"]]
+)
+def test_from_refuses_the_options_of_a_run(
+    flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--from draws a saved result: a run's options (and --out, which writes a run's
+    result) used to be read only when running, so they were ignored without a word."""
+    source = tmp_path / "result.json"
+    source.write_text(json.dumps(_fabricated_result()))
+    with pytest.raises(SystemExit) as exited:
+        main(["--from", str(source), *flags])
+    captured = capsys.readouterr()
+    assert exited.value.code == 2 and captured.out == ""
+    assert captured.err.splitlines()[-1] == (
+        f"{PROG}: error: {flags[0]}: not read with --from (it draws a saved result; no run)"
+    )
+    assert not (tmp_path / "copy.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--plot", "stages.xyz", "--plot {}: matplotlib cannot write .xyz files; expected one of"),
+        ("--out", "missing/result.json", "--out {}: no such folder {}/missing"),
+    ],
+)
+def test_what_would_fail_after_the_run_is_refused_before_it(
+    flag: str,
+    value: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import avemotion.benchmarks.pipeline as pipeline
+
+    runs: list[dict] = []
+    monkeypatch.setattr(pipeline, "run_pipeline_benchmark", lambda **kw: runs.append(kw))
+    target = tmp_path / value
+    with pytest.raises(SystemExit) as exited:
+        main(["--quick", flag, str(target)])
+    captured = capsys.readouterr()
+    assert exited.value.code == 2 and captured.out == "" and runs == []
+    line = captured.err.splitlines()[-1]
+    assert line.startswith(f"{PROG}: error: " + message.format(target, tmp_path))
+    assert not target.exists()
+
+
+def test_result_is_printed_and_written_before_the_chart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chart that fails to draw no longer loses the printed result (--out was written)."""
+    import avemotion.benchmarks.pipeline as pipeline
+    import avemotion.benchmarks.pipeline_plot as pipeline_plot
+
+    def fail(result: dict, out: str) -> None:
+        raise RuntimeError("cannot draw")
+
+    monkeypatch.setattr(pipeline, "run_pipeline_benchmark", lambda **kw: _fabricated_result())
+    monkeypatch.setattr(pipeline_plot, "plot_stages", fail)
+    out = tmp_path / "result.json"
+    with pytest.raises(RuntimeError, match="cannot draw"):
+        main(["--quick", "--out", str(out), "--plot", str(tmp_path / "s.png")])
+    printed = capsys.readouterr().out.splitlines()
+    assert [json.loads(line) for line in printed] == [_fabricated_result()]
+    assert json.loads(out.read_text()) == _fabricated_result()

@@ -23,7 +23,7 @@ def test_bench_faces_looks_in_the_shared_data_not_the_models(
 
     def fake(root: str, weights: str) -> dict[str, Any]:
         seen.update(root=root, weights=weights)
-        return {}
+        return {"root": root, "files": {"seen": 0, "kept": 0, "skipped": 0}, "skipped": []}
 
     monkeypatch.setattr(faces, "run_faces_benchmark", fake)
     monkeypatch.setenv("AVEMOTION_SHARED_DATA", str(tmp_path / "data"))

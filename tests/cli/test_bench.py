@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from avemotion.cli import main
@@ -27,3 +29,88 @@ def test_an_option_the_benchmark_ignores_is_refused(argv: list[str], flag: str, 
 def test_json_is_accepted_by_every_benchmark(capsys) -> None:
     assert main(["bench", "fuzz", "--steps", "200", "--json"]) == 0
     assert '"violations": 0' in capsys.readouterr().out.splitlines()[-1]
+
+
+def _fabricated_pipeline_result() -> dict:
+    from avemotion.online.records import STAGES
+
+    return {
+        "clip": {"kind": "real", "duration_s": 3.0},
+        "load_average": [1.0],
+        "target_real_time_factor": 0.1,
+        "target_paper_real_time_factor": 0.25,
+        "encoders": {
+            "cpu": {
+                "inference": "fp32",
+                "real_time_factor": 0.2,
+                "steps": 21,
+                "stage_ms_per_step": dict.fromkeys(STAGES, 1.0),
+                "fp32": {"real_time_factor": 0.2, "stage_ms_per_step": dict.fromkeys(STAGES, 1.0)},
+            }
+        },
+    }
+
+
+def test_pipeline_plot_suffix_is_refused_before_the_benchmark(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """``--plot X.xyz`` failed only after the minutes-long run, in savefig's words (not
+    naming --plot), and the result was lost: now one line before anything runs."""
+    import avemotion.benchmarks.pipeline as pipeline
+
+    runs: list[bool] = []
+    monkeypatch.setattr(pipeline, "run_pipeline_benchmark", lambda quick: runs.append(quick))
+    plot = tmp_path / "stages.xyz"
+    assert main(["bench", "pipeline", "--plot", str(plot)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and runs == [] and not plot.exists()
+    (line,) = captured.err.splitlines()
+    head, writable = line.split("; expected one of ")
+    assert head == f"avemotion bench: error: --plot {plot}: matplotlib cannot write .xyz files"
+    assert {".png", ".pdf", ".svg"} <= set(writable.split(", "))
+
+
+def test_pipeline_result_is_printed_before_the_chart_is_drawn(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A chart that fails to draw no longer takes the benchmark's JSON with it."""
+    import avemotion.benchmarks.pipeline as pipeline
+    import avemotion.benchmarks.pipeline_plot as pipeline_plot
+
+    def fail(result: dict, out: str) -> None:
+        raise ValueError(f"{out}: cannot draw")
+
+    monkeypatch.setattr(
+        pipeline, "run_pipeline_benchmark", lambda quick: _fabricated_pipeline_result()
+    )
+    monkeypatch.setattr(pipeline_plot, "plot_stages", fail)
+    plot = tmp_path / "stages.png"
+    assert main(["bench", "pipeline", "--plot", str(plot)]) == 2
+    captured = capsys.readouterr()
+    assert [json.loads(line) for line in captured.out.splitlines()] == [
+        _fabricated_pipeline_result()
+    ]
+    assert captured.err.splitlines() == [f"avemotion bench: error: {plot}: cannot draw"]
+
+
+def test_faces_prints_the_file_account_beside_the_json(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """stdout: the JSON only; stderr: files seen = kept + skipped, then each skipped file."""
+    from avemotion.benchmarks import faces
+
+    result = {
+        "root": "/data/mead",
+        "clips": 1,
+        "files": {"seen": 3, "kept": 1, "skipped": 2},
+        "skipped": ["/data/mead/a.mp4: no video track", "/data/mead/notes.txt: other"],
+    }
+    monkeypatch.setattr(faces, "run_faces_benchmark", lambda root, weights: result)
+    assert main(["bench", "faces", "--root", "/data/mead", "--weights", "w.hdf5"]) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line) for line in captured.out.splitlines()] == [result]
+    assert captured.err.splitlines() == [
+        "/data/mead: 3 file(s) seen = 1 kept + 2 skipped",
+        "  skipped /data/mead/a.mp4: no video track",
+        "  skipped /data/mead/notes.txt: other",
+    ]

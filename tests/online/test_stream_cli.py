@@ -57,21 +57,24 @@ def test_audio_visual_json_and_plot(
     assert summary["agent_posteriors"] == at_decision
 
 
-@pytest.mark.parametrize("which, flag", [("audio_run", "--audio"), ("visual_run", "--video")])
+@pytest.mark.parametrize(
+    "which, flags",
+    [("audio_run", ["--audio"]), ("visual_run", ["--no-lookahead", "--video"])],
+)
 def test_single_modality_and_early_stop(
-    which: str, flag: str, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+    which: str, flags: list[str], request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """(--no-lookahead only where faces are searched: an audio-only run refuses it.)"""
     run = request.getfixturevalue(which)
     code, lines, _ = run_cli(
         [
-            flag,
+            *flags,
             str(run.clips[1]),
             "--run",
             str(run.run_dir),
             "--json",
             "--encoder",
             str(run.encoder_dir),
-            "--no-lookahead",
         ],
         capsys,
     )
@@ -125,7 +128,10 @@ def test_clear_errors(
     [
         (["--threads", "0"], "--threads: expected an integer >= 1, got 0"),
         (["--threads", "-2"], "--threads: expected an integer >= 1, got -2"),
-        (["--audio-device", "default"], "--audio-device: live audio goes with --camera N"),
+        (
+            ["--audio-device", "default"],
+            "--audio-device: read either a capture device or files, not both",
+        ),
         (["--plot", "timeline.xyz"], "matplotlib cannot write .xyz files; expected one of"),
     ],
 )
@@ -239,3 +245,126 @@ def test_shorter_video_with_separate_audio_says_what_was_cut(
     out = capsys.readouterr().out
     assert code == 0
     assert out.splitlines()[-1].endswith("6 of 6 steps encoded, 10 past the video's end left out")
+
+
+@pytest.fixture
+def no_device_opened(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Every camera or file/ALSA open the stream attempts, recorded and failed."""
+    import av
+    import cv2
+
+    opened: list[tuple] = []
+
+    def record(*args: Any, **kwargs: Any) -> None:
+        opened.append(args)
+        raise OSError(f"opened {args}")
+
+    monkeypatch.setattr(cv2, "VideoCapture", record)
+    monkeypatch.setattr(av, "open", record)
+    return opened
+
+
+AUDIO_ONLY_CAMERA = (
+    "--camera 0: the run's encoder has no visual part (audio only): no camera would be read; "
+    "give --audio-device alone for live audio"
+)
+VISUAL_ONLY_MICROPHONE = (
+    "--audio-device default: the run's encoder has no audio part (visual only): no audio "
+    "would be captured"
+)
+NO_FACES = "--no-lookahead: the run's encoder has no visual part (audio only): no face is searched"
+
+
+@pytest.mark.parametrize(
+    ("which", "flags", "message"),
+    [
+        ("audio_run", ["--camera", "0", "--audio-device", "default"], AUDIO_ONLY_CAMERA),
+        ("audio_run", ["--device", "0", "--audio-device", "default"], AUDIO_ONLY_CAMERA),
+        ("visual_run", ["--camera", "0", "--audio-device", "default"], VISUAL_ONLY_MICROPHONE),
+        ("visual_run", ["--audio-device", "default"], VISUAL_ONLY_MICROPHONE),
+        ("audio_run", ["--audio", "CLIP", "--no-lookahead"], NO_FACES),
+        ("audio_run", ["--audio-device", "default", "--no-lookahead"], NO_FACES),
+        (
+            "av_run",
+            ["--audio-device", "default"],
+            "--camera: the run's encoder has a visual part: name the camera (--camera N)",
+        ),
+        (
+            "av_run",
+            ["--camera", "0"],
+            "--audio-device: the run's encoder has an audio part: name an ALSA capture device "
+            "(e.g. default)",
+        ),
+    ],
+)
+def test_what_the_run_would_not_read_is_refused_before_opening_anything(
+    which: str,
+    flags: list[str],
+    message: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_device_opened: list[tuple],
+) -> None:
+    """A camera for an audio-only run, a microphone for a visual-only one, the face
+    look-ahead switch without faces: each was accepted and ignored (a device the run needs
+    and lacks failed only once the stream was read, after a "stopped after 0 steps" line).
+    Now one line, once the run says what it reads, before any file or device is opened."""
+    run = request.getfixturevalue(which)
+    flags = [str(run.clips[0]) if f == "CLIP" else f for f in flags]
+    plot = tmp_path / "timeline.png"
+    code = main(["stream", *flags, "--run", str(run.run_dir), "--plot", str(plot)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.splitlines() == [f"avemotion stream: error: {message}"]
+    assert no_device_opened == [] and not plot.exists()
+
+
+@pytest.mark.parametrize("device", [["--camera", "0"], ["--audio-device", "default"]])
+def test_realtime_with_a_capture_device_is_refused_before_loading_the_run(
+    device: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture device delivers in real time: --realtime would change nothing."""
+    from avemotion.online.recognizer import OnlineRecognizer
+
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the run was loaded")
+
+    monkeypatch.setattr(OnlineRecognizer, "from_run", never)
+    code = main(["stream", *device, "--realtime", "--run", "RUN"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.splitlines() == [
+        "avemotion stream: error: --realtime: paces files; a capture device is read in real "
+        "time already"
+    ]
+
+
+def test_audio_only_live_stream_reads_the_microphone_alone(
+    audio_run: Any,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--audio-device alone is the live switch of an audio-only run (no camera number to
+    ignore): the microphone (a clip's audio in 0.1 s blocks here) is read, no camera."""
+    import avemotion.online.sources as sources
+    from avemotion.encoders.media import load_audio
+
+    samples = load_audio(audio_run.clips[1])
+    no_device_opened = request.getfixturevalue("no_device_opened")  # after reading the clip
+    called: list[tuple] = []
+
+    def microphone(camera: int | None, audio_device: str) -> Any:
+        called.append((camera, audio_device))
+        for end in range(1600, len(samples) + 1, 1600):
+            yield sources.MediaChunk(end / 16000, audio=samples[end - 1600 : end])
+
+    monkeypatch.setattr(sources, "_alsa_with_camera", microphone)
+    code, lines, err = run_cli(
+        ["--audio-device", "default", "--run", str(audio_run.run_dir), "--json"], capsys
+    )
+    assert code == 0 and err == ""
+    assert called == [(None, "default")] and no_device_opened == []
+    *steps, summary = lines
+    assert summary["decision"] is not None and summary["steps_encoded"] == len(steps) > 0

@@ -1,0 +1,80 @@
+"""The fast path's accuracy check accounts for every file of the corpus it scores: a clip
+FER2013 has no class for, or one that cannot be decoded, is listed with why (it used to be
+dropped without a word, or to abort the whole check)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from optional_extras import require_extra
+
+from avemotion.benchmarks.av_fixture import synthetic_av_clip
+from avemotion.benchmarks.fast_accuracy import file_account, mini_xception_accuracy
+from avemotion.encoders import mini_xception
+from avemotion.encoders.datasets import list_corpus
+
+
+def _weights(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    return mini_xception.write_keras_weights(
+        mini_xception.MiniXception().eval(), tmp_path / "emotion_model.hdf5"
+    )
+
+
+def _mead(data: Path, emotions: tuple[str, ...]) -> tuple[Path, Path, list[Path]]:
+    """MEAD-named clips under ``data/mead-video``, plus a broken one; the contempt clip
+    (no FER2013 class), the broken one and the others."""
+    root = data / "mead-video"
+    root.mkdir(parents=True)
+    clips = [
+        synthetic_av_clip(root / f"M001_front_{e}_level3_001.mp4", 1.2, size=128, seed=i)
+        for i, e in enumerate(emotions)
+    ]
+    broken = root / "M001_front_angry_level3_001.mp4"
+    broken.write_bytes(b"not a video at all")
+    contempt = synthetic_av_clip(root / "M001_front_contempt_level3_001.mp4", 1.2, size=128)
+    return contempt, broken, clips
+
+
+def test_mini_xception_check_lists_the_clips_it_does_not_score(tmp_path: Path) -> None:
+    require_extra("onnxruntime", "onnx")
+    contempt, broken, _ = _mead(tmp_path / "data", ("happy",))
+    result = mini_xception_accuracy(tmp_path / "data", _weights(tmp_path))
+    assert result["clips"] == 1 and result["files"] == {"seen": 3, "kept": 1, "skipped": 2}
+    first, second = result["skipped"]  # sorted by path: angry, then contempt
+    assert first.startswith(f"{broken}: ")
+    assert second == f"{contempt}: class contempt: FER2013 does not name it"
+    assert 0.0 <= result["fp32"]["clip_accuracy"] <= 1.0
+
+
+def test_no_clip_scored_is_said_not_raised(tmp_path: Path) -> None:
+    """The check runs after the pipeline's timings: it must not lose them by raising."""
+    require_extra("onnxruntime", "onnx")
+    _mead(tmp_path / "data", ())
+    result = mini_xception_accuracy(tmp_path / "data", _weights(tmp_path))
+    assert (
+        result["clips"] == 0 and result["not_measured"] == "no clip could be scored (see skipped)"
+    )
+    assert result["files"] == {"seen": 2, "kept": 0, "skipped": 2} and len(result["skipped"]) == 2
+
+
+def test_file_account_folds_the_speakers_not_selected(tmp_path: Path) -> None:
+    """Held-out actors only: the other speakers' files are one counted line, every other
+    reason is listed file by file."""
+    root = tmp_path / "mead"
+    for name in (
+        "M001_front_happy_level3_001",
+        "W002_front_sad_level3_001",
+        "W002_front_happy_level3_001",
+    ):
+        (root / f"{name}.mp4").parent.mkdir(parents=True, exist_ok=True)
+        (root / f"{name}.mp4").write_bytes(b"listed, never decoded")
+    (root / "notes.txt").write_text("x")
+    corpus = list_corpus("mead", root, "visual")
+    corpus.select(["M001"], None, "held-out actors")
+    account = file_account(corpus)
+    assert account["files"] == {"seen": 4, "kept": 1, "skipped": 3}
+    notes, folded = account["skipped"]
+    assert notes.startswith(f"{root / 'notes.txt'}: unsupported extension .txt")
+    assert folded == "2 file(s) of speakers not selected"
