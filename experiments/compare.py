@@ -4,8 +4,7 @@
 
 Writes into that directory: ``comparison.md``, ``comparison.csv``, ``wins.json``,
 ``missing.json`` (every (fold, seed, method) result not found, with the reason; also listed
-under the table),
-``confusion_matrices.png`` (summed over folds and seeds, rows normalised),
+under the table), ``confusion_matrices.png`` (summed over folds and seeds, rows normalised),
 ``accuracy_vs_earliness.png`` (our DQN's wait-bias sweep and curve runs, the threshold and
 fixed-fraction sweeps) and ``training_curves.png``.
 
@@ -67,6 +66,8 @@ def kind_of(name: str) -> str:
 
 def fold_dirs(root: Path, folds: list[str] | None) -> list[Path]:
     """The fold directories under ``root`` (only ``folds`` if given), by name."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such directory (the --out of experiments/loso.py)")
     dirs = sorted(p for p in root.iterdir() if p.is_dir())
     return [fold for fold in dirs if folds is None or fold.name in folds]
 
@@ -164,19 +165,16 @@ def aggregate(reports: list[Report]) -> dict[str, Any]:
     fold_hm = np.array([r["harmonic_mean"] for r in reports])
     rates = [r["training"]["env_steps_per_s"] for r in reports if "training" in r]
     n = np.array([r["n_clips"] for r in reports], dtype=float)
+    decision = float(np.average([r["mean_decision_s"] for r in reports], weights=n))
+    speed = (float(np.mean(rates)), float(np.std(rates))) if rates else (float("nan"),) * 2
     row: dict[str, Any] = {
         "folds": len({r["fold"] for r in reports}),
         "seeds": len(seeds),
         "n_clips": int(n.sum() / len(seeds)),
         "confusion_matrix": np.sum([np.array(r["confusion_matrix"]) for r in reports], axis=0),
         "class_names": reports[0]["class_names"],
-        "mean_decision_s": (
-            float(np.average([r["mean_decision_s"] for r in reports], weights=n)),
-            float("nan"),
-        ),
-        "env_steps_per_s": (float(np.mean(rates)), float(np.std(rates)))
-        if rates
-        else (float("nan"),) * 2,
+        "mean_decision_s": (decision, float("nan")),
+        "env_steps_per_s": speed,
         "fold_hm": (float(fold_hm.mean()), float(fold_hm.std())),
     }
     for i, name in enumerate(("accuracy", "earliness", "harmonic_mean")):
@@ -366,17 +364,16 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("root", help="output directory of experiments/loso.py")
-    parser.add_argument(
-        "--folds", nargs="+", default=None, help="only these folds (default: every fold)"
-    )
-    parser.add_argument(
-        "--out", default=None, help="where to write the table and plots (default: ROOT)"
-    )
+    parser.add_argument("--folds", nargs="+", help="only these folds (default: every fold)")
+    parser.add_argument("--out", help="where to write the table and plots (default: ROOT)")
     args = parser.parse_args(argv)
-    root = Path(args.root)
-    out = Path(args.out) if args.out else root
+    root, out = Path(args.root), Path(args.out or args.root)
+    try:  # before anything is written: a missing ROOT or one without results is one line
+        methods = collect(root, args.folds)
+    except FileNotFoundError as error:
+        print(f"compare: error: {error}", file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
-    methods = collect(root, args.folds)
     table = {m: aggregate(reports) for m, reports in methods.items()}
     kinds = {m: reports[0]["kind"] for m, reports in methods.items()}
     wins = compare_to_best(methods, table)

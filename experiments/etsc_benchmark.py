@@ -25,6 +25,9 @@ the plot are written from every finished pair.
 
     python experiments/etsc_benchmark.py --out results/etsc-benchmark
     python experiments/etsc_benchmark.py --quick --out /tmp/etsc   # a smoke test
+
+``--quick`` only fills what is not given: ``--sets``, ``--seeds`` and ``--steps`` given with
+it are kept (it always leaves MiniRocket out).
 """
 
 from __future__ import annotations
@@ -282,25 +285,35 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", default="results/etsc-benchmark")
-    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS), metavar="SET")
+    parser.add_argument(
+        "--sets",
+        nargs="+",
+        choices=list(SETS),
+        metavar="SET",
+        help=f"default: all 8 (with --quick: {' '.join(QUICK_SETS)})",
+    )
     parser.add_argument(
         "--steps",
         type=int,
-        default=DEFAULT_STEPS,
-        help="our DQN's env steps per run (default: as `avemotion train`)",
+        help="our DQN's env steps per run (default: as `avemotion train`; with --quick: 300)",
     )
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: 3; with --quick: 1)")
     parser.add_argument("--no-minirocket", dest="minirocket", action="store_false")
     parser.add_argument("--plot", default="docs/etsc_benchmark.png", help="PNG path ('' for none)")
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke test: 2 small sets, 1 seed, 300 steps, no MiniRocket",
+        help="smoke test: no MiniRocket and, unless given, 2 small sets, 1 seed, 300 steps",
     )
     args = parser.parse_args(argv)
+    if args.sets is None:  # --quick fills only what is not given, never overrides it
+        args.sets = list(QUICK_SETS) if args.quick else list(SETS)
+    if args.steps is None:
+        args.steps = 300 if args.quick else DEFAULT_STEPS
+    if args.seeds is None:
+        args.seeds = 1 if args.quick else 3
     if args.quick:
-        args.sets = [s for s in args.sets if s in QUICK_SETS] or list(QUICK_SETS)
-        args.steps, args.seeds, args.minirocket = min(args.steps, 300), 1, False
+        args.minirocket = False
     if args.steps < 1 or args.seeds < 1:
         parser.error("--steps and --seeds: expected positive integers")
     return args

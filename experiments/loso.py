@@ -11,17 +11,30 @@ same posterior. Optionally our DQN is also trained at several fixed earliness we
     python experiments/loso.py --out results/loso-synthetic --steps 50000 --seeds 0 1 2
     python experiments/compare.py results/loso-synthetic
 
+Every input (folds, seeds, budget, each job's options) is checked before anything is
+written. ``--set`` holds options of our DQN: it applies to the ``dqn*`` jobs (the curve runs
+too) and is refused when no job trains our DQN.
+
 Layout of OUT (resumable: a fold/seed/agent whose ``eval.json`` exists is skipped)::
 
     OUT/<speaker>/seed<s>/<agent>/          a run directory + eval.json
     OUT/<speaker>/seed<s>/dqn-ew<w>/        curve runs of our DQN (--earliness-weights)
     OUT/<speaker>/seed<s>/dqn-wait<c>/      curve runs on the "signed" reward (--wait-costs)
     OUT/<speaker>/seed<s>/baselines.json    the rules' reports + threshold/fraction curves
+
+Each ``eval.json`` records its job's ``settings`` (agent, steps, seed, fold, the store's
+digest, the agent config its options make). A finished one is reused only when they equal
+the job asked for now (one written before they were recorded: when its run's
+``config.json`` shows them equal); otherwise the run is refused in one line naming the file
+and the field, as it is when ``OUT/experiment.json`` holds another ``--steps``, ``--set`` or
+store: results of other settings are never pooled in one OUT.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import tempfile
 import time
@@ -30,8 +43,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from avemotion.agents.dqn_config import DQNConfig
 from avemotion.agents.evaluate import evaluate_run
-from avemotion.agents.run_dir import read_summary
+from avemotion.agents.run_dir import read_run_config, read_summary, store_digest
+from avemotion.agents.run_options import agent_configuration, check_data
 from avemotion.agents.runner import AGENTS, DEFAULT_STEPS, train
 from avemotion.atomic import write_json_atomic
 from avemotion.envs.core import resolve_store
@@ -45,6 +60,13 @@ ALL_AGENTS = (
     "sb3-recurrent-ppo",
     "sb3-maskable-ppo",
 )
+SETTINGS = ("agent", "steps", "seed", "fold", "store_digest", "agent_config")
+"""What a finished ``eval.json`` must share with the job asked for to be reused."""
+EXPERIMENT = ("steps", "dqn_options", "store_digest")
+"""What ``OUT/experiment.json`` must share with this run (``store`` for one written before
+the digest was recorded)."""
+Job = tuple[str, str, dict, tuple | None]
+"""(name, agent, curve options, (curve parameter, value) or None)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -89,11 +111,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_fold(args: argparse.Namespace, store, speaker: str, seed: int, dqn_options: dict) -> None:
-    """Train and evaluate every job of one (held-out speaker, seed)."""
-    seed_dir = Path(args.out) / speaker / f"seed{seed}"
-    seed_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(agent, agent, {}, None) for agent in args.agents]
+def fold_jobs(args: argparse.Namespace) -> list[Job]:
+    """The jobs of every (held-out speaker, seed), in order (the first one's run also
+    gives the fold's baselines)."""
+    jobs: list[Job] = [(agent, agent, {}, None) for agent in args.agents]
     jobs += [
         (f"dqn-wait{c:g}", "dqn", {"reward": "signed", "wait_cost": c}, ("wait cost", c))
         for c in args.wait_costs
@@ -102,12 +123,184 @@ def run_fold(args: argparse.Namespace, store, speaker: str, seed: int, dqn_optio
         (f"dqn-ew{w:g}", "dqn", {"earliness_weight": w, "tune_wait_bias": False}, ("w", w))
         for w in args.earliness_weights
     ]
-    for i, (name, agent, curve_options, curve) in enumerate(jobs):
+    return jobs
+
+
+def job_options(agent: str, dqn_options: dict, curve_options: dict) -> dict:
+    """A job's options: ``--set`` for our DQN's jobs, then its curve's."""
+    return {**(dqn_options if agent.startswith("dqn") else {}), **curve_options}
+
+
+def finished(seed_dir: Path, i: int, name: str) -> bool:
+    """Whether job ``i`` of a (fold, seed) is done: its eval.json (the first job's also
+    needs the fold's baselines.json)."""
+    done = (seed_dir / name / "eval.json").is_file()
+    return done and (i > 0 or (seed_dir / "baselines.json").is_file())
+
+
+def normal(value):
+    """``value`` as JSON reads it back (tuples become lists), to compare with a file."""
+    return json.loads(json.dumps(value))
+
+
+def plan(args: argparse.Namespace, store) -> tuple[list[str], dict, dict]:
+    """Check every input before anything is written; return the folds, our DQN's options
+    and each (fold, seed, job name)'s settings. Each refusal is one line naming the option."""
+    from avemotion.cli.train import parse_options
+
+    speakers = list(store.speaker_set)
+    folds = list(args.folds) if args.folds is not None else speakers
+    unknown = [fold for fold in folds if fold not in speakers]
+    if unknown:
+        raise ValueError(f"--folds: {unknown} not speakers of {store.path} (its: {speakers})")
+    if len(speakers) < 2:
+        raise ValueError(f"{store.path}: one speaker ({speakers}); nothing to train on")
+    if any(seed < 0 for seed in args.seeds):
+        raise ValueError(f"--seeds: expected integers >= 0, got {args.seeds}")
+    if args.steps < 1:
+        raise ValueError(f"--steps: expected a positive integer, got {args.steps}")
+    jobs = fold_jobs(args)
+    for flag, values in (
+        ("--folds", folds),
+        ("--seeds", args.seeds),
+        ("jobs", [j[0] for j in jobs]),
+    ):
+        if len(set(values)) < len(values):
+            raise ValueError(f"{flag}: {values} names one twice")
+    dqn_options = parse_options(args.set)
+    if dqn_options and not any(agent.startswith("dqn") for _, agent, _, _ in jobs):
+        raise ValueError(
+            f"--set: options of our DQN, and no job trains it (--agents {' '.join(args.agents)}, "
+            "no --wait-costs or --earliness-weights)"
+        )
+    training = store.subset(exclude_speakers=[folds[0]])  # every fold trains on all but one
+    digest, settings = store_digest(store), {}
+    for name, agent, curve_options, _ in jobs:
+        options = job_options(agent, dqn_options, curve_options)
+        try:
+            _, agent_config = agent_configuration(agent, dict(options), False)
+            check_data(training, "auto", options, options)
+        except ValueError as error:
+            raise ValueError(f"job {name} ({agent}): {error}") from None
+        for speaker in folds:
+            for seed in args.seeds:
+                settings[(speaker, seed, name)] = {
+                    "agent": agent,
+                    "steps": int(args.steps),
+                    "seed": int(seed),
+                    "fold": speaker,
+                    "store": str(store.path),
+                    "store_digest": digest,
+                    "agent_config": normal(agent_config),
+                }
+    return folds, dqn_options, settings
+
+
+def first_difference(recorded, asked, field: str) -> tuple[str, object, object] | None:
+    """The first field (``a.b`` for nested dicts) whose values differ, with both values."""
+    if isinstance(recorded, dict) and isinstance(asked, dict):
+        for key in sorted(set(recorded) | set(asked), key=str):
+            found = first_difference(recorded.get(key), asked.get(key), f"{field}.{key}")
+            if found:
+                return found
+        return None
+    return None if recorded == asked else (field, recorded, asked)
+
+
+def refuse_difference(path: Path, recorded: dict, asked: dict, fields: tuple) -> None:
+    """Refuse, in one line naming ``path`` and the field, settings that differ."""
+    for field in fields:
+        found = first_difference(recorded.get(field), asked.get(field), field)
+        if found:
+            raise ValueError(
+                f"{path}: {found[0]}: {found[1]!r} there, {found[2]!r} asked; results of "
+                "other settings are not pooled (use another --out, or remove that result)"
+            )
+
+
+def recorded_settings(eval_path: Path, asked: dict) -> dict:
+    """The settings of a finished job: recorded in its eval.json, or for one written before
+    they were, read from its run's files (:func:`legacy_settings`)."""
+    try:
+        result = json.loads(eval_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{eval_path}: unreadable JSON ({error})") from None
+    if "settings" in result:
+        return result["settings"]
+    try:
+        return legacy_settings(eval_path.parent, asked)
+    except (FileNotFoundError, ValueError, TypeError, KeyError) as error:
+        raise ValueError(
+            f"{eval_path}: settings: not recorded (written before loso recorded them) and "
+            f"its run's files cannot show them ({error}); use another --out"
+        ) from None
+
+
+def legacy_settings(run_dir: Path, asked: dict) -> dict:
+    """A run's settings from its ``config.json``. What the posterior fit settled is taken
+    as asked only where the asked value settles the same way: ``stop_time_feature="auto"``
+    when the run's ``rules.json`` selection resolves it to the recorded value, ``obs_mode``
+    when the agent read posteriors (the fit then sets it, whatever was asked)."""
+    from avemotion.agents.runner import time_says_more
+
+    config = read_run_config(run_dir)
+    agent_config = config["agent_config"]
+    if config["agent"].startswith("dqn"):
+        agent_config = dataclasses.asdict(DQNConfig.from_dict(agent_config, saved=True))
+        wanted = asked["agent_config"]
+        if wanted.get("stop_time_feature") == "auto":
+            rules = json.loads((run_dir / "rules.json").read_text())
+            selection = (rules.get("selection") or {}).get(rules.get("posterior"), {})
+            if agent_config["stop_time_feature"] == time_says_more(selection):
+                agent_config["stop_time_feature"] = "auto"
+        if config.get("agent_input") == "posteriors":
+            agent_config["obs_mode"] = wanted.get("obs_mode")
+    training = config.get("training") or {}
+    excluded = training.get("exclude_speakers") or []
+    return {
+        "agent": config["agent"],
+        "steps": config.get("steps"),
+        "seed": config.get("seed"),
+        "fold": excluded[0] if len(excluded) == 1 else excluded,
+        "store_digest": training.get("digest"),
+        "agent_config": normal(agent_config),
+    }
+
+
+def check_experiment(out: Path, record: dict) -> None:
+    """Refuse to add to ``OUT`` when its experiment.json holds other steps, --set options
+    or store (compare.py pools every fold under OUT)."""
+    from avemotion.cli.train import parse_options
+
+    path = out / "experiment.json"
+    if not path.is_file():
+        return
+    try:
+        previous = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: unreadable JSON ({error})") from None
+    fields = EXPERIMENT
+    if "store_digest" not in previous:  # written before loso recorded them
+        fields = ("steps", "dqn_options", "store")
+        try:
+            previous["dqn_options"] = parse_options(previous.get("set") or [])
+        except ValueError:
+            previous["dqn_options"] = previous.get("set")
+    refuse_difference(path, previous, normal(record), fields)
+
+
+def run_fold(
+    args: argparse.Namespace, store, speaker: str, seed: int, dqn_options: dict, settings: dict
+) -> None:
+    """Train and evaluate every job of one (held-out speaker, seed) not finished yet."""
+    seed_dir = Path(args.out) / speaker / f"seed{seed}"
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    for i, (name, agent, curve_options, curve) in enumerate(fold_jobs(args)):
         eval_path = seed_dir / name / "eval.json"
         baselines_path = seed_dir / "baselines.json"
-        if eval_path.is_file() and (i > 0 or baselines_path.is_file()):
-            continue
-        options = dict(dqn_options) if agent.startswith("dqn") else {}
+        if finished(seed_dir, i, name):
+            continue  # main checked its settings
+        options = job_options(agent, dqn_options, curve_options)
         run = train(
             agent,
             store,
@@ -117,7 +310,7 @@ def run_fold(args: argparse.Namespace, store, speaker: str, seed: int, dqn_optio
             exclude_speakers=[speaker],
             overwrite=True,
             progress=False,
-            **{**options, **curve_options},
+            **options,
         )
         result = evaluate_run(
             run, store, speakers=[speaker], baselines=i == 0, aeon=not args.no_aeon
@@ -129,6 +322,7 @@ def run_fold(args: argparse.Namespace, store, speaker: str, seed: int, dqn_optio
             )
         result["training"] = read_summary(run)
         result["seed"], result["fold"] = seed, speaker
+        result["settings"] = settings[(speaker, seed, name)]
         if name == "dqn":
             result["bias_sweep"] = dqn_bias_sweep(run, store.subset(speakers=[speaker]))
         if curve is not None:
@@ -159,18 +353,35 @@ def dqn_bias_sweep(run: Path, test) -> list[dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from avemotion.cli.train import parse_options
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:  # StoreError is one
+        print(f"loso: error: {error}", file=sys.stderr)
+        return 2
 
-    store = resolve_store(args.features)
-    folds = args.folds or store.speaker_set
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    write_json_atomic(
-        Path(args.out) / "experiment.json", {**vars(args), "folds": folds, "store": str(store.path)}
-    )
+
+def run(args: argparse.Namespace) -> int:
+    """Check everything (inputs, OUT's earlier results), then run every fold x seed."""
+    out, store = Path(args.out), resolve_store(args.features)
+    folds, dqn_options, settings = plan(args, store)
+    digest = store_digest(store)
+    record = {"steps": args.steps, "dqn_options": dqn_options, "store_digest": digest}
+    check_experiment(out, {**record, "store": str(store.path)})
+    for i, (name, *_) in enumerate(fold_jobs(args)):
+        for speaker in folds:
+            for seed in args.seeds:
+                seed_dir = out / speaker / f"seed{seed}"
+                if finished(seed_dir, i, name):
+                    asked = settings[(speaker, seed, name)]
+                    recorded = recorded_settings(seed_dir / name / "eval.json", asked)
+                    refuse_difference(seed_dir / name / "eval.json", recorded, asked, SETTINGS)
+    out.mkdir(parents=True, exist_ok=True)  # every check is done: now write
+    experiment = {**vars(args), **record, "folds": folds, "store": str(store.path)}
+    write_json_atomic(out / "experiment.json", experiment)
     start = time.perf_counter()
     pairs = [(speaker, seed) for speaker in folds for seed in args.seeds]
     for speaker, seed in tqdm(pairs, desc="folds x seeds", unit="fold"):
-        run_fold(args, store, speaker, seed, parse_options(args.set))
+        run_fold(args, store, speaker, seed, dqn_options, settings)
     print(
         f"{len(folds)} folds x {len(args.seeds)} seeds in {time.perf_counter() - start:.0f} s -> {args.out}"
     )

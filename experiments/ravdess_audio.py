@@ -14,7 +14,8 @@ real-time factor is over the clips extracted (``stores.LEVEL.audio_seconds``).
 
 ``--validate`` runs the same two training stages on actors 01-10 with actors 11-14 held
 out (actors 15-18 unused) and skips extraction: the honest way to compare recipe options
-(``--members``, ``--late-weight``) before the one run on the real split.
+(``--members``, ``--late-weight``) before the one run on the real split. The extraction's
+options (``--store``, ``--workers``) are refused with it.
 
     python experiments/ravdess_audio.py --validate --members 3 --encoder /tmp/val-enc
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -84,7 +86,7 @@ def extract_levels(
     return extracted
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default="../shared/data/ravdess-speech-16k")
     parser.add_argument(
@@ -93,10 +95,10 @@ def main() -> None:
         "with --validate /tmp/avemotion-validate/ravdess-audio)",
     )
     parser.add_argument(
-        "--store", default=str(Path.home() / ".cache/avemotion/stores/ravdess-audio")
+        "--store", help="store to extract (default ~/.cache/avemotion/stores/ravdess-audio)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, help="extraction workers (default 2)")
     parser.add_argument(
         "--members",
         type=int,
@@ -114,7 +116,19 @@ def main() -> None:
         action="store_true",
         help="train on actors 01-10, score on 11-14, no extraction (recipe selection)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.validate:  # it stops before extraction: its options would be ignored
+        options = (("--store", args.store), ("--workers", args.workers))
+        given = [flag for flag, value in options if value is not None]
+        if given:
+            print(
+                f"ravdess_audio: error: {given[0]}: extraction only; --validate does not extract",
+                file=sys.stderr,
+            )
+            return 2
+    if args.store is None:
+        args.store = str(Path.home() / ".cache/avemotion/stores/ravdess-audio")
+    args.workers = 2 if args.workers is None else args.workers
     if args.encoder is None:
         home = (
             Path("/tmp/avemotion-validate")
@@ -133,12 +147,11 @@ def main() -> None:
     print(
         f"  avemotion train-encoder --dataset ravdess --root {args.root} --modality temporal --init {args.encoder} --heldout {held} --epochs 20 --batch-size 32 --temporal-input {TEMPORAL_INPUT} --temporal-late-weight {args.late_weight}{only} --out {args.encoder}"
     )
-    print(
-        f"  avemotion extract --dataset ravdess --root {args.root} --encoder {args.encoder} --out {args.store}-embedding --level embedding --overwrite"
-    )
-    print(
-        f"  avemotion extract --dataset ravdess --root {args.root} --encoder {args.encoder} --out {args.store} --level temporal --overwrite"
-    )
+    for out, level in ((f"{args.store}-embedding", "embedding"), (args.store, "temporal")):
+        if not args.validate:
+            print(
+                f"  avemotion extract --dataset ravdess --root {args.root} --encoder {args.encoder} --out {out} --level {level} --overwrite"
+            )
     timings: dict[str, float] = {}
     started = time.perf_counter()
     audio = train_encoder(
@@ -186,7 +199,7 @@ def main() -> None:
                 }
             )
         )
-        return
+        return 0
     extracted = extract_levels(args.root, args.encoder, args.store, args.workers, timings)
     total = time.perf_counter() - started
     result = {
@@ -198,7 +211,8 @@ def main() -> None:
         "stores": extracted,
     }
     print(json.dumps(result))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -317,7 +318,31 @@ def code_version() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD"), "changed": [line[3:] for line in changed]}
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse in one line what would be ignored (the DQN stage's options without
+    ``--temporal-store``), a test speaker also trained on, a negative seed or budget."""
+    if not args.temporal_store:
+        for flag, value in (("--dqn-steps", args.dqn_steps), ("--stream-root", args.stream_root)):
+            if value is not None:
+                raise ValueError(f"{flag}: only read by the DQN stage; give --temporal-store too")
+    both = sorted(set(args.train_speakers) & set(args.test_speakers))
+    if both:
+        raise ValueError(f"--test-speakers: {both} also in --train-speakers; must be held out")
+    if any(seed < 0 for seed in args.seeds):
+        raise ValueError(f"--seeds: expected integers >= 0, got {args.seeds}")
+    if args.dqn_steps is not None and args.dqn_steps < 1:
+        raise ValueError(f"--dqn-steps: expected a positive integer, got {args.dqn_steps}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:  # StoreError is one
+        print(f"speaker_adaptation: error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     home = Path.home() / ".cache/avemotion/stores"
     parser.add_argument("--store", default=str(home / "ravdess-audio-embedding"))
@@ -325,11 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-speakers", nargs="+", default=TRAIN)
     parser.add_argument("--test-speakers", nargs="+", default=TEST)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--dqn-steps", type=int, default=DEFAULT_STEPS, help="as `avemotion train`")
+    parser.add_argument(
+        "--dqn-steps", type=int, help="with --temporal-store (default: as `avemotion train`)"
+    )
     parser.add_argument(
         "--stream-root",
-        help="corpus folder (RAVDESS): stream 5 held-out clips of the first seed's adapted run "
-        "with a speaker state and compare the rows with the adapted store",
+        help="with --temporal-store, a corpus folder (RAVDESS): stream 5 held-out clips of the "
+        "first seed's adapted run with a speaker state and compare the rows with the adapted store",
     )
     parser.add_argument(
         "--out", default="results/speaker-adaptation", help="work directory (stores, runs)"
@@ -337,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="docs/speaker_adaptation.json", help="the figures")
     parser.add_argument("--plot", default="docs/speaker_adaptation.png")
     args = parser.parse_args(argv)
+    check_arguments(args)  # before anything is written
+    steps = DEFAULT_STEPS if args.dqn_steps is None else args.dqn_steps
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -347,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     for stage in ("whole_clip", "dqn"):
         if stage == "dqn" and args.temporal_store:
             result["dqn"] = dqn(
-                args.temporal_store, args.seeds, args.dqn_steps, out, split, args.stream_root
+                args.temporal_store, args.seeds, steps, out, split, args.stream_root
             )
         result["seconds"] = round(time.perf_counter() - started, 1)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

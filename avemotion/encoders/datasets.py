@@ -144,7 +144,9 @@ def list_corpus(
 
     ``name`` is one of :data:`ADAPTERS` or ``"csv"`` (``root`` is then the CSV file, or a
     folder holding ``data.csv``). Folders in ``exclude`` (an output inside the root) are not
-    walked. Raises :class:`DatasetError` naming the root when no clip is found.
+    walked. Raises :class:`DatasetError` naming the root when no clip is found, and naming
+    ``--allow-outside-root`` when it is set for a corpus other than ``"csv"`` (only a CSV
+    lists paths that could leave the root: set elsewhere, it would be ignored).
     """
     root = Path(root)
     key = _corpus_key(name)
@@ -158,6 +160,11 @@ def list_corpus(
         refused = {f: f"not listed in {csv_file.name}" for f in files}
         refused[csv_file] = LABEL_SHEET
     elif key in ADAPTERS:
+        if allow_outside_root:
+            raise DatasetError(
+                f"--allow-outside-root: only the csv dataset reads it (its paths may leave the "
+                f"root); {name} is listed from its folder layout under {root}"
+            )
         items = ADAPTERS[key](root, modality=modality, refused=refused)
         classes = CLASS_SUBSETS[key]
         folder, files = root, walk(root, exclude=[Path(p) for p in exclude])

@@ -77,6 +77,12 @@ def make_policy(
     )
 
 
+def final_buffer_size(store: Any) -> int:
+    """Steps of one greedy pass over every clip of ``store``: an episode takes at most its
+    clip's length in steps, so a buffer this size keeps every episode of the pass."""
+    return max(int(np.sum(store.lengths)), 1)
+
+
 def train_dqn(
     epochs: int = 2,
     epoch_steps: int = 2_000,
@@ -139,10 +145,13 @@ def train_dqn(
     )
     final_kwargs = {**env_kwargs, **(test_kwargs or {}), "sampling": "sequential"}
     final_env = make_env(**final_kwargs)
-    n_clips = final_env.unwrapped.store.n_clips
+    final_store = final_env.unwrapped.store
+    n_clips = final_store.n_clips
     rewards = final_env.unwrapped.rewards.as_dict()
     final_envs = DummyVectorEnv([lambda: final_env])
-    final = Collector[CollectStats](algorithm, final_envs, ReplayBuffer(10_000))
+    # every step of the pass is kept: a smaller buffer would overwrite the first episodes
+    buffer_size = final_buffer_size(final_store)
+    final = Collector[CollectStats](algorithm, final_envs, ReplayBuffer(buffer_size))
     final.reset()
     stats = final.collect(n_episode=n_clips)
     last = final.buffer.sample_indices(0)
@@ -151,6 +160,11 @@ def train_dqn(
     predictions, labels = finals.info["prediction"][done], finals.info["label"][done]
     for envs in (train_envs, test_envs, final_envs):
         envs.close()
+    if int(done.sum()) != n_clips:
+        raise RuntimeError(
+            f"final test: {int(done.sum())} finished episode(s) in the buffer of {buffer_size} "
+            f"steps, expected {n_clips} (one per clip); final_accuracy would leave some out"
+        )
     return {
         "train_steps": float(result.train_step),
         "best_test_reward": float(result.best_reward),

@@ -11,6 +11,7 @@ from avemotion.encoders.datasets import (
     EMOTIONS,
     DatasetError,
     csv_items,
+    list_corpus,
     list_dataset,
     select_speakers,
 )
@@ -114,6 +115,48 @@ def test_csv_paths_may_not_escape_the_root(tmp_path: Path) -> None:
     ):
         csv_items(csv_file)
     assert len(csv_items(csv_file, allow_outside_root=True)) == 1
+
+
+def test_allow_outside_root_is_refused_where_no_csv_reads_it(tmp_path: Path) -> None:
+    """Only a CSV lists paths that may leave the root: for a folder layout the option would
+    be accepted and ignored, so it is refused in one line naming it. Unset (False, None) it
+    changes nothing, and the csv dataset takes it."""
+    _touch(tmp_path, "ravdess/Actor_01/03-01-05-01-01-01-01.flac")
+    root = tmp_path / "ravdess"
+    expected = (
+        "--allow-outside-root: only the csv dataset reads it (its paths may leave the root); "
+        f"ravdess is listed from its folder layout under {root}"
+    )
+    with pytest.raises(DatasetError) as caught:
+        list_corpus("ravdess", root, "audio", allow_outside_root=True)
+    assert str(caught.value) == expected
+    with pytest.raises(DatasetError) as caught:  # list_dataset goes through list_corpus
+        list_dataset("ravdess", root, "audio", allow_outside_root=True)
+    assert str(caught.value) == expected
+    for unset in (False, None):
+        assert len(list_corpus("ravdess", root, "audio", allow_outside_root=unset).items) == 1
+    (tmp_path / "outside.wav").write_bytes(b"")
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "data.csv").write_text("../outside.wav,happy,s1\n")
+    corpus = list_corpus("csv", tmp_path / "csv", allow_outside_root=True)
+    assert [item.path for item in corpus.items] == [tmp_path / "outside.wav"]
+
+
+def test_train_encoder_refuses_allow_outside_root_before_writing(tmp_path: Path) -> None:
+    from avemotion.encoders.train import TrainConfig, train_encoder
+
+    _touch(tmp_path, "ravdess/Actor_01/03-01-05-01-01-01-01.flac")
+    out = tmp_path / "encoder"
+    config = TrainConfig(
+        dataset="ravdess",
+        root=str(tmp_path / "ravdess"),
+        modality="audio",
+        out=str(out),
+        allow_outside_root=True,
+    )
+    with pytest.raises(DatasetError, match=r"^--allow-outside-root: only the csv dataset"):
+        train_encoder(config)
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,32 @@ def test_table_and_wins_by_hand() -> None:
     assert "our DQN 123 env steps. Our DQN beats the best aeon row on 1 of 2 sets." in table
 
 
+def test_quick_fills_only_what_is_not_given() -> None:
+    """--quick never overrides an explicit --sets, --seeds or --steps; it fills the rest
+    and always leaves MiniRocket out. Without it the defaults are the full benchmark's."""
+    from avemotion.agents.runner import DEFAULT_STEPS
+
+    bench = load_benchmark()
+    given = bench.parse(["--quick", "--sets", "ACSF1", "--seeds", "2", "--steps", "1000"])
+    assert (given.sets, given.seeds, given.steps, given.minirocket) == (["ACSF1"], 2, 1000, False)
+    quick = bench.parse(["--quick"])
+    assert (quick.sets, quick.seeds, quick.steps, quick.minirocket) == (
+        ["ItalyPowerDemand", "GunPoint"],
+        1,
+        300,
+        False,
+    )
+    partly = bench.parse(["--quick", "--steps", "50"])
+    assert (partly.sets, partly.seeds, partly.steps) == (["ItalyPowerDemand", "GunPoint"], 1, 50)
+    full = bench.parse([])
+    assert (full.sets, full.seeds, full.steps, full.minirocket) == (
+        list(bench.SETS),
+        3,
+        DEFAULT_STEPS,
+        True,
+    )
+
+
 @needs_aeon
 def test_stores_keep_every_series_as_shipped(tmp_path) -> None:
     bench = load_benchmark()

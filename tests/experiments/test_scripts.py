@@ -82,9 +82,30 @@ def test_loso_then_compare(store, tmp_path) -> None:
                 == (json.loads((seed_dir / "dqn" / "config.json").read_text())["reward"])
             )
             assert (seed_dir / "baselines.json").is_file()
-    stamp = (out / "P2" / "seed0" / "dqn" / "eval.json").stat().st_mtime_ns
+    from avemotion.agents.run_dir import store_digest
+
+    first = out / "P2" / "seed0" / "dqn" / "eval.json"
+    settings = json.loads(first.read_text())["settings"]
+    assert {k: v for k, v in settings.items() if k != "agent_config"} == {
+        "agent": "dqn",
+        "steps": 120,
+        "seed": 0,
+        "fold": "P2",
+        "store": str(store.path),
+        "store_digest": store_digest(store),
+    }
+    assert settings["agent_config"]["hidden"] == [8]
+    assert settings["agent_config"]["stop_time_feature"] == "auto"  # as asked, before the fit
+    # eval.json files from before settings were recorded: their runs' config.json show them
+    legacy = [out / "P2" / "seed0" / name / "eval.json" for name in ("dqn", "sb3-a2c")]
+    legacy += [out / "P3" / "seed1" / name / "eval.json" for name in ("dqn-wait0.05", "dqn-ew0.5")]
+    for path in legacy:
+        result = json.loads(path.read_text())
+        del result["settings"]
+        path.write_text(json.dumps(result))
+    stamps = [path.stat().st_mtime_ns for path in legacy]
     assert load_script("loso").main(argv) == 0  # resumable: finished folds are skipped
-    assert (out / "P2" / "seed0" / "dqn" / "eval.json").stat().st_mtime_ns == stamp
+    assert [path.stat().st_mtime_ns for path in legacy] == stamps
     compare = load_script("compare")
     assert compare.main([str(out)]) == 0
     table = (out / "comparison.md").read_text()
@@ -107,6 +128,88 @@ def test_loso_then_compare(store, tmp_path) -> None:
     one = tmp_path / "only-p2"
     assert compare.main([str(out), "--folds", "P2", "--out", str(one)]) == 0
     assert "| dqn | same posterior | 1 | 2 |" in (one / "comparison.md").read_text()
+    _loso_refuses_other_settings(out, argv)
+
+
+def _loso_refuses_other_settings(out: Path, argv: list[str]) -> None:
+    """Resuming with another budget or other options is refused in one line naming the
+    file and the field, before anything is written: by experiment.json, and without it by
+    each finished eval.json (one without recorded settings through its run's config)."""
+    import contextlib
+    import io
+
+    def refusal(*changes: tuple[str, str], base: list[str] = argv) -> str:
+        changed = list(base)
+        for old, new in changes:
+            changed[changed.index(old)] = new
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert load_script("loso").main(changed) == 2
+        return err.getvalue()
+
+    tail = "; results of other settings are not pooled (use another --out, or remove that result)"
+    experiment = out / "experiment.json"
+    before = experiment.read_text()
+    assert (
+        refusal(("120", "121")) == f"loso: error: {experiment}: steps: 120 there, 121 asked{tail}\n"
+    )
+    assert refusal(("hidden=[8]", "hidden=[9]")) == (
+        f"loso: error: {experiment}: dqn_options.hidden: [8] there, [9] asked{tail}\n"
+    )
+    assert experiment.read_text() == before
+    experiment.unlink()  # an OUT without it: each finished eval.json is checked
+    legacy = out / "P2" / "seed0" / "dqn" / "eval.json"  # no settings recorded
+    assert refusal(("120", "121")) == f"loso: error: {legacy}: steps: 120 there, 121 asked{tail}\n"
+    assert refusal(("hidden=[8]", "hidden=[9]")) == (
+        f"loso: error: {legacy}: agent_config.hidden: [8] there, [9] asked{tail}\n"
+    )
+    recorded = out / "P3" / "seed0" / "dqn" / "eval.json"
+    only_p3 = [a for i, a in enumerate(argv) if (argv[i - 1], a) != ("--folds", "P2")]
+    assert refusal(("120", "121"), base=only_p3) == (
+        f"loso: error: {recorded}: steps: 120 there, 121 asked{tail}\n"
+    )
+    assert not experiment.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--folds", "P2", "SXX"], "--folds: ['SXX'] not speakers of {store} (its: {speakers})"),
+        (["--folds", "P2", "P2"], "--folds: ['P2', 'P2'] names one twice"),
+        (["--seeds", "0", "-1"], "--seeds: expected integers >= 0, got [0, -1]"),
+        (["--steps", "0"], "--steps: expected a positive integer, got 0"),
+        (["--set", "oops"], "--set: expected KEY=VALUE, got 'oops'"),
+        (
+            ["--set", "batch_size=0"],
+            "job dqn (dqn): dqn config: batch_size: expected an integer >= 1, got 0",
+        ),
+        (  # a later job's bad option: refused before the first job trains
+            ["--wait-costs", "0.05", "-1"],
+            "job dqn-wait-1 (dqn): dqn config: wait_cost: expected a number >= 0, got -1.0",
+        ),
+        (
+            ["--agents", "sb3-a2c", "--set", "batch_size=8"],
+            "--set: options of our DQN, and no job trains it (--agents sb3-a2c, "
+            "no --wait-costs or --earliness-weights)",
+        ),
+    ],
+)
+def test_loso_refuses_bad_input_in_one_line_before_writing(
+    store, tmp_path, capsys, extra, message
+) -> None:
+    out = tmp_path / "loso"
+    argv = ["--features", str(store.path), "--out", str(out), "--agents", "dqn", *extra]
+    assert load_script("loso").main(argv) == 2
+    expected = message.format(store=store.path, speakers=store.speaker_set)
+    assert capsys.readouterr().err == f"loso: error: {expected}\n"
+    assert not out.exists()
+
+
+def test_loso_refuses_a_store_that_is_not_one(tmp_path, capsys) -> None:
+    out, missing = tmp_path / "loso", tmp_path / "no-store"
+    assert load_script("loso").main(["--features", str(missing), "--out", str(out)]) == 2
+    expected = f"{missing}: meta.json: missing (not a feature store, or a half-written one)"
+    assert capsys.readouterr().err == f"loso: error: {expected}\n" and not out.exists()
 
 
 def _fake_report(accuracy: float) -> dict:
@@ -164,6 +267,65 @@ def test_compare_lists_every_missing_result(tmp_path, capsys) -> None:
     for line in compare.missing_lines(missing):
         assert f"- {line}" in table and line in printed
     assert "8 fold/seed/method result(s) missing" in printed
+
+
+def test_compare_refuses_a_missing_root_before_writing(tmp_path, capsys) -> None:
+    compare = load_script("compare")
+    root, out = tmp_path / "no-such-loso", tmp_path / "table"
+    assert compare.main([str(root), "--out", str(out)]) == 2
+    expected = f"{root}: no such directory (the --out of experiments/loso.py)"
+    assert capsys.readouterr().err == f"compare: error: {expected}\n"
+    root.mkdir()  # there, but holding no fold results
+    assert compare.main([str(root), "--out", str(out)]) == 2
+    expected = f"{root}: no fold results (run experiments/loso.py first)"
+    assert capsys.readouterr().err == f"compare: error: {expected}\n"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--dqn-steps", "5"],
+            "--dqn-steps: only read by the DQN stage; give --temporal-store too",
+        ),
+        (
+            ["--stream-root", "x"],
+            "--stream-root: only read by the DQN stage; give --temporal-store too",
+        ),
+        (
+            ["--train-speakers", "A", "B", "--test-speakers", "C", "B"],
+            "--test-speakers: ['B'] also in --train-speakers; must be held out",
+        ),
+        (["--seeds", "0", "-2"], "--seeds: expected integers >= 0, got [0, -2]"),
+        (
+            ["--temporal-store", "t", "--dqn-steps", "0"],
+            "--dqn-steps: expected a positive integer, got 0",
+        ),
+    ],
+)
+def test_speaker_adaptation_refuses_ignored_or_leaking_options(
+    tmp_path, capsys, extra, message
+) -> None:
+    out, figures = tmp_path / "work", tmp_path / "docs"
+    argv = ["--store", str(tmp_path / "store"), "--out", str(out), *extra]
+    argv += ["--json", str(figures / "f.json"), "--plot", str(figures / "f.png")]
+    assert load_script("speaker_adaptation").main(argv) == 2
+    assert capsys.readouterr().err == f"speaker_adaptation: error: {message}\n"
+    assert not out.exists() and not figures.exists()
+
+
+@pytest.mark.parametrize("extra", [["--store", "/tmp/s"], ["--workers", "2"]])
+def test_ravdess_audio_validate_refuses_the_extraction_options(tmp_path, capsys, extra) -> None:
+    """--validate stops before extraction: --store and --workers would be ignored (even
+    --workers 2, the default, is refused when given)."""
+    encoder = tmp_path / "encoder"
+    argv = ["--validate", "--root", str(tmp_path / "corpus"), "--encoder", str(encoder), *extra]
+    assert load_script("ravdess_audio").main(argv) == 2
+    printed = capsys.readouterr()
+    expected = f"ravdess_audio: error: {extra[0]}: extraction only; --validate does not extract\n"
+    assert printed.err == expected and printed.out == ""
+    assert not encoder.exists()
 
 
 def test_compare_pool_by_hand() -> None:

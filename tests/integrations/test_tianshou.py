@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 from optional_extras import require_extra
 
 require_extra("tianshou", "tianshou")
 
-from tianshou.data import Batch  # noqa: E402
+from tianshou.data import Batch, ReplayBuffer  # noqa: E402
 
+import avemotion.integrations.tianshou as ts  # noqa: E402
 from avemotion.integrations.tianshou import make_env, make_policy, train_dqn  # noqa: E402
+from avemotion.store import FeatureStore  # noqa: E402
 
 
 def test_observation_carries_the_env_mask(synthetic) -> None:
@@ -57,3 +61,77 @@ def test_dqn_learns_the_easy_store_through_collector_and_trainer(easy_store) -> 
     # Earliness reward 1 - t/T on clips of 4-7 steps: above 0.5 means right and early.
     assert result["final_mean_return"] > 0.5
     assert result["reward"]["name"] == "earliness"
+
+
+def _short_store(path):
+    """Speaker A: 6 clips of 4 steps (training); speaker B: 21 clips of 5 steps, 105 steps."""
+    rng = np.random.default_rng(0)
+    shape = [("A", 4)] * 6 + [("B", 5)] * 21
+    sequences = [rng.normal(size=(length, 2)).astype(np.float32) for _, length in shape]
+    labels = [i % 2 for i in range(len(shape))]
+    speakers = [speaker for speaker, _ in shape]
+    return FeatureStore.create(path, sequences, labels, speakers, ["calm", "sad"])
+
+
+def _always_waiting(monkeypatch) -> None:
+    """Policies whose Q of waiting is far above every class: each greedy episode lasts its
+    whole clip (waiting is masked on the last step only)."""
+    made = ts.make_policy
+
+    def make(env, **kwargs):
+        policy = made(env, **kwargs)
+
+        def wait_first(module, args, output):
+            values, state = output
+            bias = torch.zeros(values.shape[-1])
+            bias[0] = 1e6
+            return values + bias, state
+
+        policy.model.register_forward_hook(wait_first)
+        return policy
+
+    monkeypatch.setattr(ts, "make_policy", make)
+
+
+def test_the_final_test_reads_every_clip_of_a_long_pass(tmp_path, monkeypatch) -> None:
+    """A greedy pass longer than a fixed buffer, at 1/100 scale: a 10,000-step buffer holds
+    100 steps here, and the pass over speaker B's 21 clips of 5 steps (each played to its
+    end) takes 105. The final test's buffer holds all 105: no episode is overwritten."""
+    store = _short_store(tmp_path / "store")
+    _always_waiting(monkeypatch)
+    sizes = []
+
+    def buffer(size, **kwargs):
+        sizes.append(size)
+        return ReplayBuffer(100 if size == 10_000 else size, **kwargs)
+
+    monkeypatch.setattr(ts, "ReplayBuffer", buffer)
+    assert ts.final_buffer_size(store.subset(speakers=["B"])) == 105
+    result = ts.train_dqn(
+        epochs=1,
+        epoch_steps=20,
+        batch_size=8,
+        seed=0,
+        store=store,
+        exclude_speakers=["B"],
+        test_kwargs={"speakers": ["B"], "exclude_speakers": None},
+    )
+    assert result["final_episodes"] == 21.0 and result["final_masked_waits"] == 0.0
+    assert sizes[-1] == 105  # the final test's buffer
+    correct = result["final_accuracy"] * 21
+    assert abs(correct - round(correct)) < 1e-9  # a count of the 21 clips
+    # every answer on a clip's last step: right 1 - 1 * T / T = 0, wrong 0, waits 0
+    assert result["final_mean_return"] == 0.0
+
+
+def test_the_final_test_refuses_a_buffer_that_lost_episodes(tmp_path, monkeypatch) -> None:
+    """A 1-step buffer keeps the last episode's last step only: 1 of the 6 clips."""
+    store = _short_store(tmp_path / "store")
+    monkeypatch.setattr(ts, "final_buffer_size", lambda store: 1)
+    expected = (
+        "final test: 1 finished episode(s) in the buffer of 1 steps, expected 6 (one per clip); "
+        "final_accuracy would leave some out"
+    )
+    with pytest.raises(RuntimeError) as error:
+        ts.train_dqn(epochs=1, epoch_steps=10, batch_size=8, seed=0, store=store, speakers=["A"])
+    assert str(error.value) == expected
