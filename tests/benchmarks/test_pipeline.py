@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pipeline_result import fabricated_pipeline_result
 
 from avemotion.benchmarks.av_fixture import synthetic_av_clip
 from avemotion.benchmarks.pipeline import main, run_pipeline_benchmark
@@ -60,27 +61,8 @@ def test_pipeline_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert len(bars) == (6 if cpu["inference"] == "fast" else 3)
 
 
-def _fabricated_result() -> dict:
-    return {
-        "clip": {"kind": "real", "duration_s": 3.0},
-        "load_average": [1.0],
-        "target_real_time_factor": 0.1,
-        "target_paper_real_time_factor": 0.25,
-        "encoders": {
-            size: {
-                "inference": path,
-                "real_time_factor": 0.2,
-                "steps": 21,
-                "stage_ms_per_step": dict.fromkeys(STAGES, 1.0),
-                "fp32": {"real_time_factor": 0.4, "stage_ms_per_step": dict.fromkeys(STAGES, 2.0)},
-            }
-            for size, path in (("cpu", "fast"), ("paper", "int8"))
-        },
-    }
-
-
 def test_plot_command_reads_a_result_and_refuses_a_bad_one(tmp_path: Path) -> None:
-    result = _fabricated_result()
+    result = fabricated_pipeline_result()
     source = tmp_path / "result.json"
     source.write_text(json.dumps(result))
     assert main(["--from", str(source), "--plot", str(tmp_path / "s.png")]) == 0
@@ -103,9 +85,11 @@ def test_bench_cli_draws_the_chart(
     import avemotion.benchmarks.pipeline as pipeline
     from avemotion.cli import main as cli
 
-    monkeypatch.setattr(pipeline, "run_pipeline_benchmark", lambda quick: _fabricated_result())
+    monkeypatch.setattr(
+        pipeline, "run_pipeline_benchmark", lambda quick: fabricated_pipeline_result()
+    )
     assert cli(["bench", "pipeline", "--quick", "--plot", str(tmp_path / "c.png")]) == 0
-    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == _fabricated_result()
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == fabricated_pipeline_result()
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -121,7 +105,7 @@ def test_from_refuses_the_options_of_a_run(
     """--from draws a saved result: a run's options (and --out, which writes a run's
     result) used to be read only when running, so they were ignored without a word."""
     source = tmp_path / "result.json"
-    source.write_text(json.dumps(_fabricated_result()))
+    source.write_text(json.dumps(fabricated_pipeline_result()))
     with pytest.raises(SystemExit) as exited:
         main(["--from", str(source), *flags])
     captured = capsys.readouterr()
@@ -171,11 +155,13 @@ def test_result_is_printed_and_written_before_the_chart(
     def fail(result: dict, out: str) -> None:
         raise RuntimeError("cannot draw")
 
-    monkeypatch.setattr(pipeline, "run_pipeline_benchmark", lambda **kw: _fabricated_result())
+    monkeypatch.setattr(
+        pipeline, "run_pipeline_benchmark", lambda **kw: fabricated_pipeline_result()
+    )
     monkeypatch.setattr(pipeline_plot, "plot_stages", fail)
     out = tmp_path / "result.json"
     with pytest.raises(RuntimeError, match="cannot draw"):
         main(["--quick", "--out", str(out), "--plot", str(tmp_path / "s.png")])
     printed = capsys.readouterr().out.splitlines()
-    assert [json.loads(line) for line in printed] == [_fabricated_result()]
-    assert json.loads(out.read_text()) == _fabricated_result()
+    assert [json.loads(line) for line in printed] == [fabricated_pipeline_result()]
+    assert json.loads(out.read_text()) == fabricated_pipeline_result()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pipeline_result import fabricated_pipeline_result
 
 from avemotion.cli import main
 
@@ -29,26 +30,6 @@ def test_an_option_the_benchmark_ignores_is_refused(argv: list[str], flag: str, 
 def test_json_is_accepted_by_every_benchmark(capsys) -> None:
     assert main(["bench", "fuzz", "--steps", "200", "--json"]) == 0
     assert '"violations": 0' in capsys.readouterr().out.splitlines()[-1]
-
-
-def _fabricated_pipeline_result() -> dict:
-    from avemotion.online.records import STAGES
-
-    return {
-        "clip": {"kind": "real", "duration_s": 3.0},
-        "load_average": [1.0],
-        "target_real_time_factor": 0.1,
-        "target_paper_real_time_factor": 0.25,
-        "encoders": {
-            "cpu": {
-                "inference": "fp32",
-                "real_time_factor": 0.2,
-                "steps": 21,
-                "stage_ms_per_step": dict.fromkeys(STAGES, 1.0),
-                "fp32": {"real_time_factor": 0.2, "stage_ms_per_step": dict.fromkeys(STAGES, 1.0)},
-            }
-        },
-    }
 
 
 def test_pipeline_plot_suffix_is_refused_before_the_benchmark(
@@ -81,14 +62,14 @@ def test_pipeline_result_is_printed_before_the_chart_is_drawn(
         raise ValueError(f"{out}: cannot draw")
 
     monkeypatch.setattr(
-        pipeline, "run_pipeline_benchmark", lambda quick: _fabricated_pipeline_result()
+        pipeline, "run_pipeline_benchmark", lambda quick: fabricated_pipeline_result()
     )
     monkeypatch.setattr(pipeline_plot, "plot_stages", fail)
     plot = tmp_path / "stages.png"
     assert main(["bench", "pipeline", "--plot", str(plot)]) == 2
     captured = capsys.readouterr()
     assert [json.loads(line) for line in captured.out.splitlines()] == [
-        _fabricated_pipeline_result()
+        fabricated_pipeline_result()
     ]
     assert captured.err.splitlines() == [f"avemotion bench: error: {plot}: cannot draw"]
 
