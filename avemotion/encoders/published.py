@@ -28,6 +28,17 @@ KERAS_SUFFIXES = (".h5", ".hdf5")
 """Suffixes of the Keras HDF5 files read as the FER2013 mini-Xception."""
 
 
+def file_variant(part: str, path: str | Path, mini_xception: bool = False) -> str | None:
+    """The variant a weights file fixes for the ``part`` branch it starts: VGGish for audio;
+    for visual, the mini-Xception for a Keras file (or any file with ``mini_xception``),
+    else None (a state dict's tensors tell MobileNetV2's widths apart)."""
+    if part == "audio":
+        return "vggish"
+    if mini_xception or Path(path).suffix.lower() in KERAS_SUFFIXES:
+        return "mini-xception"
+    return None
+
+
 def branch_from_weights(
     part: str,
     path: str | Path,
@@ -42,7 +53,7 @@ def branch_from_weights(
     visual state dict is MobileNetV2 at full or 0.35 width, told apart by its first layer."""
     path = str(path)
     k = len(class_names)
-    if part == "visual" and (mini_xception or Path(path).suffix.lower() in KERAS_SUFFIXES):
+    if part == "visual" and file_variant(part, path, mini_xception) == "mini-xception":
         net, section = mini_xception_branch(path, list(class_names), fine_tune)
         return net, section
     if part not in ("audio", "visual"):

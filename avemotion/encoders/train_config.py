@@ -19,6 +19,7 @@ from typing import Any
 
 from avemotion.encoders.bundle import TEMPORAL_INPUTS
 from avemotion.encoders.models import AUDIO_VARIANTS, VISUAL_VARIANTS
+from avemotion.encoders.published import file_variant
 from avemotion.store import STEPS_PER_SECOND
 
 MODALITIES = ("audio", "visual", "fusion", "temporal")
@@ -350,12 +351,10 @@ def init_parts(config: TrainConfig) -> dict[str, tuple[str, dict[str, Any]]] | N
             for part in MODALITIES:
                 if saved.get(part) and isinstance(saved[part], dict):
                     parts[part] = (source, saved[part])
-        elif config.modality == "audio":  # VGGish weights, one member
-            parts["audio"] = (source, {"variant": "vggish"})
-        elif config.modality == "visual":
-            suffix = path.suffix.lower()  # the stage reads a Keras file as the mini-Xception
-            keras = config.visual_variant == "mini-xception" or suffix in (".h5", ".hdf5")
-            parts["visual"] = (source, {"variant": "mini-xception" if keras else None})
+        elif config.modality in ("audio", "visual"):  # read as the stage reads the file
+            mini = config.visual_variant == "mini-xception"
+            variant = file_variant(config.modality, path, mini)
+            parts[config.modality] = (source, {"variant": variant})
         else:
             return None
     return parts
