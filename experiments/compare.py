@@ -13,6 +13,9 @@ HM is computed from them; the table shows their mean ± std over seeds, and the 
 of the per-fold HM over all (fold, seed) pairs. ``wins.json`` and the note under the table
 hold the paired per-fold comparison of our DQN with the best other stopping rule: for each
 fold, the mean HM over seeds of each.
+
+Results of one method recorded under other settings (steps, store, agent config; see
+:data:`POOLED`) are refused in one line before anything is written.
 """
 
 from __future__ import annotations
@@ -31,8 +34,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from avemotion.agents.metrics import harmonic_mean  # noqa: E402
-from avemotion.agents.report import paired_wins, write_comparison  # noqa: E402
-from avemotion.agents.training_log import read_log  # noqa: E402
+from avemotion.agents.report import (  # noqa: E402
+    check_pooled,
+    wins_against_best,
+    write_comparison,
+)
+from avemotion.agents.report_plots import (  # noqa: E402
+    plot_confusion_matrices,
+    plot_training_curves,
+)
 
 METRICS = (
     "accuracy",
@@ -45,6 +55,11 @@ METRICS = (
 NOT_RULES = ("full_clip",)
 """Rows that are no stopping rule (for the paired comparison)."""
 SAME_POSTERIOR = "same posterior"
+POOLED = ("agent", "steps", "store_digest", "agent_config")
+"""What every result of one method must share to be pooled: the ``settings`` its
+``eval.json`` records (experiments/loso.py writes them)."""
+WHERE = ("fold", "seed")
+"""What a result's directory fixes, and its settings must name alike."""
 Report = dict[str, Any]
 """A method's result on a (fold, seed), with ``kind``, ``fold``, ``seed`` (agents: ``run_dir``)."""
 Methods = dict[str, list[Report]]
@@ -89,6 +104,26 @@ def collect(root: Path, folds: list[str] | None = None) -> Methods:
     if not methods:
         raise FileNotFoundError(f"{root}: no fold results (run experiments/loso.py first)")
     return methods
+
+
+def check_settings(methods: Methods) -> int:
+    """Refuse, in one line naming the file and the field, to pool results of one method
+    recorded under other settings (:data:`POOLED`), or lying in another fold or seed
+    directory than their settings name (:func:`~avemotion.agents.report.check_pooled`).
+    Returns how many results record no settings (written before loso.py recorded them).
+    The rules' rows come from the first agent's run of each (fold, seed), so checking the
+    agents checks them."""
+    return sum(
+        check_pooled(
+            [
+                (Path(r["run_dir"]) / "eval.json", r.get("settings"), {k: r[k] for k in WHERE})
+                for r in reports
+                if "run_dir" in r
+            ],
+            POOLED,
+        )
+        for reports in methods.values()
+    )
 
 
 def missing_results(root: Path, methods: Methods, folds: list[str] | None = None) -> Missing:
@@ -182,35 +217,21 @@ def aggregate(reports: list[Report]) -> dict[str, Any]:
     return row
 
 
-def per_fold_hm(reports: list[Report]) -> dict[str, float]:
-    """Each fold's HM, averaged over seeds."""
-    folds: dict[str, list[float]] = defaultdict(list)
-    for r in reports:
-        folds[r["fold"]].append(r["harmonic_mean"])
-    return {fold: float(np.mean(values)) for fold, values in folds.items()}
-
-
 def compare_to_best(methods: Methods, table: Table, ours: str = "dqn") -> dict[str, Any] | None:
-    """Paired per-fold HM of ``ours`` against the best other stopping rule (by mean HM)."""
-    if ours not in methods:
-        return None
+    """Paired per-fold HM (mean over seeds) of ``ours`` against the best other stopping
+    rule by the table's mean HM."""
     others = [m for m in table if m != ours and m not in NOT_RULES and not m.startswith("dqn-")]
-    if not others:
+    if ours not in methods or not others:
         return None
     best = max(others, key=lambda m: table[m]["harmonic_mean"][0])
-    a, b = per_fold_hm(methods[ours]), per_fold_hm(methods[best])
-    folds = sorted(set(a) & set(b))
-    wins, ties, losses = paired_wins([a[f] for f in folds], [b[f] for f in folds])
-    return {
-        "ours": ours,
-        "best_other": best,
-        "folds": folds,
-        "ours_hm": [a[f] for f in folds],
-        "best_other_hm": [b[f] for f in folds],
-        "wins": wins,
-        "ties": ties,
-        "losses": losses,
-    }
+    entries = [{**r, "method": m} for m in (ours, best) for r in methods[m]]
+    wins = wins_against_best(entries, ours, best=best)
+    if wins is not None:  # this file's names for the per-fold values
+        wins["ours_hm"], wins["best_other_hm"] = (
+            wins.pop("ours_values"),
+            wins.pop("best_other_values"),
+        )
+    return wins
 
 
 def write_tables(
@@ -255,31 +276,9 @@ def write_tables(
     write_comparison(rows, out / "comparison", metrics=METRICS, note=note)
 
 
-def plot_confusions(root: Path, table: Table) -> None:
-    """``confusion_matrices.png``: each method's matrix (rows normalised), best HM first."""
-    methods = sorted(table, key=lambda m: -table[m]["harmonic_mean"][0])
-    cols = min(4, len(methods))
-    rows = (len(methods) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
-    for ax, m in zip(axes.flat, methods):
-        t = table[m]
-        matrix = t["confusion_matrix"].astype(float)
-        matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-        names = t["class_names"]
-        ax.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
-        for i in range(len(names)):
-            for j in range(len(names)):
-                value, colour = matrix[i, j], "white" if matrix[i, j] > 0.5 else "black"
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6, color=colour)
-        ax.set_xticks(range(len(names)), names, rotation=60, fontsize=6)
-        ax.set_yticks(range(len(names)), names, fontsize=6)
-        title = f"{m}\nacc {t['accuracy'][0]:.2f}, earliness {t['earliness'][0]:.2f}"
-        ax.set_title(title, fontsize=8)
-    for ax in list(axes.flat)[len(methods) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(root / "confusion_matrices.png", dpi=120)
-    plt.close(fig)
+def title(method: str, row: dict[str, Any]) -> str:
+    """A confusion matrix's title: the method, its accuracy and earliness."""
+    return f"{method}\nacc {row['accuracy'][0]:.2f}, earliness {row['earliness'][0]:.2f}"
 
 
 def pooled_curve(sweep: Sweep) -> tuple[list[float], list[float]]:
@@ -339,26 +338,6 @@ def plot_curves(
     plt.close(fig)
 
 
-def plot_training(root: Path, methods: Methods) -> None:
-    """``training_curves.png``: each agent's training return and HM, mean over its runs."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for m, reports in sorted(methods.items()):
-        runs = [Path(r["run_dir"]) for r in reports if "run_dir" in r]
-        logs = [read_log(run) for run in runs if (run / "training_log.csv").is_file()]
-        logs = [log for log in logs if log and len(log.get("env_steps", [])) > 0]
-        if not logs:
-            continue
-        for ax, key in zip(axes, ("episode_return", "harmonic_mean")):
-            grid = np.unique(np.concatenate([log["env_steps"] for log in logs]))
-            curves = [np.interp(grid, log["env_steps"], log[key]) for log in logs]
-            ax.plot(grid, np.nanmean(curves, axis=0), label=m)
-            ax.set(xlabel="environment steps", ylabel=f"training {key.replace('_', ' ')}")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(root / "training_curves.png", dpi=120)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -368,11 +347,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="where to write the table and plots (default: ROOT)")
     args = parser.parse_args(argv)
     root, out = Path(args.root), Path(args.out or args.root)
-    try:  # before anything is written: a missing ROOT or one without results is one line
+    try:  # before anything is written: a missing ROOT, no results or mixed settings
         methods = collect(root, args.folds)
-    except FileNotFoundError as error:
+        unrecorded = check_settings(methods)
+    except (FileNotFoundError, ValueError) as error:
         print(f"compare: error: {error}", file=sys.stderr)
         return 2
+    if unrecorded:
+        print(
+            f"{unrecorded} result(s) record no settings (written before loso.py did): not checked"
+        )
     out.mkdir(parents=True, exist_ok=True)
     table = {m: aggregate(reports) for m, reports in methods.items()}
     kinds = {m: reports[0]["kind"] for m, reports in methods.items()}
@@ -382,9 +366,17 @@ def main(argv: list[str] | None = None) -> int:
     (out / "missing.json").write_text(json.dumps(missing, indent=1))
     if wins is not None:
         (out / "wins.json").write_text(json.dumps(wins, indent=1))
-    plot_confusions(out, table)
+    best_first = sorted(table, key=lambda m: -table[m]["harmonic_mean"][0])
+    plot_confusion_matrices(
+        out / "confusion_matrices.png",
+        {
+            m: (table[m]["confusion_matrix"], table[m]["class_names"], title(m, table[m]))
+            for m in best_first
+        },
+    )
     plot_curves(out, methods, table, root, args.folds)
-    plot_training(out, methods)
+    runs = {m: [Path(r["run_dir"]) for r in rs if "run_dir" in r] for m, rs in methods.items()}
+    plot_training_curves(out / "training_curves.png", runs)
     print((out / "comparison.md").read_text())
     if missing:
         listed = out / "missing.json"

@@ -26,8 +26,8 @@ Each ``eval.json`` records its job's ``settings`` (agent, steps, seed, fold, the
 digest, the agent config its options make). A finished one is reused only when they equal
 the job asked for now (one written before they were recorded: when its run's
 ``config.json`` shows them equal); otherwise the run is refused in one line naming the file
-and the field, as it is when ``OUT/experiment.json`` holds another ``--steps``, ``--set`` or
-store: results of other settings are never pooled in one OUT.
+and the field, as it is when ``OUT/experiment.json`` holds another ``--steps``, ``--set``,
+``--no-aeon`` or store: results of other settings are never pooled in one OUT.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from avemotion.agents.dqn_config import DQNConfig
 from avemotion.agents.evaluate import evaluate_run
+from avemotion.agents.report import refuse_difference
 from avemotion.agents.run_dir import read_run_config, read_summary, store_digest
 from avemotion.agents.run_options import agent_configuration, check_data
 from avemotion.agents.runner import AGENTS, DEFAULT_STEPS, train
@@ -62,9 +63,9 @@ ALL_AGENTS = (
 )
 SETTINGS = ("agent", "steps", "seed", "fold", "store_digest", "agent_config")
 """What a finished ``eval.json`` must share with the job asked for to be reused."""
-EXPERIMENT = ("steps", "dqn_options", "store_digest")
+EXPERIMENT = ("steps", "dqn_options", "store_digest", "no_aeon")
 """What ``OUT/experiment.json`` must share with this run (``store`` for one written before
-the digest was recorded)."""
+the digest was recorded; ``no_aeon``: whether the folds' baselines hold aeon's rules)."""
 Job = tuple[str, str, dict, tuple | None]
 """(name, agent, curve options, (curve parameter, value) or None)."""
 
@@ -194,28 +195,6 @@ def plan(args: argparse.Namespace, store) -> tuple[list[str], dict, dict]:
                     "agent_config": normal(agent_config),
                 }
     return folds, dqn_options, settings
-
-
-def first_difference(recorded, asked, field: str) -> tuple[str, object, object] | None:
-    """The first field (``a.b`` for nested dicts) whose values differ, with both values."""
-    if isinstance(recorded, dict) and isinstance(asked, dict):
-        for key in sorted(set(recorded) | set(asked), key=str):
-            found = first_difference(recorded.get(key), asked.get(key), f"{field}.{key}")
-            if found:
-                return found
-        return None
-    return None if recorded == asked else (field, recorded, asked)
-
-
-def refuse_difference(path: Path, recorded: dict, asked: dict, fields: tuple) -> None:
-    """Refuse, in one line naming ``path`` and the field, settings that differ."""
-    for field in fields:
-        found = first_difference(recorded.get(field), asked.get(field), field)
-        if found:
-            raise ValueError(
-                f"{path}: {found[0]}: {found[1]!r} there, {found[2]!r} asked; results of "
-                "other settings are not pooled (use another --out, or remove that result)"
-            )
 
 
 def recorded_settings(eval_path: Path, asked: dict) -> dict:
@@ -365,7 +344,12 @@ def run(args: argparse.Namespace) -> int:
     out, store = Path(args.out), resolve_store(args.features)
     folds, dqn_options, settings = plan(args, store)
     digest = store_digest(store)
-    record = {"steps": args.steps, "dqn_options": dqn_options, "store_digest": digest}
+    record = {
+        "steps": args.steps,
+        "dqn_options": dqn_options,
+        "store_digest": digest,
+        "no_aeon": bool(args.no_aeon),
+    }
     check_experiment(out, {**record, "store": str(store.path)})
     for i, (name, *_) in enumerate(fold_jobs(args)):
         for speaker in folds:

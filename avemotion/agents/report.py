@@ -38,6 +38,58 @@ def format_mean_std(mean: float, std: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def first_difference(recorded: Any, asked: Any, field: str) -> tuple[str, Any, Any] | None:
+    """The first field (``a.b`` for nested dicts, keys in sorted order) whose values
+    differ, with both values; None when they are equal."""
+    if isinstance(recorded, dict) and isinstance(asked, dict):
+        for key in sorted(set(recorded) | set(asked), key=str):
+            found = first_difference(recorded.get(key), asked.get(key), f"{field}.{key}")
+            if found:
+                return found
+        return None
+    return None if recorded == asked else (field, recorded, asked)
+
+
+def refuse_difference(
+    path: str | os.PathLike[str],
+    recorded: dict,
+    asked: dict,
+    fields: Sequence[str],
+    against: str = "asked",
+    remedy: str = "use another --out, or remove that result",
+) -> None:
+    """Refuse, in one line naming ``path`` and the field, a result recorded under other
+    ``fields`` than ``asked`` (``against`` says where those come from): results of other
+    settings are never pooled."""
+    for field in fields:
+        found = first_difference(recorded.get(field), asked.get(field), field)
+        if found:
+            raise ValueError(
+                f"{path}: {found[0]}: {found[1]!r} there, {found[2]!r} {against}; results "
+                f"of other settings are not pooled ({remedy})"
+            )
+
+
+def check_pooled(
+    results: Sequence[tuple[str | os.PathLike[str], dict | None, dict]], fields: Sequence[str]
+) -> int:
+    """Check that results of one method may be pooled: each is ``(path, settings, where)``,
+    its recorded ``settings`` (None: not recorded) and the fields its place fixes. Refuses
+    in one line (:func:`refuse_difference`) settings that name another place, or differ
+    from the first result's in ``fields``. Returns how many recorded no settings."""
+    first: tuple[str | os.PathLike[str], dict] | None = None
+    unrecorded = 0
+    for path, settings, where in results:
+        if settings is None:
+            unrecorded += 1
+            continue
+        refuse_difference(path, settings, where, list(where), "by its place", "move it")
+        first = first or (path, settings)
+        remedy = "pool only one of them"
+        refuse_difference(path, settings, first[1], fields, f"in {first[0]}", remedy)
+    return unrecorded
+
+
 def paired_wins(
     ours: Sequence[float], theirs: Sequence[float], tolerance: float = 1e-9
 ) -> tuple[int, int, int]:
@@ -51,29 +103,37 @@ def paired_wins(
 
 
 def wins_against_best(
-    entries: Sequence[dict[str, Any]], ours: str = "dqn", metric: str = "harmonic_mean"
+    entries: Sequence[dict[str, Any]],
+    ours: str = "dqn",
+    metric: str = "harmonic_mean",
+    best: str | None = None,
 ) -> dict[str, Any] | None:
-    """Paired per-fold comparison of ``ours`` with the other method of best mean ``metric``.
+    """Paired per-fold comparison of ``ours`` with ``best`` (default: the other method of
+    best mean ``metric`` over folds).
 
     ``entries`` are per-trial dicts with ``method`` (or ``agent``), ``fold`` and ``metric``;
-    each fold's value is its mean over seeds. None when ``ours`` or a rival is missing.
+    each fold's value is its mean over seeds. Returns the folds both have, each one's
+    value for both (``ours_values``, ``best_other_values``) and the ``wins``, ``ties`` and
+    ``losses``; None when ``ours`` or a rival is missing.
     """
     by: dict[str, dict[str, list[float]]] = {}
     for e in entries:
         by.setdefault(_name(e), {}).setdefault(str(e["fold"]), []).append(float(e[metric]))
     folds = {m: {f: sum(v) / len(v) for f, v in per.items()} for m, per in by.items()}
     rivals = [m for m in folds if m != ours]
-    if ours not in folds or not rivals:
+    if ours not in folds or not rivals or (best is not None and best not in rivals):
         return None
-    best = max(rivals, key=lambda m: sum(folds[m].values()) / len(folds[m]))
+    if best is None:
+        best = max(rivals, key=lambda m: sum(folds[m].values()) / len(folds[m]))
     shared = sorted(set(folds[ours]) & set(folds[best]))
-    wins, ties, losses = paired_wins(
-        [folds[ours][f] for f in shared], [folds[best][f] for f in shared]
-    )
+    values = [folds[ours][f] for f in shared], [folds[best][f] for f in shared]
+    wins, ties, losses = paired_wins(*values)
     return {
         "ours": ours,
         "best_other": best,
         "folds": shared,
+        "ours_values": values[0],
+        "best_other_values": values[1],
         "wins": wins,
         "ties": ties,
         "losses": losses,

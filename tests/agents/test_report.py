@@ -81,8 +81,44 @@ def test_wins_against_the_best_rival_by_hand() -> None:
         "ours": "dqn",
         "best_other": "sb3-ppo",
         "folds": ["A", "B"],
+        "ours_values": [0.5, 0.3],
+        "best_other_values": [0.45, 0.35],
         "wins": 1,
         "ties": 0,
         "losses": 1,
     }
     assert wins_against_best(entries[:3]) is None
+    # a rival named by the caller (compare.py names the best by its pooled table)
+    named = wins_against_best(entries, best="sb3-dqn")
+    assert named is not None and named["best_other_values"] == [0.1, 0.2]
+    assert (named["wins"], named["ties"], named["losses"]) == (2, 0, 0)
+    assert wins_against_best(entries, best="threshold") is None
+
+
+def test_pooled_results_must_share_their_settings() -> None:
+    from avemotion.agents.report import check_pooled
+
+    def result(fold: str, steps: int) -> dict:
+        return {"fold": fold, "steps": steps, "agent_config": {"hidden": [8]}}
+
+    fields = ("steps", "agent_config")
+    results = [
+        ("a/eval.json", None, {"fold": "A"}),  # recorded nothing: counted, not checked
+        ("b/eval.json", result("B", 120), {"fold": "B"}),
+        ("c/eval.json", result("C", 120), {"fold": "C"}),
+    ]
+    assert check_pooled(results, fields) == 1
+    tail = "; results of other settings are not pooled"
+    other = [*results, ("d/eval.json", result("D", 121), {"fold": "D"})]
+    with pytest.raises(ValueError) as error:
+        check_pooled(other, fields)
+    assert str(error.value) == (
+        f"d/eval.json: steps: 121 there, 120 in b/eval.json{tail} (pool only one of them)"
+    )
+    deeper = {**result("D", 120), "agent_config": {"hidden": [9]}}
+    with pytest.raises(ValueError, match=r"d/eval.json: agent_config.hidden: \[9\] there, \[8\]"):
+        check_pooled([*results, ("d/eval.json", deeper, {"fold": "D"})], fields)
+    moved = [*results, ("d/eval.json", result("C", 120), {"fold": "D"})]
+    with pytest.raises(ValueError) as error:
+        check_pooled(moved, fields)
+    assert str(error.value) == f"d/eval.json: fold: 'C' there, 'D' by its place{tail} (move it)"

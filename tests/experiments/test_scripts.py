@@ -30,7 +30,7 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     return make_tiny_store(tmp_path_factory.mktemp("exp") / "tiny")
 
 
-def test_loso_then_compare(store, tmp_path) -> None:
+def test_loso_then_compare(store, tmp_path, capsys) -> None:
     out = tmp_path / "loso"
     dqn = ["num_envs=4", "learning_starts=20", "batch_size=16", "hidden=[8]", "log_every=50"]
     argv = [
@@ -128,7 +128,32 @@ def test_loso_then_compare(store, tmp_path) -> None:
     one = tmp_path / "only-p2"
     assert compare.main([str(out), "--folds", "P2", "--out", str(one)]) == 0
     assert "| dqn | same posterior | 1 | 2 |" in (one / "comparison.md").read_text()
+    # the four eval.json stripped of their settings above are counted, not checked
+    assert "4 result(s) record no settings (written before loso.py did): not checked" in (
+        capsys.readouterr().out
+    )
+    _compare_refuses_mixed_settings(out, compare, tmp_path / "mixed", capsys)
     _loso_refuses_other_settings(out, argv)
+
+
+def _compare_refuses_mixed_settings(out: Path, compare, where: Path, capsys) -> None:
+    """Results of one method recorded under other settings, or lying in another fold
+    than they name, are refused in one line naming the file and field; nothing is written."""
+    path = out / "P3" / "seed1" / "dqn" / "eval.json"
+    first = out / "P2" / "seed1" / "dqn" / "eval.json"  # P2/seed0's settings were stripped
+    original = path.read_text()
+    tail = "; results of other settings are not pooled"
+    for field, value, expected in (
+        ("steps", 121, f"steps: 121 there, 120 in {first}{tail} (pool only one of them)"),
+        ("fold", "P2", f"fold: 'P2' there, 'P3' by its place{tail} (move it)"),
+    ):
+        result = json.loads(original)
+        result["settings"][field] = value
+        path.write_text(json.dumps(result))
+        assert compare.main([str(out), "--out", str(where)]) == 2
+        assert capsys.readouterr().err == f"compare: error: {path}: {expected}\n"
+        assert not where.exists()
+    path.write_text(original)
 
 
 def _loso_refuses_other_settings(out: Path, argv: list[str]) -> None:
@@ -156,6 +181,11 @@ def _loso_refuses_other_settings(out: Path, argv: list[str]) -> None:
     assert refusal(("hidden=[8]", "hidden=[9]")) == (
         f"loso: error: {experiment}: dqn_options.hidden: [8] there, [9] asked{tail}\n"
     )
+    with_aeon = [a for a in argv if a != "--no-aeon"]  # the folds' baselines would differ
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert load_script("loso").main(with_aeon) == 2
+    assert err.getvalue() == f"loso: error: {experiment}: no_aeon: True there, False asked{tail}\n"
     assert experiment.read_text() == before
     experiment.unlink()  # an OUT without it: each finished eval.json is checked
     legacy = out / "P2" / "seed0" / "dqn" / "eval.json"  # no settings recorded
