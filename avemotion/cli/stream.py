@@ -90,7 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=("fp32", "fast"),
         default="fp32",
         help="branch CNNs' path: fp32 (torch) or fast (ONNX Runtime, `pip install -e '.[onnx]'`; "
-        "falls back to torch without it); CPU only",
+        "falls back to torch without it, and says so); CPU only",
     )
     parser.add_argument(
         "--threads",
@@ -280,6 +280,22 @@ def _print_summary(
     )
     if "speaker_state" in summary:
         print(f"speaker state: {summary['speaker_state']['earlier_utterances']} earlier utterances")
+    if args.inference == "fast":
+        _print_fallback(recognizer.step_encoder.backends)
+
+
+def _print_fallback(backends: dict[str, str]) -> None:
+    """Say which parts ``--inference fast`` ran on torch all the same, and why."""
+    from avemotion.encoders.fast import onnxruntime_available
+
+    on_torch = sorted(part for part, backend in backends.items() if backend == "torch")
+    if on_torch:
+        why = (
+            "its fastest measured path"
+            if onnxruntime_available()
+            else "onnxruntime is not installed: pip install -e '.[onnx]'"
+        )
+        print(f"inference fast: torch ran {', '.join(on_torch)} ({why})")
 
 
 def _plot(args: argparse.Namespace, recognizer: object, summary: dict) -> None:

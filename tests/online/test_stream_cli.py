@@ -368,3 +368,26 @@ def test_audio_only_live_stream_reads_the_microphone_alone(
     assert called == [(None, "default")] and no_device_opened == []
     *steps, summary = lines
     assert summary["decision"] is not None and summary["steps_encoded"] == len(steps) > 0
+
+
+def test_fast_inference_without_onnxruntime_says_torch_ran(
+    av_run: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text mode names the parts ``--inference fast`` ran on torch, and why (JSON lists
+    the backends)."""
+    import avemotion.encoders.fast as fast
+    import avemotion.encoders.fast_head as fast_head
+
+    monkeypatch.setattr(fast, "onnxruntime_available", lambda: False)
+    monkeypatch.setattr(fast_head, "onnxruntime_available", lambda: False)
+    argv = ["--video", str(av_run.clips[3]), "--run", str(av_run.run_dir), "--inference", "fast"]
+    code, lines, _ = run_cli([*argv, "--json"], capsys)
+    parts = sorted(lines[-1]["backends"])
+    assert code == 0 and set(lines[-1]["backends"].values()) == {"torch"}
+    assert main(["stream", *argv]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"inference fast: torch ran {', '.join(parts)} "
+        "(onnxruntime is not installed: pip install -e '.[onnx]')"
+    )
+    assert main(["stream", *argv[:4]]) == 0  # fp32 asked: nothing to say
+    assert not capsys.readouterr().out.splitlines()[-1].startswith("inference fast")
