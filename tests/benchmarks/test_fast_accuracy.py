@@ -78,3 +78,57 @@ def test_file_account_folds_the_speakers_not_selected(tmp_path: Path) -> None:
     notes, folded = account["skipped"]
     assert notes.startswith(f"{root / 'notes.txt'}: unsupported extension .txt")
     assert folded == "2 file(s) of speakers not selected"
+
+
+def test_int8_accuracy_of_an_audio_encoder_is_scored_against_fp32(
+    shared_data: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """``audio_accuracy`` on the int8 path: its own key, deltas from fp32, and the VGGish
+    check says why it did not measure (no encoder; an encoder of another variant)."""
+    require_extra("onnxruntime", "onnx")
+    from avemotion.benchmarks.fast_accuracy import audio_accuracy, vggish_int8_accuracy
+    from avemotion.encoders.fast import Calibration
+    from avemotion.encoders.frontend import step_patches
+    from avemotion.encoders.media import load_audio
+    from avemotion.encoders.train import TrainConfig, train_encoder
+
+    enc = tmp_path / "enc"
+    budget = {"num_epochs": 1, "window_fraction": 0.05, "batch_size": 64, "threads": 1}
+    root = shared_data / "ravdess-speech-16k"
+    config = TrainConfig(
+        dataset="ravdess", root=str(root), modality="audio", out=str(enc), **budget
+    )
+    config.speaker, config.train_speakers = ["Actor_02"], ["Actor_01"]
+    train_encoder(config)
+    calibration = Calibration(patches=step_patches(load_audio(sorted(root.glob("Actor_01/*"))[0])))
+    result = audio_accuracy(shared_data, enc, "int8", calibration)
+    assert result["clips"] == 60 and result["speakers"] == ["Actor_02"]
+    for level in ("clip", "step"):
+        fp32, int8 = result["fp32"][f"{level}_accuracy"], result["int8"][f"{level}_accuracy"]
+        assert result[f"{level}_delta_points"] == round(100.0 * (int8 - fp32), 2)
+    assert "fast" not in result and result["posterior_max_abs_diff"] < 1e-3
+    missing = tmp_path / "no-vggish"
+    monkeypatch.setenv("AVEMOTION_VGGISH_ENCODER", str(missing))
+    assert vggish_int8_accuracy(shared_data, calibration)["not_measured"].startswith(
+        f"{missing}: no trained VGGish (avemotion train-encoder"
+    )
+    monkeypatch.setenv("AVEMOTION_VGGISH_ENCODER", str(enc))
+    assert vggish_int8_accuracy(shared_data, calibration) == {
+        "not_measured": f"{enc}: audio variant 'small', not 'vggish'"
+    }
+
+
+def test_paper_accuracy_target_reads_both_deltas() -> None:
+    """Within 0.5 points at clip and step level, by hand; None when not measured."""
+    from avemotion.benchmarks.pipeline import _targets
+
+    def within(clip: float | None, step: float | None):
+        vggish = {"clip_delta_points": clip, "step_delta_points": step}
+        checked = {"paper_int8": {"vggish_accuracy": vggish}}
+        return _targets({}, checked)["paper_int8_accuracy_within_tolerance"]
+
+    assert within(0.42, -0.5) is True
+    assert within(0.0, 0.51) is False
+    assert within(-0.6, 0.0) is False
+    assert within(None, None) is None
+    assert _targets({}, {})["paper_int8_accuracy_within_tolerance"] is None
