@@ -43,7 +43,7 @@ from avemotion.agents.run_options import (
 from avemotion.atomic import write_json_atomic
 from avemotion.device import resolve_device
 from avemotion.envs.core import RewardSpec, resolve_store
-from avemotion.posterior import CrossFit, RunningMeanSoftmax, cross_fit
+from avemotion.posterior import CrossFit, cross_fit
 from avemotion.posterior.crossfit import CROSS_FIT_FOLDS
 from avemotion.posterior.models import save_posterior_model
 from avemotion.store import FeatureStore
@@ -271,7 +271,6 @@ def fit_posterior(
     from avemotion.agents.selection import select_posterior_model
     from avemotion.posterior.cache import cached_cross_fit
     from avemotion.posterior.candidates import default_candidates, model_maker
-    from avemotion.posterior.crossfit import cross_fit_any
 
     folds = int(agent_config.get("frontend_folds", CROSS_FIT_FOLDS))
     l2 = float(agent_config.get("frontend_l2", 1e-2))
@@ -282,9 +281,7 @@ def fit_posterior(
         if posterior == "auto":
             _, fitted, scores = select_posterior_model(store, candidates, n_folds=folds, l2=l2)
             return fitted, scores
-        if posterior == RunningMeanSoftmax.name:
-            return cross_fit(store, RunningMeanSoftmax(l2), folds), {}
-        return cross_fit_any(store, model_maker(posterior, l2), folds), {}
+        return cross_fit(store, model_maker(posterior, l2), folds), {}
 
     options = {"posterior": posterior, "folds": folds, "l2": l2, "candidates": list(candidates)}
     fitted, scores = cached_cross_fit(store, options, fit, status)

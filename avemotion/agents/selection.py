@@ -1,6 +1,6 @@
 """Choosing the posterior model on the training speakers only.
 
-:func:`select_posterior_model` cross-fits each candidate (:func:`~avemotion.posterior.crossfit.cross_fit_any`) and keeps
+:func:`select_posterior_model` cross-fits each candidate (:func:`~avemotion.posterior.crossfit.cross_fit`) and keeps
 the one whose out-of-fold posteriors let a simple stopping rule reach the best harmonic
 mean of accuracy and earliness, the objective every stopping rule is judged by. By
 default the rule is the better of the threshold and the fixed fraction: a threshold
@@ -33,7 +33,7 @@ from avemotion.posterior.candidates import default_candidates, model_maker
 from avemotion.posterior.crossfit import (
     CROSS_FIT_FOLDS,
     CrossFit,
-    cross_fit_any,
+    cross_fit,
     subset_posteriors,
 )
 from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
@@ -123,7 +123,7 @@ def select_posterior_model(
     Each candidate (a name of :data:`~avemotion.posterior.POSTERIOR_MODELS`, default
     settings but for ``l2``, the softmax models' L2 penalty when given; by default
     :func:`default_candidates`) is cross-fitted with
-    :func:`cross_fit_any` over ``n_folds`` speaker folds and scored by :func:`candidate_score` on its out-of-fold posteriors: the best harmonic
+    :func:`cross_fit` over ``n_folds`` speaker folds and scored by :func:`candidate_score` on its out-of-fold posteriors: the best harmonic
     mean of the ``rules`` (``("threshold",)`` scores by the threshold alone). ``candidates[0]`` is
     the default: another candidate replaces it only with a harmonic mean higher by more
     than ``margin``; among the others the best wins (ties: the earlier). With a single
@@ -146,12 +146,12 @@ def select_posterior_model(
     default = candidates[0]
     folds = speaker_folds(store.speaker_set, n_folds)
     if len(folds) < 2 or len(candidates) == 1:
-        fitted = cross_fit_any(store, model_maker(default, l2), n_folds)
+        fitted = cross_fit(store, model_maker(default, l2), n_folds)
         return default, fitted, {name: {} for name in candidates}
     fits: dict[str, CrossFit] = {}
     scores: dict[str, dict[str, Any]] = {}
     for name in candidates:
-        fits[name] = cross_fit_any(store, model_maker(name, l2), n_folds)
+        fits[name] = cross_fit(store, model_maker(name, l2), n_folds)
         scores[name] = candidate_score(fits[name].posteriors, store.speakers, folds, tuple(rules))
     best = max(candidates[1:], key=lambda n: (scores[n]["harmonic_mean"], -candidates.index(n)))
     better = scores[best]["harmonic_mean"] > scores[default]["harmonic_mean"] + margin

@@ -27,7 +27,7 @@ from avemotion.posterior.crossfit import CrossFit
 from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
 from avemotion.store import FeatureStore
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bumped whenever what a posterior model computes changes."""
 
 

@@ -40,41 +40,12 @@ class CrossFit:
 
 
 def cross_fit(
-    store: FeatureStore, model: Any | None = None, n_folds: int = CROSS_FIT_FOLDS
+    store: FeatureStore,
+    make_model: Callable[[], Any] = RunningMeanSoftmax,
+    n_folds: int = CROSS_FIT_FOLDS,
 ) -> CrossFit:
-    """Cross-fit ``model`` (an unfitted posterior model; default :class:`RunningMeanSoftmax`)
-    on ``store``'s speakers. With one speaker there is nothing to hold out: its posteriors
-    then come from the model fitted on it, as they would anywhere else."""
-    model = model if model is not None else RunningMeanSoftmax()
-    if not isinstance(model, RunningMeanSoftmax):
-        model.fit(store)
-        return CrossFit(model, model.posteriors(store), None, [store.speaker_set])
-    everyone = model.fit(store)
-    folds = speaker_folds(store.speaker_set, n_folds)
-    if len(folds) < 2:
-        return CrossFit(everyone, everyone.posteriors(store), None, folds)
-    index = {clip_id: i for i, clip_id in enumerate(store.clip_ids)}
-    step_logits: list[np.ndarray] = [np.empty(0, np.float32)] * store.n_clips
-    for group in folds:
-        rest = RunningMeanSoftmax(everyone.l2).fit(
-            store.subset(exclude_speakers=group), init=everyone.model
-        )
-        held = store.subset(speakers=group)
-        for j in range(held.n_clips):
-            clip = held.clip(j)
-            step_logits[index[clip.clip_id]] = rest.step_logits(clip.frames).astype(np.float32)
-    running = np.vstack(
-        [np.cumsum(z, axis=0) / np.arange(1, len(z) + 1)[:, None] for z in step_logits]
-    )
-    everyone.fit_calibration(running, store.lengths, store.labels)
-    oof = Posteriors.from_logits(running, store.lengths, store.labels, everyone.calibration)
-    return CrossFit(everyone, oof, step_logits, folds)
-
-
-def cross_fit_any(
-    store: FeatureStore, make_model: Callable[[], Any], n_folds: int = CROSS_FIT_FOLDS
-) -> CrossFit:
-    """Cross-fit the posterior model ``make_model()`` builds (unfitted) on ``store``'s speakers.
+    """Cross-fit the posterior model ``make_model()`` builds (unfitted; by default
+    :class:`RunningMeanSoftmax`) on ``store``'s speakers.
 
     The returned model is fitted on every clip; each speaker fold's posteriors come from a
     model fitted on the other folds (warm-started from the full fit when the model keeps a

@@ -199,7 +199,7 @@ class PrefixShapeSoftmax(BucketCalibrated):
 
     def running_logits(self, store: FeatureStore) -> np.ndarray:
         """Uncalibrated logits of every prefix, rows in store order (the name the default
-        model uses, which :func:`~avemotion.posterior.crossfit.cross_fit_any` reads)."""
+        model uses, which :func:`~avemotion.posterior.crossfit.cross_fit` reads)."""
         models = self._fitted()
         features = store_features(store, int(self.points or 0))
         steps = np.concatenate([np.arange(1, n + 1) for n in store.lengths])

@@ -19,7 +19,7 @@ from avemotion.posterior import (
     cross_fit,
 )
 from avemotion.posterior.candidates import default_candidates
-from avemotion.posterior.crossfit import cross_fit_any, subset_posteriors
+from avemotion.posterior.crossfit import subset_posteriors
 from avemotion.store import FeatureStore
 
 
@@ -69,18 +69,8 @@ def test_subset_posteriors_by_hand() -> None:
     assert part.labels.tolist() == [1]
 
 
-def test_cross_fit_any_equals_cross_fit_for_the_default(tiny_store) -> None:
-    ours = cross_fit_any(tiny_store, RunningMeanSoftmax, n_folds=0)
-    theirs = cross_fit(tiny_store, RunningMeanSoftmax(), n_folds=0)
-    assert ours.folds == theirs.folds == [["P1"], ["P2"], ["P3"]]
-    np.testing.assert_allclose(ours.model.calibration, theirs.model.calibration, atol=1e-4)
-    np.testing.assert_allclose(ours.posteriors.proba, theirs.posteriors.proba, atol=1e-4)
-    for mine, expected in zip(ours.step_logits, theirs.step_logits):
-        np.testing.assert_allclose(mine, expected, atol=1e-4)
-
-
-def test_cross_fit_any_prefix_shape_is_out_of_fold(tiny_store) -> None:
-    fitted = cross_fit_any(tiny_store, lambda: PrefixShapeSoftmax(points=2), n_folds=0)
+def test_cross_fit_prefix_shape_is_out_of_fold(tiny_store) -> None:
+    fitted = cross_fit(tiny_store, lambda: PrefixShapeSoftmax(points=2), n_folds=0)
     assert fitted.step_logits is None and np.all(fitted.model.log_scales != 0.0)
     blind = PrefixShapeSoftmax(points=2).fit(
         tiny_store.subset(exclude_speakers=["P2"]), init=fitted.model.model
@@ -111,8 +101,8 @@ class SeenSpeakers:
         return Posteriors(proba, offsets, store.lengths, store.labels)
 
 
-def test_cross_fit_any_without_logits_reads_held_out_posteriors(tiny_store) -> None:
-    fitted = cross_fit_any(tiny_store, SeenSpeakers, n_folds=2)
+def test_cross_fit_without_logits_reads_held_out_posteriors(tiny_store) -> None:
+    fitted = cross_fit(tiny_store, SeenSpeakers, n_folds=2)
     assert fitted.step_logits is None and fitted.folds == [["P1", "P2"], ["P3"]]
     np.testing.assert_array_equal(fitted.posteriors.proba.argmax(axis=1), 1)
     assert fitted.posteriors.proba.shape[0] == tiny_store.lengths.sum()

@@ -19,7 +19,7 @@ def test_second_call_reads_the_cache(tiny_store, tmp_path, monkeypatch) -> None:
 
     def fit():
         calls.append(1)
-        return cross_fit(tiny_store, RunningMeanSoftmax(1e-2), 0), {"note": "fresh"}
+        return cross_fit(tiny_store, lambda: RunningMeanSoftmax(1e-2), 0), {"note": "fresh"}
 
     first, extra = cached_cross_fit(tiny_store, {"posterior": "x"}, fit)
     second, extra2 = cached_cross_fit(tiny_store, {"posterior": "x"}, fit)
@@ -50,7 +50,7 @@ def test_an_unreadable_cache_entry_is_refitted(tiny_store, tmp_path, monkeypatch
 
 def test_status_and_a_temporary_root(tiny_store, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("AVEMOTION_CACHE", str(tmp_path / "user"))
-    fit = lambda: (cross_fit(tiny_store, RunningMeanSoftmax(1e-2), 0), {})  # noqa: E731
+    fit = lambda: (cross_fit(tiny_store, lambda: RunningMeanSoftmax(1e-2), 0), {})  # noqa: E731
     status: dict[str, str] = {}
     with posterior_cache_root(tmp_path / "bench") as root:
         assert root == tmp_path / "bench"

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from avemotion.posterior import Posteriors, RunningMeanSoftmax, cross_fit, fit_calibration
-from avemotion.posterior.crossfit import cross_fit_any, subset_posteriors
+from avemotion.posterior.crossfit import subset_posteriors
 from avemotion.store import FeatureStore
 
 
 def test_out_of_fold_logits_come_from_models_blind_to_the_speaker(tiny_store) -> None:
-    fitted = cross_fit(tiny_store, RunningMeanSoftmax(1e-2), n_folds=0)
+    fitted = cross_fit(tiny_store, lambda: RunningMeanSoftmax(1e-2), n_folds=0)
     assert fitted.folds == [["P1"], ["P2"], ["P3"]]
     for speaker in tiny_store.speaker_set:
         blind = RunningMeanSoftmax(1e-2).fit(
@@ -90,7 +90,7 @@ def five_speaker_store(path) -> FeatureStore:
 
 def test_cross_fit_holds_out_the_speaker_folds_and_each_fold_is_blind(tmp_path) -> None:
     store = five_speaker_store(tmp_path / "five")
-    fitted = cross_fit(store, RunningMeanSoftmax(1e-2), n_folds=2)
+    fitted = cross_fit(store, lambda: RunningMeanSoftmax(1e-2), n_folds=2)
     assert fitted.folds == [["A", "B", "C"], ["D", "E"]]
     # A second implementation: fit a model blind to each fold (warm-started from the full
     # fit, as documented), take the running mean of each held clip's steps, its logits,
@@ -136,7 +136,7 @@ class TrainingMean:
         return Posteriors(rows, offsets, store.lengths, store.labels)
 
 
-def test_cross_fit_any_posteriors_come_from_the_other_fold_by_hand(tmp_path) -> None:
+def test_cross_fit_posteriors_come_from_the_other_fold_by_hand(tmp_path) -> None:
     # one clip per speaker, every step of speaker s's clip equal to its value below
     value = {"D": 4.0, "A": 1.0, "E": 5.0, "C": 3.0, "B": 2.0}
     lengths = {"D": 2, "A": 1, "E": 3, "C": 2, "B": 1}
@@ -147,7 +147,7 @@ def test_cross_fit_any_posteriors_come_from_the_other_fold_by_hand(tmp_path) -> 
         FIVE,
         ["calm", "sad"],
     )
-    fitted = cross_fit_any(store, TrainingMean, n_folds=2)
+    fitted = cross_fit(store, TrainingMean, n_folds=2)
     assert fitted.folds == [["A", "B", "C"], ["D", "E"]] and fitted.step_logits is None
     # fold A B C is seen through a model fitted on D, E: p = (4 + 5) / 2 / 10 = 0.45;
     # fold D E through a model fitted on A, B, C: p = (1 + 2 + 3) / 3 / 10 = 0.2;
