@@ -24,16 +24,14 @@ Layout of OUT (resumable: a fold/seed/agent whose ``eval.json`` exists is skippe
 
 Each ``eval.json`` records its job's ``settings`` (agent, steps, seed, fold, the store's
 digest, the agent config its options make). A finished one is reused only when they equal
-the job asked for now (one written before they were recorded: when its run's
-``config.json`` shows them equal); otherwise the run is refused in one line naming the file
-and the field, as it is when ``OUT/experiment.json`` holds another ``--steps``, ``--set``,
+the job asked for now (one written before they were recorded is refused: its settings would
+be a guess); otherwise the run is refused in one line naming the file and the field, as it is when ``OUT/experiment.json`` holds another ``--steps``, ``--set``,
 ``--no-aeon`` or store: results of other settings are never pooled in one OUT.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import tempfile
@@ -43,10 +41,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from avemotion.agents.dqn_config import DQNConfig
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.report import refuse_difference
-from avemotion.agents.run_dir import read_run_config, read_summary, store_digest
+from avemotion.agents.run_dir import read_summary, store_digest
 from avemotion.agents.run_options import agent_configuration, check_data
 from avemotion.agents.runner import AGENTS, DEFAULT_STEPS, train
 from avemotion.atomic import write_json_atomic
@@ -197,53 +194,19 @@ def plan(args: argparse.Namespace, store) -> tuple[list[str], dict, dict]:
     return folds, dqn_options, settings
 
 
-def recorded_settings(eval_path: Path, asked: dict) -> dict:
-    """The settings of a finished job: recorded in its eval.json, or for one written before
-    they were, read from its run's files (:func:`legacy_settings`)."""
+def recorded_settings(eval_path: Path) -> dict:
+    """The settings a finished job's eval.json records; one written before loso.py recorded
+    them is refused (its settings would be a guess)."""
     try:
         result = json.loads(eval_path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{eval_path}: unreadable JSON ({error})") from None
-    if "settings" in result:
-        return result["settings"]
-    try:
-        return legacy_settings(eval_path.parent, asked)
-    except (FileNotFoundError, ValueError, TypeError, KeyError) as error:
+    if "settings" not in result:
         raise ValueError(
-            f"{eval_path}: settings: not recorded (written before loso recorded them) and "
-            f"its run's files cannot show them ({error}); use another --out"
-        ) from None
-
-
-def legacy_settings(run_dir: Path, asked: dict) -> dict:
-    """A run's settings from its ``config.json``. What the posterior fit settled is taken
-    as asked only where the asked value settles the same way: ``stop_time_feature="auto"``
-    when the run's ``rules.json`` selection resolves it to the recorded value, ``obs_mode``
-    when the agent read posteriors (the fit then sets it, whatever was asked)."""
-    from avemotion.agents.runner import time_says_more
-
-    config = read_run_config(run_dir)
-    agent_config = config["agent_config"]
-    if config["agent"].startswith("dqn"):
-        agent_config = dataclasses.asdict(DQNConfig.from_dict(agent_config, saved=True))
-        wanted = asked["agent_config"]
-        if wanted.get("stop_time_feature") == "auto":
-            rules = json.loads((run_dir / "rules.json").read_text())
-            selection = (rules.get("selection") or {}).get(rules.get("posterior"), {})
-            if agent_config["stop_time_feature"] == time_says_more(selection):
-                agent_config["stop_time_feature"] = "auto"
-        if config.get("agent_input") == "posteriors":
-            agent_config["obs_mode"] = wanted.get("obs_mode")
-    training = config.get("training") or {}
-    excluded = training.get("exclude_speakers") or []
-    return {
-        "agent": config["agent"],
-        "steps": config.get("steps"),
-        "seed": config.get("seed"),
-        "fold": excluded[0] if len(excluded) == 1 else excluded,
-        "store_digest": training.get("digest"),
-        "agent_config": normal(agent_config),
-    }
+            f"{eval_path}: settings: not recorded (written before loso.py recorded them); "
+            "use another --out, or remove that result"
+        )
+    return result["settings"]
 
 
 def check_experiment(out: Path, record: dict) -> None:
@@ -357,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
                 seed_dir = out / speaker / f"seed{seed}"
                 if finished(seed_dir, i, name):
                     asked = settings[(speaker, seed, name)]
-                    recorded = recorded_settings(seed_dir / name / "eval.json", asked)
+                    recorded = recorded_settings(seed_dir / name / "eval.json")
                     refuse_difference(seed_dir / name / "eval.json", recorded, asked, SETTINGS)
     out.mkdir(parents=True, exist_ok=True)  # every check is done: now write
     experiment = {**vars(args), **record, "folds": folds, "store": str(store.path)}

@@ -96,16 +96,24 @@ def test_loso_then_compare(store, tmp_path, capsys) -> None:
     }
     assert settings["agent_config"]["hidden"] == [8]
     assert settings["agent_config"]["stop_time_feature"] == "auto"  # as asked, before the fit
-    # eval.json files from before settings were recorded: their runs' config.json show them
+    stamps = {path: path.stat().st_mtime_ns for path in out.rglob("eval.json")}
+    assert load_script("loso").main(argv) == 0  # resumable: finished folds are skipped
+    assert {path: path.stat().st_mtime_ns for path in out.rglob("eval.json")} == stamps
+    # eval.json files from before settings were recorded: loso refuses to guess them,
+    # compare counts them as not checked
     legacy = [out / "P2" / "seed0" / name / "eval.json" for name in ("dqn", "sb3-a2c")]
     legacy += [out / "P3" / "seed1" / name / "eval.json" for name in ("dqn-wait0.05", "dqn-ew0.5")]
+    originals = {path: path.read_text() for path in legacy}
     for path in legacy:
         result = json.loads(path.read_text())
         del result["settings"]
         path.write_text(json.dumps(result))
-    stamps = [path.stat().st_mtime_ns for path in legacy]
-    assert load_script("loso").main(argv) == 0  # resumable: finished folds are skipped
-    assert [path.stat().st_mtime_ns for path in legacy] == stamps
+    capsys.readouterr()
+    assert load_script("loso").main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"loso: error: {legacy[0]}: settings: not recorded (written before loso.py recorded "
+        "them); use another --out, or remove that result\n"
+    )
     compare = load_script("compare")
     assert compare.main([str(out)]) == 0
     table = (out / "comparison.md").read_text()
@@ -132,6 +140,8 @@ def test_loso_then_compare(store, tmp_path, capsys) -> None:
     assert "4 result(s) record no settings (written before loso.py did): not checked" in (
         capsys.readouterr().out
     )
+    for path, text in originals.items():
+        path.write_text(text)
     _compare_refuses_mixed_settings(out, compare, tmp_path / "mixed", capsys)
     _loso_refuses_other_settings(out, argv)
 
@@ -140,7 +150,7 @@ def _compare_refuses_mixed_settings(out: Path, compare, where: Path, capsys) -> 
     """Results of one method recorded under other settings, or lying in another fold
     than they name, are refused in one line naming the file and field; nothing is written."""
     path = out / "P3" / "seed1" / "dqn" / "eval.json"
-    first = out / "P2" / "seed1" / "dqn" / "eval.json"  # P2/seed0's settings were stripped
+    first = out / "P2" / "seed0" / "dqn" / "eval.json"
     original = path.read_text()
     tail = "; results of other settings are not pooled"
     for field, value, expected in (
@@ -159,7 +169,7 @@ def _compare_refuses_mixed_settings(out: Path, compare, where: Path, capsys) -> 
 def _loso_refuses_other_settings(out: Path, argv: list[str]) -> None:
     """Resuming with another budget or other options is refused in one line naming the
     file and the field, before anything is written: by experiment.json, and without it by
-    each finished eval.json (one without recorded settings through its run's config)."""
+    each finished eval.json."""
     import contextlib
     import io
 
@@ -188,10 +198,10 @@ def _loso_refuses_other_settings(out: Path, argv: list[str]) -> None:
     assert err.getvalue() == f"loso: error: {experiment}: no_aeon: True there, False asked{tail}\n"
     assert experiment.read_text() == before
     experiment.unlink()  # an OUT without it: each finished eval.json is checked
-    legacy = out / "P2" / "seed0" / "dqn" / "eval.json"  # no settings recorded
-    assert refusal(("120", "121")) == f"loso: error: {legacy}: steps: 120 there, 121 asked{tail}\n"
+    first = out / "P2" / "seed0" / "dqn" / "eval.json"
+    assert refusal(("120", "121")) == f"loso: error: {first}: steps: 120 there, 121 asked{tail}\n"
     assert refusal(("hidden=[8]", "hidden=[9]")) == (
-        f"loso: error: {legacy}: agent_config.hidden: [8] there, [9] asked{tail}\n"
+        f"loso: error: {first}: agent_config.hidden: [8] there, [9] asked{tail}\n"
     )
     recorded = out / "P3" / "seed0" / "dqn" / "eval.json"
     only_p3 = [a for i, a in enumerate(argv) if (argv[i - 1], a) != ("--folds", "P2")]
