@@ -13,11 +13,12 @@ the trained networks that exist (each entry says which, or why it was not measur
   audio branch trained from scratch on RAVDESS by ``avemotion train-encoder --audio-variant
   vggish`` (``~/.cache/avemotion/encoders/ravdess-audio-vggish`` or
   ``$AVEMOTION_VGGISH_ENCODER``), int8 against fp32 on its held-out actors (its own head's
-  posteriors), calibrated on actor 02's patches (a training actor); not measured when no
+  posteriors), calibrated on patches of training actors 02–14
+  (:data:`~avemotion.benchmarks.pipeline_setup.CALIBRATION_ACTORS`); not measured when no
   such encoder exists. No trained MobileNetV2 exists here, so its int8 accuracy is not
   measured. Given for both: the cosine between int8 and fp32 embeddings of the seeded
   untrained networks on held-out real inputs (RAVDESS actor 15 patches, MEAD M030 crops),
-  calibrated on other speakers (actor 02, W009).
+  calibrated on other speakers (actors 02–14, W009).
 
 The two scored entries carry their corpus's ``files`` (seen = kept + skipped) and
 ``skipped`` (each file not scored, with why: a class FER2013 lacks, a clip that cannot be

@@ -132,3 +132,16 @@ def test_paper_accuracy_target_reads_both_deltas() -> None:
     assert within(-0.6, 0.0) is False
     assert within(None, None) is None
     assert _targets({}, {})["paper_int8_accuracy_within_tolerance"] is None
+
+
+def test_int8_calibration_spreads_over_training_actors(shared_data: Path, tmp_path: Path) -> None:
+    """4 clips of each of actors 02-14 (spread over their files), 4 patches each: 13 x 4 x 4
+    = 208 patches, none of the streamed actor 01 or the held-out 15-18; 32 face crops."""
+    from avemotion.benchmarks.pipeline_setup import CALIBRATION_ACTORS, calibration_inputs
+
+    assert CALIBRATION_ACTORS[0] == "Actor_02" and CALIBRATION_ACTORS[-1] == "Actor_14"
+    calibration = calibration_inputs(tmp_path, shared_data, 112, {})
+    assert calibration.patches.shape == (208, 96, 64)
+    assert calibration.crops.shape == (32, 112, 112, 3)
+    synthetic = calibration_inputs(tmp_path, None, 112, {})  # no real data: one synthetic clip
+    assert 0 < len(synthetic.patches) <= 32 and len(synthetic.crops) == 32
