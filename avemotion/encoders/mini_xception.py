@@ -106,10 +106,22 @@ class ResidualBlock(nn.Module):
         self.sep2, self.bn2 = SeparableConv(cout, cout), _bn(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = self.shortcut_bn(self.shortcut(x))
+        residual = self.shortcut_bn(self._shortcut(x))
         y = F.relu(self.bn1(self.sep1(x)))
         y = max_pool_same(self.bn2(self.sep2(y)))
         return y + residual
+
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.shortcut.weight
+        if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+            # The backward of this 1 x 1 stride-2 convolution segfaults on some CPUs (torch
+            # 2.9.1, an AMD EPYC: 8 channels at 60 px, the first block) when the input or the
+            # weight has channels_last strides; a 1 x 1 weight counts as "contiguous" with
+            # them, so .contiguous() keeps them. What autograd will differentiate takes plain
+            # strides; inference keeps channels_last (the same values, and faster).
+            plain = weight.clone(memory_format=torch.contiguous_format)
+            return F.conv2d(x.contiguous(), plain, stride=2)
+        return self.shortcut(x)
 
 
 class MiniXception(nn.Module):

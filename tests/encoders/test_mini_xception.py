@@ -189,3 +189,43 @@ def test_model_config_of_another_network_is_one_line(tmp_path: Path) -> None:
         f"{path}: not the FER2013 mini-Xception (2 layers: 1 Conv2D, 0 SeparableConv2D; "
         "expected 7 and 8)"
     )
+
+
+def test_shortcut_gives_the_same_values_with_and_without_autograd() -> None:
+    """The first block's 1 x 1 stride-2 shortcut, by hand: weight 1 from input channel c to
+    output channel c (c < 8), 0 elsewhere, gives the input's even pixels, then zeros; the
+    path autograd takes (plain strides) and inference's (channels_last) agree."""
+    block = mini_xception.MiniXception().blocks[0]
+    with torch.no_grad():
+        block.shortcut.weight.zero_()
+        for c in range(8):
+            block.shortcut.weight[c, c] = 1.0
+    h = torch.randn(2, 8, 60, 60).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        inference = block._shortcut(h)
+    trained = block._shortcut(h.clone().requires_grad_())
+    expected = torch.cat([h[:, :, ::2, ::2], torch.zeros(2, 8, 30, 30)], dim=1)
+    torch.testing.assert_close(inference, expected, rtol=0, atol=0)
+    torch.testing.assert_close(trained.detach(), expected, rtol=0, atol=0)
+
+
+def test_fine_tuning_backward_runs(tmp_path: Path) -> None:
+    """A training step through the whole network (in a child process: the channels_last
+    backward this avoids crashed the interpreter on an AMD EPYC with torch 2.9.1)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from avemotion.encoders.mini_xception import MiniXception\n"
+        "torch.manual_seed(0)\n"
+        "net = MiniXception().train()\n"
+        "embedding, logits = net(torch.randn(8, 1, 64, 64))\n"
+        "logits.pow(2).mean().backward()\n"
+        "grads = [p.grad for p in net.parameters()]\n"
+        "assert all(g is not None and bool(torch.isfinite(g).all()) for g in grads)\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
