@@ -302,13 +302,13 @@ def _summary(
     }
 
 
-def _targets(results: dict[str, dict[str, Any]], checked: dict[str, Any]) -> dict[str, Any]:
+def _targets(results: dict[str, dict[str, Any]], checked: dict[str, Any] | None) -> dict[str, Any]:
     """Issue 13's targets and whether the CPU- and paper-sized encoders meet them (``None``
     for a size not run), and whether the paper-sized int8 path's accuracy is within
     :data:`ACCURACY_TOLERANCE_POINTS` of fp32 where a trained branch measured it (``None``:
-    not measured)."""
+    not measured, or no accuracy check ran: ``checked`` None)."""
     cpu, paper = results.get("cpu"), results.get("paper")
-    vggish = (checked.get("paper_int8") or {}).get("vggish_accuracy") or {}
+    vggish = ((checked or {}).get("paper_int8") or {}).get("vggish_accuracy") or {}
     deltas = [vggish.get(f"{level}_delta_points") for level in ("clip", "step")]
     return {
         "paper_int8_accuracy_within_tolerance": None

@@ -132,6 +132,7 @@ def test_paper_accuracy_target_reads_both_deltas() -> None:
     assert within(-0.6, 0.0) is False
     assert within(None, None) is None
     assert _targets({}, {})["paper_int8_accuracy_within_tolerance"] is None
+    assert _targets({}, None)["paper_int8_accuracy_within_tolerance"] is None  # no check ran
 
 
 def test_int8_calibration_spreads_over_training_actors(shared_data: Path, tmp_path: Path) -> None:
