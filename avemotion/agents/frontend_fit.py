@@ -15,6 +15,7 @@ speaker, with the learnt layers transplanted unchanged (:func:`transplant`).
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,8 @@ class AgentData:
         self.posterior_store = self.posterior and reads_posterior_store(fitted)
         if self.posterior and self.fitted is None:
             folds = config.frontend_folds if self.crossfit else 1
-            l2 = config.frontend_l2
-            self.fitted = cross_fit(store, lambda: RunningMeanSoftmax(l2), folds)
+            model = functools.partial(RunningMeanSoftmax, config.frontend_l2)
+            self.fitted = cross_fit(store, model, folds)
         if self.posterior_store:
             self._tmp = tempfile.TemporaryDirectory(prefix="avemotion-oof-")
             oof = config.frontend_crossfit  # else in-sample, as a linear front end would be

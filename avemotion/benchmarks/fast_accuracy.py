@@ -98,14 +98,22 @@ def _audio_posteriors(encoder: Encoder, runner: BranchRunner, patches: torch.Ten
 
 
 def audio_accuracy(
-    data: Path, enc_dir: Path, path: str = "fast", calibration: Calibration | None = None
+    data: Path,
+    enc_dir: Path,
+    path: str = "fast",
+    calibration: Calibration | None = None,
+    variant: str | None = None,
 ) -> dict[str, Any]:
     """fp32 against ``path`` (``fast``, or ``int8`` with ``calibration``) for a trained
-    RAVDESS audio encoder on its held-out actors."""
+    RAVDESS audio encoder on its held-out actors; with ``variant``, an encoder whose audio
+    branch is another variant is not measured (and says so)."""
     from avemotion.encoders.datasets import list_corpus
     from avemotion.encoders.extract import decode_clip
 
     encoder = load_encoder(enc_dir)
+    found = getattr(encoder.audio, "variant", None)
+    if variant is not None and found != variant:
+        return {"not_measured": f"{enc_dir}: audio variant {found!r}, not {variant!r}"}
     heldout = encoder.config["history"][-1].get("heldout_speakers") or []
     corpus = list_corpus("ravdess", data / "ravdess-speech-16k", "audio")
     corpus.select(list(heldout), None, "held-out actors")
@@ -191,10 +199,8 @@ def vggish_int8_accuracy(data: Path, calibration: Calibration) -> dict[str, Any]
             "not_measured": f"{enc_dir}: no trained VGGish (avemotion train-encoder --dataset "
             "ravdess --modality audio --audio-variant vggish ...)"
         }
-    variant = (load_encoder(enc_dir).config.get("audio") or {}).get("variant")
-    if variant != "vggish":
-        return {"not_measured": f"{enc_dir}: audio variant {variant!r}, not 'vggish'"}
-    return audio_accuracy(data, enc_dir, "int8", Calibration(patches=calibration.patches))
+    patches = Calibration(patches=calibration.patches)
+    return audio_accuracy(data, enc_dir, "int8", patches, variant="vggish")
 
 
 def paper_int8_agreement(data: Path, work: Path) -> dict[str, Any]:

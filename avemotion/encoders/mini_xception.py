@@ -118,7 +118,7 @@ class ResidualBlock(nn.Module):
             # 2.9.1, an AMD EPYC: 8 channels at 60 px, the first block) when the input or the
             # weight has channels_last strides; a 1 x 1 weight counts as "contiguous" with
             # them, so .contiguous() keeps them. What autograd will differentiate takes plain
-            # strides; inference keeps channels_last (the same values, and faster).
+            # strides; inference keeps channels_last (the same convolution, and faster).
             plain = weight.clone(memory_format=torch.contiguous_format)
             return F.conv2d(x.contiguous(), plain, stride=2)
         return self.shortcut(x)
