@@ -51,7 +51,7 @@ from avemotion.store import FeatureStore
 DEFAULT_STEPS = 150_000
 """Env steps of ``avemotion train`` and the experiment scripts when none are given: our
 DQN's stopping rule keeps improving with gradient steps well past 50k env steps (the
-README's synthetic leave-one-speaker-out table is at this budget)."""
+synthetic leave-one-speaker-out table of docs/results.md is at this budget)."""
 
 
 def train(

@@ -172,7 +172,7 @@ def list_corpus(
         raise DatasetError(f"dataset: unknown corpus {name!r}; known: {sorted(ADAPTERS) + ['csv']}")
     if not items:
         raise DatasetError(
-            f"{root}: no {name} clips found (see the README for the expected layout)"
+            f"{root}: no {name} clips found (see docs/encoders.md for the expected layout)"
         )
     used = [p for i in items for p in (i.path, i.audio_path) if p is not None]
     return Corpus(items, classes, FileAccount.of_listing(folder, files, used, refused))

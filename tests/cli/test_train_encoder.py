@@ -124,7 +124,7 @@ def test_a_conflicting_variant_names_the_init(
 
 # ------------------------------------------------------------------ accepted
 def test_the_documented_commands_pass(tmp_path: Path) -> None:
-    """README.md, docs/encoders.md, docs/visual.md and experiments/ravdess_audio.py."""
+    """docs/encoders.md, docs/visual.md, docs/results.md and experiments/ravdess_audio.py."""
     enc = encoder_dir(tmp_path / "enc", audio={"variant": "small", "members": 3})
     audio = encoder_dir(tmp_path / "a", audio={"variant": "small"})
     visual = encoder_dir(tmp_path / "v", visual={"variant": "mini-xception"})
