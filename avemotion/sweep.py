@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from avemotion.atomic import write_json_atomic
+from avemotion.holds import reached
 from avemotion.store import FeatureStore
 from avemotion.sweep_arguments import check_agent_kwargs, check_arguments, check_ray_in_process
 from avemotion.trials import (  # noqa: F401  (re-exported: the sweep's public names)
@@ -103,6 +104,7 @@ def _progress_callback(total: int, show_bar: bool) -> Any:
             if self.bar is not None:
                 self.bar.update(1)
                 self.bar.write(f"finished {name}: {metrics}")
+            reached("sweep-trial")
 
         def on_experiment_end(self, trials: list, **info: Any) -> None:
             if self.bar is not None:

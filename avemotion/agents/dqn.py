@@ -48,6 +48,7 @@ from avemotion.agents.stop_tuning import tune_wait_bias
 from avemotion.agents.training_log import TrainingLog
 from avemotion.device import bridge
 from avemotion.envs.core import ObservationLayout, RewardSpec
+from avemotion.holds import reached
 from avemotion.posterior import CrossFit
 from avemotion.store import FeatureStore
 
@@ -341,6 +342,7 @@ class _Loop:
         save_model(model, self.run_dir / MODEL_NAME)
         self.next_checkpoint = self._next(self.config.checkpoint_every)
         self.checkpoint_seconds += time.perf_counter() - start
+        reached("dqn-checkpoint")
 
     def earliness_weight(self) -> float:
         """The earliness weight trained with last (the matched one's, or the env's)."""

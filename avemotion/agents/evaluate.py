@@ -33,6 +33,7 @@ from avemotion.agents.run_dir import (
 from avemotion.atomic import write_json_atomic
 from avemotion.envs.core import resolve_store
 from avemotion.envs.vector import AVEmotionVectorEnv
+from avemotion.holds import reached
 from avemotion.store import FeatureStore
 
 StoreLike = FeatureStore | str | os.PathLike[str] | None
@@ -201,6 +202,7 @@ def run_baselines(
             path = done / f"{name}.json"
             if not path.is_file():
                 write_json_atomic(path, evaluate_aeon_baselines(train, test, seed, (name,))[name])
+                reached("aeon-classifier")
             reports[name] = json.loads(path.read_text())
     return reports, rule_curves(post)
 

@@ -1,7 +1,7 @@
-"""Face detectors compared on real clips: OpenCV's Haar cascade against MTCNN.
+"""The face search on real clips: OpenCV's Haar cascade as the encoders use it.
 
 For every clip of a corpus (MEAD by default) and every step's nearest frame (10 steps/s),
-each detector answers on the same frame. Reported per detector:
+the detector answers on the frame. Reported under ``haar``:
 
 - ``face_fraction``: frames where it found a face;
 - ``jitter``: frame-to-frame movement of the raw box centre, as a fraction of the box side
@@ -13,16 +13,12 @@ each detector answers on the same frame. Reported per detector:
   says how busy the machine was).
 
 The frames are those the encoders see: each step's nearest frame, as in extraction.
-
-MTCNN comes from facenet-pytorch, an optional package (``pip install --no-deps
-facenet-pytorch``); without it only Haar is measured and the result says why.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -100,7 +96,7 @@ def _detector_stats(
 
 
 def run_faces_benchmark(root: str, weights: str, dataset: str = "mead") -> dict[str, Any]:
-    """Haar and (when installed) MTCNN on every clip of ``dataset`` under ``root``.
+    """The Haar face search on every clip of ``dataset`` under ``root``.
 
     The weights are loaded before any clip is decoded (a bad file fails at once); a clip
     that cannot be decoded is skipped with its reason. ``files`` counts the files under
@@ -117,10 +113,6 @@ def run_faces_benchmark(root: str, weights: str, dataset: str = "mead") -> dict[
     haar = FaceConfig(**VISUAL_FACE_SEARCH["mini-xception"])
     result: dict[str, Any] = {"dataset": dataset, "root": root, "clips": len(clips), "threads": 1}
     result["haar"] = _detector_stats(haar, clips, labels, net)
-    try:
-        result["mtcnn"] = _detector_stats(replace(haar, detector="mtcnn"), clips, labels, net)
-    except ValueError as error:  # facenet-pytorch absent: say so, measure Haar only
-        result["mtcnn"] = {"error": str(error)}
     result["files"], result["skipped"] = corpus.account.counts(), corpus.account.lines()
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return result

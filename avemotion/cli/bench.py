@@ -11,7 +11,7 @@ WHAT = {
     "agents": "our DQN beside SB3's DQN on the same store and budget, one process: env-steps/s "
     "and the wall clock of the whole train (posterior cache cold, then warm)",
     "env": "AVEmotion-v0 steps/s beside CartPole-v1, and the vector env at 1/64/1024 envs",
-    "faces": "Haar against MTCNN on real face clips: faces found, box jitter, zero-shot "
+    "faces": "the Haar face search on real face clips: faces found, box jitter, zero-shot "
     "mini-Xception accuracy, ms per frame",
     "fuzz": "random actions and seeds over --steps env steps; exits 1 on any broken invariant",
     "pipeline": "online pipeline per-stage times, real-time factor and p95 step latency on AV input",

@@ -31,6 +31,7 @@ from avemotion.encoders.datasets import Corpus, Item, list_corpus
 from avemotion.encoders.face import load_cascade
 from avemotion.encoders.media import MediaError
 from avemotion.encoders.steps import ClipSteps, StepConfig, clip_steps
+from avemotion.holds import reached
 from avemotion.store import FeatureStore, check_replaceable
 
 
@@ -167,6 +168,7 @@ def _work_clip(task: tuple[int, Item, str, str]) -> tuple[int, str | None]:
             )
         ),
     )
+    reached("extract-clip")
     return index, None
 
 

@@ -1,8 +1,7 @@
 """Face detection and cropping with OpenCV's Haar cascade, as the authors' preprocessing.
 
 :class:`FaceTracker` takes one RGB frame at a time: it detects faces with the frontal-face
-cascade from ``cv2.data.haarcascades`` (or, with ``FaceConfig(detector="mtcnn")``, with
-facenet-pytorch's MTCNN when that package is installed), keeps the largest, smooths the box across frames
+cascade from ``cv2.data.haarcascades``, keeps the largest, smooths the box across frames
 (exponential moving average), crops it with a margin into a square and resizes it to the
 model's input size. With no face it holds the last box for a few frames, then falls back to
 a centre crop; ``detected`` says whether this frame had a face of its own.
@@ -36,58 +35,27 @@ class FaceConfig:
     hold: int = 5
     """Frames a lost face's last box is kept before falling back to a centre crop."""
     detector: str = "haar"
-    """``haar`` (OpenCV's cascade, the default) or ``mtcnn`` (facenet-pytorch's MTCNN,
-    an optional package: ``pip install --no-deps facenet-pytorch``; docs/visual.md compares
-    the two on MEAD)."""
+    """The face detector: ``haar`` (OpenCV's cascade) only. MTCNN was measured less steady,
+    less accurate and 9× slower on MEAD (docs/visual.md), so it is not supported."""
 
     def __post_init__(self) -> None:
+        if self.detector == "mtcnn":
+            raise ValueError(
+                "face detector: 'mtcnn' is not supported (Haar was steadier, more accurate "
+                "and 9x faster on MEAD: docs/visual.md); use 'haar'"
+            )
         if self.detector not in DETECTORS:
             raise ValueError(
                 f"face detector: expected one of {list(DETECTORS)}, got {self.detector!r}"
             )
 
 
-DETECTORS = ("haar", "mtcnn")
-
-
-class MtcnnDetector:
-    """facenet-pytorch's MTCNN behind the cascade's ``detectMultiScale`` call: RGB frame in,
-    ``[x, y, w, h]`` boxes out, so the tracker (and the online look-ahead, which records and
-    replays that call) use either detector alike. The package ships its weights."""
-
-    def __init__(self, min_face: int = 40) -> None:
-        try:
-            from facenet_pytorch import MTCNN
-        except ImportError:
-            raise ValueError(
-                "face detector mtcnn: facenet-pytorch is not installed "
-                "(pip install --no-deps facenet-pytorch; it ships the MTCNN weights)"
-            ) from None
-        self.mtcnn = MTCNN(keep_all=True, min_face_size=min_face, device="cpu")
-
-    def detectMultiScale(self, rgb: np.ndarray, **_: object) -> np.ndarray:  # noqa: N802
-        boxes, _ = self.mtcnn.detect(rgb)
-        if boxes is None:
-            return np.zeros((0, 4))
-        return np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
-
-
-_MTCNN: dict[int, MtcnnDetector] = {}
+DETECTORS = ("haar",)
 
 
 def load_detector(config: FaceConfig, cascade: object | None = None) -> object:
-    """The face detector ``config`` names: the given (or a new) Haar cascade, or one MTCNN
-    per thread (its networks are not shared across threads)."""
-    if config.detector == "mtcnn":
-        import threading
-
-        key = threading.get_ident()
-        if key not in _MTCNN:
-            _MTCNN[key] = MtcnnDetector()
-        return _MTCNN[key]
-    if cascade is None or isinstance(cascade, MtcnnDetector):
-        return load_cascade()
-    return cascade
+    """The face detector ``config`` names: the given Haar cascade, or a new one."""
+    return load_cascade() if cascade is None else cascade
 
 
 def load_cascade() -> cv2.CascadeClassifier:
@@ -102,20 +70,16 @@ def load_cascade() -> cv2.CascadeClassifier:
 def largest_face(
     cascade: cv2.CascadeClassifier, rgb: np.ndarray, config: FaceConfig
 ) -> np.ndarray | None:
-    """The largest detected face ``[x, y, w, h]`` in an RGB frame, or ``None`` (Haar
-    searches the equalised grey frame; MTCNN takes the RGB frame)."""
+    """The largest detected face ``[x, y, w, h]`` in an RGB frame, or ``None`` (the cascade
+    searches the equalised grey frame)."""
     side = max(16, int(min(rgb.shape[:2]) * config.min_size_fraction))
-    if config.detector == "mtcnn":
-        faces = cascade.detectMultiScale(rgb)
-        faces = [f for f in np.asarray(faces).reshape(-1, 4) if min(f[2], f[3]) >= side]
-    else:
-        gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-        faces = cascade.detectMultiScale(
-            gray,
-            scaleFactor=config.scale_factor,
-            minNeighbors=config.min_neighbors,
-            minSize=(side, side),
-        )
+    gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    faces = cascade.detectMultiScale(
+        gray,
+        scaleFactor=config.scale_factor,
+        minNeighbors=config.min_neighbors,
+        minSize=(side, side),
+    )
     if len(faces) == 0:
         return None
     faces = np.asarray(faces, dtype=np.float64)

@@ -23,6 +23,7 @@ import torch
 
 from avemotion.atomic import torch_save_atomic
 from avemotion.encoders.train_config import TrainConfig
+from avemotion.holds import reached
 
 CHECKPOINT = "epoch.pt"
 """File name of the checkpoint inside the work folder."""
@@ -105,3 +106,4 @@ class EpochCheckpoint:
             "torch_rng": torch.get_rng_state(),
         }
         torch_save_atomic(state, self.path)
+        reached("encoder-epoch")

@@ -59,7 +59,7 @@ class FaceCropper:
         workers: int = 2,
     ) -> None:
         self.size, self.config, self.lookahead = size, config, lookahead
-        self.cascade = load_detector(config, cascade)  # Haar, or MTCNN when config says so
+        self.cascade = load_detector(config, cascade)
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="face")
         self._replay = _Replay()

@@ -68,43 +68,8 @@ def test_unknown_detector_is_rejected() -> None:
         FaceConfig(detector="dlib")
 
 
-def test_mtcnn_boxes_become_cascade_boxes(monkeypatch) -> None:
-    """MTCNN's corner boxes [x1, y1, x2, y2] are turned into the cascade's [x, y, w, h],
-    and faces smaller than the config's minimum side are dropped (hand-computed)."""
-    import sys
-    import types
-
-    from avemotion.encoders import face
-
-    class FakeMTCNN:
-        def __init__(self, **kwargs: object) -> None:
-            self.kwargs = kwargs
-
-        def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return np.array([[10.0, 20.0, 50.0, 80.0], [0.0, 0.0, 100.0, 110.0]]), np.ones(2)
-
-    monkeypatch.setitem(sys.modules, "facenet_pytorch", types.SimpleNamespace(MTCNN=FakeMTCNN))
-    monkeypatch.setattr(face, "_MTCNN", {})
-    config = FaceConfig(detector="mtcnn", min_size_fraction=0.3)
-    detector = face.load_detector(config)
-    frame = np.zeros((200, 200, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(
-        detector.detectMultiScale(frame), [[10, 20, 40, 60], [0, 0, 100, 110]]
-    )
-    # min side 0.3 * 200 = 60: the 40-wide face is dropped, the 100 x 110 one kept
-    np.testing.assert_array_equal(face.largest_face(detector, frame, config), [0, 0, 100, 110])
-    tracker = FaceTracker(32, config)
-    assert isinstance(tracker.cascade, face.MtcnnDetector) and tracker(frame)[1]
-
-
-def test_mtcnn_without_facenet_is_one_line(monkeypatch) -> None:
-    import sys
-
+def test_mtcnn_is_refused_in_one_line_saying_why() -> None:
     import pytest
 
-    from avemotion.encoders import face
-
-    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)  # import fails
-    monkeypatch.setattr(face, "_MTCNN", {})
-    with pytest.raises(ValueError, match="face detector mtcnn: facenet-pytorch is not installed"):
-        FaceTracker(32, FaceConfig(detector="mtcnn"))
+    with pytest.raises(ValueError, match="'mtcnn' is not supported .*docs/visual.md"):
+        FaceConfig(detector="mtcnn")

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ import soundfile
 import torch
 
 from avemotion.agents.baselines_aeon import aeon_available
+from avemotion.holds import HOLD_AT, HOLD_DIR
 from avemotion.store import FeatureStore, StoreError
 
 from .conftest import make_store, tone
@@ -52,25 +52,28 @@ def run_to_end(argv: list[str], timeout: float = 600) -> subprocess.CompletedPro
 
 def kill_when(
     argv: list[str],
-    ready: Callable[[], bool],
-    timeout: float = 300,
+    hold: str,
+    holds: Path,
+    timeout: float = 600,
     group: bool = False,
     log: Path | None = None,
 ) -> bool:
-    """Start ``argv`` (stdout into ``log``), SIGKILL it (its process group with ``group``)
-    once ``ready()``; return whether it was killed (False: it finished first)."""
+    """Start ``argv`` (stdout into ``log``) held at ``hold`` (``"<point>:<n>"``, see
+    :mod:`avemotion.holds`), wait for the marker file the job writes there, then SIGKILL it
+    (its process group with ``group``); return whether it was killed (False: it ended
+    without reaching the point). ``timeout`` only bounds a job that hangs."""
     sink = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    holds.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         argv,
         stdout=sink,
         stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
-        env=ENV,
+        env={**ENV, HOLD_AT: hold, HOLD_DIR: str(holds)},
         start_new_session=group,
     )
-    deadline = time.monotonic() + timeout
+    marker = holds / f"{hold.rpartition(':')[0]}.held"
     try:
-        while process.poll() is None and time.monotonic() < deadline and not ready():
-            time.sleep(0.02)
+        wait_for(marker, process, timeout)
     finally:
         killed = process.poll() is None
         if killed:
@@ -81,7 +84,16 @@ def kill_when(
         process.wait()
         if log is not None:
             sink.close()  # type: ignore[union-attr]
+        marker.unlink(missing_ok=True)
     return killed
+
+
+def wait_for(marker: Path, process: subprocess.Popen, timeout: float) -> None:
+    """Return once ``marker`` exists or ``process`` has ended; fail past ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not marker.exists() and process.poll() is None:
+        assert time.monotonic() < deadline, f"{marker.name}: not written in {timeout} s"
+        time.sleep(0.01)
 
 
 # ------------------------------------------------------------------ extraction
@@ -118,16 +130,13 @@ def test_extraction_killed_twice_ends_as_an_uninterrupted_run(
         "extract", "--dataset", "csv", "--root", corpus, "--encoder", audio_encoder,
         "--out", out, "--workers", "1", "--no-progress",
     )  # fmt: skip
-    rng = np.random.default_rng(SEED)
-    targets = sorted(int(t) for t in rng.integers(1, 16, size=2))
-
-    def clips_done() -> int:
-        return len(list(work.glob("[0-9]*.npy"))) + len(list(work.glob("*.skip")))
-
-    for target, workers in zip(targets, ("1", "2")):  # kill once `target` clips are done
-        job = [*argv[:-2], workers, argv[-1]]  # the second run has a pool of 2 workers
-        killed = kill_when(job, lambda goal=target: clips_done() >= goal, group=True)
-        assert killed, f"the extraction finished before {target} clips"
+    target = int(np.random.default_rng(SEED).integers(1, 15))
+    # The first run (one worker) is killed after its `target`-th clip; the second, a pool of
+    # two workers, after the first clip either worker writes.
+    for hold, workers in ((target, "1"), (1, "2")):
+        job = [*argv[:-2], workers, argv[-1]]
+        killed = kill_when(job, f"extract-clip:{hold}", tmp_path / "holds", group=True)
+        assert killed, f"the extraction finished before clip {hold}"
         assert not (out / "meta.json").exists()
         with pytest.raises(StoreError):
             FeatureStore.open(out)  # nothing under the final name reads as a store
@@ -170,19 +179,11 @@ def test_training_killed_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
         "--set", *options,
     )  # fmt: skip
     rng = np.random.default_rng(SEED)
-    target = int(rng.integers(1, steps // every - 3)) * every
-    mtimes: list[int] = []
-
-    def past_target() -> bool:
-        path = run / "checkpoint.pt"
-        if not path.is_file() or (mtimes and path.stat().st_mtime_ns == mtimes[-1]):
-            return False
-        mtimes.append(path.stat().st_mtime_ns)
-        return _checkpoint_step(run) >= target
-
-    assert kill_when(argv, past_target), "training finished before the kill"
+    saves = int(rng.integers(1, steps // every - 3))
+    killed = kill_when(argv, f"dqn-checkpoint:{saves}", tmp_path / "holds")
+    assert killed, "training finished before the kill"
     reached = _checkpoint_step(run)
-    assert target <= reached < steps
+    assert saves * every <= reached < min((saves + 1) * every, steps)  # the n-th save
     assert not (run / "summary.json").exists()  # an unfinished run does not look finished
     json.loads((run / "config.json").read_text())
     torch.load(run / "model.pt", weights_only=True)
@@ -221,9 +222,10 @@ def test_encoder_training_killed_resumes_bit_identically(tmp_path: Path) -> None
         "--heldout", "s3", "--threads", 1, "--seed", SEED,
     )  # fmt: skip
     target = int(np.random.default_rng(SEED).integers(2, epochs - 3))
-    assert kill_when(argv, lambda: _encoder_epoch(out) >= target), "training ended before the kill"
+    killed = kill_when(argv, f"encoder-epoch:{target}", tmp_path / "holds")
+    assert killed, "training ended before the kill"
     reached = _encoder_epoch(out)
-    assert target <= reached < epochs
+    assert reached == target
     assert not (out / "config.json").exists()  # an unfinished stage writes no encoder
     resumed = run_to_end(argv)
     # every file accounted for: bad.wav (not audio) and data.csv (the label sheet) skipped
@@ -253,11 +255,8 @@ def test_sweep_killed_redoes_no_finished_trial(tmp_path: Path) -> None:
         "--agent-kwargs", json.dumps({"frontend": "raw", "q_head": "free", "num_envs": 4,
                                       "learning_starts": 40, "batch_size": 16, "hidden": [8]}),
     )  # fmt: skip
-    rng = np.random.default_rng(SEED)
-    wanted = int(rng.integers(1, 3))  # kill once 1 or 2 of the 4 trials have finished
-    extra = float(rng.uniform(0.0, 1.0))  # ... plus a random delay
+    wanted = int(np.random.default_rng(SEED).integers(1, 3))  # 1 or 2 of the 4 trials
     log = tmp_path / "sweep.log"
-    first_seen: list[float] = []
 
     def finished() -> list[str]:
         """Trials the driver announced as finished (Tune recorded their result)."""
@@ -268,13 +267,7 @@ def test_sweep_killed_redoes_no_finished_trial(tmp_path: Path) -> None:
             if line.startswith("finished ")
         ]
 
-    def ready() -> bool:
-        if len(finished()) < wanted:
-            return False
-        first_seen.append(time.monotonic())
-        return time.monotonic() - first_seen[0] >= extra
-
-    killed = kill_when(argv, ready, timeout=600, group=True, log=log)
+    killed = kill_when(argv, f"sweep-trial:{wanted}", tmp_path / "holds", group=True, log=log)
     assert killed, "the sweep finished before the kill"
     if (out / "results.json").exists():
         json.loads((out / "results.json").read_text())
@@ -309,11 +302,8 @@ def test_baseline_evaluation_killed_redoes_no_finished_classifier(tmp_path: Path
         "--json",
     )  # fmt: skip
     first = run / "evaluations"
-
-    def first_done() -> bool:
-        return any(first.glob("*/aeon_probability_threshold.json"))
-
-    assert kill_when(argv, first_done), "the evaluation finished before the kill"
+    killed = kill_when(argv, "aeon-classifier:1", tmp_path / "holds")
+    assert killed, "the evaluation finished before the kill"
     (kept,) = first.glob("*/aeon_probability_threshold.json")
     assert not (kept.parent / "aeon_teaser.json").exists()
     stamp = kept.stat().st_mtime_ns

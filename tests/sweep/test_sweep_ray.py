@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ require_extra("ray.tune", "ray")
 import ray  # noqa: E402
 
 from avemotion.agents.runner import load_agent  # noqa: E402
+from avemotion.holds import HOLD_AT, HOLD_DIR  # noqa: E402
 from avemotion.sweep import SweepError, TrialSpec, run_sweep, run_trial  # noqa: E402
 
 AGENTS = ("dqn", "dqn-recurrent")
@@ -153,24 +155,25 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(
         "2",
         "--quiet",
     ]
-    # Two CPUs per trial on a two-CPU Ray: the trials run one after the other. The default DQN
-    # fits a posterior front end first, so each trial lasts seconds: time to interrupt the second.
+    # Two CPUs per trial on a two-CPU Ray: the trials run one after the other. The driver is
+    # held right after it records the first trial (avemotion.holds), interrupted there, then
+    # released: the interrupt lands before the second trial can finish, whatever the timing.
+    holds = tmp_path / "holds"
+    holds.mkdir()
     process = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines = []
-    for line in process.stdout:  # the driver prints a line once Tune has recorded a finished trial
-        lines.append(line)
-        if "finished S01__dqn__seed0" in line:
-            break
-    assert process.poll() is None, "the sweep ended before it could be interrupted:\n" + "".join(
-        lines
-    )
+        env={**os.environ, "PYTHONUNBUFFERED": "1", HOLD_AT: "sweep-trial:1",
+             HOLD_DIR: str(holds)},
+    )  # fmt: skip
+    while not (holds / "sweep-trial.held").exists():
+        assert process.poll() is None, "the sweep ended before its first trial was recorded"
+        time.sleep(0.01)
+    lines: list[str] = []
     process.send_signal(signal.SIGINT)
+    (holds / "sweep-trial.release").touch()
     output = "".join(lines) + process.communicate(timeout=120)[0]
     assert process.returncode == 1, output
     assert (out / "results.json").is_file(), output
