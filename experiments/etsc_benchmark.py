@@ -6,9 +6,7 @@ nothing is downloaded) two feature stores are built from the standard train/test
 (one step = one time point, all channels; clip ids ``train-0001`` / ``test-0001``), as a
 user would build them: the sets have no speakers, so every train series is under one
 speaker ``train`` and every test series under ``test``; ``avemotion train`` then
-cross-fits on stratified clip folds (:func:`avemotion.folds.make_folds`). ``--groups N``
-instead deals the train series round-robin to N speakers ``train0`` ... (speaker folds of
-arbitrary clips; the stores then live under ``<set>-train-<N>groups``). Then, for every
+cross-fits on stratified clip folds (:func:`avemotion.folds.make_folds`). Then, for every
 seed:
 
 - our DQN, as ``avemotion train --features TRAIN`` trains it with its defaults
@@ -90,31 +88,21 @@ def class_order(labels: np.ndarray) -> list[str]:
     return sorted(names, key=int) if all(n.lstrip("-").isdigit() for n in names) else names
 
 
-def store_speakers(split: str, n: int, groups: int) -> list[str]:
-    """The speaker field of ``n`` series of ``split``: one speaker named after the split,
-    or (train split, ``groups`` > 1) ``train0`` ... dealt round-robin."""
-    if groups > 1 and split == "train":
-        return [f"{split}{i % groups}" for i in range(n)]
-    return [split] * n
-
-
-def build_stores(name: str, root: Path, groups: int = 1) -> tuple[FeatureStore, FeatureStore]:
-    """The train and test stores of set ``name`` (written once under ``root``; speakers by
-    :func:`store_speakers`). The classes are the train split's, also when its store was
-    written by an earlier (killed) run."""
+def build_stores(name: str, root: Path) -> tuple[FeatureStore, FeatureStore]:
+    """The train and test stores of set ``name`` (written once under ``root``), each under
+    one speaker named after its split. The classes are the train split's, also when its
+    store was written by an earlier (killed) run."""
     stores: list[FeatureStore] = []
     classes: list[str] | None = None
     for split in ("train", "test"):
-        grouped = groups > 1 and split == "train"
-        path = root / (f"{name}-{split}" + (f"-{groups}groups" if grouped else ""))
+        path = root / f"{name}-{split}"
         if (path / "meta.json").is_file():
             stores.append(FeatureStore.open(path))
             classes = classes or list(stores[-1].class_names)
-            expected = sorted(set(store_speakers(split, stores[-1].n_clips, groups)))
-            if stores[-1].speaker_set != expected:
+            if stores[-1].speaker_set != [split]:
                 raise ValueError(
-                    f"{path}: speakers: {stores[-1].speaker_set}, expected {expected} "
-                    "(written by another version; remove it)"
+                    f"{path}: speakers: {stores[-1].speaker_set}, expected [{split!r}] "
+                    "(written by an older version of this script; remove it)"
                 )
             continue
         sequences, raw = load_split(name, split.upper())
@@ -128,7 +116,7 @@ def build_stores(name: str, root: Path, groups: int = 1) -> tuple[FeatureStore, 
                 path,
                 sequences,
                 [classes.index(label) for label in raw],
-                store_speakers(split, len(sequences), groups),
+                [split] * len(sequences),
                 classes,
                 clip_ids=[f"{split}-{i + 1:04d}" for i in range(len(sequences))],
                 meta=meta,
@@ -171,15 +159,13 @@ def minirocket_rows(train: FeatureStore, test: FeatureStore, seed: int) -> dict[
     return reports
 
 
-def run_seed(
-    name: str, seed: int, steps: int, out: Path, minirocket: bool, groups: int = 1
-) -> dict[str, Any]:
+def run_seed(name: str, seed: int, steps: int, out: Path, minirocket: bool) -> dict[str, Any]:
     """Train our DQN on set ``name`` with ``seed`` and report every row on its test store."""
     from avemotion.agents.evaluate import evaluate_run
     from avemotion.agents.run_dir import read_summary
     from avemotion.agents.runner import train
 
-    train_store, test_store = build_stores(name, out / "stores", groups)
+    train_store, test_store = build_stores(name, out / "stores")
     run = train(
         "dqn",
         train_store,
@@ -204,7 +190,7 @@ def run_seed(
         "set": name,
         "seed": seed,
         "steps": steps,
-        "groups": groups,
+        "speakers": 1,
         "posterior": posterior,
         "folds": {"kind": rules["folds"]["kind"], "n": len(rules["folds"]["members"])},
         "untuned": untuned,
@@ -344,13 +330,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: 3; with --quick: 1)")
     parser.add_argument("--no-minirocket", dest="minirocket", action="store_false")
-    parser.add_argument(
-        "--groups",
-        type=int,
-        default=1,
-        help="speakers of each train store: 1 (default, as a user would build it: one "
-        "speaker, clip folds) or N, the train series dealt round-robin to N speakers",
-    )
     parser.add_argument("--plot", default="docs/etsc_benchmark.png", help="PNG path ('' for none)")
     parser.add_argument(
         "--quick",
@@ -366,8 +345,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.seeds = 1 if args.quick else 3
     if args.quick:
         args.minirocket = False
-    if args.steps < 1 or args.seeds < 1 or args.groups < 1:
-        parser.error("--steps, --seeds and --groups: expected positive integers")
+    if args.steps < 1 or args.seeds < 1:
+        parser.error("--steps and --seeds: expected positive integers")
     return args
 
 
@@ -387,10 +366,11 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.seeds):
             path = out / name / f"seed{seed}.json"
             done = json.loads(path.read_text()) if path.is_file() else {}
-            if (done.get("steps"), done.get("groups", 4)) == (args.steps, args.groups):
+            # a pair of an older version (4 round-robin speakers, no "speakers") is rerun
+            if (done.get("steps"), done.get("speakers")) == (args.steps, 1):
                 if args.minirocket and not set(AEON[2:]) <= done["rows"].keys():
                     print(f"[{name} seed {seed}] done before: adding aeon over MiniRocket")
-                    stores = build_stores(name, out / "stores", args.groups)
+                    stores = build_stores(name, out / "stores")
                     done["rows"].update(minirocket_rows(*stores, seed))
                     write_json_atomic(path, done)
                 else:
@@ -398,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"[{name} seed {seed}] training our DQN ({args.steps} env steps)", flush=True)
                 started = time.perf_counter()
-                result = run_seed(name, seed, args.steps, out, args.minirocket, args.groups)
+                result = run_seed(name, seed, args.steps, out, args.minirocket)
                 write_json_atomic(path, result)
                 print(f"[{name} seed {seed}] {time.perf_counter() - started:.0f} s", flush=True)
             result = json.loads(path.read_text())
@@ -411,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"[{name} seed {seed}] HM: {shown}", flush=True)
     summary = summarise(results)
-    record = {"steps": args.steps, "groups": args.groups, "summary": summary, "results": results}
+    record = {"steps": args.steps, "summary": summary, "results": results}
     write_json_atomic(out / "results.json", record)
     table = markdown(summary, args.steps)
     (out / "etsc_benchmark.md").write_text(table)
