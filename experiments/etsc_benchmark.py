@@ -3,9 +3,11 @@
 For each set (ACSF1, ArrowHead, BasicMotions, GunPoint, ItalyPowerDemand, JapaneseVowels,
 OSULeaf, PickupGestureWiimoteZ; read from the files inside the installed aeon package,
 nothing is downloaded) two feature stores are built from the standard train/test splits
-(one step = one time point, all channels; clip ids ``train-0001`` / ``test-0001``; train
-clips assigned round-robin to 4 groups in the speaker field so that cross-fitting has
-folds). Then, for every seed:
+(one step = one time point, all channels; clip ids ``train-0001`` / ``test-0001``), as a
+user would build them: the sets have no speakers, so every train series is under one
+speaker ``train`` and every test series under ``test``; ``avemotion train`` then
+cross-fits on stratified clip folds (:func:`avemotion.folds.make_folds`). Then, for every
+seed:
 
 - our DQN, as ``avemotion train --features TRAIN`` trains it with its defaults
   (:func:`avemotion.agents.runner.train`), evaluated on the test store with
@@ -17,7 +19,9 @@ folds). Then, for every seed:
   leaves them out), classification points from 9 steps (MiniRocket's minimum).
 
 Each run records the posterior model its defaults chose on the train store (``rules.json``:
-``posterior`` and the ``selection`` scores); it is named in the table. Earliness is
+``posterior`` and the ``selection`` scores), the folds it cross-fitted on, and every rule
+left untuned (``rules.json`` ``untuned``, ``summary.json`` ``stop_tuning.untuned``); the
+posterior is named in the table, the folds and untuned rules under it. Earliness is
 measured against each series' true length. Finished (set, seed) pairs are skipped on a
 re-run with the same ``--steps`` (a pair run with ``--no-minirocket`` gets only its
 MiniRocket rows added). The table (``etsc_benchmark.md``), ``results.json`` and
@@ -57,7 +61,6 @@ SETS = {
     "OSULeaf": "load_osuleaf",
     "PickupGestureWiimoteZ": "load_pickup_gesture_wiimoteZ",
 }
-GROUPS = 4
 RULES = ("threshold", "fixed_fraction", "consecutive")
 AEON = (
     "aeon_probability_threshold",
@@ -86,8 +89,9 @@ def class_order(labels: np.ndarray) -> list[str]:
 
 
 def build_stores(name: str, root: Path) -> tuple[FeatureStore, FeatureStore]:
-    """The train and test stores of set ``name`` (written once under ``root``). The classes
-    are the train split's, also when its store was written by an earlier (killed) run."""
+    """The train and test stores of set ``name`` (written once under ``root``), each under
+    one speaker named after its split. The classes are the train split's, also when its
+    store was written by an earlier (killed) run."""
     stores: list[FeatureStore] = []
     classes: list[str] | None = None
     for split in ("train", "test"):
@@ -95,6 +99,11 @@ def build_stores(name: str, root: Path) -> tuple[FeatureStore, FeatureStore]:
         if (path / "meta.json").is_file():
             stores.append(FeatureStore.open(path))
             classes = classes or list(stores[-1].class_names)
+            if stores[-1].speaker_set != [split]:
+                raise ValueError(
+                    f"{path}: speakers: {stores[-1].speaker_set}, expected [{split!r}] "
+                    "(written by an older version of this script; remove it)"
+                )
             continue
         sequences, raw = load_split(name, split.upper())
         classes = classes or class_order(raw)
@@ -107,7 +116,7 @@ def build_stores(name: str, root: Path) -> tuple[FeatureStore, FeatureStore]:
                 path,
                 sequences,
                 [classes.index(label) for label in raw],
-                [f"{split}{i % GROUPS}" for i in range(len(sequences))],
+                [split] * len(sequences),
                 classes,
                 clip_ids=[f"{split}-{i + 1:04d}" for i in range(len(sequences))],
                 meta=meta,
@@ -173,12 +182,19 @@ def run_seed(name: str, seed: int, steps: int, out: Path, minirocket: bool) -> d
         rows.update(minirocket_rows(train_store, test_store, seed))
     rules = json.loads((run / "rules.json").read_text())
     posterior = {"name": rules.get("posterior"), "selection": rules.get("selection", {})}
+    training = read_summary(run)
+    untuned = list(rules.get("untuned", []))
+    if (training.get("stop_tuning") or {}).get("untuned"):
+        untuned.append("wait bias")
     return {
         "set": name,
         "seed": seed,
         "steps": steps,
+        "speakers": 1,
         "posterior": posterior,
-        "training": read_summary(run),
+        "folds": {"kind": rules["folds"]["kind"], "n": len(rules["folds"]["members"])},
+        "untuned": untuned,
+        "training": training,
         "rows": rows,
     }
 
@@ -206,7 +222,18 @@ def summarise(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         aeon = [row for row in AEON if row in stats]
         best = max(aeon, key=lambda row: stats[row]["mean"]) if aeon else None
         chosen = sorted({str(seed.get("posterior", {}).get("name")) for seed in seeds})
-        summary[name] = {"hm": stats, "best_aeon": best, "seeds": len(seeds), "posterior": chosen}
+        folds = sorted({f"{s['folds']['n']} {s['folds']['kind']}" for s in seeds if "folds" in s})
+        untuned = sorted(
+            {f"{rule} (seed {s['seed']})" for s in seeds for rule in s.get("untuned", [])}
+        )
+        summary[name] = {
+            "hm": stats,
+            "best_aeon": best,
+            "seeds": len(seeds),
+            "posterior": chosen,
+            "folds": folds,
+            "untuned": untuned,
+        }
     return summary
 
 
@@ -240,11 +267,15 @@ def markdown(summary: dict[str, Any], steps: int) -> str:
     ]
     lines.append("| " + " | ".join(mean_row) + " |")
     n_seeds = max((e["seeds"] for e in summary.values()), default=0)
+    folds = "; ".join(f"{n} {', '.join(e['folds'])}" for n, e in summary.items() if e.get("folds"))
+    untuned = [f"{n}: {', '.join(e['untuned'])}" for n, e in summary.items() if e.get("untuned")]
     return (
         "\n".join(lines)
         + "\n\nHarmonic mean of accuracy and earliness on each test split, mean ± std over "
         f"{n_seeds} seed(s); our DQN {steps} env steps. Our DQN beats the best aeon row on "
         f"{wins} of {len(summary)} sets.\n"
+        + (f"\nCross-fitting folds: {folds}.\n" if folds else "")
+        + f"\nRules left untuned (each printed by `avemotion train`): {'; '.join(untuned) or 'none'}.\n"
     )
 
 
@@ -335,17 +366,20 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.seeds):
             path = out / name / f"seed{seed}.json"
             done = json.loads(path.read_text()) if path.is_file() else {}
-            if done.get("steps") == args.steps:
+            # a pair of an older version (4 round-robin speakers, no "speakers") is rerun
+            if (done.get("steps"), done.get("speakers")) == (args.steps, 1):
                 if args.minirocket and not set(AEON[2:]) <= done["rows"].keys():
                     print(f"[{name} seed {seed}] done before: adding aeon over MiniRocket")
-                    done["rows"].update(minirocket_rows(*build_stores(name, out / "stores"), seed))
+                    stores = build_stores(name, out / "stores")
+                    done["rows"].update(minirocket_rows(*stores, seed))
                     write_json_atomic(path, done)
                 else:
                     print(f"[{name} seed {seed}] done before: skipped", flush=True)
             else:
                 print(f"[{name} seed {seed}] training our DQN ({args.steps} env steps)", flush=True)
                 started = time.perf_counter()
-                write_json_atomic(path, run_seed(name, seed, args.steps, out, args.minirocket))
+                result = run_seed(name, seed, args.steps, out, args.minirocket)
+                write_json_atomic(path, result)
                 print(f"[{name} seed {seed}] {time.perf_counter() - started:.0f} s", flush=True)
             result = json.loads(path.read_text())
             results[name]["seeds"][str(seed)] = result
@@ -357,9 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"[{name} seed {seed}] HM: {shown}", flush=True)
     summary = summarise(results)
-    write_json_atomic(
-        out / "results.json", {"steps": args.steps, "summary": summary, "results": results}
-    )
+    record = {"steps": args.steps, "summary": summary, "results": results}
+    write_json_atomic(out / "results.json", record)
     table = markdown(summary, args.steps)
     (out / "etsc_benchmark.md").write_text(table)
     if args.plot:

@@ -29,6 +29,8 @@ from avemotion.store import FeatureStore
 THRESHOLDS = np.round(np.concatenate([np.linspace(0.2, 0.9, 15), np.linspace(0.92, 0.995, 6)]), 4)
 FRACTIONS = np.round(np.linspace(0.05, 1.0, 20), 4)
 CONSECUTIVE = (1, 2, 3, 5)
+TUNED_RULES = ("threshold", "fraction", "consecutive")
+"""The rules :func:`tune_rules` tunes (by these names in its ``untuned`` lines)."""
 
 Decisions = tuple[np.ndarray, np.ndarray]
 """Per-clip ``(predicted class, steps observed)``."""
@@ -103,17 +105,28 @@ class TunedRules:
         return asdict(self)
 
 
-def tune_rules(oof: Posteriors) -> TunedRules:
-    """Each rule's parameter with the best HM on ``oof`` (ties: the first in grid order)."""
-    threshold = _best(oof, [(float(v),) for v in THRESHOLDS], decide_threshold)
-    fraction = _best(oof, [(float(v),) for v in FRACTIONS], decide_fraction)
+def tune_rules(oof: Posteriors, untuned: list[str] | None = None) -> TunedRules:
+    """Each rule's parameter with the best HM on ``oof`` (ties: the first in grid order).
+    A rule whose every grid value scores the same HM (there is nothing to tune: the first
+    value is kept) is named, with that HM, in ``untuned`` when it is given."""
+    found = untuned if untuned is not None else []
     pairs = [(float(v), c) for c in CONSECUTIVE for v in THRESHOLDS]
-    consecutive = _best(oof, pairs, decide_threshold)
+    grids = ([(float(v),) for v in THRESHOLDS], [(float(v),) for v in FRACTIONS], pairs)
+    deciders = (decide_threshold, decide_fraction, decide_threshold)
+    threshold, fraction, consecutive = (
+        _best(oof, grid, decide, name, found)
+        for grid, decide, name in zip(grids, deciders, TUNED_RULES)
+    )
     return TunedRules(threshold[0], fraction[0], consecutive[0], int(consecutive[1]))
 
 
-def _best(post: Posteriors, grid: list[tuple], decide: Any) -> tuple:
+def _best(post: Posteriors, grid: list[tuple], decide: Any, name: str, flat: list[str]) -> tuple:
     scores = [score(post, decide(post, *params))[2] for params in grid]
+    if max(scores) - min(scores) <= 1e-12:
+        flat.append(
+            f"{name}: every value of its grid scores HM {scores[0]:.3f} on the training "
+            f"posteriors; left untuned at {', '.join(map(str, grid[0]))}"
+        )
     return grid[int(np.argmax(scores))]
 
 

@@ -380,12 +380,14 @@ def final_model(
         model.wait_mean.fill_(mean)
         model.correct_shrink.fill_(shrink if model.correct is not None else 0.0)
         model.correct_mean.fill_(share)
+        flat = bool(reached.pop("flat", False))  # recorded as "untuned", printed by the runner
         data.tuned = {
             "wait_bias": bias,
             "wait_shrink": shrink,
             "wait_mean": mean,
             "correct_mean": share,
             **{f"train_{k}": v for k, v in reached.items()},
+            "untuned": flat,
         }
     return model
 

@@ -100,7 +100,7 @@ class AgentData:
         self.tuned: dict[str, float] = {}
         """What stop tuning found on the agent's store (set with the saved model)."""
         self.posterior = config.frontend == "posterior"
-        self.crossfit = self.posterior and config.frontend_crossfit and len(store.speaker_set) >= 2
+        self.crossfit = self.posterior and config.frontend_crossfit and config.frontend_folds != 1
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.store = store
         self.fitted = fitted

@@ -18,7 +18,9 @@ from typing import Any
 from avemotion.agents.dqn_config import DQNConfig, unread_fields
 from avemotion.agents.sb3 import SB3_AGENTS
 from avemotion.envs.core import OBS_MODES, RewardSpec
+from avemotion.folds import make_folds
 from avemotion.posterior import POSTERIOR_MODELS
+from avemotion.posterior.crossfit import CROSS_FIT_FOLDS
 from avemotion.posterior.models import StoreLogits
 from avemotion.store import FeatureStore
 
@@ -68,17 +70,21 @@ def check_data(
     store: FeatureStore, posterior: str, agent_kwargs: dict[str, Any], asked: Collection[str]
 ) -> None:
     """Refuse what the training speakers of ``store`` cannot honour: the ``store-logits``
-    posterior on a store without posterior columns, and more cross-fitting folds (asked
-    for in ``asked``) than there are speakers (they would silently become fewer)."""
+    posterior on a store without posterior columns, and a cross-fitting fold count (asked
+    for in ``asked``) that the folds of :func:`~avemotion.folds.make_folds` would silently
+    make fewer (more speaker folds than speakers). Folds the store cannot give (a class
+    of one clip) are refused here too, before the run directory is touched."""
     if posterior == StoreLogits.name:
         StoreLogits().fit(store)
-    folds = agent_kwargs.get("frontend_folds")
-    n_speakers = len(store.speaker_set)
-    if "frontend_folds" in asked and isinstance(folds, int) and folds > n_speakers:
-        raise ValueError(
-            f"frontend_folds: {folds} folds of {n_speakers} training speakers; "
-            f"expected at most {n_speakers} (0: one fold per speaker)"
-        )
+    folds = agent_kwargs.get("frontend_folds", CROSS_FIT_FOLDS)
+    if isinstance(folds, int) and not isinstance(folds, bool) and folds >= 0:
+        made = make_folds(store, folds)
+        if "frontend_folds" in asked and 0 < len(made) < folds and made.kind == "speaker":
+            raise ValueError(
+                f"frontend_folds: {folds} folds of {len(store.speaker_set)} training speakers "
+                f"would be {len(made)} speaker folds ({made.reason}); expected at most "
+                f"{len(made)} (0: one fold per speaker)"
+            )
 
 
 def agent_configuration(

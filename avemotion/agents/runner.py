@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from avemotion.agents.baselines import tune_rules
+from avemotion.agents.baselines import TUNED_RULES, tune_rules
 from avemotion.agents.dqn_config import without_retired
 from avemotion.agents.frontend_fit import reads_posterior_store
 from avemotion.agents.run_dir import (
@@ -66,6 +67,7 @@ def train(
     overwrite: bool = False,
     posterior: str = "auto",
     device: str = "cpu",
+    allow_untuned: bool = False,
     **agent_kwargs: Any,
 ) -> Path:
     """Train ``agent`` for ``steps`` env steps on the selected speakers; return the run dir.
@@ -81,6 +83,9 @@ def train(
     our DQN from its checkpoint up to ``steps``; ``overwrite`` replaces an existing run.
     ``device`` (``auto``, ``cpu`` or ``cuda``, :func:`~avemotion.device.resolve_device`)
     is where the agent's networks run; the saved files hold CPU tensors either way.
+    Training prints (stderr) one line naming the folds of the cross-fitting, and one per
+    candidate left unscored or rule left untuned; when no rule of ``rules.json`` can be
+    tuned it refuses, unless ``allow_untuned``.
 
     ``summary.json`` records, besides the agent's own figures, ``wall_seconds`` and
     ``cpu_seconds`` of this whole call (posterior fit, rule tuning, training, checkpoints),
@@ -108,7 +113,9 @@ def train(
     check_data(selected, posterior, agent_kwargs, asked)
     _clear_run_dir(run_dir, resume, overwrite)  # every input is checked before this
     posterior_start, status = time.perf_counter(), {"cache": "miss"}
-    fitted, selection = fit_posterior(selected, run_dir, agent_config, posterior, status)
+    fitted, selection = fit_posterior(
+        selected, run_dir, agent_config, posterior, status, allow_untuned
+    )
     posterior_seconds = time.perf_counter() - posterior_start
     settled, posterior_input = _fit_to_posterior(agent, config, fitted, selection)
     if settled is not config:
@@ -137,6 +144,11 @@ def train(
             agent, selected, int(steps), int(seed), run_dir, device=str(torch_device), **common,
             **sb3_options, **agent_config["algorithm_kwargs"],
         )  # fmt: skip
+    if (summary.get("stop_tuning") or {}).get("untuned"):
+        say(
+            "wait bias: every shrinkage and bias scores the same on the training episodes; "
+            "the learnt stopping rule is kept untuned"
+        )
     timing = {
         "wall_seconds": time.perf_counter() - wall_start,
         "cpu_seconds": time.process_time() - cpu_start,
@@ -247,7 +259,7 @@ def run_record(
         "n_actions": selected.n_classes + 1,
         "steps_per_second": selected.steps_per_second,
         "max_length": max_length,
-        "posterior": {"name": fitted.model.name, "folds": fitted.folds},
+        "posterior": {"name": fitted.model.name, "folds": fitted.folds.as_record()},
         "agent_config": agent_config,
     }
     if posterior_input:
@@ -262,13 +274,16 @@ def fit_posterior(
     agent_config: dict[str, Any],
     posterior: str = "auto",
     status: dict[str, str] | None = None,
+    allow_untuned: bool = False,
 ) -> tuple[CrossFit, dict[str, Any]]:
     """Cross-fit the run's posterior model on the training speakers (``"auto"``: chosen
     among the candidates by inner cross-validation on them), save it, and tune the non-RL
     stopping rules on its out-of-fold posteriors (the same our DQN learns on). The fit is
     read from the posterior cache when it holds it (``status["cache"]``: hit or miss).
+    Prints the folds used and every candidate or rule left unscored or untuned; refuses,
+    before saving anything, when no rule can be tuned unless ``allow_untuned``.
     Returns the fit and the selection's scores per candidate (empty when not selected)."""
-    from avemotion.agents.selection import select_posterior_model
+    from avemotion.agents.selection import select_posterior_model, selection_lines
     from avemotion.posterior.cache import cached_cross_fit
     from avemotion.posterior.candidates import default_candidates, model_maker
 
@@ -285,18 +300,32 @@ def fit_posterior(
 
     options = {"posterior": posterior, "folds": folds, "l2": l2, "candidates": list(candidates)}
     fitted, scores = cached_cross_fit(store, options, fit, status)
+    untuned: list[str] = []
+    rules = tune_rules(fitted.posteriors, untuned)
+    for line in [fitted.folds.line(len(store.speaker_set)), *selection_lines(scores), *untuned]:
+        say(line)
+    if len(untuned) == len(TUNED_RULES) and not allow_untuned:
+        raise ValueError(
+            f"{store.path}: no stopping rule can be tuned on the training posteriors (every "
+            "value of every grid scores the same); give --allow-untuned to train anyway"
+        )
     save_posterior_model(fitted.model, run_dir / POSTERIOR)
-    rules = tune_rules(fitted.posteriors)
     write_json_atomic(
         run_dir / RULES,
         {
             "posterior": fitted.model.name,
-            "folds": fitted.folds,
+            "folds": fitted.folds.as_record(),
             "selection": scores,
+            "untuned": untuned,
             **rules.as_dict(),
         },
     )
     return fitted, scores
+
+
+def say(line: str) -> None:
+    """A line about what training did with the data (stderr: results stay on stdout)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def time_says_more(scores: dict[str, Any]) -> bool:

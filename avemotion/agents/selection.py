@@ -7,9 +7,12 @@ default the rule is the better of the threshold and the fixed fraction: a thresh
 alone cannot say "answer after 3 steps whatever the posterior", which is what ACSF1's
 posteriors call for (out of fold, the nearest-neighbour posterior reached HM 0.34 with
 the threshold and 0.62 with the fixed fraction), and our DQN, which sees the step count,
-can learn either. Each rule's parameter is tuned by an inner speaker-grouped
-cross-validation (tuned on the other folds' clips, scored on each fold's), so no
-candidate is scored on clips its parameter saw. Test clips are never read.
+can learn either. Each rule's parameter is tuned by an inner cross-validation over the
+cross-fitting's folds (speaker folds when the speakers allow it, else stratified clip
+folds: :func:`~avemotion.folds.make_folds`; tuned on the other folds' clips, scored on
+each fold's), so no candidate is scored on clips its parameter saw. Test clips are never
+read. A candidate that cannot be fitted on the store is left out with the reason
+(``{"unscored": reason}``), never silently.
 
 It scores posteriors through the stopping rules of :mod:`avemotion.agents.baselines`, so
 it lives with them, above the posterior stage it chooses from.
@@ -29,6 +32,7 @@ from avemotion.agents.baselines import (
     decide_threshold,
     score,
 )
+from avemotion.folds import make_folds
 from avemotion.posterior.candidates import default_candidates, model_maker
 from avemotion.posterior.crossfit import (
     CROSS_FIT_FOLDS,
@@ -37,7 +41,6 @@ from avemotion.posterior.crossfit import (
     subset_posteriors,
 )
 from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
-from avemotion.speakers import speaker_folds
 from avemotion.store import FeatureStore
 
 SELECTION_RULES = ("threshold", "fixed_fraction")
@@ -65,21 +68,19 @@ def tune_threshold(post: Posteriors) -> float:
 
 
 def rule_score(
-    post: Posteriors, speakers: Sequence[str], folds: list[list[str]], rule: str = "threshold"
+    post: Posteriors, held_out: Sequence[np.ndarray], rule: str = "threshold"
 ) -> dict[str, Any]:
-    """``rule`` on out-of-fold posteriors, its parameter tuned on the other speaker folds
-    for each fold's clips: accuracy, earliness, harmonic mean, and the parameter tuned on
-    every clip (what a run would use)."""
+    """``rule`` on out-of-fold posteriors, its parameter tuned on the other folds for each
+    fold's clips (``held_out``: each fold's clip indices, :meth:`~avemotion.folds.Folds.held_out`):
+    accuracy, earliness, harmonic mean, and the parameter tuned on every clip (what a run
+    would use)."""
     _, decide = RULE_GRIDS[rule]
-    speakers = np.asarray(speakers)
     predictions = np.empty(len(post.lengths), np.int64)
     observed = np.empty(len(post.lengths), np.int64)
-    for group in folds:
-        inside = np.isin(speakers, group)
-        rest = np.flatnonzero(~inside)
+    for held in held_out:
+        rest = np.setdiff1d(np.arange(len(post.lengths)), held)
         # one fold: nothing to tune on but the clips themselves
         value = tune_rule(subset_posteriors(post, rest) if len(rest) else post, rule)
-        held = np.flatnonzero(inside)
         predictions[held], observed[held] = decide(subset_posteriors(post, held), value)
     accuracy, earliness, hm = score(post, (predictions, observed))
     return {
@@ -90,22 +91,19 @@ def rule_score(
     }
 
 
-def threshold_score(
-    post: Posteriors, speakers: Sequence[str], folds: list[list[str]]
-) -> dict[str, Any]:
+def threshold_score(post: Posteriors, held_out: Sequence[np.ndarray]) -> dict[str, Any]:
     """:func:`rule_score` of the threshold, its θ also as ``threshold``."""
-    scored = rule_score(post, speakers, folds, "threshold")
+    scored = rule_score(post, held_out, "threshold")
     return {**scored, "threshold": scored["parameter"]}
 
 
 def candidate_score(
     post: Posteriors,
-    speakers: Sequence[str],
-    folds: list[list[str]],
+    held_out: Sequence[np.ndarray],
     rules: Sequence[str] = SELECTION_RULES,
 ) -> dict[str, Any]:
     """Every rule's :func:`rule_score`, and the best: ``{"harmonic_mean", "rule", <rule>: {...}}``."""
-    scored = {rule: rule_score(post, speakers, folds, rule) for rule in rules}
+    scored = {rule: rule_score(post, held_out, rule) for rule in rules}
     best = max(rules, key=lambda rule: (scored[rule]["harmonic_mean"], -rules.index(rule)))
     return {"harmonic_mean": scored[best]["harmonic_mean"], "rule": best, **scored}
 
@@ -123,16 +121,20 @@ def select_posterior_model(
     Each candidate (a name of :data:`~avemotion.posterior.POSTERIOR_MODELS`, default
     settings but for ``l2``, the softmax models' L2 penalty when given; by default
     :func:`default_candidates`) is cross-fitted with
-    :func:`cross_fit` over ``n_folds`` speaker folds and scored by :func:`candidate_score` on its out-of-fold posteriors: the best harmonic
-    mean of the ``rules`` (``("threshold",)`` scores by the threshold alone). ``candidates[0]`` is
-    the default: another candidate replaces it only with a harmonic mean higher by more
-    than ``margin``; among the others the best wins (ties: the earlier). With a single
-    speaker nothing is held out, so the default is kept unscored.
+    :func:`cross_fit` over the folds :func:`~avemotion.folds.make_folds` makes of
+    ``n_folds`` and scored by :func:`candidate_score` on its out-of-fold posteriors: the
+    best harmonic mean of the ``rules`` (``("threshold",)`` scores by the threshold alone).
+    ``candidates[0]`` is the default: another candidate replaces it only with a harmonic
+    mean higher by more than ``margin``; among the others the best wins (ties: the
+    earlier). A candidate other than the default that cannot be fitted on the store
+    (``ValueError``) is left out. With a single fold nothing is held out, so the default is
+    kept unscored.
 
     Returns ``(name, cross_fit, scores)``: the chosen name, its :class:`CrossFit` (ready
     to save and to tune the rules on), and per candidate ``{"harmonic_mean", "rule",
     "threshold": {...}, "fixed_fraction": {...}}``, each rule's ``{"accuracy",
-    "earliness", "harmonic_mean", "parameter"}`` (empty dicts when unscored).
+    "earliness", "harmonic_mean", "parameter"}``; ``{"unscored": reason}`` for a
+    candidate left unscored (``{}`` for every candidate when there is only one).
     """
     candidates = default_candidates(store) if candidates is None else tuple(candidates)
     if not candidates:
@@ -144,16 +146,43 @@ def select_posterior_model(
     if bad_rules:
         raise ValueError(f"rules: expected some of {list(RULE_GRIDS)}, got {list(rules)}")
     default = candidates[0]
-    folds = speaker_folds(store.speaker_set, n_folds)
+    folds = make_folds(store, n_folds)
     if len(folds) < 2 or len(candidates) == 1:
-        fitted = cross_fit(store, model_maker(default, l2), n_folds)
-        return default, fitted, {name: {} for name in candidates}
+        fitted = cross_fit(store, model_maker(default, l2), folds=folds)
+        why = {"unscored": "1 fold: no clip is held out"} if len(candidates) > 1 else {}
+        return default, fitted, {name: dict(why) for name in candidates}
     fits: dict[str, CrossFit] = {}
     scores: dict[str, dict[str, Any]] = {}
+    held_out = folds.held_out(store)
     for name in candidates:
-        fits[name] = cross_fit(store, model_maker(name, l2), n_folds)
-        scores[name] = candidate_score(fits[name].posteriors, store.speakers, folds, tuple(rules))
-    best = max(candidates[1:], key=lambda n: (scores[n]["harmonic_mean"], -candidates.index(n)))
+        try:
+            fits[name] = cross_fit(store, model_maker(name, l2), folds=folds)
+        except ValueError as error:
+            if name == default:
+                raise
+            scores[name] = {"unscored": f"cannot be fitted on this store: {error}"}
+            continue
+        scores[name] = candidate_score(fits[name].posteriors, held_out, tuple(rules))
+    others = [n for n in candidates[1:] if n in fits] or [default]
+    best = max(others, key=lambda n: (scores[n]["harmonic_mean"], -candidates.index(n)))
     better = scores[best]["harmonic_mean"] > scores[default]["harmonic_mean"] + margin
     chosen = best if better else default
     return chosen, fits[chosen], scores
+
+
+def selection_lines(scores: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per candidate left unscored, and one when every scored candidate has the
+    same harmonic mean (the default then wins on the tie alone)."""
+    lines = [
+        f"posterior selection: {name} unscored ({score['unscored']})"
+        for name, score in scores.items()
+        if "unscored" in score
+    ]
+    scored = {name: s["harmonic_mean"] for name, s in scores.items() if "harmonic_mean" in s}
+    if len(scored) > 1 and max(scored.values()) - min(scored.values()) <= 1e-12:
+        first = next(iter(scored))
+        lines.append(
+            f"posterior selection: every candidate scores HM {scored[first]:.3f} out of "
+            f"fold; {first} kept on the tie"
+        )
+    return lines

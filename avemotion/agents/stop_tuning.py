@@ -161,11 +161,12 @@ def tune_wait_bias(
     store: FeatureStore,
     layout: Any,
     earliness_budget: float | None = None,
-) -> tuple[float, float, tuple[float, float], dict[str, float]]:
+) -> tuple[float, float, tuple[float, float], dict[str, Any]]:
     """The shrinkage and wait bias with the best :func:`sweep_scores` on ``store`` (the
     smoothed harmonic mean, or with ``earliness_budget`` the best accuracy at a mean
     earliness within it; see the module docstring): ``(bias, shrink, (mean_wait,
-    mean_share), reached)`` with the accuracy, earliness and HM the pair reaches there."""
+    mean_share), reached)`` with the accuracy, earliness and HM the pair reaches there, and
+    ``flat``: whether every pair scored the same (nothing tuned: the learnt policy kept)."""
     best: tuple[float, float, float, tuple[float, float], dict[str, float]] = (
         -np.inf,
         0.0,
@@ -174,10 +175,13 @@ def tune_wait_bias(
         {},
     )
     parts = stop_parts(network, step_observations(store, layout))  # once for every α
+    seen: list[float] = []
     for shrink in SHRINKS:
         margin, mean = shrunk_margins(network, parts, shrink)
         sweep = margin_sweep(margin, parts["predicted"], store, None)
-        for point, score in zip(sweep, sweep_scores(sweep, earliness_budget)):
+        scores = sweep_scores(sweep, earliness_budget)
+        seen += [float(scores.min()), float(scores.max())]
+        for point, score in zip(sweep, scores):
             bias = point["parameter"]
             closer = shrink == best[2] and abs(bias) < abs(best[1])
             if score > best[0] + 1e-12 or (abs(score - best[0]) <= 1e-12 and closer):
@@ -187,7 +191,7 @@ def tune_wait_bias(
                     "hm": point["harmonic_mean"],
                 }
                 best = (score, bias, shrink, mean, reached)
-    return best[1], best[2], best[3], best[4]
+    return best[1], best[2], best[3], {**best[4], "flat": max(seen) - min(seen) <= 1e-12}
 
 
 def sweep_scores(sweep: list[dict[str, float]], earliness_budget: float | None) -> np.ndarray:

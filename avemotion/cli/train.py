@@ -82,6 +82,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="skip the evaluation after training: on S07-S08 in the default job, else on "
         "the store's speakers left out by --speakers / --exclude-speakers (if any)",
     )
+    parser.add_argument(
+        "--allow-untuned",
+        action="store_true",
+        help="train even when no stopping rule can be tuned on the training posteriors "
+        "(every value of every grid scores the same); each untuned rule is still printed",
+    )
     add_device_argument(parser)
     parser.set_defaults(func=run)
 
@@ -105,6 +111,7 @@ OWN_FLAGS = (
     "resume",
     "overwrite",
     "steps",
+    "allow_untuned",
 )
 """``train`` arguments that have a flag of their own (``--set`` would pass them twice)."""
 
@@ -149,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         posterior=args.posterior,
         device=args.device,
+        allow_untuned=args.allow_untuned,
         **parse_options(args.set),
     )
     summary = read_summary(run_dir)

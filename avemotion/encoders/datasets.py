@@ -52,12 +52,18 @@ def _inside(root: Path, raw: str, allow_outside: bool, source: str) -> Path:
     return resolved
 
 
+NO_SPEAKER = "unknown"
+"""The speaker of every clip of a CSV corpus without a speaker column."""
+
+
 def csv_items(
     csv_file: Path, root: Path | None = None, allow_outside_root: bool = False
 ) -> list[Item]:
     """A generic CSV ``path,label,speaker[,audio_path]`` (a header row is optional), like the
-    official code's ``training_data.csv``. Relative paths resolve against ``root`` (default:
-    the CSV's folder) and may not leave it unless ``allow_outside_root``."""
+    official code's ``training_data.csv``, or ``path,label`` on every row for recordings
+    without speaker ids (every clip then has the speaker :data:`NO_SPEAKER`; cross-fitting
+    falls back to clip folds, :mod:`avemotion.folds`). Relative paths resolve against
+    ``root`` (default: the CSV's folder) and may not leave it unless ``allow_outside_root``."""
     csv_file = Path(csv_file)
     root = Path(root) if root is not None else csv_file.parent
     if not csv_file.is_file():
@@ -65,13 +71,18 @@ def csv_items(
     items, seen = [], set()
     with open(csv_file, newline="") as handle:
         rows = list(csv.reader(handle))
-    if rows and [c.strip().lower() for c in rows[0][:3]] == ["path", "label", "speaker"]:
+    if rows and [c.strip().lower() for c in rows[0][:3]] in (
+        ["path", "label", "speaker"],
+        ["path", "label"],
+    ):
         rows = [[""]] + rows[1:]
+    filled = [row for row in rows if row and any(cell.strip() for cell in row)]
+    no_speakers = bool(filled) and all(len(row) == 2 for row in filled)
     for number, row in enumerate(rows, start=1):
         if not row or not any(cell.strip() for cell in row):
             continue
         source = f"{csv_file}:{number}"
-        if len(row) < 3:
+        if len(row) < 3 and not no_speakers:
             raise DatasetError(
                 f"{source}: expected path,label,speaker[,audio_path], got {len(row)} field(s)"
             )
@@ -81,7 +92,7 @@ def csv_items(
             if len(row) > 3 and row[3].strip()
             else None
         )
-        speaker = row[2].strip()
+        speaker = NO_SPEAKER if no_speakers else row[2].strip()
         if not speaker:
             raise DatasetError(f"{source}: empty speaker")
         clip_id = (

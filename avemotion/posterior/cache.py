@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 
 from avemotion.atomic import replace_atomic
+from avemotion.folds import Folds
 from avemotion.posterior.crossfit import CrossFit
 from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
 from avemotion.store import FeatureStore
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 """Bumped whenever what a posterior model computes changes."""
 
 
@@ -78,7 +79,7 @@ def save_cross_fit(path: Path, fitted: CrossFit, extra: dict[str, Any]) -> None:
             lengths=post.lengths,
             labels=post.labels,
             step_logits=logits,
-            folds=np.asarray(json.dumps(fitted.folds)),
+            folds=np.asarray(json.dumps(fitted.folds.as_record())),
             extra=np.asarray(json.dumps(extra)),
             **arrays,
         )
@@ -94,13 +95,14 @@ def load_cross_fit(path: Path) -> tuple[CrossFit, dict[str, Any]] | None:
         model = POSTERIOR_MODELS[str(arrays["kind"])].from_arrays(
             {k[len("model_") :]: v for k, v in arrays.items() if k.startswith("model_")}
         )
-    except (OSError, ValueError, KeyError):
+        folds = Folds.from_record(json.loads(str(arrays["folds"])))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     lengths = arrays["lengths"]
     post = Posteriors(arrays["proba"], arrays["offsets"], lengths, arrays["labels"])
     logits = arrays["step_logits"]
     step_logits = np.split(logits, np.cumsum(lengths)[:-1]) if logits.size else None
-    fitted = CrossFit(model, post, step_logits, json.loads(str(arrays["folds"])))
+    fitted = CrossFit(model, post, step_logits, folds)
     return fitted, json.loads(str(arrays["extra"]))
 
 

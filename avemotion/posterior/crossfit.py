@@ -2,10 +2,11 @@
 
 A stopping rule tuned on posteriors from a model that saw the very same clips learns to
 trust them far too much. Every rule here is therefore tuned (or, for our DQN, trained) on
-*out-of-fold* posteriors: the training speakers are split into folds, and each fold's
-clips are seen through a posterior model fitted on the other folds. The model saved for
-test speakers is fitted on every training speaker, with the step calibration fitted on
-the out-of-fold logits.
+*out-of-fold* posteriors: the training clips are split into folds (by speaker when the
+speakers allow it, else stratified by class: :func:`~avemotion.folds.make_folds`), and
+each fold's clips are seen through a posterior model fitted on the other folds. The model
+saved for test speakers is fitted on every training clip, with the step calibration
+fitted on the out-of-fold logits.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from avemotion.folds import Folds, make_folds
 from avemotion.posterior.models import Posteriors, RunningMeanSoftmax
-from avemotion.speakers import speaker_folds
 from avemotion.store import FeatureStore
 
 CROSS_FIT_FOLDS = 4
-"""Speaker folds of the cross-fitting (0: one per training speaker)."""
+"""Folds of the cross-fitting (0: one per training speaker; see :func:`make_folds`)."""
 
 
 @dataclass
@@ -36,44 +37,45 @@ class CrossFit:
     """Out-of-fold per-step logits of every clip (uncalibrated; linear models only): a
     store of them stands for the embeddings, since their running mean is the logits of
     the running mean."""
-    folds: list[list[str]]
+    folds: Folds
 
 
 def cross_fit(
     store: FeatureStore,
     make_model: Callable[[], Any] = RunningMeanSoftmax,
     n_folds: int = CROSS_FIT_FOLDS,
+    folds: Folds | None = None,
 ) -> CrossFit:
     """Cross-fit the posterior model ``make_model()`` builds (unfitted; by default
-    :class:`RunningMeanSoftmax`) on ``store``'s speakers.
+    :class:`RunningMeanSoftmax`) on ``store``'s clips, over ``folds`` (by default
+    :func:`make_folds` of ``n_folds``).
 
-    The returned model is fitted on every clip; each speaker fold's posteriors come from a
+    The returned model is fitted on every clip; each fold's posteriors come from a
     model fitted on the other folds (warm-started from the full fit when the model keeps a
     ``model`` attribute, as the softmax models do). A model with ``running_logits`` and
     ``fit_calibration`` gets its step calibration fitted on the out-of-fold logits (and
     applied by its ``posteriors_from_logits`` when it has one, else as ``calibration``
     through :meth:`Posteriors.from_logits`); a model
     with ``step_logits`` (linear in the steps) also yields its out-of-fold per-step logits,
-    else ``step_logits`` is None. With one speaker the posteriors are in-sample.
+    else ``step_logits`` is None. With a single fold the posteriors are in-sample.
     """
     everyone = make_model().fit(store)
-    folds = speaker_folds(store.speaker_set, n_folds)
+    folds = make_folds(store, n_folds) if folds is None else folds
     if len(folds) < 2:
         return CrossFit(everyone, everyone.posteriors(store), None, folds)
     calibrated = hasattr(everyone, "running_logits") and hasattr(everyone, "fit_calibration")
     linear = hasattr(everyone, "step_logits")
-    index = {clip_id: i for i, clip_id in enumerate(store.clip_ids)}
     rows: list[np.ndarray] = [np.empty(0, np.float32)] * store.n_clips
     steps: list[np.ndarray] = [np.empty(0, np.float32)] * store.n_clips
-    for group in folds:
-        rest = make_model().fit(
-            store.subset(exclude_speakers=group), init=getattr(everyone, "model", None)
-        )
-        held = store.subset(speakers=group)
+    for clips in folds.held_out(store):
+        others = np.setdiff1d(np.arange(store.n_clips), clips)
+        init = getattr(everyone, "model", None)
+        rest = make_model().fit(store.subset(indices=others), init=init)
+        held = store.subset(indices=clips)
         values = rest.running_logits(held) if calibrated else rest.posteriors(held).proba
         cuts = np.cumsum(held.lengths)[:-1]
         for j, part in enumerate(np.split(np.asarray(values, np.float32), cuts)):
-            i = index[held.clip_ids[j]]
+            i = int(clips[j])
             rows[i] = part
             if linear:
                 steps[i] = np.asarray(rest.step_logits(held.clip(j).frames), np.float32)

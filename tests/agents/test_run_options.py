@@ -101,14 +101,18 @@ def test_check_request_refuses_an_unknown_agent_and_a_zero_budget() -> None:
 
 
 def test_more_folds_than_training_speakers_are_refused(tiny_store) -> None:
-    """The tiny store has 3 speakers: 3 folds are honoured, 4 would silently become 3."""
+    """The tiny store has 3 speakers, each with every class: 3 folds are honoured, 4 would
+    silently become 3 speaker folds. One speaker: 4 clip folds honour 4."""
     check_data(tiny_store, "auto", {"frontend_folds": 3}, {"frontend_folds"})
     check_data(tiny_store, "auto", {"frontend_folds": 4}, set())  # a resumed run's, not asked
     with pytest.raises(ValueError) as error:
         check_data(tiny_store, "auto", {"frontend_folds": 4}, {"frontend_folds"})
     assert str(error.value) == (
-        "frontend_folds: 4 folds of 3 training speakers; expected at most 3 (0: one fold per speaker)"
+        "frontend_folds: 4 folds of 3 training speakers would be 3 speaker folds (one per "
+        "speaker: 3 speakers, fewer than 4 folds); expected at most 3 (0: one fold per speaker)"
     )
+    one = tiny_store.subset(speakers=["P1"])
+    check_data(one, "auto", {"frontend_folds": 4}, {"frontend_folds"})
 
 
 def test_store_data_and_unread_options_are_refused_before_the_run_dir_is_cleared(

@@ -8,6 +8,7 @@ import pytest
 from avemotion.agents.selection import (
     candidate_score,
     select_posterior_model,
+    selection_lines,
     threshold_score,
     tune_rule,
     tune_threshold,
@@ -32,6 +33,10 @@ def hand_posteriors() -> Posteriors:
     return Posteriors(proba, np.array([0, 4]), np.array([4, 2]), np.array([0, 1]))
 
 
+HALVES = [np.array([0]), np.array([1])]
+"""Two folds of one clip each."""
+
+
 def test_threshold_tuning_by_hand() -> None:
     """θ ≤ 0.55: both answer at step 1, clip 0 wrong: accuracy 1/2, earliness (1/4 + 1/2)/2
     = 0.375, HM 2·0.5·0.625/1.125 = 0.5556, the best; the first such θ of the grid is 0.2."""
@@ -40,7 +45,7 @@ def test_threshold_tuning_by_hand() -> None:
     # inner cross-validation: clip 0's θ is tuned on clip 1 alone (0.2: wrong at step 1),
     # clip 1's on clip 0 alone (0.65, the first above 0.6: step 2, right); accuracy 1/2,
     # earliness (1/4 + 2/2)/2 = 0.625, HM 2·0.5·0.375/0.875
-    scored = threshold_score(post, ["a", "b"], [["a"], ["b"]])
+    scored = threshold_score(post, HALVES)
     assert scored["accuracy"] == 0.5 and scored["earliness"] == 0.625
     assert scored["harmonic_mean"] == pytest.approx(2 * 0.5 * 0.375 / 0.875)
     assert scored["threshold"] == 0.2
@@ -54,11 +59,11 @@ def test_fixed_fraction_and_the_best_rule_by_hand() -> None:
     the threshold's 0.4286, so the fixed fraction is the candidate's rule."""
     post = hand_posteriors()
     assert tune_rule(post, "fixed_fraction") == 0.3
-    scored = candidate_score(post, ["a", "b"], [["a"], ["b"]])
+    scored = candidate_score(post, HALVES)
     assert scored["rule"] == "fixed_fraction" and scored["fixed_fraction"]["parameter"] == 0.3
     assert scored["harmonic_mean"] == pytest.approx(2 * 0.5 * 0.625 / 1.125)
     assert scored["threshold"]["harmonic_mean"] == pytest.approx(2 * 0.5 * 0.375 / 0.875)
-    threshold_only = candidate_score(post, ["a", "b"], [["a"], ["b"]], ("threshold",))
+    threshold_only = candidate_score(post, HALVES, ("threshold",))
     assert threshold_only["rule"] == "threshold" and "fixed_fraction" not in threshold_only
 
 
@@ -103,23 +108,23 @@ class SeenSpeakers:
 
 def test_cross_fit_without_logits_reads_held_out_posteriors(tiny_store) -> None:
     fitted = cross_fit(tiny_store, SeenSpeakers, n_folds=2)
-    assert fitted.step_logits is None and fitted.folds == [["P1", "P2"], ["P3"]]
+    assert fitted.step_logits is None and fitted.folds.members == [["P1", "P2"], ["P3"]]
     np.testing.assert_array_equal(fitted.posteriors.proba.argmax(axis=1), 1)
     assert fitted.posteriors.proba.shape[0] == tiny_store.lengths.sum()
 
 
-def slope_store(path, n_clips: int = 48, seed: int = 0) -> FeatureStore:
+def slope_store(path, n_clips: int = 48, seed: int = 0, speakers: int = 4) -> FeatureStore:
     """Rising or falling series at a random level: the slope, not the mean, is the class."""
     rng = np.random.default_rng(seed)
-    sequences, labels, speakers = [], [], []
+    sequences, labels, names = [], [], []
     for i in range(n_clips):
         length = int(rng.integers(10, 17))
         sign = 1.0 if i % 2 == 0 else -1.0
         series = sign * np.linspace(-2.0, 2.0, length) + rng.normal(0, 3.0)
         sequences.append((series + rng.normal(0, 0.2, length))[:, None].astype(np.float32))
         labels.append(i % 2)
-        speakers.append(f"S{i % 4}")
-    return FeatureStore.create(path, sequences, labels, speakers, ["rise", "fall"])
+        names.append(f"S{i % speakers}")
+    return FeatureStore.create(path, sequences, labels, names, ["rise", "fall"])
 
 
 def test_prefix_shape_is_chosen_where_shape_matters(tmp_path) -> None:
@@ -128,7 +133,7 @@ def test_prefix_shape_is_chosen_where_shape_matters(tmp_path) -> None:
     name, fitted, scores = select_posterior_model(store, candidates)
     assert name == "prefix-shape-softmax" and isinstance(fitted.model, PrefixShapeSoftmax)
     assert scores[name]["harmonic_mean"] > scores["running-mean-softmax"]["harmonic_mean"]
-    assert fitted.folds == [["S0"], ["S1"], ["S2"], ["S3"]]
+    assert fitted.folds.members == [["S0"], ["S1"], ["S2"], ["S3"]]
     # the margin a challenger must clear: an impossible one keeps the default
     kept, _, same = select_posterior_model(store, candidates, margin=1.0)
     assert kept == "running-mean-softmax" and same == scores
@@ -142,11 +147,42 @@ def test_the_running_mean_is_kept_where_it_suffices(tiny_store) -> None:
     assert scores[name]["harmonic_mean"] >= max(s["harmonic_mean"] for s in scores.values())
 
 
-def test_one_speaker_keeps_the_default_unscored(tiny_store) -> None:
-    name, fitted, scores = select_posterior_model(tiny_store.subset(speakers=["P1"]))
-    assert name == "running-mean-softmax"
-    assert scores == {candidate: {} for candidate in default_candidates(tiny_store)}
-    assert fitted.folds == [["P1"]]
+def test_one_fold_keeps_the_default_unscored_and_says_so(tiny_store) -> None:
+    name, fitted, scores = select_posterior_model(tiny_store, n_folds=1)
+    assert name == "running-mean-softmax" and fitted.folds.kind == "none"
+    why = {"unscored": "1 fold: no clip is held out"}
+    assert scores == {candidate: why for candidate in default_candidates(tiny_store)}
+    assert selection_lines(scores)[0] == (
+        "posterior selection: running-mean-softmax unscored (1 fold: no clip is held out)"
+    )
+
+
+def test_one_speaker_scores_every_candidate_on_clip_folds(tmp_path) -> None:
+    """The slope store under one speaker: clip folds, and the shape still wins."""
+    store = slope_store(tmp_path / "slopes", speakers=1)
+    candidates = ("running-mean-softmax", "prefix-shape-softmax")
+    name, fitted, scores = select_posterior_model(store, candidates)
+    assert fitted.folds.kind == "clip" and len(fitted.folds) == 4
+    assert name == "prefix-shape-softmax"
+    assert scores[name]["harmonic_mean"] > scores["running-mean-softmax"]["harmonic_mean"] + 0.1
+
+
+def test_a_candidate_that_cannot_be_fitted_is_left_out_with_a_line(tiny_store, monkeypatch) -> None:
+    from avemotion.posterior import POSTERIOR_MODELS
+
+    class Broken:
+        name = "broken"
+
+        def fit(self, store, init=None):
+            raise ValueError("series too short")
+
+    monkeypatch.setitem(POSTERIOR_MODELS, "broken", Broken)
+    name, _, scores = select_posterior_model(tiny_store, ("running-mean-softmax", "broken"))
+    assert name == "running-mean-softmax" and "harmonic_mean" in scores[name]
+    assert scores["broken"] == {"unscored": "cannot be fitted on this store: series too short"}
+    assert selection_lines(scores) == [
+        "posterior selection: broken unscored (cannot be fitted on this store: series too short)"
+    ]
 
 
 def test_unknown_candidate_or_rule_one_line(tiny_store) -> None:

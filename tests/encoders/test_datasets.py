@@ -105,6 +105,17 @@ def test_generic_csv(tmp_path: Path) -> None:
     assert set(classes) <= set(EMOTIONS)
 
 
+def test_csv_without_speakers_gives_one_speaker(tmp_path: Path) -> None:
+    """``path,label`` on every row: recordings without speaker ids, all under NO_SPEAKER."""
+    from avemotion.encoders.datasets import NO_SPEAKER
+
+    _touch(tmp_path, "a.wav", "b.wav")
+    for text in ("path,label\na.wav,happy\nb.wav,sad\n", "a.wav,happy\n\nb.wav,sad\n"):
+        (tmp_path / "data.csv").write_text(text)
+        items, _ = list_dataset("csv", tmp_path)
+        assert [(i.label, i.speaker) for i in items] == [("happy", NO_SPEAKER), ("sad", NO_SPEAKER)]
+
+
 def test_csv_paths_may_not_escape_the_root(tmp_path: Path) -> None:
     (tmp_path / "root").mkdir()
     (tmp_path / "outside.wav").write_bytes(b"")
@@ -163,7 +174,7 @@ def test_train_encoder_refuses_allow_outside_root_before_writing(tmp_path: Path)
     ("row", "message"),
     [
         ("a.wav,elated,s1", "label 'elated' is not a known emotion"),
-        ("a.wav,happy", "expected path,label,speaker"),
+        ("a.wav,happy\nb.wav,sad,s1", "expected path,label,speaker"),
         ("a.wav,happy, ", "empty speaker"),
     ],
 )

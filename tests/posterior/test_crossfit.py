@@ -13,7 +13,7 @@ from avemotion.store import FeatureStore
 
 def test_out_of_fold_logits_come_from_models_blind_to_the_speaker(tiny_store) -> None:
     fitted = cross_fit(tiny_store, lambda: RunningMeanSoftmax(1e-2), n_folds=0)
-    assert fitted.folds == [["P1"], ["P2"], ["P3"]]
+    assert fitted.folds.members == [["P1"], ["P2"], ["P3"]]
     for speaker in tiny_store.speaker_set:
         blind = RunningMeanSoftmax(1e-2).fit(
             tiny_store.subset(exclude_speakers=[speaker]), init=fitted.model.model
@@ -38,10 +38,22 @@ def test_out_of_fold_posteriors_are_weaker_than_in_sample(tiny_store) -> None:
     assert in_sample.proba.max(axis=1).mean() > fitted.posteriors.proba.max(axis=1).mean()
 
 
-def test_one_speaker_has_nothing_to_hold_out(tiny_store) -> None:
+def test_one_speaker_is_cross_fitted_on_clip_folds(tiny_store) -> None:
+    """One speaker: 4 stratified clip folds, each clip seen through a model blind to it;
+    one fold asked: nothing held out, the posteriors in-sample and uncalibrated."""
     one = tiny_store.subset(speakers=["P1"])
-    fitted = cross_fit(one)
-    assert fitted.step_logits is None and fitted.model.calibration == (0.0, 0.0)
+    fitted = cross_fit(one, lambda: RunningMeanSoftmax(1e-2))
+    assert fitted.folds.kind == "clip" and len(fitted.folds) == 4
+    assert sorted(sum(fitted.folds.members, [])) == sorted(one.clip_ids)
+    held = fitted.folds.held_out(one)[0]
+    rest = np.setdiff1d(np.arange(one.n_clips), held)
+    blind = RunningMeanSoftmax(1e-2).fit(one.subset(indices=rest), init=fitted.model.model)
+    i = int(held[0])
+    expected = blind.step_logits(np.asarray(one.clip(i).frames))
+    np.testing.assert_allclose(fitted.step_logits[i], expected, atol=1e-3)
+    alone = cross_fit(one, n_folds=1)
+    assert alone.folds.kind == "none" and alone.step_logits is None
+    assert alone.model.calibration == (0.0, 0.0)
 
 
 def test_subset_posteriors_picks_rows_and_rebuilds_offsets_by_hand() -> None:
@@ -91,7 +103,7 @@ def five_speaker_store(path) -> FeatureStore:
 def test_cross_fit_holds_out_the_speaker_folds_and_each_fold_is_blind(tmp_path) -> None:
     store = five_speaker_store(tmp_path / "five")
     fitted = cross_fit(store, lambda: RunningMeanSoftmax(1e-2), n_folds=2)
-    assert fitted.folds == [["A", "B", "C"], ["D", "E"]]
+    assert fitted.folds.members == [["A", "B", "C"], ["D", "E"]]
     # A second implementation: fit a model blind to each fold (warm-started from the full
     # fit, as documented), take the running mean of each held clip's steps, its logits,
     # then the calibration fitted on these out-of-fold logits, then the softmax.
@@ -148,7 +160,7 @@ def test_cross_fit_posteriors_come_from_the_other_fold_by_hand(tmp_path) -> None
         ["calm", "sad"],
     )
     fitted = cross_fit(store, TrainingMean, n_folds=2)
-    assert fitted.folds == [["A", "B", "C"], ["D", "E"]] and fitted.step_logits is None
+    assert fitted.folds.members == [["A", "B", "C"], ["D", "E"]] and fitted.step_logits is None
     # fold A B C is seen through a model fitted on D, E: p = (4 + 5) / 2 / 10 = 0.45;
     # fold D E through a model fitted on A, B, C: p = (1 + 2 + 3) / 3 / 10 = 0.2;
     # the returned model saw all five: p = 15 / 5 / 10 = 0.3
