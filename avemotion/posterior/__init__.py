@@ -20,8 +20,8 @@ posterior step by step (:class:`PosteriorStream`), the same as its offline ``pos
 from avemotion.posterior.crossfit import CrossFit, cross_fit
 from avemotion.posterior.models import (
     POSTERIOR_MODELS,
-    PosteriorStream,
     Posteriors,
+    PosteriorStream,
     RunningMeanSoftmax,
     StoreLogits,
     load_posterior_model,

@@ -83,7 +83,9 @@ def test_running_mean_state_by_hand() -> None:
     """Rows (1, 2) and (3, 6): running means (1, 2) then (2, 4); one more row (5, 1)
     gives (3, 3)."""
     total = RunningSum(2)
-    np.testing.assert_array_equal(total.extend(np.array([[1.0, 2.0], [3.0, 6.0]])), [[1, 2], [2, 4]])
+    np.testing.assert_array_equal(
+        total.extend(np.array([[1.0, 2.0], [3.0, 6.0]])), [[1, 2], [2, 4]]
+    )
     np.testing.assert_array_equal(total.extend(np.array([[5.0, 1.0]])), [[3, 3]])
     assert total.t == 3 and total.total.tolist() == [9.0, 9.0]
 
@@ -113,7 +115,9 @@ def test_prefix_sums_by_hand() -> None:
     2 segments are 5/3 and 13/3 (see test_prefix_shape), the std sqrt(35/3 − 9)."""
     sums = PrefixSums(1)
     rows = [sums.features(np.array([[v]]), 2)[0] for v in (1.0, 3.0, 5.0)]
-    np.testing.assert_array_equal(np.stack(rows), prefix_features(np.array([[1.0], [3.0], [5.0]]), 2))
+    np.testing.assert_array_equal(
+        np.stack(rows), prefix_features(np.array([[1.0], [3.0], [5.0]]), 2)
+    )
     np.testing.assert_allclose(rows[2][:3], [5 / 3, 13 / 3, math.sqrt(35 / 3 - 9)], rtol=1e-6)
     assert sums.t == 3 and sums.cumulative.ravel().tolist() == [0.0, 1.0, 4.0, 9.0]
 
