@@ -62,9 +62,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.ao's notice
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     fp32 = load_whisper(args.source)
-    print(json.dumps({"source": args.source, "load_s": round(time.perf_counter() - start, 3)}))
+    load = {
+        "load_s": round(time.perf_counter() - start, 3),
+        "load_cpu_s": round(time.process_time() - cpu, 3),
+    }
+    print(json.dumps({"source": args.source} | load))
     int8 = quantize_int8(fp32)
     for name, encoder in (("fp32", fp32), ("int8", int8)):
         for seconds in LENGTHS:
