@@ -124,8 +124,8 @@ def quantize_int8(
     encoder: WhisperEncoder, per_channel: bool = True, late_ffn_fp32: bool = True
 ) -> WhisperEncoder:
     """A copy of ``encoder`` whose linear layers run in int8: torch dynamic quantisation,
-    int8 weights (one scale per output row with ``per_channel``, else one per matrix: a
-    little faster, about twice as far from fp32), activations quantised on the fly.
+    int8 weights (one scale per output row with ``per_channel``, else one per matrix: no
+    faster, and further from fp32), activations quantised on the fly.
 
     With ``late_ffn_fp32`` the MLP output projections of the second half of the blocks stay
     in float32: their inputs carry Whisper's outlier activations, and quantising them
