@@ -221,11 +221,19 @@ def test_sha256_is_checked_then_remembered(tmp_path: Path, monkeypatch: pytest.M
     sha_abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # sha256("abc")
     assert check_sha256(parts, sha_abc, 3, "abc") is True  # hashed
     assert check_sha256(parts, sha_abc, 3, "abc") is False  # remembered
+    copy = [tmp_path / "copy1", tmp_path / "copy2"]  # another environment's install
+    copy[0].write_bytes(b"ab")
+    copy[1].write_bytes(b"c")
+    assert check_sha256(copy, sha_abc, 3, "abc") is True
+    assert check_sha256(parts, sha_abc, 3, "abc") is False  # both copies are remembered
+    assert check_sha256(copy, sha_abc, 3, "abc") is False
     parts[1].write_bytes(b"d")
     os.utime(parts[1], ns=(1, 1))  # a new modification time: hashed again, and refused
     with pytest.raises(WhisperWeightsError, match="refusing altered weights") as error:
         check_sha256(parts, sha_abc, 3, "abc (p1 + p2)")
     one_line_naming(error, "abc (p1 + p2)")
+    (tmp_path / "cache" / "whisper-verified.json").write_text("[1, 2]")  # a foreign record
+    assert check_sha256(copy, sha_abc, 3, "abc") is True
 
 
 def test_a_missing_data_package_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
