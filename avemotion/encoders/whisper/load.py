@@ -95,7 +95,7 @@ def load_whisper(source: str | Path = "whisper-base") -> WhisperEncoder:
         encoder.load_state_dict(state)
     except RuntimeError as error:
         raise WhisperWeightsError(
-            f"{source}: weights do not fit a Whisper encoder ({error})"
+            f"{source}: weights do not fit a Whisper encoder ({' '.join(str(error).split())})"
         ) from None
     encoder.requires_grad_(False)
     return encoder.eval()

@@ -190,6 +190,10 @@ def test_broken_ct2_files(tmp_path: Path) -> None:
             load_whisper(tmp_path / name)
         one_line_naming(error, tmp_path / name)
     variables = as_ct2(random_weights())
+    variables["encoder/layer_0/ffn/linear_1/bias"] = np.zeros(5, np.float16)  # 4 wide
+    with pytest.raises(WhisperWeightsError, match="do not fit a Whisper encoder") as error:
+        load_whisper(write_ct2(tmp_path / "misfit.bin", variables, {}))
+    one_line_naming(error, tmp_path / "misfit.bin")
     del variables["encoder/layer_0/ffn/linear_1/bias"]
     with pytest.raises(
         WhisperWeightsError, match="no variable encoder/layer_0/ffn/linear_1/bias"
@@ -201,9 +205,11 @@ def test_broken_ct2_files(tmp_path: Path) -> None:
 def test_broken_checkpoints_and_paths(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     torch.save({"weights": torch.ones(1)}, tmp_path / "other.pt")
+    torch.save({"dims": {"n_audio_state": "wide"}, "model_state_dict": {}}, tmp_path / "odd.pt")
     for name, message in (
         ("junk.pt", "not a readable torch checkpoint"),
         ("other.pt", "not an OpenAI Whisper"),
+        ("odd.pt", r"not a Whisper checkpoint \(invalid literal"),
     ):
         with pytest.raises(WhisperWeightsError, match=message) as error:
             load_whisper(tmp_path / name)
