@@ -14,7 +14,7 @@ from avemotion.encoders.whisper.files import check_sha256
 from avemotion.encoders.whisper.load import PACKAGED, packaged_parts
 from avemotion.encoders.whisper.model import sinusoids
 
-from .make_fixture import FIXTURE, signal
+from .make_fixture import FIXTURE, LONG_ROWS, LONG_SECONDS, signal
 
 
 @pytest.mark.parametrize(
@@ -30,6 +30,14 @@ def test_matches_ctranslate2(encoder: str, key: str, request: pytest.FixtureRequ
     assert ours.shape == (50, model.dims.n_state)
     np.testing.assert_allclose(ours[fixture["rows"]], expected, atol=1e-3, rtol=0)
     np.testing.assert_allclose(from_audio[fixture["rows"]], expected, atol=1e-3, rtol=0)
+
+
+def test_four_seconds_match_ctranslate2(whisper_base: WhisperEncoder) -> None:
+    fixture = np.load(FIXTURE)
+    with torch.no_grad():
+        ours = whisper_base(log_mel(signal(LONG_SECONDS))[None])[0].numpy()
+    assert ours.shape == (200, 512)
+    np.testing.assert_allclose(ours[LONG_ROWS], fixture["base_long_out"], atol=1e-3, rtol=0)
 
 
 def test_layer_outputs_of_base(whisper_base: WhisperEncoder) -> None:
