@@ -25,7 +25,8 @@ posterior is named in the table, the folds and untuned rules under it. Earliness
 measured against each series' true length. Finished (set, seed) pairs are skipped on a
 re-run with the same ``--steps`` (a pair run with ``--no-minirocket`` gets only its
 MiniRocket rows added). The table (``etsc_benchmark.md``), ``results.json`` and
-the plot are written from every finished pair.
+the plot are written from every finished pair (``--report-only``: from those alone,
+training nothing and naming the pairs left out).
 
     python experiments/etsc_benchmark.py --out results/etsc-benchmark
     python experiments/etsc_benchmark.py --quick --out /tmp/etsc   # a smoke test
@@ -330,6 +331,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: 3; with --quick: 1)")
     parser.add_argument("--no-minirocket", dest="minirocket", action="store_false")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write the table and plot from the finished pairs, naming the others",
+    )
     parser.add_argument("--plot", default="docs/etsc_benchmark.png", help="PNG path ('' for none)")
     parser.add_argument(
         "--quick",
@@ -367,7 +373,11 @@ def main(argv: list[str] | None = None) -> int:
             path = out / name / f"seed{seed}.json"
             done = json.loads(path.read_text()) if path.is_file() else {}
             # a pair of an older version (4 round-robin speakers, no "speakers") is rerun
-            if (done.get("steps"), done.get("speakers")) == (args.steps, 1):
+            finished = (done.get("steps"), done.get("speakers")) == (args.steps, 1)
+            if args.report_only and not finished:
+                print(f"[{name} seed {seed}] not finished: left out of the table", flush=True)
+                continue
+            if finished:
                 if args.minirocket and not set(AEON[2:]) <= done["rows"].keys():
                     print(f"[{name} seed {seed}] done before: adding aeon over MiniRocket")
                     stores = build_stores(name, out / "stores")

@@ -17,6 +17,7 @@ aeon's own classifiers, on their own posterior (1-NN on raw prefixes), are extra
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -179,11 +180,15 @@ def evaluate_baselines(
     train: FeatureStore, test: FeatureStore, seed: int = 0, aeon: bool = True
 ) -> dict[str, dict[str, Any]]:
     """Cross-fit the default posterior model on ``train``, tune every rule on its
-    out-of-fold posteriors, and report each on ``test`` (plus aeon's when importable)."""
+    out-of-fold posteriors, and report each on ``test`` (plus aeon's when importable). A
+    rule left untuned is said in one line (stderr)."""
     from avemotion.posterior import cross_fit
 
-    fitted = cross_fit(train)
-    reports = rule_reports(tune_rules(fitted.posteriors), fitted.model.posteriors(test), test)
+    fitted, untuned = cross_fit(train), []
+    rules = tune_rules(fitted.posteriors, untuned)
+    for line in untuned:
+        print(line, file=sys.stderr, flush=True)
+    reports = rule_reports(rules, fitted.model.posteriors(test), test)
     if aeon:
         from avemotion.agents.baselines_aeon import aeon_available, evaluate_aeon_baselines
 

@@ -123,8 +123,9 @@ class DQNConfig:
     unseen speaker (:mod:`~avemotion.agents.frontend_fit`). The saved model's front end is
     fitted on all training speakers."""
     frontend_folds: int = 4
-    """Speaker folds of the cross-fitting (0: one per training speaker); each costs one
-    softmax-regression fit before training."""
+    """Folds of the cross-fitting (0: one per training speaker; speaker folds when the
+    speakers allow it, else stratified clip folds: :func:`~avemotion.folds.make_folds`;
+    1: none); each costs one posterior-model fit before training."""
     stop_time_feature: bool | str = "auto"
     """With the "stopping" head: whether the learnt values also read the time feature
     t / T_max besides the posterior's confidence (sorted posterior and its entropy).

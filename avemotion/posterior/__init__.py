@@ -13,8 +13,9 @@ posterior step by step (:class:`PosteriorStream`), the same as its offline ``pos
   ``aeon`` extra);
 - :class:`StoreLogits`: the store's steps already are per-step log-posteriors (the
   temporal LSTM's, ``avemotion extract --level temporal``);
-- :mod:`~avemotion.posterior.crossfit`: out-of-fold posteriors of the training speakers
-  (each speaker seen through a model fitted on the others), written once for every rule.
+- :mod:`~avemotion.posterior.crossfit`: out-of-fold posteriors of the training clips
+  (each fold seen through a model fitted on the others; speaker folds when the speakers
+  allow it, :mod:`avemotion.folds`), written once for every rule.
 """
 
 from avemotion.posterior.crossfit import CrossFit, cross_fit

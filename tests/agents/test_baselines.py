@@ -145,3 +145,23 @@ def test_aeon_baselines_report(tiny_store) -> None:
     for report in reports.values():
         assert report["n_clips"] == test.n_clips
         assert report["accuracy"] > 1 / 3  # the tiny store's classes are well apart
+
+
+def test_a_rule_whose_grid_scores_the_same_everywhere_is_named() -> None:
+    """Clips of one step: every rule answers at step 1 whatever its parameter (earliness 1,
+    HM 0), so nothing is tuned: each rule keeps its grid's first value and is named."""
+    post = Posteriors(
+        np.array([[0.7, 0.3], [0.2, 0.8]]), np.array([0, 1]), np.ones(2, int), np.zeros(2, int)
+    )
+    untuned: list[str] = []
+    rules = tune_rules(post, untuned)
+    assert rules == TunedRules(0.2, 0.05, 0.2, 1)
+    tail = "on the training posteriors; left untuned at"
+    assert untuned == [
+        f"threshold: every value of its grid scores HM 0.000 {tail} 0.2",
+        f"fraction: every value of its grid scores HM 0.000 {tail} 0.05",
+        f"consecutive: every value of its grid scores HM 0.000 {tail} 0.2, 1",
+    ]
+    varied: list[str] = []
+    tune_rules(hand_posteriors(), varied)
+    assert varied == []

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from avemotion.agents.baselines_aeon import aeon_available
+from avemotion.store import FeatureStore
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 needs_aeon = pytest.mark.skipif(
@@ -116,7 +117,6 @@ def test_stores_keep_every_series_as_shipped(tmp_path) -> None:
     assert not set(train.clip_ids) & set(test.clip_ids)
 
 
-
 @needs_aeon
 def test_quick_run_then_resume(tmp_path, capsys) -> None:
     bench = load_benchmark()
@@ -174,6 +174,13 @@ def test_a_resumed_build_takes_the_classes_of_the_train_store(tmp_path, monkeypa
     train, test = bench.build_stores("Fake", tmp_path)
     assert test.class_names == ["1", "2", "3", "10"]
     assert [test.class_names[k] for k in test.labels] == splits["TEST"]
+    grouped = tmp_path / "grouped"  # a store of an older version, 2 round-robin speakers
+    FeatureStore.create(grouped / "Fake-train", *fake_split("Fake", "TRAIN")[:1], [0, 1, 2, 3, 1],
+                        ["train0", "train1"] * 2 + ["train0"], ["1", "2", "3", "10"])  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"Fake-train: speakers: \['train0', 'train1'\], expected \['train'\]"
+    ):
+        bench.build_stores("Fake", grouped)
     splits["TEST"] = ["4"]  # a class the train split does not hold is refused, not added
     shutil.rmtree(tmp_path / "Fake-test")
     with pytest.raises(ValueError, match="not in the train split"):
