@@ -28,6 +28,7 @@ import numpy as np
 from avemotion.agents.evaluate import sweep_run
 from avemotion.agents.run_dir import read_run_config
 from avemotion.agents.runner import train
+from avemotion.online.streaming import clip_decisions
 from avemotion.store import FeatureStore
 
 POSTERIORS = ("running-mean-softmax", "prefix-shape-softmax", "prefix-nearest-neighbour")
@@ -46,24 +47,6 @@ def trained(
         "dqn", store, steps, 0, run_dir, exclude_speakers=held_out, posterior=posterior,
         overwrite=True, progress=False,
     )  # fmt: skip
-
-
-def streamed(run_dir: Path, paths: list[Path]) -> list[tuple[int, int]]:
-    """``(prediction, steps observed)`` of each audio file streamed alone through the run."""
-    from avemotion.encoders.media import load_audio
-    from avemotion.online import OnlineRecognizer
-
-    recognizer = OnlineRecognizer.from_run(run_dir)
-    decisions = []
-    for path in paths:
-        recognizer.new_utterance()
-        recognizer.feed_audio(load_audio(path))
-        summary = recognizer.finish()
-        decisions.append(
-            (recognizer.class_names.index(summary["decision"]), summary["decision_step"] + 1)
-        )
-    recognizer.close()
-    return decisions
 
 
 def measure(
@@ -89,7 +72,7 @@ def measure(
     if audio is None:
         return result
     start = time.perf_counter()
-    online = streamed(run_dir, [audio[clip_id] for clip_id in test.clip_ids])
+    online = clip_decisions(run_dir, [audio[clip_id] for clip_id in test.clip_ids])
     same = [(int(p), int(s)) == o for p, s, o in zip(predictions, observed, online)]
     result.update(
         stream_seconds=round(time.perf_counter() - start, 1),

@@ -16,6 +16,7 @@ from avemotion.encoders.bundle import load_encoder
 from avemotion.encoders.media import load_audio
 from avemotion.online import OnlineRecognizer
 from avemotion.online.observation import run_layout
+from avemotion.online.streaming import clip_decisions
 from avemotion.posterior import load_posterior_model
 from avemotion.posterior.prefix_rocket import rocket_available
 from avemotion.store import FeatureStore
@@ -55,20 +56,6 @@ def train_with(root: Path, store_dir: Path, posterior: str, exclude: tuple = ())
     )  # fmt: skip
 
 
-def streamed_decisions(run_dir: Path, clips: list[Path]) -> list[tuple[int, int]]:
-    """``(prediction, steps observed)`` of each clip streamed alone through the run."""
-    recognizer = OnlineRecognizer.from_run(run_dir)
-    decisions = []
-    for clip in clips:
-        recognizer.new_utterance()
-        recognizer.feed_audio(load_audio(clip))
-        summary = recognizer.finish()
-        prediction = recognizer.class_names.index(summary["decision"])
-        decisions.append((prediction, summary["decision_step"] + 1))
-    recognizer.close()
-    return decisions
-
-
 def posterior_layout(store: FeatureStore) -> Any:
     """The observation layout of an agent that reads log-posteriors (``frame`` mode)."""
     config = {"agent_config": {"obs_mode": "frame"}, "agent_input": "posteriors",
@@ -85,7 +72,7 @@ def test_every_posterior_model_streams_as_evaluate_decides(
     assert reads == (None if posterior == "running-mean-softmax" else "posteriors")
     store = FeatureStore.open(audio_run.store_dir)
     predictions, steps = sweep_run(run_dir, store)
-    assert streamed_decisions(run_dir, audio_run.clips) == list(zip(predictions, steps))
+    assert clip_decisions(run_dir, audio_run.clips) == list(zip(predictions, steps))
 
     # every step of every clip: the posterior the agent reads is the model's offline one
     model = load_posterior_model(run_dir / "posterior.npz")
@@ -181,4 +168,4 @@ def test_real_ravdess_streams_as_evaluate_decides(
     test = store.subset(speakers=["Actor_03"])
     predictions, steps = sweep_run(run_dir, test)
     held = [paths[store.clip_ids.index(clip_id)] for clip_id in test.clip_ids]
-    assert streamed_decisions(run_dir, held) == list(zip(predictions, steps))
+    assert clip_decisions(run_dir, held) == list(zip(predictions, steps))
