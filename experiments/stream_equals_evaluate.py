@@ -7,11 +7,12 @@ and count the clips on which both name the same class at the same step.
         --out /tmp/stream-eq
     python experiments/stream_equals_evaluate.py --synthetic --out /tmp/stream-eq-synthetic
 
-It also checks the recognizer's cap (docs/online.md): an utterance is answered by its
-T_max-th step (the run's longest training clip), so no posterior model keeps more than
-T_max steps. ``evaluate_decisions_after_t_max`` counts the held-out clips that
-``evaluate``, which has no cap, answers later: the clips whose decision the cap changes.
-``--synthetic`` (the default job's store, no media) measures that count alone.
+It also checks the cap (docs/online.md): an utterance, and in ``evaluate`` a clip, is
+answered by its T_max-th step (the run's longest training clip), so no posterior model
+keeps more than T_max steps. ``decisions_changed_by_the_cap`` counts the held-out clips
+whose decision or step differs from a sweep without the cap
+(``answer_by_max_length=False``). ``--synthetic`` (the default job's store, no media)
+measures that count alone.
 Prints one JSON object (last line); each run is kept under ``--out`` and reused.
 """
 
@@ -61,13 +62,17 @@ def measure(
     test = store.subset(speakers=held_out)
     t_max = int(read_run_config(run_dir)["max_length"])
     predictions, observed = sweep_run(run_dir, test)
+    free, free_steps = sweep_run(run_dir, test, answer_by_max_length=False)
     result: dict[str, Any] = {
         "run": str(run_dir),
         "n_clips": test.n_clips,
         "t_max": t_max,
         "held_out_clips_longer_than_t_max": int((test.lengths > t_max).sum()),
-        "evaluate_decisions_after_t_max": int((observed > t_max).sum()),
-        "evaluate_accuracy": float((predictions == test.labels).mean()),
+        "uncapped_decisions_after_t_max": int((free_steps > t_max).sum()),
+        "decisions_changed_by_the_cap": int(
+            ((free != predictions) | (free_steps != observed)).sum()
+        ),
+        "evaluate_accuracy": round(float((predictions == test.labels).mean()), 4),
     }
     if audio is None:
         return result
