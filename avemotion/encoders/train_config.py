@@ -20,6 +20,7 @@ from typing import Any
 from avemotion.encoders.bundle import TEMPORAL_INPUTS
 from avemotion.encoders.models import AUDIO_VARIANTS, VISUAL_VARIANTS
 from avemotion.encoders.published import file_variant
+from avemotion.encoders.whisper_branch import WHISPER_MODELS
 from avemotion.store import STEPS_PER_SECOND
 
 MODALITIES = ("audio", "visual", "fusion", "temporal")
@@ -65,7 +66,7 @@ REAL_RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
 
 CHOICES = {
     "modality": MODALITIES,
-    "audio_variant": AUDIO_VARIANTS,
+    "audio_variant": AUDIO_VARIANTS + tuple(WHISPER_MODELS),
     "visual_variant": VISUAL_VARIANTS,
 }
 
@@ -103,7 +104,9 @@ class TrainConfig:
     """Fraction of the (90 %-overlapping) training windows drawn per epoch, in (0, 1]
     (window stages: the temporal stage trains on whole clips)."""
     audio_variant: str = "small"
-    """``small`` (CPU-sized) or ``vggish``."""
+    """``small`` (CPU-sized), ``vggish``, or a frozen pretrained Whisper encoder with a
+    trained head (``whisper-base``, ``whisper-tiny-en``; ``init`` may name its weights:
+    a faster-whisper folder or an OpenAI checkpoint; docs/whisper-branch.md)."""
     audio_members: int = 1
     """Audio branch as an ensemble of this many independently initialised members (each
     with its own head and augmentation draws): the embedding concatenates theirs (128 ×
@@ -351,6 +354,8 @@ def init_parts(config: TrainConfig) -> dict[str, tuple[str, dict[str, Any]]] | N
             for part in MODALITIES:
                 if saved.get(part) and isinstance(saved[part], dict):
                     parts[part] = (source, saved[part])
+        elif config.modality == "audio" and config.audio_variant in WHISPER_MODELS:
+            parts["audio"] = (source, {"variant": config.audio_variant})  # Whisper's weights
         elif config.modality in ("audio", "visual"):  # read as the stage reads the file
             mini = config.visual_variant == "mini-xception"
             variant = file_variant(config.modality, path, mini)
