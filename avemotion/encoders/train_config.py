@@ -178,6 +178,10 @@ class TrainConfig:
             raise ValueError(
                 f"temporal_input: expected '+'-joined parts of {list(TEMPORAL_INPUTS)}, got {self.temporal_input!r}"
             )
+        if self.audio_variant in WHISPER_MODELS and self.audio_members > 1:
+            raise ValueError(  # one frozen encoder: members would differ only by their heads
+                f"audio_members: the {self.audio_variant} branch has one member, got {self.audio_members}"
+            )
         if self.fine_tune is not None and not isinstance(self.fine_tune, bool):
             raise ValueError(f"fine_tune: expected true, false or null, got {self.fine_tune!r}")
         if self.visual_variant == "mini-xception" and self.modality == "visual" and not self.init:

@@ -42,6 +42,9 @@ layer, then every layer's output)."""
 EMBED_DIM = 128
 """The branch embedding's size (as the other audio variants)."""
 PRECISIONS = ("fp32", "int8")
+DEFAULT_PRECISION = "fp32"
+"""The frozen encoder's arithmetic in a new branch (docs/whisper-branch.md: int8 against
+fp32 on held-out speakers)."""
 
 
 def is_whisper(variant: object) -> bool:
@@ -227,7 +230,7 @@ def whisper_section(variant: str, model: str | None = None, **schedule: float) -
         "model": model or variant,
         "layers": layers,
         "width": width,
-        "precision": "fp32",
+        "precision": DEFAULT_PRECISION,
         **WhisperSchedule(**schedule).as_dict(),
     }
 
