@@ -90,9 +90,10 @@ def read_encoder(source: str | Path) -> tuple[WhisperDims, dict[str, torch.Tenso
 def load_whisper(source: str | Path = "whisper-base") -> WhisperEncoder:
     """A frozen Whisper encoder in eval mode (float32, CPU) read from ``source``."""
     dims, state = read_encoder(source)
-    encoder = WhisperEncoder(dims)
+    with torch.device("meta"):  # no random initialisation of weights about to be replaced
+        encoder = WhisperEncoder(dims)
     try:
-        encoder.load_state_dict(state)
+        encoder.load_state_dict(state, assign=True)
     except RuntimeError as error:
         raise WhisperWeightsError(
             f"{source}: weights do not fit a Whisper encoder ({error})"
