@@ -65,7 +65,9 @@ def _sections(variant: str, names: list[str], precision: str) -> dict[str, dict[
 
 def _init(variant: str, names: list[str], precision: str) -> None:
     torch.set_num_threads(1)
-    features = {n: WhisperFeatures(s, 10.0) for n, s in _sections(variant, names, precision).items()}
+    features = {
+        n: WhisperFeatures(s, 10.0) for n, s in _sections(variant, names, precision).items()
+    }
     _WORKER.update(features=features, encoder=next(iter(features.values())).encoder)
 
 

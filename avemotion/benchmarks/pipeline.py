@@ -246,9 +246,7 @@ def _measure_sizes(
     sizes: tuple[str, ...],
     repeats: int,
     accuracy: bool,
-) -> tuple[
-    FixtureClip, float, dict[str, dict[str, Any]], dict[str, Any] | None, dict[str, Any]
-]:
+) -> tuple[FixtureClip, float, dict[str, dict[str, Any]], dict[str, Any] | None, dict[str, Any]]:
     """In a temporary work directory: the clip streamed (the given one, else the fixture),
     its duration in seconds, each size's figures, the accuracy check (``None`` if off) and
     the Whisper stream's figures."""

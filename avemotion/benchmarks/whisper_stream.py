@@ -48,7 +48,9 @@ def _pass(step_encoder: Any, audio: np.ndarray) -> float:
     started = time.perf_counter()
     for i in range(n_steps(len(audio))):
         window = audio[i * hop : i * hop + WINDOW_SAMPLES]
-        step_encoder.encode(StepMedia(i, (i * hop + WINDOW_SAMPLES / 2) / 16000, window, None), times)
+        step_encoder.encode(
+            StepMedia(i, (i * hop + WINDOW_SAMPLES / 2) / 16000, window, None), times
+        )
     return time.perf_counter() - started
 
 

