@@ -64,6 +64,7 @@ from avemotion.benchmarks.pipeline_setup import (
     FASTEST_PATH,
     build_recognizer,
 )
+from avemotion.benchmarks.whisper_stream import clip_figures as _whisper
 from avemotion.store import STEPS_PER_SECOND
 
 if TYPE_CHECKING:
@@ -345,18 +346,6 @@ def _real_time_factors(results: dict[str, dict[str, Any]]) -> dict[str, float]:
             for size, r in results.items()
         },
     }
-
-
-def _whisper(clip: Path, repeats: int) -> dict[str, Any]:
-    """The default Whisper stream's figures on the clip's audio
-    (:mod:`avemotion.benchmarks.whisper_stream`); without its weights, ``None`` and why."""
-    from avemotion.benchmarks.whisper_stream import whisper_stream_figures
-    from avemotion.encoders.media import load_audio
-
-    try:
-        return whisper_stream_figures(load_audio(clip), repeats)
-    except ValueError as error:  # the whisper extra is not installed: say so, in one line
-        return {"whisper_real_time_factor": None, "whisper": {"skipped": str(error)}}
 
 
 def _accuracy(sizes: tuple[str, ...], data: Path | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ the branch uses by default.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,17 @@ def whisper_stream_figures(audio: np.ndarray, repeats: int = 3) -> dict[str, Any
         "meets_whisper_target": bool(default <= TARGET_WHISPER_REAL_TIME_FACTOR),
         "whisper": {"duration_s": round(duration, 3), "schedule": _schedule(), **figures},
     }
+
+
+def clip_figures(clip: Path, repeats: int = 3) -> dict[str, Any]:
+    """:func:`whisper_stream_figures` on a media file's audio; without the Whisper weights,
+    ``None`` and the one-line reason."""
+    from avemotion.encoders.media import load_audio
+
+    try:
+        return whisper_stream_figures(load_audio(clip), repeats)
+    except ValueError as error:  # the whisper extra is not installed: say so
+        return {"whisper_real_time_factor": None, "whisper": {"skipped": str(error)}}
 
 
 def _schedule() -> dict[str, float]:

@@ -219,6 +219,8 @@ class Encoder:
 
     def audio_embedding(self, window: np.ndarray) -> np.ndarray:
         """One step's 16 kHz window (15600 samples) to its 128-d embedding."""
+        if self.audio_features is not None:  # it reads more than the step's window
+            raise EncoderError("audio_embedding: a Whisper branch streams through StepEncoder")
         return self.audio_embeddings(window_patch(window)[None])[0].numpy()
 
     @property
