@@ -31,11 +31,12 @@ FRAME_SECONDS = 0.02
 @dataclass(frozen=True)
 class WhisperSchedule:
     """The causal schedule (module docstring): re-encode every ``hop`` seconds, at most the
-    last ``window`` seconds, pool over the last ``pool`` seconds of frames (0: all)."""
+    last ``window`` seconds, pool over the last ``pool`` seconds of frames (0: all). The
+    defaults were chosen on training speakers (docs/whisper-branch.md)."""
 
     hop: float = 0.5
     window: float = 3.0
-    pool: float = 0.0
+    pool: float = 1.0
 
     def __post_init__(self) -> None:
         for name, least in (("hop", 0.0), ("window", 0.0), ("pool", -1e-12)):

@@ -25,7 +25,7 @@ def test_whisper_stream_figures(tmp_path: Path) -> None:
     for precision in ("fp32", "int8"):
         figures = result["whisper"][precision]
         assert figures["encodings_per_pass"] == 2 and figures["cpu_time_factor"] > 0
-    assert result["whisper"]["schedule"] == {"hop": 0.5, "window": 3.0, "pool": 0.0}
+    assert result["whisper"]["schedule"] == {"hop": 0.5, "window": 3.0, "pool": 1.0}
 
 
 def test_without_the_weights_the_figure_is_none_and_says_why(tmp_path: Path, monkeypatch) -> None:

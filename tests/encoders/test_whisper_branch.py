@@ -86,6 +86,7 @@ def test_schedule_reads_only_audio_up_to_each_step_by_hand() -> None:
     # 10 steps/s: step i ends at 1600 i + 15600; every 0.5 s = 5 steps, at most 1.5 s
     schedule = WhisperSchedule(hop=0.5, window=1.5)
     assert schedule.every(10.0) == 5 and schedule.window_samples == 24000
+    assert schedule.pool_frames == 50  # the last 1 s of 20 ms frames (the default)
     assert encoding_spans(12, 10.0, schedule) == [(0, 15600), (0, 23600), (7600, 31600)]
     assert encoding_of_steps(12, 5).tolist() == [0] * 5 + [1] * 5 + [2] * 2
     # every step reads an encoding that ends no later than the step's own window
