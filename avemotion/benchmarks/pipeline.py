@@ -31,6 +31,9 @@ are timed:
 - ``live``: the file paced at wall-clock speed as a live source; its p95 per-step latency
   (from the step's media being complete to its decision) is the latency reported.
 
+``whisper_real_time_factor`` is the default Whisper audio stream's, on the clip's audio
+(:mod:`avemotion.benchmarks.whisper_stream`; target 0.25, issue 25).
+
 The **real-time factor** (wall time over media duration) is the better of the sequential and
 look-ahead passes, named in ``real_time_factor_mode``. Targets (issue 13): CPU-sized
 <= 0.10 (``meets_target``), paper-sized <= 0.25 (``meets_paper_target``), with the int8
@@ -61,6 +64,7 @@ from avemotion.benchmarks.pipeline_setup import (
     FASTEST_PATH,
     build_recognizer,
 )
+from avemotion.benchmarks.whisper_stream import clip_figures as _whisper
 from avemotion.store import STEPS_PER_SECOND
 
 if TYPE_CHECKING:
@@ -217,12 +221,12 @@ def run_pipeline_benchmark(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
-        fixture, duration, results, checked = _measure_sizes(
+        fixture, duration, results, checked, whisper = _measure_sizes(
             clip, data_root, sizes, repeats, accuracy
         )
     finally:
         torch.set_num_threads(previous_threads)
-    return _summary(fixture, duration, threads, results, checked)
+    return _summary(fixture, duration, threads, results, checked, whisper)
 
 
 def _chosen_sizes(sizes: tuple[str, ...] | None, quick: bool) -> tuple[str, ...]:
@@ -243,9 +247,10 @@ def _measure_sizes(
     sizes: tuple[str, ...],
     repeats: int,
     accuracy: bool,
-) -> tuple[FixtureClip, float, dict[str, dict[str, Any]], dict[str, Any] | None]:
+) -> tuple[FixtureClip, float, dict[str, dict[str, Any]], dict[str, Any] | None, dict[str, Any]]:
     """In a temporary work directory: the clip streamed (the given one, else the fixture),
-    its duration in seconds, each size's figures and the accuracy check (``None`` if off)."""
+    its duration in seconds, each size's figures, the accuracy check (``None`` if off) and
+    the Whisper stream's figures."""
     from avemotion.benchmarks.av_fixture import FixtureClip, fixture_clip
     from avemotion.encoders.media import load_audio
     from avemotion.shared import shared_data_root
@@ -263,7 +268,8 @@ def _measure_sizes(
             size: _measure(size, fixture.path, duration, work, repeats, data) for size in sizes
         }
         checked = _accuracy(sizes, data) if accuracy else None
-    return fixture, duration, results, checked
+        whisper = _whisper(fixture.path, repeats)
+    return fixture, duration, results, checked, whisper
 
 
 def _summary(
@@ -272,9 +278,11 @@ def _summary(
     threads: int,
     results: dict[str, dict[str, Any]],
     checked: dict[str, Any] | None,
+    whisper: dict[str, Any],
 ) -> dict[str, Any]:
     """The JSON-ready result: the clip, the machine, the CPU-sized encoder's headline figures
-    (else the first size's), the targets, each size's real-time factors and all figures."""
+    (else the first size's), the targets, each size's real-time factors, the Whisper
+    stream's and all figures."""
     main = results.get("cpu", next(iter(results.values())))
     return {
         "benchmark": "pipeline",
@@ -298,6 +306,7 @@ def _summary(
         "fp32_stages": main["fp32"]["stage_ms_per_step"],
         "p95_step_latency_ms": main["p95_step_latency_ms"],
         "accuracy": checked,
+        **whisper,
         "encoders": results,
     }
 

@@ -54,7 +54,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         dest="decay_rate",
         help="StepLR factor in (0, 1]; needs --decay-step > 0",
     )
-    parser.add_argument("--audio-variant", choices=("small", "vggish"))
+    parser.add_argument(
+        "--audio-variant",
+        choices=("small", "vggish", "whisper-base", "whisper-tiny-en"),
+        help="audio branch; whisper-* is the frozen pretrained Whisper encoder with a trained "
+        "head (weights from the [whisper] extra, or --init a faster-whisper folder or an "
+        "OpenAI checkpoint; docs/whisper-branch.md)",
+    )
     parser.add_argument(
         "--visual-variant",
         choices=("small", "mobilenet_v2", "mini-xception"),

@@ -41,6 +41,7 @@ from avemotion.encoders.models import (
     VisualNet,
     unwrap_state_dict,
 )
+from avemotion.encoders.whisper_branch import WhisperAudioNet, is_whisper, whisper_features
 from avemotion.store import STEPS_PER_SECOND
 
 FORMAT = "avemotion-encoder"
@@ -108,6 +109,8 @@ class Encoder:
         self.visual: VisualNet | None = nets.get("visual")  # type: ignore[assignment]
         self.fusion: FusionNet | None = nets.get("fusion")  # type: ignore[assignment]
         self.temporal: TemporalNet | None = nets.get("temporal")  # type: ignore[assignment]
+        self.audio_features = whisper_features(config)
+        """The frozen Whisper encoder's schedule and cache, when the audio part is Whisper."""
         for net in nets.values():
             net.eval()
 
@@ -117,6 +120,11 @@ class Encoder:
         return self
 
     # ------------------------------------------------------------------ description
+    @property
+    def audio_reads_patches(self) -> bool:
+        """Whether the audio part reads log-mel patches (not so for Whisper's statistics)."""
+        return self.audio is not None and self.audio_features is None
+
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
@@ -204,13 +212,15 @@ class Encoder:
     # ------------------------------------------------------------------ per step
     @torch.no_grad()
     def audio_embeddings(self, patches: torch.Tensor) -> torch.Tensor:
-        """``[T, 96, 64]`` log-mel patches to ``[T, 128]`` audio embeddings."""
+        """``[T, 96, 64]`` log-mel patches (Whisper: ``ClipSteps.audio_rows``) to ``[T, 128]``."""
         if self.audio is None:
             raise EncoderError("encoder: no audio part")
         return self.audio.embed(patches) if len(patches) else torch.zeros(0, self.audio.dim)
 
     def audio_embedding(self, window: np.ndarray) -> np.ndarray:
         """One step's 16 kHz window (15600 samples) to its 128-d embedding."""
+        if self.audio_features is not None:  # it reads more than the step's window
+            raise EncoderError("audio_embedding: a Whisper branch streams through StepEncoder")
         return self.audio_embeddings(window_patch(window)[None])[0].numpy()
 
     @property
@@ -322,7 +332,9 @@ def build_nets(config: dict[str, Any]) -> dict[str, torch.nn.Module]:
     """Fresh (untrained) networks for the parts named in ``config``."""
     k = len(config["class_names"])
     nets: dict[str, torch.nn.Module] = {}
-    if config.get("audio"):
+    if is_whisper((config.get("audio") or {}).get("variant")):
+        nets["audio"] = WhisperAudioNet(k, config["audio"])
+    elif config.get("audio"):
         nets["audio"] = AudioNet(
             k, config["audio"].get("variant", "small"), int(config["audio"].get("members", 1))
         )

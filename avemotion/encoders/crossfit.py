@@ -132,7 +132,9 @@ def fit_temporal(
     ``checkpoint`` on, when given); return its held-out metrics (empty without held-out
     clips)."""
     labels = batches["train"].labels
-    copies = config.temporal_copies if encoder.audio is not None else 0
+    # mel-warped copies re-embed warped log-mel patches: a Whisper branch reads no patch
+    # (its encoder would have to run again on warped audio), so it trains on the clips only
+    copies = config.temporal_copies if encoder.audio_reads_patches else 0
     if config.cross_fit >= 2:
         sequences = out_of_fold_sequences(batches["train"], encoder, config, copies)
     else:

@@ -48,7 +48,7 @@ def named_classes(encoder: Encoder) -> list[str]:
 def clip_posterior(encoder: Encoder, clip: ClipSteps) -> np.ndarray:
     """The clip's mean posterior over the encoder's classes ``[K]``."""
     with torch.no_grad():
-        audio = encoder.audio_embeddings(clip.patches) if encoder.audio is not None else None
+        audio = encoder.audio_embeddings(clip.audio_rows()) if encoder.audio is not None else None
         visual = encoder.visual_embeddings(clip.crops) if encoder.visual is not None else None
         if encoder.temporal is not None:
             rows = encoder.level_features("temporal", audio, visual, clip.patches)

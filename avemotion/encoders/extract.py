@@ -106,6 +106,7 @@ def decode_clip(
         steps,
         face=encoder.face_config if encoder.visual is not None else None,
         cascade=cascade,
+        whisper=encoder.audio_features,
     )
 
 
@@ -121,14 +122,17 @@ def _encode(
     encoder: Encoder, item: Item, level: str, steps: StepConfig, cascade: object | None
 ) -> tuple[np.ndarray, ClipSteps]:
     clip = decode_clip(encoder, item, steps, cascade)
-    audio = stream_audio_embeddings(encoder, clip.patches) if encoder.audio is not None else None
+    audio = (
+        stream_audio_embeddings(encoder, clip.audio_rows()) if encoder.audio is not None else None
+    )
     visual = encoder.visual_embeddings(clip.crops) if encoder.visual is not None else None
     rows = encoder.level_features(level, audio, visual, clip.patches).numpy().astype(np.float32)
     return rows, clip
 
 
 def stream_audio_embeddings(encoder: Encoder, patches: torch.Tensor) -> torch.Tensor:
-    """``[T, 128]`` audio embeddings computed one step at a time, as a stream computes them.
+    """``[T, 128]`` audio embeddings computed one step at a time, as a stream computes them
+    (``patches``: what the audio branch reads, :meth:`ClipSteps.audio_rows`).
 
     oneDNN's convolutions round differently by batch size (up to 1e-5 in the first layer),
     so a store embedded in one batch would not be what ``avemotion stream`` sees; one step

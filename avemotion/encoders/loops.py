@@ -47,7 +47,9 @@ class ClipBatch:
             self.embeddings = []
             for clip in tqdm(self.clips, desc="embed", unit="clip", leave=False):
                 audio = (
-                    encoder.audio_embeddings(clip.patches) if encoder.audio is not None else None
+                    encoder.audio_embeddings(clip.audio_rows())
+                    if encoder.audio is not None
+                    else None
                 )
                 visual = (
                     encoder.visual_embeddings(clip.crops) if encoder.visual is not None else None
@@ -58,7 +60,7 @@ class ClipBatch:
 
 def _inputs(modality: str, batch: ClipBatch, pairs: np.ndarray, encoder: Encoder) -> torch.Tensor:
     if modality == "audio":
-        return torch.stack([batch.clips[c].patches[s] for c, s in pairs])
+        return torch.stack([batch.clips[c].audio_rows(s) for c, s in pairs])
     if modality == "visual":
         crops = [batch.clips[c].crops[s] for c, s in pairs]
         return torch.as_tensor(np.stack(crops))
@@ -113,9 +115,14 @@ def speaker_augment(
     return warp_mel(patches, alpha) + gain[:, None, None]
 
 
-def _augment(modality: str, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+def _augment(
+    modality: str, x: torch.Tensor, rng: np.random.Generator, net: nn.Module | None = None
+) -> torch.Tensor:
     """Augmentation: for audio a random mel-band mask, mel warp and level shift (speaker
-    variety); for faces a random horizontal flip."""
+    variety); for faces a random horizontal flip. A net with its own ``augment`` (the
+    Whisper branch, whose input is not a log-mel patch) augments its input itself."""
+    if net is not None and hasattr(net, "augment"):
+        return net.augment(x, rng)
     if modality == "audio":
         x = x.clone()
         width = int(rng.integers(0, 9))
@@ -187,7 +194,7 @@ def fit_windows(
                     for logits in net.member_logits(views)
                 )
             else:
-                x = _augment(modality, raw, rng)
+                x = _augment(modality, raw, rng, net)
                 loss = F.cross_entropy(net(x), target, label_smoothing=0.1)
             optimiser.zero_grad()
             loss.backward()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ from avemotion.encoders.media import (
     load_audio,
     load_video,
 )
+from avemotion.encoders.whisper_branch import WhisperFeatures, WhisperSteps
 from avemotion.store import STEPS_PER_SECOND
 
 
@@ -58,6 +60,16 @@ class ClipSteps:
     """Steps the audio holds but the video does not reach, left out (see the module doc)."""
     cut_seconds: float = 0.0
     """The audio those steps would have covered past the last kept step, in seconds."""
+    whisper: WhisperSteps | None = None
+    """The Whisper branch's per-step input, when the encoder's audio part is Whisper."""
+
+    def audio_rows(self, steps: Any = slice(None)) -> torch.Tensor:
+        """What the audio branch reads at ``steps``: the Whisper statistics when it is
+        Whisper, else the log-mel patches."""
+        if self.whisper is not None:
+            return self.whisper.rows(steps)
+        assert self.patches is not None
+        return self.patches[steps]
 
 
 @dataclass
@@ -74,7 +86,9 @@ class StepConfig:
     """Stride between pooled frames."""
 
 
-def _audio_steps(path: Path, config: StepConfig) -> tuple[torch.Tensor, np.ndarray]:
+def _audio_steps(
+    path: Path, config: StepConfig, whisper: WhisperFeatures | None = None
+) -> tuple[torch.Tensor, np.ndarray, WhisperSteps | None]:
     audio = load_audio(path)
     check_not_silent(path, audio)
     if n_steps(len(audio), config.steps_per_second) == 0:
@@ -82,7 +96,8 @@ def _audio_steps(path: Path, config: StepConfig) -> tuple[torch.Tensor, np.ndarr
             f"{path}: shorter than one step window ({len(audio) / AUDIO_RATE:.2f} s < {WINDOW_SAMPLES / AUDIO_RATE:.3f} s)"
         )
     patches = step_patches(audio, config.steps_per_second)
-    return patches, voiced_mask(patches)
+    features = whisper.clip(audio, len(patches)) if whisper is not None else None
+    return patches, voiced_mask(patches), features
 
 
 def _video_steps(path: Path, video: Video, count: int | None, config: StepConfig) -> int:
@@ -139,19 +154,21 @@ def clip_steps(
     config: StepConfig | None = None,
     face: FaceConfig | None = None,
     cascade: object | None = None,
+    whisper: WhisperFeatures | None = None,
 ) -> ClipSteps:
     """Decode ``item`` and align its media to the step time base.
 
     With both modalities the clip has as many steps as the shorter stream allows: the
     audio's full windows, cut to those whose centre the video reaches (``cut_steps``, with
     a warning naming the file). Raises :class:`MediaError` (no audio track, corrupt or
-    truncated, too short, silent, unknown container).
+    truncated, too short, silent, unknown container). With ``whisper``, the audio steps
+    also carry the Whisper branch's input (:class:`WhisperSteps`).
     """
     config = config or StepConfig()
     face = face or FaceConfig()
-    patches, voiced = None, None
+    patches, voiced, features = None, None, None
     if need_audio:
-        patches, voiced = _audio_steps(item.audio_path or item.path, config)
+        patches, voiced, features = _audio_steps(item.audio_path or item.path, config, whisper)
     crops, detected, cut = None, 0, 0
     if need_visual:
         count = len(patches) if patches is not None else None
@@ -161,6 +178,8 @@ def clip_steps(
         if patches is not None and voiced is not None and len(crops) < len(patches):
             cut = len(patches) - len(crops)
             patches, voiced = patches[: len(crops)], voiced[: len(crops)]
+            if features is not None:
+                features.index = features.index[: len(crops)]
     count = len(patches) if patches is not None else len(crops)  # type: ignore[arg-type]
     cut_seconds = cut * step_hop(config.steps_per_second) / AUDIO_RATE
     if cut:
@@ -179,4 +198,5 @@ def clip_steps(
         voiced if voiced is not None else np.ones(count, dtype=bool),
         cut,
         cut_seconds,
+        features,
     )

@@ -14,6 +14,7 @@ started again with the same arguments resumes and ends bit-identical to an unint
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import asdict
@@ -24,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from avemotion.encoders.bundle import (
+    FORMAT,
     Encoder,
     EncoderError,
     build_nets,
@@ -45,6 +47,7 @@ from avemotion.encoders.published import branch_from_weights
 from avemotion.encoders.steps import StepConfig, clip_steps
 from avemotion.encoders.train_checkpoint import EpochCheckpoint, job_fingerprint, work_dir
 from avemotion.encoders.train_config import MODALITIES, PARAMS_KEYS, TrainConfig
+from avemotion.encoders.whisper_branch import is_whisper, whisper_features, whisper_section
 
 
 # ------------------------------------------------------------------------------ set-up
@@ -59,9 +62,12 @@ def _start(
         "history": [],
     }
     nets: dict[str, torch.nn.Module] = {}
+    whisper_model = None
     for source in config.init:
         path = Path(source)
-        if path.is_dir():
+        if whisper_stage(config) and not is_encoder_dir(path):
+            whisper_model = str(path)  # a faster-whisper folder or an OpenAI checkpoint
+        elif path.is_dir():
             encoder = load_encoder(path)
             for part in ("audio", "visual", "fusion", "temporal"):
                 net = getattr(encoder, part)
@@ -78,7 +84,9 @@ def _start(
             else:
                 net.head = torch.nn.Linear(net.head.in_features, k)
     part = config.modality
-    if part == "audio" and "audio" not in nets:
+    if part == "audio" and "audio" not in nets and whisper_stage(config):
+        enc_config["audio"] = whisper_section(config.audio_variant, whisper_model)
+    elif part == "audio" and "audio" not in nets:
         enc_config["audio"] = {"variant": config.audio_variant}
         if config.audio_members > 1:
             enc_config["audio"]["members"] = config.audio_members
@@ -107,6 +115,20 @@ def _start(
     if part == "temporal":
         nets["temporal"] = fresh["temporal"]
     return enc_config, nets
+
+
+def whisper_stage(config: TrainConfig) -> bool:
+    """Whether the stage trains a Whisper audio branch (its ``init`` may name the weights)."""
+    return config.modality == "audio" and is_whisper(config.audio_variant)
+
+
+def is_encoder_dir(path: Path) -> bool:
+    """Whether ``path`` holds one of our encoder directories (not, say, a faster-whisper
+    model folder, whose config.json is CTranslate2's)."""
+    try:
+        return json.loads((path / "config.json").read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _load_branch_file(
@@ -143,10 +165,13 @@ def load_clips(config: TrainConfig, enc_config: dict[str, Any]) -> tuple[list[An
     )
     cascade = load_cascade() if need_visual else None
     face = FaceConfig(**visual_face_settings(enc_config["visual"])) if need_visual else None
+    whisper = whisper_features(enc_config)
     clips = []
     for item in tqdm(list(corpus.items), desc=f"decode {config.dataset}", unit="clip", leave=False):
         try:
-            clips.append(clip_steps(item, need_audio, need_visual, step_config, face, cascade))
+            clips.append(
+                clip_steps(item, need_audio, need_visual, step_config, face, cascade, whisper)
+            )
         except MediaError as error:
             corpus.drop(item, str(error))
     if not clips:

@@ -20,6 +20,7 @@ from typing import Any
 from avemotion.encoders.bundle import TEMPORAL_INPUTS
 from avemotion.encoders.models import AUDIO_VARIANTS, VISUAL_VARIANTS
 from avemotion.encoders.published import file_variant
+from avemotion.encoders.whisper_branch import WHISPER_MODELS
 from avemotion.store import STEPS_PER_SECOND
 
 MODALITIES = ("audio", "visual", "fusion", "temporal")
@@ -65,7 +66,7 @@ REAL_RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
 
 CHOICES = {
     "modality": MODALITIES,
-    "audio_variant": AUDIO_VARIANTS,
+    "audio_variant": AUDIO_VARIANTS + tuple(WHISPER_MODELS),
     "visual_variant": VISUAL_VARIANTS,
 }
 
@@ -103,7 +104,9 @@ class TrainConfig:
     """Fraction of the (90 %-overlapping) training windows drawn per epoch, in (0, 1]
     (window stages: the temporal stage trains on whole clips)."""
     audio_variant: str = "small"
-    """``small`` (CPU-sized) or ``vggish``."""
+    """``small`` (CPU-sized), ``vggish``, or a frozen pretrained Whisper encoder with a
+    trained head (``whisper-base``, ``whisper-tiny-en``; ``init`` may name its weights:
+    a faster-whisper folder or an OpenAI checkpoint; docs/whisper-branch.md)."""
     audio_members: int = 1
     """Audio branch as an ensemble of this many independently initialised members (each
     with its own head and augmentation draws): the embedding concatenates theirs (128 ×
@@ -174,6 +177,10 @@ class TrainConfig:
         ):
             raise ValueError(
                 f"temporal_input: expected '+'-joined parts of {list(TEMPORAL_INPUTS)}, got {self.temporal_input!r}"
+            )
+        if self.audio_variant in WHISPER_MODELS and self.audio_members > 1:
+            raise ValueError(  # one frozen encoder: members would differ only by their heads
+                f"audio_members: the {self.audio_variant} branch has one member, got {self.audio_members}"
             )
         if self.fine_tune is not None and not isinstance(self.fine_tune, bool):
             raise ValueError(f"fine_tune: expected true, false or null, got {self.fine_tune!r}")
@@ -351,6 +358,8 @@ def init_parts(config: TrainConfig) -> dict[str, tuple[str, dict[str, Any]]] | N
             for part in MODALITIES:
                 if saved.get(part) and isinstance(saved[part], dict):
                     parts[part] = (source, saved[part])
+        elif config.modality == "audio" and config.audio_variant in WHISPER_MODELS:
+            parts["audio"] = (source, {"variant": config.audio_variant})  # Whisper's weights
         elif config.modality in ("audio", "visual"):  # read as the stage reads the file
             mini = config.visual_variant == "mini-xception"
             variant = file_variant(config.modality, path, mini)

@@ -4,7 +4,8 @@ What extraction computes for a whole clip (:func:`avemotion.encoders.steps.clip_
 the encoder's branches, fusion and LSTM), computed step by step with nothing done twice:
 
 - audio: consecutive step windows overlap by about 90 %; :class:`SlidingLogMel` transforms
-  only each window's new log-mel frames and reuses the rest;
+  only each window's new log-mel frames and reuses the rest; a Whisper branch re-encodes
+  the audio heard so far only on its schedule's steps (:class:`WhisperStream`);
 - video: each frame is detected and cropped once (:class:`FaceCropper`) and embedded once,
   its embedding kept while a later step's frame pool may still hold it; a step's new
   frames go through the visual CNN in one batch;
@@ -23,6 +24,7 @@ from avemotion.encoders.bundle import Encoder
 from avemotion.encoders.fast import Calibration, accelerate
 from avemotion.encoders.fast_head import head_runners
 from avemotion.encoders.frontend import SlidingLogMel
+from avemotion.encoders.whisper_branch import WhisperStream
 from avemotion.online.alignment import StepMedia
 from avemotion.online.faces import FaceCropper
 from avemotion.online.records import StageTimes
@@ -46,6 +48,8 @@ class StepEncoder:
         self.heads = head_runners(encoder, inference)
         """ONNX Runtime runners of the fusion DNN and the LSTM step (none on fp32)."""
         self.mel = SlidingLogMel(encoder.steps_per_second)
+        features = encoder.audio_features
+        self.whisper = WhisperStream(features) if features is not None else None
         self.frames_embedded = 0
         """Video frames run through the visual CNN since construction."""
         self.reset()
@@ -61,6 +65,8 @@ class StepEncoder:
 
     def reset(self) -> None:
         self.mel.reset()
+        if self.whisper is not None:
+            self.whisper.reset()
         self.state: object = None
         self._embedded: dict[int, torch.Tensor] = {}
 
@@ -92,7 +98,12 @@ class StepEncoder:
             with times.stage("audio_frontend"):
                 patch = self.mel.patch(media.index, media.window)
             with times.stage("audio_cnn"):
-                audio = self.runners["audio"](patch[None])
+                rows = (
+                    patch[None]
+                    if self.whisper is None
+                    else self.whisper.step(media.index, media.window)
+                )
+                audio = self.runners["audio"](rows)
         if media.frames is not None:
             visual = self._visual(media.frames, times)
         with times.stage("fusion"):

@@ -42,6 +42,11 @@ def test_pipeline_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert result["fp32_real_time_factor"] == cpu["fp32"]["real_time_factor"]
     assert set(result["fp32_stages"]) == set(STAGES)
     assert result["meets_paper_target"] is None  # no paper-sized row in a quick run
+    # the Whisper stream: both precisions on the same 7 steps, re-encoding at steps 0 and 5
+    default = result["whisper"][result["whisper_precision"]]
+    assert result["whisper_real_time_factor"] == default["real_time_factor"]
+    assert result["whisper"]["int8"]["real_time_factor"] > 0
+    assert result["whisper"]["fp32"]["encodings_per_pass"] == 2
     if cpu["inference"] == "fast":  # onnxruntime installed: both paths on the same stream
         assert set(cpu["backends"].values()) == {"onnxruntime"} and len(cpu["backends"]) == 4
         assert set(cpu["fp32"]["backends"].values()) == {"torch"}

@@ -58,8 +58,10 @@ def test_pipeline_json_carries_the_fallback(
         "p95_step_latency_ms": 1.0,
     }
     monkeypatch.setattr(pipeline, "_measure", lambda *args: figures)
+    monkeypatch.setattr(pipeline, "_whisper", lambda *args: {"whisper_real_time_factor": 0.2})
     result = pipeline.run_pipeline_benchmark(sizes=("cpu",), quick=True, accuracy=False)
     assert result["clip"]["kind"] == "synthetic"
+    assert result["whisper_real_time_factor"] == 0.2
     assert str(missing / "mead-video") in result["clip"]["fallback"]
 
 

@@ -80,7 +80,7 @@ def encoder_dir(folder: Path, **sections: dict[str, Any]) -> str:
         ),
         (
             {"audio_variant": "large"},
-            "audio_variant: expected one of ['small', 'vggish'], got 'large'",
+            "audio_variant: expected one of ['small', 'vggish', 'whisper-base', 'whisper-tiny-en'], got 'large'",
         ),
         (
             {"visual_variant": "resnet"},

