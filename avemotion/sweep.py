@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from avemotion.atomic import write_json_atomic
-from avemotion.store import FeatureStore
 from avemotion.ray_cluster import check_ray_in_process
 from avemotion.ray_cluster import connect_ray as _connect_ray
+from avemotion.store import FeatureStore
 from avemotion.sweep_arguments import check_agent_kwargs, check_arguments
 from avemotion.trials import (  # noqa: F401  (re-exported: the sweep's public names)
     ENTRY_METRICS,
