@@ -86,6 +86,9 @@ class RayTimes:
     """Each actor's start: fetching the encoder and loading it."""
     encode_s: list[float] = dataclasses.field(default_factory=list)
     """Each clip's time on its worker, decode included."""
+    actor_start_s: float = 0.0
+    """From the dataset's launch until every actor had started its first clip: worker
+    processes starting, importing, fetching and loading the encoder."""
     first_start: float = float("inf")
     last_end: float = 0.0
     """Worker clock (``time.time``) of the first clip's start and the last clip's end."""
@@ -299,12 +302,15 @@ def _collect(job: Job, options: RayOptions, times: RayTimes) -> None:
     bar = job.progress_bar()
     returned: set[int] = set()
     loads: dict[int, float] = {}
+    firsts: dict[int, float] = {}
+    launch = time.time()
     try:
         for row in _within(_results(job, options, times), options.clip_timeout):
             index = int(row["index"])
             save_clip(job.work, index, bytes(row["rows"]) if row["ok"] else None, str(row["text"]))
             returned.add(index)
             loads[int(row["pid"])] = float(row["load_s"])
+            firsts.setdefault(int(row["pid"]), float(row["start"]))
             times.encode_s.append(float(row["encode_s"]))
             times.first_start = min(times.first_start, float(row["start"]))
             times.last_end = max(times.last_end, float(row["end"]))
@@ -319,6 +325,7 @@ def _collect(job: Job, options: RayOptions, times: RayTimes) -> None:
     finally:
         bar.close()
     times.actor_load_s = list(loads.values())
+    times.actor_start_s = max(firsts.values(), default=launch) - launch
     _lost(job, returned)
 
 
