@@ -55,7 +55,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run on Ray: alone, a local instance; 'auto' or ray://host:port joins a cluster",
     )
     ray.add_argument(
-        "--threads-per-worker", type=int, default=None, help="--ray: torch threads per worker (1)"
+        "--threads-per-worker",
+        type=int,
+        default=None,
+        help="--ray: torch threads per worker (1; more round differently from a single-process run)",
     )
     ray.add_argument(
         "--clip-timeout",
@@ -115,7 +118,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         from avemotion.encoders.extract_ray import extract_on_ray
 
-        store, skipped, _ = extract_on_ray(config, options)
+        store, skipped, times = extract_on_ray(config, options)
+        print(
+            f"on Ray ({options.workers} workers): start-up {times.startup_s:.1f} s, encoder "
+            f"broadcast {times.broadcast_s:.2f} s, workers ready after {times.actor_start_s:.1f} s"
+        )
+        if options.threads_per_worker != 1:
+            print(
+                f"note: --threads-per-worker {options.threads_per_worker}: rows rounded by "
+                "multi-threaded torch, not bit-identical to a single-process store"
+            )
     summary = store.summary()
     print(
         f"wrote {store.path}: {summary['n_clips']} clips, {summary['total_frames']} steps of dim {summary['dim']} ({args.level})"

@@ -180,13 +180,15 @@ def _work_clip(task: tuple[int, Item, str, str]) -> tuple[int, str | None]:
 
 
 # ------------------------------------------------------------------------------ the run
-def _fingerprint(config: ExtractConfig, items: list[Item], enc_dir: Path) -> str:
+def _fingerprint(config: ExtractConfig, items: list[Item], enc_dir: Path, threads: int) -> str:
     digest = hashlib.blake2b(digest_size=12)
     job = {
         k: v
         for k, v in asdict(config).items()
         if k not in ("workers", "overwrite", "progress", "out")
     }
+    if threads != 1:  # more torch threads round differently: their clips are another job's
+        job["threads"] = threads
     digest.update(json.dumps(job, sort_keys=True).encode())
     for item in items:
         digest.update(
@@ -239,9 +241,10 @@ class Job:
         return _assemble(self.config, self.encoder, self.corpus, self.work, Path(self.config.out))
 
 
-def prepare(config: ExtractConfig) -> Job:
+def prepare(config: ExtractConfig, threads: int = 1) -> Job:
     """Check the output and the encoder, list the corpus, and open (or resume) the work
-    directory: a work directory of another job (its fingerprint differs) is started afresh."""
+    directory: a work directory of another job (its fingerprint differs) is started afresh.
+    ``threads``: the torch threads each clip is encoded with (1 in a single-process run)."""
     out = Path(config.out)
     try:  # before any work: the output must be replaceable without loss
         check_replaceable(out, config.overwrite)
@@ -271,7 +274,7 @@ def prepare(config: ExtractConfig) -> Job:
         config.frame_pool,
     )
     work = work_dir(out)
-    fingerprint = _fingerprint(config, items, Path(config.encoder))
+    fingerprint = _fingerprint(config, items, Path(config.encoder), threads)
     job_file = work / "job.json"
     if work.is_dir() and (
         not job_file.is_file() or json.loads(job_file.read_text()).get("fingerprint") != fingerprint

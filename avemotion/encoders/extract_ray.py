@@ -55,7 +55,8 @@ class RayOptions:
     workers: int = 2
     """Actors, each with one encoder and ``threads_per_worker`` CPUs."""
     threads_per_worker: int = 1
-    """torch threads (and Ray CPUs) per actor; 1 is what a single-process run uses."""
+    """torch threads (and Ray CPUs) per actor. 1 is what a single-process run uses; more
+    round differently (oneDNN), so the store is then not bit-identical to one."""
     clip_timeout: float = 600.0
     """Seconds without any clip finishing before the run stops (the first clip also waits
     for the actors to start)."""
@@ -144,9 +145,7 @@ class ClipEncoder:
 
         began = time.perf_counter()
         self.folder = Path(tempfile.mkdtemp(prefix="avemotion-encoder-"))
-        for name, data in ray.get(
-            files
-        ).items():  # the same bytes as the driver's encoder directory
+        for name, data in ray.get(files).items():  # the driver's encoder files
             (self.folder / name).write_bytes(data)
         _init_worker(str(self.folder), steps, threads, device)
         self.level = level
@@ -225,7 +224,9 @@ def _results(job: Job, options: RayOptions, times: RayTimes) -> Iterator[dict[st
     context.enable_progress_bars = False  # one bar, over clips: the driver's
     context.print_on_execution_start = False
     context.max_errored_blocks = -1  # a clip whose worker died twice: reported, not fatal
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    # Ray Data's notices (one says its bars are off) are noise beside the one bar; its
+    # errors (a clip's block given up) still show
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     began = time.perf_counter()
     files = ray.put(_encoder_files(job.config.encoder))  # once; every actor reads this copy
     times.broadcast_s = time.perf_counter() - began
@@ -337,7 +338,9 @@ def extract_on_ray(
     import ray
 
     began = time.perf_counter()
-    job = prepare(config)  # before Ray starts: bad input fails in one line, in a second
+    job = prepare(
+        config, options.threads_per_worker
+    )  # before Ray starts: bad input fails in one line, in a second
     times = RayTimes()
     started = False
     if job.pending:
