@@ -17,7 +17,6 @@ import dataclasses
 import logging
 import os
 import queue
-import shutil
 import tempfile
 import threading
 import time
@@ -144,10 +143,10 @@ class ClipEncoder:
         import ray
 
         began = time.perf_counter()
-        self.folder = Path(tempfile.mkdtemp(prefix="avemotion-encoder-"))
-        for name, data in ray.get(files).items():  # the driver's encoder files
-            (self.folder / name).write_bytes(data)
-        _init_worker(str(self.folder), steps, threads, device)
+        with tempfile.TemporaryDirectory(prefix="avemotion-encoder-") as folder:
+            for name, data in ray.get(files).items():  # the driver's encoder files
+                (Path(folder) / name).write_bytes(data)
+            _init_worker(folder, steps, threads, device)  # all read into memory here
         self.level = level
         self.load_s = time.perf_counter() - began
 
@@ -157,15 +156,19 @@ class ClipEncoder:
             row = {name: values[i] for name, values in batch.items()}
             began, start = time.perf_counter(), time.time()
             rows, text = self._encode(row)
-            for name, value in zip(
-                _OUT_COLUMNS,
-                (int(row["index"]), rows or b"", rows is not None, text, os.getpid()),
-            ):
+            record = {
+                "index": int(row["index"]),
+                "rows": rows or b"",
+                "ok": rows is not None,
+                "text": text,
+                "pid": os.getpid(),
+                "load_s": self.load_s,
+                "encode_s": time.perf_counter() - began,
+                "start": start,
+                "end": time.time(),
+            }
+            for name, value in record.items():
                 out[name].append(value)
-            out["load_s"].append(self.load_s)
-            out["encode_s"].append(time.perf_counter() - began)
-            out["start"].append(start)
-            out["end"].append(time.time())
         return out
 
     def _encode(self, row: dict[str, Any]) -> tuple[bytes | None, str]:
@@ -174,12 +177,9 @@ class ClipEncoder:
                     Path(audio) if audio else None)  # fmt: skip
         if "media" not in row:
             return _attempt_twice(item, self.level)
-        folder = Path(tempfile.mkdtemp(dir=self.folder))
-        try:
-            item, names = _staged(item, row, folder)
+        with tempfile.TemporaryDirectory(prefix="avemotion-media-") as folder:
+            item, names = _staged(item, row, Path(folder))
             rows, text = _attempt_twice(item, self.level)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
         if rows is None:
             for copy, original in names.items():
                 text = text.replace(copy, original)
