@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import os
 import queue
+import sys
 import tempfile
 import threading
 import time
@@ -338,23 +339,34 @@ def extract_on_ray(
     import ray
 
     began = time.perf_counter()
-    job = prepare(
-        config, options.threads_per_worker
-    )  # before Ray starts: bad input fails in one line, in a second
+    job = prepare(config, options.threads_per_worker)  # bad input: one line, before Ray
     times = RayTimes()
-    started = False
     if job.pending:
         local = options.address == LOCAL
         cpus = options.workers * options.threads_per_worker
         ready = time.perf_counter()
         started = connect_ray(None if local else options.address, cpus if local else None)
         times.startup_s = time.perf_counter() - ready
-    try:
-        if job.pending:
+        _check_cpus(cpus)
+        try:
             _collect(job, options, times)
-    finally:
-        if started:
-            ray.shutdown()
+        finally:
+            if started:
+                ray.shutdown()
     store, skipped = job.finish()
     times.total_s = time.perf_counter() - began
     return store, skipped, times
+
+
+def _check_cpus(wanted: int) -> None:
+    """Say, in one line on stderr, when the cluster has fewer CPUs than the actors ask
+    (they wait for more: an autoscaler adds them, or ``--clip-timeout`` ends the run)."""
+    import ray
+
+    has = ray.cluster_resources().get("CPU", 0)
+    if has < wanted:
+        print(
+            f"note: the Ray cluster has {has:g} CPUs, fewer than the {wanted} its workers ask "
+            "(--workers x --threads-per-worker); some wait until CPUs are added",
+            file=sys.stderr,
+        )

@@ -109,6 +109,18 @@ def test_two_workers_write_the_single_process_store(
     assert 0 < times.work_s <= times.total_s
 
 
+def test_too_few_cpus_for_the_workers_is_said(
+    local_ray: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extract_ray._check_cpus(2)
+    assert capsys.readouterr().err == ""
+    extract_ray._check_cpus(3)
+    assert capsys.readouterr().err == (
+        "note: the Ray cluster has 2 CPUs, fewer than the 3 its workers ask "
+        "(--workers x --threads-per-worker); some wait until CPUs are added\n"
+    )
+
+
 def _map_workers() -> list[int]:
     """PIDs of the live Ray Data actors that encode clips (Ray titles them by class)."""
     found = []
