@@ -248,7 +248,9 @@ def _map(dataset: Any, files: Any, job: Job, options: RayOptions) -> Any:
     return dataset.map_batches(
         ClipEncoder,
         batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=options.workers),
+        # two clips per actor in flight: one encoding, one fetched; more would leave the
+        # last clips queued behind one actor while another idles
+        compute=ray.data.ActorPoolStrategy(size=options.workers, max_tasks_in_flight_per_actor=2),
         num_cpus=options.threads_per_worker,
         fn_constructor_args=(
             files,
