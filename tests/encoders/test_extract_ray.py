@@ -91,21 +91,17 @@ def assert_same_store(a: FeatureStore, b: FeatureStore) -> None:
 
 
 # ------------------------------------------------------------------ on a local Ray
-@pytest.mark.parametrize("stage_media", [False, True], ids=["paths", "staged"])
 def test_two_workers_write_the_single_process_store(
-    local_ray: None, corpus: Path, encoder: Path, single: FeatureStore, tmp_path: Path,
-    stage_media: bool,
-) -> None:  # fmt: skip
+    local_ray: None, corpus: Path, encoder: Path, single: FeatureStore, tmp_path: Path
+) -> None:
     out = tmp_path / "store"
-    options = RayOptions(workers=2, stage_media=stage_media)
-    store, skipped, times = extract_on_ray(_config(corpus, encoder, out), options)
+    store, skipped, times = extract_on_ray(_config(corpus, encoder, out), RayOptions(workers=2))
     assert_same_store(store, single)
-    # the broken file is skipped under its own name, also when its bytes were staged
     (line,) = [s for s in skipped if "broken.mkv" in s]
     assert line.startswith(f"{corpus / 'broken.mkv'}: ")
     assert store.meta["files"] == {"seen": 14, "kept": 12, "skipped": 2}
     assert not work_dir(out).exists()
-    assert len(times.encode_s) == 13 and len(times.actor_load_s) == 2  # one load per actor
+    assert len(times.encode_s) == 13 and 1 <= len(times.actor_load_s) <= 2  # one load per actor
     assert 0 < times.work_s <= times.total_s
 
 
@@ -134,15 +130,19 @@ def _map_workers() -> list[int]:
     return found
 
 
-def test_a_worker_killed_mid_run_is_replaced(
+def test_a_worker_killed_mid_run_is_replaced_with_staged_media(
     local_ray: None, corpus: Path, encoder: Path, single: FeatureStore, tmp_path: Path
 ) -> None:
+    """One run for two rules (a Ray start costs seconds): media shipped through the object
+    store give the same store, and so does a run that lost a worker mid-way; the broken
+    file's skip line (in meta) names the corpus's path, not the staged copy's."""
     out = tmp_path / "store"
     work = work_dir(out)
     result: dict[str, object] = {}
+    options = RayOptions(workers=2, stage_media=True)
     run = threading.Thread(
         target=lambda: result.update(
-            store=extract_on_ray(_config(corpus, encoder, out), RayOptions(workers=2))[0]
+            store=extract_on_ray(_config(corpus, encoder, out), options)[0]
         )
     )
     run.start()
