@@ -39,6 +39,6 @@ def connect_ray(address: str | None, num_cpus: int | None) -> bool:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        # "local": a new instance, never one a `ray start` left running on this machine
+        # "local": a new instance, never one a `ray start` left running on the machine
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     return True

@@ -162,7 +162,7 @@ def _summary(
         "load_average_1min": {"before": load[0], "after": load[1]},
         "projection": {
             "label": "PROJECTION, not measured: hours for 100,000 clips from the measured "
-            "1-worker cost per clip, assuming workers of this machine's kind scale linearly",
+            "1-worker cost per clip, assuming workers of the measuring machine's kind scale linearly",
             "seconds_per_clip": per_clip,
             "hours": {str(n): PROJECTED_CLIPS * per_clip / n / 3600 for n in PROJECTED_WORKERS},
         },

@@ -43,7 +43,7 @@ from avemotion.ray_cluster import connect_ray
 from avemotion.store import FeatureStore
 
 LOCAL = "local"
-"""``--ray`` without an address: start a Ray instance on this machine."""
+"""``--ray`` without an address: start a Ray instance on the local machine."""
 
 
 @dataclass(frozen=True)
