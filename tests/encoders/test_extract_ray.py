@@ -148,7 +148,7 @@ def test_a_worker_killed_mid_run_is_replaced_with_staged_media(
     run.start()
     victim = None
     while run.is_alive() and victim is None:  # the first clip written: actors are encoding
-        if any(work.glob("*.json")):
+        if any(work.glob("[0-9]*.json")):
             victim = next(iter(_map_workers()), None)
         time.sleep(0.01)
     assert victim is not None, "the run ended before a worker could be killed"
