@@ -132,7 +132,12 @@ def run_extract_benchmark(
         runs = {str(w): _ray_run(config(f"ray-{w}"), w, reference) for w in sorted(set(workers))}
     load.append(os.getloadavg()[0])
     return _summary(
-        runs, kind, clips, str(encoder or "seeded CPU-sized audio branch"), single_s, load
+        runs,
+        kind,
+        clips,
+        str(encoder or "seeded VGGish audio branch (the paper's)"),
+        single_s,
+        load,
     )
 
 

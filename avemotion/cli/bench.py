@@ -49,7 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--clips", type=int, default=None, help="extract: clips (200)")
     parser.add_argument(
-        "--encoder", default=None, help="extract: encoder directory (default: a seeded one)"
+        "--encoder",
+        default=None,
+        help="extract: encoder directory (default: a seeded VGGish audio branch)",
     )
     parser.add_argument(
         "--weights", default=None, help="faces: the mini-Xception HDF5 (default ../shared/models)"
