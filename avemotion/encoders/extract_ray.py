@@ -87,19 +87,38 @@ class RayTimes:
     """Each actor's start: fetching the encoder and loading it."""
     encode_s: list[float] = dataclasses.field(default_factory=list)
     """Each clip's time on its worker, decode included."""
-    actor_start_s: float = 0.0
-    """From the dataset's launch until every actor had started its first clip: worker
-    processes starting, importing, fetching and loading the encoder."""
-    first_start: float = float("inf")
-    last_end: float = 0.0
-    """Worker clock (``time.time``) of the first clip's start and the last clip's end."""
+    spans: list[tuple[int, float, float]] = dataclasses.field(default_factory=list)
+    """Each clip's worker (pid) and its start and end on the worker's clock (``time.time``)."""
+    launch: float = 0.0
+    """The driver's clock when the dataset was launched."""
     total_s: float = 0.0
     """The whole run, start-up and assembly included."""
 
+    def _ready(self) -> float:
+        """When the last worker to start began its first clip: start-up is over."""
+        firsts: dict[int, float] = {}
+        for pid, start, _ in self.spans:
+            firsts[pid] = min(firsts.get(pid, start), start)
+        return max(firsts.values())
+
+    @property
+    def actor_start_s(self) -> float:
+        """From the launch until every worker was encoding: worker processes starting,
+        importing, fetching and loading the encoder."""
+        return self._ready() - self.launch if self.spans else 0.0
+
     @property
     def work_s(self) -> float:
-        """From the first clip starting to the last one ending: the run without start-up."""
-        return max(0.0, self.last_end - self.first_start)
+        """From the first clip starting to the last one ending."""
+        return max(e for *_, e in self.spans) - min(s for _, s, _ in self.spans)
+
+    @property
+    def steady_clips_per_s(self) -> float:
+        """Clips/s once every worker is encoding: the clips started from then on, over the
+        time from then to the last clip's end (start-up, staggered or not, excluded)."""
+        ready = self._ready()
+        late = [end for _, start, end in self.spans if start >= ready]
+        return len(late) / (max(late) - ready)
 
 
 # ------------------------------------------------------------------------------ the workers
@@ -306,18 +325,15 @@ def _collect(job: Job, options: RayOptions, times: RayTimes) -> None:
     bar = job.progress_bar()
     returned: set[int] = set()
     loads: dict[int, float] = {}
-    firsts: dict[int, float] = {}
-    launch = time.time()
+    times.launch = time.time()
     try:
         for row in _within(_results(job, options, times), options.clip_timeout):
             index = int(row["index"])
             save_clip(job.work, index, bytes(row["rows"]) if row["ok"] else None, str(row["text"]))
             returned.add(index)
             loads[int(row["pid"])] = float(row["load_s"])
-            firsts.setdefault(int(row["pid"]), float(row["start"]))
             times.encode_s.append(float(row["encode_s"]))
-            times.first_start = min(times.first_start, float(row["start"]))
-            times.last_end = max(times.last_end, float(row["end"]))
+            times.spans.append((int(row["pid"]), float(row["start"]), float(row["end"])))
             bar.update()
     except TimeoutError:
         left = [job.corpus.items[i].path for i in job.pending if i not in returned]
@@ -329,7 +345,6 @@ def _collect(job: Job, options: RayOptions, times: RayTimes) -> None:
     finally:
         bar.close()
     times.actor_load_s = list(loads.values())
-    times.actor_start_s = max(firsts.values(), default=launch) - launch
     _lost(job, returned)
 
 

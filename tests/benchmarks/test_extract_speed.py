@@ -12,7 +12,7 @@ from avemotion.cli import main
 
 
 def _run(rate: float, with_startup: float, startup: float) -> dict:
-    return {"clips_per_s": rate, "clips_per_s_with_startup": with_startup, "startup_s": startup,
+    return {"clips_per_s": rate, "clips_per_s_first_to_last": rate, "clips_per_s_with_startup": with_startup, "startup_s": startup,
             "broadcast_s": 0.25, "actor_load_s": 0.5, "actor_start_s": 3.0, "identical": True}  # fmt: skip
 
 

@@ -229,6 +229,22 @@ def test_a_clip_failing_twice_is_skipped_with_its_reason(
     )
 
 
+def test_the_times_by_hand() -> None:
+    """Worker 1 encodes from 10.0 s, worker 2 joins at 11.5 s (the dataset launched at 8.0):
+    start-up is over at 11.5, after which 3 clips end by 13.5 s: 1.5 clips/s."""
+    times = RayTimes(launch=8.0)
+    times.spans = [
+        (1, 10.0, 11.0),
+        (1, 11.0, 12.0),
+        (1, 12.0, 13.0),
+        (2, 11.5, 12.5),
+        (2, 12.5, 13.5),
+    ]
+    assert times.actor_start_s == 3.5  # 11.5 - 8.0
+    assert times.work_s == 3.5  # 13.5 - 10.0
+    assert times.steady_clips_per_s == 1.5  # 3 / (13.5 - 11.5)
+
+
 def test_results_that_stall_time_out(tmp_path: Path) -> None:
     release = threading.Event()
 
