@@ -31,8 +31,10 @@ from typing import Any
 
 from avemotion.atomic import write_json_atomic
 from avemotion.holds import reached
+from avemotion.ray_cluster import check_ray_in_process
+from avemotion.ray_cluster import connect_ray as _connect_ray
 from avemotion.store import FeatureStore
-from avemotion.sweep_arguments import check_agent_kwargs, check_arguments, check_ray_in_process
+from avemotion.sweep_arguments import check_agent_kwargs, check_arguments
 from avemotion.trials import (  # noqa: F401  (re-exported: the sweep's public names)
     ENTRY_METRICS,
     SUMMARY_METRICS,
@@ -116,20 +118,6 @@ def _progress_callback(total: int, show_bar: bool) -> Any:
 def _trial_dirname(trial: Any) -> str:
     """Tune's directory name of a trial: its Tune id and its :attr:`TrialSpec.trial_id`."""
     return f"{trial.trial_id}_{TrialSpec(**trial.config['trial']).trial_id}"
-
-
-def _connect_ray(address: str | None, num_cpus: int | None) -> None:
-    """Start or join Ray; one already running in this process is reused as it is, if it
-    is what ``address`` and ``num_cpus`` ask for."""
-    import ray
-
-    check_ray_in_process(address, num_cpus)
-    if ray.is_initialized():
-        return
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
 
 
 def run_sweep(

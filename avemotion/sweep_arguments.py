@@ -89,25 +89,3 @@ def check_agent_kwargs(
         except (ValueError, TypeError) as error:
             where = "" if agent in str(error) else f"{agent}: "
             raise ValueError(f"agent_kwargs: {where}{error}") from None
-
-
-def check_ray_in_process(address: str | None, num_cpus: int | None) -> None:
-    """Refuse, in one line, an ``address`` or ``num_cpus`` when Ray already runs in this
-    process: reusing it would ignore them (an address cannot be compared with it)."""
-    import ray
-
-    if not ray.is_initialized():
-        return
-    if address:
-        raise ValueError(
-            f"address={address!r}: Ray is already running in this process; "
-            "shut it down first or leave --address out"
-        )
-    if num_cpus is None:
-        return
-    running = ray.cluster_resources().get("CPU", 0)
-    if num_cpus != running:
-        raise ValueError(
-            f"num_cpus={num_cpus}: Ray is already running in this process with {running:g} "
-            "CPUs; shut it down first or leave --num-cpus out"
-        )

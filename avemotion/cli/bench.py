@@ -11,6 +11,8 @@ WHAT = {
     "agents": "our DQN beside SB3's DQN on the same store and budget, one process: env-steps/s "
     "and the wall clock of the whole train (posterior cache cold, then warm)",
     "env": "AVEmotion-v0 steps/s beside CartPole-v1, and the vector env at 1/64/1024 envs",
+    "extract": "extract --ray on a local Ray at --workers counts over --clips RAVDESS clips "
+    "(synthetic without it): clips/s with and without start-up, speedup, overheads apart",
     "faces": "the Haar face search on real face clips: faces found, box jitter, zero-shot "
     "mini-Xception accuracy, ms per frame",
     "fuzz": "random actions and seeds over --steps env steps; exits 1 on any broken invariant",
@@ -39,7 +41,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--root",
         default=None,
-        help="faces: MEAD folder (default mead-video in $AVEMOTION_SHARED_DATA or ../shared/data)",
+        help="faces: MEAD folder (default mead-video in $AVEMOTION_SHARED_DATA or ../shared/data); "
+        "extract: RAVDESS folder (default ravdess-speech-16k there)",
+    )
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=None, help="extract: worker counts (1 2)"
+    )
+    parser.add_argument("--clips", type=int, default=None, help="extract: clips (200)")
+    parser.add_argument(
+        "--encoder",
+        default=None,
+        help="extract: encoder directory (default: a seeded VGGish audio branch)",
     )
     parser.add_argument(
         "--weights", default=None, help="faces: the mini-Xception HDF5 (default ../shared/models)"
@@ -54,6 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 OPTIONS = {
     "agents": ("steps", "features", "seed"),
     "env": ("quick",),
+    "extract": ("workers", "clips", "root", "encoder"),
     "faces": ("root", "weights"),
     "fuzz": ("steps", "seed"),
     "pipeline": ("quick", "plot"),
@@ -61,7 +74,7 @@ OPTIONS = {
 """The options each benchmark reads (``--json`` is accepted by all)."""
 
 DEFAULTS = {"quick": False, "steps": None, "features": None, "seed": 0, "root": None}
-DEFAULTS.update(weights=None, plot=None)
+DEFAULTS.update(weights=None, plot=None, workers=None, clips=None, encoder=None)
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -106,6 +119,11 @@ def _run_benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
 
         steps = _positive(args.steps, 50_000)
         return bench_agents(args.features, steps=steps, seed=args.seed), 0
+    if args.what == "extract":
+        from avemotion.benchmarks.extract_speed import run_extract_benchmark
+
+        workers = args.workers or [1, 2]
+        return run_extract_benchmark(workers, args.clips or 200, args.root, args.encoder), 0
     if args.what == "faces":
         from avemotion.benchmarks.faces import run_faces_benchmark
         from avemotion.encoders.mini_xception import default_weights_path

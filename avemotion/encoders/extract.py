@@ -13,6 +13,7 @@ skipped). The run fails only if nothing was extracted.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -148,42 +149,52 @@ def _atomic_write(path: Path, write: Any) -> None:
         write(tmp)
 
 
-def _work_clip(task: tuple[int, Item, str, str]) -> tuple[int, str | None]:
-    index, item, level, work = task
-    clips = Path(work)
+def clip_output(item: Item, level: str) -> tuple[bytes | None, str]:
+    """One clip encoded by this process's worker state: its rows as ``.npy`` bytes and its
+    info as JSON, or ``(None, reason)`` when its media cannot be used."""
     try:
         rows, clip = _encode(_WORKER["encoder"], item, level, _WORKER["steps"], _WORKER["cascade"])
     except MediaError as error:
-        reason = str(error)
-        _atomic_write(clips / f"{index:06d}.skip", lambda p: p.write_text(reason))
-        return index, reason
-    _atomic_write(clips / f"{index:06d}.npy", lambda p: np.save(open(p, "wb"), rows))  # noqa: SIM115
-    _atomic_write(
-        clips / f"{index:06d}.json",
-        lambda p: p.write_text(
-            json.dumps(
-                {
-                    "clip_id": item.clip_id,
-                    "detected": clip.faces_detected,
-                    "steps": len(rows),
-                    "cut_steps": clip.cut_steps,
-                    "cut_seconds": clip.cut_seconds,
-                }
-            )
-        ),
-    )
+        return None, str(error)
+    buffer = io.BytesIO()
+    np.save(buffer, rows)
+    info = {
+        "clip_id": item.clip_id,
+        "detected": clip.faces_detected,
+        "steps": len(rows),
+        "cut_steps": clip.cut_steps,
+        "cut_seconds": clip.cut_seconds,
+    }
+    return buffer.getvalue(), json.dumps(info)
+
+
+def save_clip(work: Path, index: int, rows: bytes | None, text: str) -> str | None:
+    """Keep clip ``index``'s output (from :func:`clip_output`) in ``work``, each file
+    atomically (rows before info: a clip is done once both exist); the skip reason or None."""
+    if rows is None:
+        _atomic_write(work / f"{index:06d}.skip", lambda p: p.write_text(text))
+    else:
+        _atomic_write(work / f"{index:06d}.npy", lambda p: p.write_bytes(rows))
+        _atomic_write(work / f"{index:06d}.json", lambda p: p.write_text(text))
     reached("extract-clip")
-    return index, None
+    return text if rows is None else None
+
+
+def _work_clip(task: tuple[int, Item, str, str]) -> tuple[int, str | None]:
+    index, item, level, work = task
+    return index, save_clip(Path(work), index, *clip_output(item, level))
 
 
 # ------------------------------------------------------------------------------ the run
-def _fingerprint(config: ExtractConfig, items: list[Item], enc_dir: Path) -> str:
+def _fingerprint(config: ExtractConfig, items: list[Item], enc_dir: Path, threads: int) -> str:
     digest = hashlib.blake2b(digest_size=12)
     job = {
         k: v
         for k, v in asdict(config).items()
         if k not in ("workers", "overwrite", "progress", "out")
     }
+    if threads != 1:  # more torch threads round differently: their clips are another job's
+        job["threads"] = threads
     digest.update(json.dumps(job, sort_keys=True).encode())
     for item in items:
         digest.update(
@@ -207,8 +218,39 @@ def _done(work: Path, index: int) -> bool:
     )
 
 
-def extract(config: ExtractConfig) -> tuple[FeatureStore, list[str]]:
-    """Run (or resume) an extraction; return the store and the skipped files' reasons."""
+@dataclass
+class Job:
+    """A prepared extraction (:func:`prepare`): what is left to encode, and where it goes."""
+
+    config: ExtractConfig
+    encoder: Encoder
+    corpus: Corpus
+    steps: StepConfig
+    work: Path
+    """The work directory (:func:`work_dir`) the finished clips are kept in."""
+    pending: list[int]
+    """Corpus indices of the clips not yet in ``work``, in corpus order."""
+
+    def progress_bar(self) -> tqdm:
+        """One bar over the corpus's clips, started at the clips already done."""
+        total = len(self.corpus.items)
+        return tqdm(
+            total=total,
+            initial=total - len(self.pending),
+            desc=f"extract {self.config.dataset}",
+            unit="clip",
+            disable=not self.config.progress,
+        )
+
+    def finish(self) -> tuple[FeatureStore, list[str]]:
+        """Assemble the store from the work directory, in corpus order, and remove it."""
+        return _assemble(self.config, self.encoder, self.corpus, self.work, Path(self.config.out))
+
+
+def prepare(config: ExtractConfig, threads: int = 1) -> Job:
+    """Check the output and the encoder, list the corpus, and open (or resume) the work
+    directory: a work directory of another job (its fingerprint differs) is started afresh.
+    ``threads``: the torch threads each clip is encoded with (1 in a single-process run)."""
     out = Path(config.out)
     try:  # before any work: the output must be replaceable without loss
         check_replaceable(out, config.overwrite)
@@ -238,7 +280,7 @@ def extract(config: ExtractConfig) -> tuple[FeatureStore, list[str]]:
         config.frame_pool,
     )
     work = work_dir(out)
-    fingerprint = _fingerprint(config, items, Path(config.encoder))
+    fingerprint = _fingerprint(config, items, Path(config.encoder), threads)
     job_file = work / "job.json"
     if work.is_dir() and (
         not job_file.is_file() or json.loads(job_file.read_text()).get("fingerprint") != fingerprint
@@ -250,15 +292,16 @@ def extract(config: ExtractConfig) -> tuple[FeatureStore, list[str]]:
         lambda p: p.write_text(json.dumps({"fingerprint": fingerprint, "n_items": len(items)})),
     )
     pending = [i for i in range(len(items)) if not _done(work, i)]
-    tasks = [(i, items[i], config.level, str(work)) for i in pending]
-    bar = tqdm(
-        total=len(items),
-        initial=len(items) - len(pending),
-        desc=f"extract {config.dataset}",
-        unit="clip",
-        disable=not config.progress,
-    )
-    init_args = (str(config.encoder), asdict(steps), 1, config.device)
+    return Job(config, encoder, corpus, steps, work, pending)
+
+
+def extract(config: ExtractConfig) -> tuple[FeatureStore, list[str]]:
+    """Run (or resume) an extraction; return the store and the skipped files' reasons."""
+    job = prepare(config)
+    items = job.corpus.items
+    tasks = [(i, items[i], config.level, str(job.work)) for i in job.pending]
+    bar = job.progress_bar()
+    init_args = (str(config.encoder), asdict(job.steps), 1, config.device)
     if config.workers > 1 and len(tasks) > 1:
         context = multiprocessing.get_context("spawn")
         with context.Pool(config.workers, initializer=_init_worker, initargs=init_args) as pool:
@@ -274,7 +317,7 @@ def extract(config: ExtractConfig) -> tuple[FeatureStore, list[str]]:
         finally:
             torch.set_num_threads(threads)
     bar.close()
-    return _assemble(config, encoder, corpus, work, out)
+    return job.finish()
 
 
 def _assemble(

@@ -85,8 +85,22 @@ def test_fractional_cpus_are_shown_as_they_are(monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.parametrize(
     ("address", "num_cpus", "init"),
     [
-        (None, 2, {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False}),
-        (None, None, {"num_cpus": None, "include_dashboard": False, "log_to_driver": False}),
+        # "local": a new instance, never a cluster some `ray start` left on the machine
+        (
+            None,
+            2,
+            {"address": "local", "num_cpus": 2, "include_dashboard": False, "log_to_driver": False},
+        ),
+        (
+            None,
+            None,
+            {
+                "address": "local",
+                "num_cpus": None,
+                "include_dashboard": False,
+                "log_to_driver": False,
+            },
+        ),
         ("auto", None, {"address": "auto", "log_to_driver": False}),
     ],
 )
