@@ -41,7 +41,7 @@ class OnlineRecognizer:
     """A trained run (encoders + temporal model + agent) applied to a live stream.
 
     ``feed_video``/``feed_audio``/``feed`` return the steps encoded by that call; ``finish``
-    ends the stream and returns the summary; ``reset`` starts a new utterance. Invalid input
+    ends the stream and returns the summary; ``new_utterance`` starts the next one. Invalid input
     raises :class:`StreamError` and leaves the steps so far intact. ``inference`` picks the
     networks' path (:mod:`avemotion.encoders.fast`): ``fp32`` (torch, the default),
     ``fast`` (ONNX Runtime, the same float arithmetic) or ``int8`` (with ``calibration``).
@@ -179,8 +179,11 @@ class OnlineRecognizer:
         """Steps the stream has held so far (encoded or not)."""
         return self.aligner.next_step
 
-    def reset(self) -> None:
-        """Start a new utterance: media buffers, LSTM state, observation and agent."""
+    def new_utterance(self) -> None:
+        """Start the next utterance of the same stream: the step counter, media buffers,
+        LSTM state, posterior state, observation and agent start afresh; the loaded models
+        and the speaker state (earlier utterances, added by :meth:`finish`) are kept.
+        An utterance left without :meth:`finish` adds nothing to the speaker state."""
         self.aligner.reset()
         self.observation.reset()
         self.agent.reset()
@@ -193,6 +196,9 @@ class OnlineRecognizer:
         self.speaker.begin()
         if self.faces is not None:
             self.faces.reset()
+
+    reset = new_utterance
+    """The older name of :meth:`new_utterance`."""
 
     def close(self) -> None:
         """Stop the face-search worker threads (the recognizer is unusable afterwards)."""

@@ -43,7 +43,7 @@ def media(clip: Path, recognizer: OnlineRecognizer) -> tuple[np.ndarray | None, 
 def stream(recognizer: OnlineRecognizer, clip: Path, rng: np.random.Generator | None) -> dict:
     """Feed a clip whole (``rng=None``) or in random-size, randomly interleaved chunks."""
     audio, video = media(clip, recognizer)
-    recognizer.reset()
+    recognizer.new_utterance()
     a = v = 0
     n_frames = len(video.frames) if video is not None else 0
     while (audio is not None and a < len(audio)) or v < n_frames:
@@ -179,10 +179,13 @@ def test_longest_training_clip_forces_the_answer(threshold_agent: Any, av_run: A
     assert summary["total_steps"] == store.lengths[3] > summary["steps_encoded"]
 
 
-def test_reset_starts_a_new_utterance(av_run: Any) -> None:
+def test_new_utterance_starts_afresh(av_run: Any) -> None:
     recognizer = OnlineRecognizer.from_run(av_run.run_dir, stop_on_decision=False)
     first = stream(recognizer, av_run.clips[2], None)
     stream(recognizer, av_run.clips[0], None)
+    recognizer.new_utterance()
+    assert (recognizer.total_steps, recognizer.steps_encoded, recognizer.decided) == (0, 0, False)
+    assert recognizer.observation.t == 0
     assert stream(recognizer, av_run.clips[2], None) == first
 
 
