@@ -41,8 +41,7 @@ def actor_utterances(root: str, actor: str, clips: int | None, seed: int) -> lis
         raise ValueError(f"--actors: no clips of {actor} under {root}")
     order = np.random.default_rng(seed).permutation(len(items))[: clips or len(items)]
     return [
-        Utterance(load_audio(items[i].path), items[i].label, items[i].clip_id, actor)
-        for i in order
+        Utterance(load_audio(items[i].path), items[i].label, items[i].clip_id, actor) for i in order
     ]
 
 

@@ -63,7 +63,9 @@ def sound_file_stretches(path: str | os.PathLike[str]) -> Iterator[MediaChunk | 
                 break
             if bad_from is not None:
                 yield Skipped(
-                    bad_from / AUDIO_RATE, position / AUDIO_RATE, f"{path}: corrupt audio ({reason})"
+                    bad_from / AUDIO_RATE,
+                    position / AUDIO_RATE,
+                    f"{path}: corrupt audio ({reason})",
                 )
                 bad_from = None
             position += len(block)

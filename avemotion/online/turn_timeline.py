@@ -48,13 +48,31 @@ def plot_turns(
         )
         axes.vlines(decided, 0.1, confidence, color="tab:red", lw=0.8)
         axes.annotate(
-            turn.label or "?", (decided, confidence), xytext=(3, 4), textcoords="offset points",
-            fontsize=8, rotation=45,
+            turn.label or "?",
+            (decided, confidence),
+            xytext=(3, 4),
+            textcoords="offset points",
+            fontsize=8,
+            rotation=45,
         )
     if truth:
         for row in truth:
-            axes.barh(-0.08, row["end"] - row["start"], left=row["start"], height=0.06, color="tab:blue", alpha=0.5)
-            axes.text((row["start"] + row["end"]) / 2, -0.16, str(row["label"]), ha="center", fontsize=7, color="tab:blue")
+            axes.barh(
+                -0.08,
+                row["end"] - row["start"],
+                left=row["start"],
+                height=0.06,
+                color="tab:blue",
+                alpha=0.5,
+            )
+            axes.text(
+                (row["start"] + row["end"]) / 2,
+                -0.16,
+                str(row["label"]),
+                ha="center",
+                fontsize=7,
+                color="tab:blue",
+            )
     _label(axes, summary, title, truth is not None)
     save_figure_atomic(figure, Path(out))
     plt.close(figure)

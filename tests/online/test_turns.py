@@ -20,7 +20,16 @@ from avemotion.online.turn_stream import run_turns, sound_file_stretches
 from avemotion.online.turns import TurnStreamer
 from avemotion.online.vad import EnergyDetector, TurnConfig, TurnTracker
 
-TURN_KEYS = {"turn", "start_s", "end_s", "decision_s", "label", "confidence", "steps_encoded", "forced"}
+TURN_KEYS = {
+    "turn",
+    "start_s",
+    "end_s",
+    "decision_s",
+    "label",
+    "confidence",
+    "steps_encoded",
+    "forced",
+}
 
 
 def conversation(n: int = 3, seed: int = 0) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -90,7 +99,9 @@ def test_corrupt_stretch_is_named_and_skipped(audio_run: Any, tmp_path: Path) ->
     soundfile.write(path, audio, 16000)
     data = bytearray(path.read_bytes())
     middle = len(data) // 2
-    data[middle : middle + 3000] = np.random.default_rng(0).integers(0, 256, 3000, np.uint8).tobytes()
+    data[middle : middle + 3000] = (
+        np.random.default_rng(0).integers(0, 256, 3000, np.uint8).tobytes()
+    )
     path.write_bytes(bytes(data))
     turns_streamer = streamer(audio_run)
     summary = run_turns(turns_streamer, sound_file_stretches(path))
