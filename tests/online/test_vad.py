@@ -113,3 +113,15 @@ def test_silero_loads_offline_and_finds_real_speech(ravdess_root: Path) -> None:
     assert len(turns) == 1
     start, end = turns[0]
     assert 1.0 < start < end < 1.0 + len(audio) / 16000
+
+
+def test_silero_absent_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "silero_vad" else real(name, *a)
+    )
+    with pytest.raises(ValueError, match=r"pip install -e '.\[vad\]' \(or use --vad energy\)"):
+        make_detector("silero")
+    assert make_detector("energy").name == "energy"  # the other path needs no package
