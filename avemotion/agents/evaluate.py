@@ -118,8 +118,6 @@ def evaluate_run(
     one line when the training data is gone or changed, or shares clips with the test
     selection. ``aeon=False`` leaves aeon's classifiers out.
     """
-    from avemotion.agents.runner import load_agent
-
     config = read_run_config(run_dir)
     full = resolve_store(store)
     test = resolve_store(full, speakers, exclude_speakers)
@@ -142,20 +140,34 @@ def evaluate_run(
     train = training_store(run_dir, config) if baselines else None
     if train is not None:
         check_disjoint(train, test, f"{run_dir}")
-    agent = load_agent(run_dir)
-    max_length = int(config["max_length"]) if config.get("max_length") else None
-    if config.get("agent_input") == "posteriors":
-        with tempfile.TemporaryDirectory(prefix="avemotion-eval-") as tmp:
-            inputs = posterior_inputs(Path(run_dir), test, tmp)
-            result = evaluate_agent(agent, inputs, max_length=max_length)
-    else:
-        result = evaluate_agent(agent, test, max_length=max_length)
+    predictions, steps = sweep_run(run_dir, test, config)
+    result = early_classification_report(
+        predictions, test.labels, steps, test.lengths, test.class_names, test.steps_per_second
+    )
     result = {**result, "agent": config["agent"], "run": str(run_dir), "speakers": test.speaker_set}
     if train is not None:
         result["baselines"], result["baseline_curves"] = run_baselines(
             Path(run_dir), train, test, seed=int(config.get("seed", 0)), aeon=aeon
         )
     return result
+
+
+def sweep_run(
+    run_dir: str | os.PathLike[str], test: FeatureStore, config: dict[str, Any] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The trained run's prediction and steps observed on every clip of ``test``, in store
+    order (:func:`sweep_agent` on what its agent reads): each clip's decision, as
+    ``avemotion stream`` gives it on that clip's media."""
+    from avemotion.agents.runner import load_agent
+
+    config = config if config is not None else read_run_config(run_dir)
+    agent = load_agent(run_dir)
+    max_length = int(config["max_length"]) if config.get("max_length") else None
+    if config.get("agent_input") != "posteriors":
+        return sweep_agent(agent, test, max_length=max_length)
+    with tempfile.TemporaryDirectory(prefix="avemotion-eval-") as tmp:
+        inputs = posterior_inputs(Path(run_dir), test, tmp)
+        return sweep_agent(agent, inputs, max_length=max_length)
 
 
 def posterior_inputs(run_dir: Path, test: FeatureStore, directory: str) -> FeatureStore:

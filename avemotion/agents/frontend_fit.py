@@ -77,8 +77,17 @@ def logit_store(
 def log_posterior_sequences(posteriors: Posteriors) -> list[np.ndarray]:
     """Each clip's per-step log-posteriors (the input of an agent that reads a posterior
     model which no front end can express)."""
-    logs = np.log(np.clip(posteriors.proba, 1e-7, 1.0)).astype(np.float32)
+    logs = log_posteriors(posteriors.proba)
     return [logs[o : o + n] for o, n in zip(posteriors.offsets, posteriors.lengths)]
+
+
+LOG_FLOOR = 1e-7
+"""Probabilities are floored here before the log (a 0 would be ``-inf``)."""
+
+
+def log_posteriors(proba: np.ndarray) -> np.ndarray:
+    """float32 log-probabilities, floored at ``log LOG_FLOOR``: what such an agent steps."""
+    return np.log(np.clip(proba, LOG_FLOOR, 1.0)).astype(np.float32)
 
 
 def reads_posterior_store(fitted: CrossFit | None) -> bool:

@@ -10,10 +10,12 @@ or the run's own ``max_length`` when its config records one).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from avemotion.agents.frontend_fit import LOG_FLOOR
 from avemotion.agents.run_dir import training_store as recorded_training_store
 from avemotion.envs.core import ObservationLayout, resolve_store
 from avemotion.store import FeatureStore
@@ -66,10 +68,25 @@ def training_store(run_config: dict[str, Any], run_dir: str) -> FeatureStore:
     return resolve_store(store, run_config.get("speakers"), run_config.get("exclude_speakers"))
 
 
+@dataclass
+class LogPosteriorRows:
+    """What :class:`ObservationLayout` reads of the store an agent with
+    ``agent_input == "posteriors"`` steps: K log-posteriors per step, in
+    ``[log LOG_FLOOR, 0]``, over the training clips' lengths."""
+
+    dim: int
+    lengths: np.ndarray
+    value_range: tuple[float, float] = (float(np.log(LOG_FLOOR)), 0.0)
+
+
 def run_layout(run_config: dict[str, Any], store: FeatureStore) -> ObservationLayout:
-    """The observation layout of the run's training env."""
+    """The observation layout of the run's training env (over the store's rows, or over
+    their log-posteriors when the agent reads those)."""
     obs_mode = run_config["agent_config"].get("obs_mode", "frame+mean")
-    layout = ObservationLayout(store, obs_mode)
+    rows: Any = store
+    if run_config.get("agent_input") == "posteriors":
+        rows = LogPosteriorRows(store.n_classes, store.lengths)
+    layout = ObservationLayout(rows, obs_mode)
     if run_config.get("max_length"):  # T_max recorded by the run itself, when it is
         layout.max_length = int(run_config["max_length"])
     if layout.size != int(run_config["obs_dim"]):

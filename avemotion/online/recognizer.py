@@ -8,7 +8,11 @@ the agent's observation as the env does and asks the agent to wait or answer. On
 agent answers, encoding stops: later steps are only counted (``total_steps``), never
 encoded (``steps_encoded``). A stream that ends undecided is answered on its last step with
 waiting masked out, as the env forces it; so is a stream that reaches the longest training
-clip's length, beyond which no training episode ever went. ``speaker_state``: adaptation.state.
+clip's length, beyond which no training episode ever went. A run whose agent reads its
+posterior model's log-posteriors (``agent_input == "posteriors"``: the prefix-shape
+softmax, the 1-NN, MiniRocket, the LSTM's store logits) streams that model too
+(:meth:`~avemotion.posterior.models.PosteriorStream.update`), as evaluation computes it.
+``speaker_state``: adaptation.state.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from avemotion.adaptation.state import NoAdaptation, speaker_hook
+from avemotion.agents.frontend_fit import log_posteriors
 from avemotion.encoders.bundle import Encoder, load_encoder
 from avemotion.encoders.face import FaceConfig, load_cascade
 from avemotion.encoders.fast import Calibration
@@ -61,11 +66,21 @@ class OnlineRecognizer:
         speaker: NoAdaptation | None = None,
         inference: str = "fp32",
         calibration: Calibration | None = None,
+        posterior: Any = None,
     ) -> None:
         encoder.check_level(level)
-        if encoder.level_dim(level) != layout.dim:
+        self.posterior = None if posterior is None else posterior.stream()
+        """The run's posterior model streaming one utterance (:class:`PosteriorStream`),
+        when the agent reads its log-posteriors (``agent_input == "posteriors"``)."""
+        reads = encoder.level_dim(level) if posterior is None else self.posterior.dim
+        if encoder.level_dim(level) != reads:
             raise ValueError(
-                f"level {level}: the encoder gives {encoder.level_dim(level)} values per step, the agent expects {layout.dim}"
+                f"level {level}: the encoder gives {encoder.level_dim(level)} values per step, the posterior model reads {reads}"
+            )
+        agent_dim = reads if posterior is None else len(class_names or encoder.class_names)
+        if agent_dim != layout.dim:
+            raise ValueError(
+                f"level {level}: the agent expects {layout.dim} values per step, it is given {agent_dim}"
             )
         self.encoder, self.agent, self.level = encoder, agent, level
         self.class_names = list(class_names if class_names is not None else encoder.class_names)
@@ -110,15 +125,13 @@ class OnlineRecognizer:
         encoder directory (``encoder_dir``), its identity and the extraction ``level``.
         Pass ``encoder_dir`` to use a moved copy; its identity and classes must match.
         """
-        from avemotion.agents.run_dir import read_run_config
+        from avemotion.agents.run_dir import POSTERIOR, read_run_config
         from avemotion.agents.runner import load_agent
+        from avemotion.posterior import load_posterior_model
 
         config = read_run_config(run_dir)
-        if config.get("agent_input") == "posteriors":
-            raise ValueError(
-                f"{run_dir}: posterior: {config['posterior']['name']} cannot stream step by step; "
-                "train the run with --posterior running-mean-softmax to use it online"
-            )
+        if config.get("agent_input") == "posteriors":  # the agent steps its log-posteriors
+            kwargs["posterior"] = load_posterior_model(Path(run_dir) / POSTERIOR)
         store = training_store(config, str(run_dir))
         meta = store.meta
         enc_path = encoder_dir if encoder_dir is not None else meta.get("encoder_dir")
@@ -186,6 +199,8 @@ class OnlineRecognizer:
         An utterance left without :meth:`finish` adds nothing to the speaker state."""
         self.aligner.reset()
         self.observation.reset()
+        if self.posterior is not None:
+            self.posterior.reset()
         self.agent.reset()
         self.step_encoder.reset()
         self._steps: list[StepResult] = []
@@ -325,6 +340,11 @@ class OnlineRecognizer:
                 self._decision.forced,
             )
         else:
+            read = None
+            if self.posterior is not None:  # the posterior model's, as the agent reads it
+                with self.times.stage("posterior"):
+                    read = self.posterior.update(row)
+                row = log_posteriors(read)
             obs = self.observation.advance(row)
             with self.times.stage("policy"):
                 self._agent_before = copy.copy(self.agent)
@@ -337,7 +357,9 @@ class OnlineRecognizer:
                 action,
                 action != 0,
                 action - 1 if action else None,
-                agent_posteriors=getattr(self.agent, "last_posterior", None),
+                agent_posteriors=read
+                if read is not None
+                else getattr(self.agent, "last_posterior", None),
             )
         self._steps.append(result)
         if result.action:

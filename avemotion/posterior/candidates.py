@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from avemotion.posterior.models import POSTERIOR_MODELS
+from avemotion.posterior.prefix_neighbour import PrefixNearestNeighbour
 from avemotion.posterior.prefix_rocket import ROCKET_MAX_DIM, PrefixMiniRocket, rocket_available
-from avemotion.posterior.prefix_shape import PrefixNearestNeighbour, PrefixShapeSoftmax
+from avemotion.posterior.prefix_shape import PrefixShapeSoftmax
 from avemotion.store import FeatureStore
 
 DEFAULT_CANDIDATES = ("running-mean-softmax", PrefixShapeSoftmax.name, PrefixNearestNeighbour.name)

@@ -21,16 +21,72 @@ def softmax_rows(logits: np.ndarray) -> np.ndarray:
     return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+class RunningSum:
+    """The float64 running sum of one clip's steps: :meth:`extend` gives the running mean
+    after each new step. The offline prefixes (:func:`running_means`) and the stream of a
+    clip both go through it, so both sum in the same order."""
+
+    def __init__(self, dim: int) -> None:
+        self.total = np.zeros(dim, np.float64)
+        self.t = 0
+
+    def reset(self) -> None:
+        self.total[:] = 0.0
+        self.t = 0
+
+    def extend(self, rows: np.ndarray) -> np.ndarray:
+        """``[n, d]`` float32: the running means after each of ``rows`` (``[n, d]``)."""
+        sums = np.cumsum(np.vstack([self.total, np.asarray(rows, np.float64)]), axis=0)[1:]
+        count = np.arange(self.t + 1, self.t + len(sums) + 1)
+        self.total[:], self.t = sums[-1], self.t + len(sums)
+        return (sums / count[:, None]).astype(np.float32)
+
+
+def calibrated_proba(
+    logits: np.ndarray, steps: np.ndarray, calibration: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
+    """float32 class probabilities of logits rows, row ``i`` read after ``steps[i]`` steps:
+    ``softmax(logits · exp(a + b · log steps))``."""
+    scale = calibration_scale(calibration, np.asarray(steps, dtype=np.int64))
+    return softmax_rows(logits * np.asarray(scale)[:, None])
+
+
+class PosteriorStream:
+    """One clip's posterior step by step, as the model's offline ``posteriors(store)``
+    gives it: :meth:`update` takes the next store row and returns the class probabilities
+    after it; :meth:`reset` starts a new clip. ``logits`` is the model's own per-clip logit
+    state (``extend(rows)``: uncalibrated logits after each row; ``reset()``), the same
+    object its offline logits are computed with; ``model.calibrated(logits, steps)``
+    turns them into probabilities."""
+
+    def __init__(self, model: Any, logits: Any, dim: int) -> None:
+        self.model, self.logits, self.dim = model, logits, int(dim)
+        self.t = 0
+
+    def reset(self) -> None:
+        self.logits.reset()
+        self.t = 0
+
+    def update(self, row: np.ndarray) -> np.ndarray:
+        """float32 ``[n_classes]``: the posterior after ``row`` (``dim`` values)."""
+        row = np.asarray(row, dtype=np.float32)
+        if row.shape != (self.dim,):
+            raise ValueError(
+                f"posterior {self.model.name}: row: expected {self.dim} values per step, got shape {row.shape}"
+            )
+        self.t += 1
+        return self.model.calibrated(self.logits.extend(row[None]), np.array([self.t]))[0]
+
+
 def running_means(store: FeatureStore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(means, clip, steps)``: the running mean of every prefix of every clip (float64
     sums), the clip it belongs to and how many steps it covers."""
     means, clips, steps = [], [], []
     for i in range(store.n_clips):
-        frames = np.asarray(store.clip(i).frames, dtype=np.float64)
-        count = np.arange(1, len(frames) + 1)
-        means.append((np.cumsum(frames, axis=0) / count[:, None]).astype(np.float32))
+        frames = store.clip(i).frames
+        means.append(RunningSum(store.dim).extend(frames))
         clips.append(np.full(len(frames), i))
-        steps.append(count)
+        steps.append(np.arange(1, len(frames) + 1))
     return np.vstack(means), np.concatenate(clips), np.concatenate(steps)
 
 
@@ -66,8 +122,8 @@ class Posteriors:
         lengths = np.asarray(lengths, dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         steps = np.arange(len(logits)) - np.repeat(offsets, lengths) + 1
-        scaled = logits * calibration_scale(calibration, steps)[:, None]
-        return cls(softmax_rows(scaled), offsets, lengths, np.asarray(labels, dtype=np.int64))
+        proba = calibrated_proba(logits, steps, calibration)
+        return cls(proba, offsets, lengths, np.asarray(labels, dtype=np.int64))
 
     def at(self, steps: np.ndarray) -> np.ndarray:
         """Each clip's posterior after ``steps[i]`` steps (1-based)."""
@@ -121,6 +177,14 @@ class RunningMeanSoftmax:
             self.running_logits(store), store.lengths, store.labels, self.calibration
         )
 
+    def calibrated(self, logits: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Probabilities of uncalibrated running-mean logits read after ``steps`` steps."""
+        return calibrated_proba(logits, steps, self.calibration)
+
+    def stream(self) -> PosteriorStream:
+        """The posterior of one clip step by step (a running sum: O(d) per step)."""
+        return PosteriorStream(self, RunningMeanLogits(self._fitted()), len(self._fitted().mean))
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {
             **self._fitted().arrays(),
@@ -142,6 +206,19 @@ class RunningMeanSoftmax:
         return self.model
 
 
+class RunningMeanLogits:
+    """A running-mean model's logit state of one clip: its :class:`RunningSum`."""
+
+    def __init__(self, regression: SoftmaxRegression) -> None:
+        self.regression, self.sum = regression, RunningSum(len(regression.mean))
+
+    def reset(self) -> None:
+        self.sum.reset()
+
+    def extend(self, rows: np.ndarray) -> np.ndarray:
+        return self.regression.logits(self.sum.extend(rows))
+
+
 class StoreLogits:
     """The store's steps already hold per-step log-posteriors (the temporal LSTM's, in the
     columns ``meta["parts"]["posteriors"]`` of a ``--level temporal`` store): the
@@ -149,8 +226,8 @@ class StoreLogits:
 
     name = "store-logits"
 
-    def __init__(self, columns: tuple[int, int] | None = None) -> None:
-        self.columns = columns
+    def __init__(self, columns: tuple[int, int] | None = None, dim: int | None = None) -> None:
+        self.columns, self.dim = columns, dim
 
     def fit(self, store: FeatureStore, init: Any = None) -> StoreLogits:
         parts = store.meta.get("parts") or {}
@@ -164,23 +241,43 @@ class StoreLogits:
             raise ValueError(
                 f"{store.path}: meta.parts.posteriors: {stop - start} columns for {store.n_classes} classes"
             )
-        self.columns = (start, stop)
+        self.columns, self.dim = (start, stop), store.dim
         return self
 
     def posteriors(self, store: FeatureStore) -> Posteriors:
+        # clip by clip: a speaker subset's frames are its parent store's
+        logits = np.vstack([self.extend(store.clip(i).frames) for i in range(store.n_clips)])
+        return Posteriors.from_logits(logits, store.lengths, store.labels)
+
+    def extend(self, rows: np.ndarray) -> np.ndarray:
+        """The logit columns of ``rows`` (each step's logits are its own: no state)."""
         if self.columns is None:
             raise RuntimeError("posterior model: fit() it first")
         start, stop = self.columns
-        logits = np.asarray(store.frames[:, start:stop], dtype=np.float32)
-        return Posteriors.from_logits(logits, store.lengths, store.labels)
+        return np.asarray(rows[:, start:stop], dtype=np.float32)
+
+    def reset(self) -> None:
+        """Nothing carries from step to step."""
+
+    def calibrated(self, logits: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        return calibrated_proba(logits, steps)
+
+    def stream(self) -> PosteriorStream:
+        """The posterior of one clip step by step (no state: O(1) per step)."""
+        if self.dim is None:
+            raise ValueError(
+                f"posterior {self.name}: the saved model records no row width; refit the run to stream it"
+            )
+        return PosteriorStream(self, self, self.dim)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"columns": np.asarray(self.columns, np.int64)}
+        dim = {} if self.dim is None else {"dim": np.asarray(self.dim, np.int64)}
+        return {"columns": np.asarray(self.columns, np.int64), **dim}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> StoreLogits:
         start, stop = (int(v) for v in arrays["columns"])
-        return cls((start, stop))
+        return cls((start, stop), int(arrays["dim"]) if "dim" in arrays else None)
 
 
 POSTERIOR_MODELS: dict[str, Any] = {

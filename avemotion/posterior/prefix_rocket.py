@@ -14,7 +14,8 @@ posterior model, so that every stopping rule (our DQN included) can read it:
   pipeline), whose one-vs-rest scores are the logits;
 - after ``t`` steps the posterior is that of the last point ``p ≤ t``, read from steps
   ``1..p``: causal, and constant between points, which keeps the cost at one transform
-  per point and clip instead of one per step;
+  per point and clip instead of one per step (a stream keeps the steps up to the last
+  point only, :class:`RocketLogits`);
 - each bucket's logits are scaled by a factor fitted out of fold, as for the other
   prefix models.
 
@@ -154,6 +155,7 @@ class PrefixMiniRocket(BucketCalibrated):
         self.transforms: list[Any] | None = None
         self.ridges: list[RidgeScores] = []
         self.n_classes = 0
+        self.dim = 0
         self.log_scales = np.zeros(1)
 
     def fit(self, store: FeatureStore, init: object = None) -> PrefixMiniRocket:
@@ -163,6 +165,7 @@ class PrefixMiniRocket(BucketCalibrated):
         clips = [np.asarray(store.clip(i).frames, np.float32) for i in range(store.n_clips)]
         n_points = int(step_buckets(np.array([store.lengths.max()]), 10**9)[0]) + 1
         self.n_classes, self.transforms, self.ridges = store.n_classes, [], []
+        self.dim = store.dim
         for point in BUCKET_STARTS[:n_points]:
             panel = prefix_panel(clips, int(point))
             transform = minirocket(random_state=self.seed).fit(panel)
@@ -177,15 +180,35 @@ class PrefixMiniRocket(BucketCalibrated):
             raise RuntimeError("posterior model: fit() it first")
         out = [np.empty((len(c), self.n_classes), np.float32) for c in clips]
         buckets = [step_buckets(np.arange(1, len(c) + 1), len(self.transforms)) for c in clips]
-        for b, (transform, ridge) in enumerate(zip(self.transforms, self.ridges)):
+        for b in range(len(self.transforms)):
             reached = [i for i, bucket in enumerate(buckets) if (bucket == b).any()]
             if not reached:
                 continue
-            panel = prefix_panel([clips[i] for i in reached], int(BUCKET_STARTS[b]))
-            logits = ridge.logits(np.asarray(transform.transform(panel), np.float64))
+            logits = self.point_logits(b, [clips[i] for i in reached])
             for row, i in zip(logits, reached):
                 out[i][buckets[i] == b] = row
         return out
+
+    def point_logits(self, point: int, clips: list[np.ndarray]) -> np.ndarray:
+        """``[n, n_classes]`` uncalibrated logits of the clips' first ``BUCKET_STARTS[point]``
+        steps, through that point's transform and ridge."""
+        assert self.transforms is not None
+        panel = prefix_panel(clips, int(BUCKET_STARTS[point]))
+        features = np.asarray(self.transforms[point].transform(panel), np.float64)
+        return self.ridges[point].logits(features)
+
+    @property
+    def row_dim(self) -> int:
+        if self.transforms is None:
+            raise RuntimeError("posterior model: fit() it first")
+        if not self.dim:
+            raise ValueError(
+                f"posterior {self.name}: the saved model records no row width; refit the run to stream it"
+            )
+        return int(self.dim)
+
+    def logit_state(self) -> RocketLogits:
+        return RocketLogits(self)
 
     def running_logits(self, store: FeatureStore) -> np.ndarray:
         """Uncalibrated logits of every prefix, rows in store order."""
@@ -205,6 +228,7 @@ class PrefixMiniRocket(BucketCalibrated):
             **arrays,
             "points": np.asarray(len(self.transforms), np.int64),
             "n_classes": np.asarray(self.n_classes, np.int64),
+            "dim": np.asarray(self.dim, np.int64),
             "seed": np.asarray(self.seed, np.int64),
             "log_scales": np.asarray(self.log_scales, np.float64),
         }
@@ -222,7 +246,39 @@ class PrefixMiniRocket(BucketCalibrated):
             RidgeScores.from_arrays(arrays, f"point{b}_", model.n_classes) for b in range(count)
         ]
         model.log_scales = np.asarray(arrays["log_scales"], np.float64)
+        model.dim = int(arrays["dim"]) if "dim" in arrays else 0  # 0: saved before it was
         return model
+
+
+class RocketLogits:
+    """MiniRocket's logit state of one clip: the steps up to the last classification
+    point (no more: after it the logits stay that point's) and the logits of the last
+    point reached. A step costs nothing but at a point ``p``, where it costs one
+    transform of ``p`` steps (``p ≤`` the longest training clip)."""
+
+    def __init__(self, model: PrefixMiniRocket) -> None:
+        assert model.transforms is not None
+        self.model, self.points = model, len(model.transforms)
+        self.last_point = int(BUCKET_STARTS[self.points - 1])
+        self.reset()
+
+    def reset(self) -> None:
+        self.frames: list[np.ndarray] = []
+        self.current = np.zeros(self.model.n_classes, np.float32)
+        self.t = 0
+
+    def extend(self, rows: np.ndarray) -> np.ndarray:
+        """``[n, n_classes]`` uncalibrated logits after each of ``rows``."""
+        out = np.empty((len(rows), self.model.n_classes), np.float32)
+        for k, row in enumerate(np.asarray(rows, np.float32)):
+            self.t += 1
+            if self.t <= self.last_point:
+                self.frames.append(row)
+                point = int(step_buckets(np.array([self.t]), self.points)[0])
+                if BUCKET_STARTS[point] == self.t:
+                    self.current = self.model.point_logits(point, [np.stack(self.frames)])[0]
+            out[k] = self.current
+        return out
 
 
 POSTERIOR_MODELS[PrefixMiniRocket.name] = PrefixMiniRocket

@@ -1,7 +1,7 @@
 """Posterior models that keep the *shape* of a prefix, not only its mean.
 
-Two of them: :class:`PrefixShapeSoftmax` (below) and :class:`PrefixNearestNeighbour`
-(1-NN distances to the training clips' prefixes, see its docstring).
+:class:`PrefixShapeSoftmax` (below) and the bucket calibration every prefix model shares;
+the 1-NN on prefixes is :mod:`~avemotion.posterior.prefix_neighbour`.
 
 The default :class:`~avemotion.posterior.RunningMeanSoftmax` reads the running mean of a
 clip's steps. That suits audio embeddings, whose steps are exchangeable evidence, but
@@ -30,10 +30,16 @@ dim for univariate and 12-d series (19 and 217 features), 2 for 256-d audio embe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 
-from avemotion.posterior.models import POSTERIOR_MODELS, Posteriors
+from avemotion.posterior.models import (
+    POSTERIOR_MODELS,
+    Posteriors,
+    PosteriorStream,
+    calibrated_proba,
+)
 from avemotion.posterior.softmax import SoftmaxRegression, fit_calibration
 from avemotion.store import FeatureStore
 
@@ -51,33 +57,94 @@ def default_points(dim: int) -> int:
     return int(min(MAX_POINTS, max(2, FEATURE_BUDGET // max(1, int(dim)))))
 
 
-def segment_means(frames: np.ndarray, points: int) -> np.ndarray:
-    """``[T, points, d]``: for every prefix length ``t``, the means of the prefix cut into
-    ``points`` equal segments ``[k·t/points, (k+1)·t/points)`` (step ``j`` covering
-    ``[j, j+1)``). A segment shorter than a step takes the value of the step it lies in."""
-    x = np.asarray(frames, dtype=np.float64)
-    length = len(x)
-    cumulative = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
-    t = np.arange(1, length + 1, dtype=np.float64)
-    bounds = t[:, None] * np.arange(points + 1)[None, :] / points  # [T, points + 1]
-    whole = np.minimum(np.floor(bounds).astype(np.int64), length - 1)
-    fraction = bounds - whole  # 1.0 exactly when a bound sits on step T's end
+def segment_means_at(
+    x: np.ndarray, cumulative: np.ndarray, steps: np.ndarray, points: int
+) -> np.ndarray:
+    """``[len(steps), points, d]``: for each prefix length ``t`` in ``steps``, the means of
+    the prefix cut into ``points`` equal segments ``[k·t/points, (k+1)·t/points)`` (step
+    ``j`` covering ``[j, j+1)``), from the steps ``x`` and their cumulative sums
+    ``cumulative`` (``cumulative[j]``: the sum of the first ``j`` steps). It reads steps
+    ``1..t`` only. A segment shorter than a step takes the value of the step it lies in."""
+    t = np.asarray(steps, dtype=np.float64)
+    bounds = t[:, None] * np.arange(points + 1)[None, :] / points  # [n, points + 1]
+    # the last bound, t, is step t's end: cumulative[t - 1] + 1.0 · x[t - 1] (= cumulative[t])
+    whole = np.minimum(np.floor(bounds).astype(np.int64), t.astype(np.int64)[:, None] - 1)
+    fraction = bounds - whole
     at = cumulative[whole] + fraction[..., None] * x[whole]  # cumulative sum at each bound
     return np.diff(at, axis=1) * (points / t)[:, None, None]
 
 
+def segment_means(frames: np.ndarray, points: int) -> np.ndarray:
+    """``[T, points, d]``: :func:`segment_means_at` of every prefix of ``frames``."""
+    sums = PrefixSums(np.shape(frames)[1])
+    sums.extend(frames)
+    return segment_means_at(sums.x, sums.cumulative, np.arange(1, len(frames) + 1), points)
+
+
+class PrefixSums:
+    """One clip's steps so far (float64), their cumulative sums and running sum of
+    squares: what the prefix features read. :meth:`features` extends them by new steps
+    and describes each new prefix; the offline features of a clip (one call with all its
+    steps) and its stream (one call per step) sum in the same order. The buffers double
+    when full, so a step costs O(points · d) amortised; they hold the prefix (bounded in
+    the recognizer by the run's T_max, see docs/online.md)."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = int(dim)
+        self.reset()
+
+    def reset(self) -> None:
+        self._x = np.empty((16, self.dim), np.float64)
+        self._cumulative = np.zeros((17, self.dim), np.float64)
+        self.squares = np.zeros(self.dim, np.float64)
+        self.t = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.t]
+
+    @property
+    def cumulative(self) -> np.ndarray:
+        return self._cumulative[: self.t + 1]
+
+    def extend(self, rows: np.ndarray) -> np.ndarray:
+        """Append ``rows``; return their running sums of squares (``[n, d]``)."""
+        rows = np.asarray(rows, dtype=np.float64)
+        n, t = len(rows), self.t
+        if t + n > len(self._x):
+            size = max(2 * len(self._x), t + n)
+            self._x = np.vstack([self._x[:t], np.empty((size - t, self.dim))])
+            self._cumulative = np.vstack(
+                [self._cumulative[: t + 1], np.zeros((size - t, self.dim))]
+            )
+        self._x[t : t + n] = rows
+        self._cumulative[t + 1 : t + n + 1] = np.cumsum(
+            np.vstack([self._cumulative[t], rows]), axis=0
+        )[1:]
+        squares = np.cumsum(np.vstack([self.squares, rows * rows]), axis=0)[1:]
+        self.squares, self.t = squares[-1].copy(), t + n
+        return squares
+
+    def features(self, rows: np.ndarray, points: int) -> np.ndarray:
+        """``[n, n_features]`` float32: the features of the prefixes ending at each of
+        ``rows`` (segment means, then running std and last step when
+        ``d ≤ EXTRAS_MAX_DIM``, then ``log t``)."""
+        start = self.t
+        squares = self.extend(rows)
+        steps = np.arange(start + 1, self.t + 1)
+        t = steps.astype(np.float64)[:, None]
+        columns = [segment_means_at(self.x, self.cumulative, steps, points).reshape(len(t), -1)]
+        if self.dim <= EXTRAS_MAX_DIM:
+            mean = self.cumulative[steps] / t
+            std = np.sqrt(np.maximum(squares / t - mean * mean, 0.0))
+            columns += [std, self.x[steps - 1]]
+        return np.hstack([*columns, np.log(t)]).astype(np.float32)
+
+
 def prefix_features(frames: np.ndarray, points: int) -> np.ndarray:
     """``[T, n_features]`` float32: row ``t-1`` describes the prefix of ``t`` steps
-    (segment means, then running std and last step when ``d ≤ EXTRAS_MAX_DIM``, then
-    ``log t``)."""
-    x = np.asarray(frames, dtype=np.float64)
-    length = len(x)
-    t = np.arange(1, length + 1, dtype=np.float64)[:, None]
-    columns = [segment_means(x, points).reshape(length, -1)]
-    if x.shape[1] <= EXTRAS_MAX_DIM:
-        mean = np.cumsum(x, axis=0) / t
-        columns += [np.sqrt(np.maximum(np.cumsum(x * x, axis=0) / t - mean * mean, 0.0)), x]
-    return np.hstack([*columns, np.log(t)]).astype(np.float32)
+    (:meth:`PrefixSums.features`)."""
+    return PrefixSums(np.shape(frames)[1]).features(frames, points)
 
 
 def store_features(store: FeatureStore, points: int) -> np.ndarray:
@@ -122,8 +189,13 @@ def bucket_posteriors(
     """Posteriors from uncalibrated logits (rows clip by clip), each row scaled by its
     bucket's ``exp(log_scales[bucket])`` (the last bucket for longer prefixes)."""
     steps = np.concatenate([np.arange(1, n + 1) for n in lengths])
+    return Posteriors.from_logits(bucket_scaled(logits, steps, log_scales), lengths, labels)
+
+
+def bucket_scaled(logits: np.ndarray, steps: np.ndarray, log_scales: np.ndarray) -> np.ndarray:
+    """Logits rows read after ``steps`` steps, each times its bucket's ``exp(log_scales[b])``."""
     scale = np.exp(np.asarray(log_scales)[step_buckets(steps, len(log_scales))])
-    return Posteriors.from_logits(logits * scale[:, None].astype(np.float32), lengths, labels)
+    return logits * scale[:, None].astype(np.float32)
 
 
 class BucketCalibrated(ABC):
@@ -149,6 +221,24 @@ class BucketCalibrated(ABC):
     def posteriors(self, store: FeatureStore) -> Posteriors:
         return self.posteriors_from_logits(self.running_logits(store), store.lengths, store.labels)
 
+    def calibrated(self, logits: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Probabilities of uncalibrated prefix logits read after ``steps`` steps."""
+        return calibrated_proba(bucket_scaled(logits, steps, self.log_scales), steps)
+
+    @abstractmethod
+    def logit_state(self) -> Any:
+        """A fresh logit state of one clip (``extend(rows)``, ``reset()``), the object the
+        model's offline logits of a clip are computed with."""
+
+    @property
+    @abstractmethod
+    def row_dim(self) -> int:
+        """Values per step the model reads."""
+
+    def stream(self) -> PosteriorStream:
+        """The posterior of one clip step by step (see :class:`PosteriorStream`)."""
+        return PosteriorStream(self, self.logit_state(), self.row_dim)
+
 
 class PrefixShapeSoftmax(BucketCalibrated):
     """Softmax regressions on the shape of the prefix seen so far (see the module doc),
@@ -170,6 +260,7 @@ class PrefixShapeSoftmax(BucketCalibrated):
         self.points = None if points is None else int(points)
         self.model: list[SoftmaxRegression] | None = None
         self.log_scales = np.zeros(1)
+        self.dim: int | None = None
 
     def fit(
         self, store: FeatureStore, init: list[SoftmaxRegression] | None = None
@@ -179,6 +270,7 @@ class PrefixShapeSoftmax(BucketCalibrated):
         left as it is."""
         if self.points is None:
             self.points = default_points(store.dim)
+        self.dim = store.dim
         n_buckets = int(step_buckets(np.array([store.lengths.max()]), 10**9)[0]) + 1
         if init is not None:
             n_buckets = min(n_buckets, len(init))
@@ -200,14 +292,32 @@ class PrefixShapeSoftmax(BucketCalibrated):
     def running_logits(self, store: FeatureStore) -> np.ndarray:
         """Uncalibrated logits of every prefix, rows in store order (the name the default
         model uses, which :func:`~avemotion.posterior.crossfit.cross_fit` reads)."""
-        models = self._fitted()
         features = store_features(store, int(self.points or 0))
         steps = np.concatenate([np.arange(1, n + 1) for n in store.lengths])
+        return self.bucket_logits(features, steps)
+
+    def bucket_logits(self, features: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Uncalibrated logits of prefix features, each row through its bucket's regression."""
+        models = self._fitted()
         buckets = step_buckets(steps, len(models))
-        logits = np.empty((len(features), store.n_classes), np.float32)
+        logits = np.empty((len(features), int(models[0].bias.shape[0])), np.float32)
         for b in np.unique(buckets):
             logits[buckets == b] = models[b].logits(features[buckets == b])
         return logits
+
+    @property
+    def row_dim(self) -> int:
+        """``d``: recorded by ``fit``, else read off the feature count (see the module doc)."""
+        if self.dim is not None:
+            return self.dim
+        n, points = len(self._fitted()[0].mean) - 1, int(self.points or 0)
+        with_extras = n // (points + 2)
+        if with_extras * (points + 2) == n and with_extras <= EXTRAS_MAX_DIM:
+            return with_extras
+        return n // points
+
+    def logit_state(self) -> ShapeLogits:
+        return ShapeLogits(self)
 
     def arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -221,6 +331,7 @@ class PrefixShapeSoftmax(BucketCalibrated):
             "log_scales": np.asarray(self.log_scales, np.float64),
             "l2": np.asarray(self.l2),
             "points": np.asarray(self.points, np.int64),
+            **({} if self.dim is None else {"dim": np.asarray(self.dim, np.int64)}),
         }
 
     @classmethod
@@ -233,6 +344,7 @@ class PrefixShapeSoftmax(BucketCalibrated):
             for b in range(int(arrays["buckets"]))
         ]
         model.log_scales = np.asarray(arrays["log_scales"], np.float64)
+        model.dim = int(arrays["dim"]) if "dim" in arrays else None
         return model
 
     def _fitted(self) -> list[SoftmaxRegression]:
@@ -241,111 +353,21 @@ class PrefixShapeSoftmax(BucketCalibrated):
         return self.model
 
 
-MISSING_CLASS_GAP = 10.0
-"""A class with no training clip sits this far (mean squared distance) behind the nearest."""
+class ShapeLogits:
+    """The prefix-shape model's logit state of one clip: its :class:`PrefixSums`."""
 
+    def __init__(self, model: PrefixShapeSoftmax) -> None:
+        self.model, self.sums = model, PrefixSums(model.row_dim)
 
-class PrefixNearestNeighbour(BucketCalibrated):
-    """1-NN on prefixes: the logit of class ``c`` after ``t`` steps is minus the mean
-    squared distance (per step and dim, standardised) from ``x_1..x_t`` to the first ``t``
-    steps of the nearest training clip of class ``c``, times a scale fitted out of fold
-    for each bucket of prefix lengths (which sets how sharp the evidence is at each ``t``).
+    def reset(self) -> None:
+        self.sums.reset()
 
-    It keeps the whole shape, the posterior counterpart of aeon's 1-NN early classifiers.
-    Training clips shorter than ``t`` are padded with their last step, as aeon pads them.
-    Causal: the distance after ``t`` steps reads steps ``1..t`` only. Cost: a distance to
-    every training clip at every step (``n_train · T · d`` per clip, as batched dot
-    products), and the training clips are saved with the model.
-    """
-
-    name = "prefix-nearest-neighbour"
-
-    def __init__(self) -> None:
-        self.panel: np.ndarray | None = None
-        self.train_labels = np.empty(0, np.int64)
-        self.n_classes = 0
-        self.center = np.empty(0, np.float32)
-        self.scale = np.empty(0, np.float32)
-        self.log_scales = np.zeros(1)
-        self.norms = np.empty((0, 0), np.float32)
-
-    def fit(self, store: FeatureStore, init: object = None) -> PrefixNearestNeighbour:
-        """Keep the standardised training clips (``init`` is ignored: nothing to warm-start)."""
-        frames = np.asarray(
-            store.frames[
-                np.concatenate([np.arange(o, o + n) for o, n in zip(store.offsets, store.lengths)])
-            ],
-            dtype=np.float64,
-        )
-        self.center = frames.mean(axis=0).astype(np.float32)
-        self.scale = (frames.std(axis=0) + 1e-6).astype(np.float32)
-        length = int(store.lengths.max())
-        panel = np.empty((store.n_clips, length, store.dim), np.float32)
-        for i in range(store.n_clips):
-            x = self._standardise(store.clip(i).frames)
-            panel[i, : len(x)], panel[i, len(x) :] = x, x[-1]
-        self.panel, self.train_labels = panel, store.labels.copy()
-        self.n_classes = store.n_classes
-        self.norms = (panel * panel).sum(axis=2)
-        return self
-
-    def _standardise(self, frames: np.ndarray) -> np.ndarray:
-        return ((np.asarray(frames, np.float32) - self.center) / self.scale).astype(np.float32)
-
-    def clip_logits(self, frames: np.ndarray) -> np.ndarray:
-        """``[T, n_classes]`` uncalibrated logits of every prefix of one clip."""
-        if self.panel is None:
-            raise RuntimeError("posterior model: fit() it first")
-        x = self._standardise(frames)
-        steps = len(x)
-        panel, norms = self.panel[:, :steps], self.norms[:, :steps]
-        if steps > panel.shape[1]:  # longer than every training clip: their last steps repeat
-            extra = steps - panel.shape[1]
-            panel = np.concatenate([panel, np.repeat(self.panel[:, -1:], extra, axis=1)], axis=1)
-            norms = np.concatenate([norms, np.repeat(self.norms[:, -1:], extra, axis=1)], axis=1)
-        # ||x_t - y_jt||² = ||x_t||² + ||y_jt||² - 2 x_t·y_jt, the last as batched matmuls
-        cross = np.matmul(panel.transpose(1, 0, 2), x[:, :, None])[:, :, 0]  # [T, n_train]
-        squared = (x * x).sum(axis=1)[:, None] + norms.T - 2.0 * cross
-        t = np.arange(1, steps + 1, dtype=np.float64)[:, None]
-        mean = np.cumsum(np.maximum(squared, 0.0), axis=0) / (t * x.shape[1])
-        logits = np.full((steps, self.n_classes), np.nan)
-        for c in range(self.n_classes):
-            members = self.train_labels == c
-            if members.any():
-                logits[:, c] = -mean[:, members].min(axis=1)
-        nearest = np.nanmax(logits, axis=1, keepdims=True)
-        return np.where(np.isnan(logits), nearest - MISSING_CLASS_GAP, logits).astype(np.float32)
-
-    def running_logits(self, store: FeatureStore) -> np.ndarray:
-        """Uncalibrated logits of every prefix, rows in store order."""
-        return np.vstack([self.clip_logits(store.clip(i).frames) for i in range(store.n_clips)])
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        if self.panel is None:
-            raise RuntimeError("posterior model: fit() it first")
-        return {
-            "panel": self.panel,
-            "train_labels": self.train_labels,
-            "n_classes": np.asarray(self.n_classes, np.int64),
-            "center": self.center,
-            "scale": self.scale,
-            "log_scales": np.asarray(self.log_scales, np.float64),
-        }
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PrefixNearestNeighbour:
-        model = cls()
-        model.panel = np.asarray(arrays["panel"], np.float32)
-        model.train_labels = np.asarray(arrays["train_labels"], np.int64)
-        model.n_classes = int(arrays["n_classes"])
-        model.center = np.asarray(arrays["center"], np.float32)
-        model.scale = np.asarray(arrays["scale"], np.float32)
-        model.log_scales = np.asarray(arrays["log_scales"], np.float64)
-        model.norms = (model.panel * model.panel).sum(axis=2)
-        return model
+    def extend(self, rows: np.ndarray) -> np.ndarray:
+        start = self.sums.t
+        features = self.sums.features(rows, int(self.model.points or 0))
+        return self.model.bucket_logits(features, np.arange(start + 1, self.sums.t + 1))
 
 
 POSTERIOR_MODELS[PrefixShapeSoftmax.name] = PrefixShapeSoftmax
-POSTERIOR_MODELS[PrefixNearestNeighbour.name] = PrefixNearestNeighbour
-"""Both registered here, not in :mod:`~avemotion.posterior.models` (which this module imports):
+"""Registered here, not in :mod:`~avemotion.posterior.models` (which this module imports):
 the package's ``__init__`` imports this module, so every loader sees it."""

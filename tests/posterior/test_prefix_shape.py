@@ -7,8 +7,8 @@ import pytest
 
 from avemotion.posterior import POSTERIOR_MODELS, PrefixShapeSoftmax, load_posterior_model
 from avemotion.posterior.models import save_posterior_model
+from avemotion.posterior.prefix_neighbour import PrefixNearestNeighbour
 from avemotion.posterior.prefix_shape import (
-    PrefixNearestNeighbour,
     default_points,
     fit_bucket_scales,
     prefix_features,
