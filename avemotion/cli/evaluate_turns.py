@@ -27,6 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--vad", choices=("silero", "energy"), default="silero", help="voice-activity detector"
     )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="one recording: draw its turn timeline with the labelled turns below (png, pdf, svg)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     parser.set_defaults(func=run)
@@ -61,11 +66,19 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise ValueError(f"--threads: expected an integer >= 1, got {args.threads}")
     recordings = _recordings(args)
+    if args.plot:
+        from avemotion.plotting import check_plot_suffix
+
+        check_plot_suffix(args.plot)
+        if len(recordings) != 1:
+            raise ValueError("--plot: draws one recording; give --audio with --labels")
     torch.set_num_threads(args.threads)
     recognizer = OnlineRecognizer.from_run(args.run, args.encoder)
     result = evaluate_turns(
         recognizer, recordings, args.vad, progress=lambda line: print(line, file=sys.stderr)
     )
+    if args.plot:
+        _plot(args.plot, recordings[0], result)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -79,3 +92,20 @@ def run(args: argparse.Namespace) -> int:
         f"harmonic mean {pooled['harmonic_mean']:.3f}, {pooled['forced']} forced"
     )
     return 0
+
+
+def _plot(out: str, recording: tuple, result: dict) -> None:
+    """The recording's turn timeline, its labelled turns as a lane below."""
+    from avemotion.online.turn_metrics import read_labels
+    from avemotion.online.turn_timeline import plot_turns
+    from avemotion.online.turns import Turn
+
+    audio, labels = recording
+    score = result["recordings"][str(audio)]
+    fields = set(Turn.__dataclass_fields__)
+    turns = [Turn(**{k: v for k, v in t.items() if k in fields}) for t in score["turns"]]
+    title = f"{audio.name}: turns and answers (labelled turns below)"
+    plot_turns(
+        turns, out, {"turns": len(turns), "forced": score["forced"]}, title, read_labels(labels)
+    )
+    print(f"wrote {out}", file=sys.stderr)

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -84,7 +85,8 @@ def run_turns(args: argparse.Namespace, recognizer: OnlineRecognizer) -> int:
     if args.plot and streamer.turns:
         from avemotion.online.turn_timeline import plot_turns
 
-        plot_turns(streamer.turns, args.plot, summary, title=args.audio or args.audio_device)
+        source = Path(args.audio).name if args.audio else f"audio device {args.audio_device}"
+        plot_turns(streamer.turns, args.plot, summary, title=f"{source}: turns and answers")
         print(f"wrote {args.plot}", file=sys.stderr)
     print(json.dumps(summary) if args.json else describe_summary(summary), flush=True)
     if "error" in summary:

@@ -64,10 +64,14 @@ def evaluate_turns(
         )
         if "error" in summary:
             score["error"] = summary["error"]
-        pairs = score.pop("pairs")
+        truth = {i: rows[j] for i, j in score.pop("pairs")}
         score["turns"] = [
-            {**turns[i], "true_label": rows[j]["label"], "clip_id": rows[j].get("clip_id")}
-            for i, j in pairs
+            {
+                **turn,
+                "true_label": truth[i]["label"] if i in truth else None,
+                "clip_id": truth[i].get("clip_id") if i in truth else None,
+            }
+            for i, turn in enumerate(turns)
         ]
         per_recording[str(audio)] = score
         if progress is not None:

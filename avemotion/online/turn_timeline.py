@@ -81,12 +81,14 @@ def plot_turns(
 
 def _label(axes: Any, summary: dict[str, Any] | None, title: str | None, truth: bool) -> None:
     axes.set_ylim(-0.22 if truth else 0.0, 1.12)
+    axes.set_xlim(left=0.0)
     axes.set_ylabel("answer's confidence")
-    what = "stream time (s); grey: a turn until its answer, pale: after it (not encoded)"
+    what = "grey: a turn until its answer, pale: after it (not encoded)"
     if summary is not None:
         what += f"; {summary['turns']} turns, {summary['forced']} forced (hollow)"
     if truth:
         what += "; blue: labelled turns"
+    what = "stream time (s)\n" + what
     axes.set_xlabel(what)
     axes.set_title(title or "Turns and their early answers")
     axes.grid(alpha=0.3, axis="x")

@@ -145,6 +145,29 @@ def test_evaluate_turns_scores_the_recording(
     assert 0 < pooled["earliness"] <= 1 and 0 <= pooled["accuracy"] <= 1
     code, out, _ = cli([*argv[:-1], "--corpus", str(audio.parent)], capsys)
     assert code == 0 and out[0].startswith("turns: precision 1.000, recall 1.000")
+    turns = json.loads(cli([*argv, "--audio", str(audio), "--labels", str(labels)], capsys)[1][-1])
+    listed = turns["recordings"][str(audio)]["turns"]
+    assert [t["true_label"] for t in listed] == ["neutral", "happy", "sad", "angry"]
+
+
+def test_evaluate_turns_plot_with_labelled_lane(
+    audio_run: Any, recording: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audio, labels = recording
+    plot = tmp_path / "turns.svg"
+    argv = ["evaluate-turns", "--run", str(audio_run.run_dir), "--vad", "energy"]
+    code, _, err = cli(
+        [*argv, "--audio", str(audio), "--labels", str(labels), "--plot", str(plot)], capsys
+    )
+    assert code == 0 and f"wrote {plot}" in err
+    assert plot.read_text().count("<svg") == 1 and "labelled turns" in plot.read_text()
+    two = tmp_path / "two"
+    two.mkdir()
+    for name in ("a", "b"):
+        (two / f"{name}.flac").write_bytes(audio.read_bytes())
+        (two / f"{name}.csv").write_text(labels.read_text())
+    code, _, err = cli([*argv, "--corpus", str(two), "--plot", str(plot)], capsys)
+    assert code == 2 and "--plot: draws one recording" in err
 
 
 def test_evaluate_turns_needs_its_inputs(

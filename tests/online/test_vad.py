@@ -120,7 +120,9 @@ def test_silero_absent_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "silero_vad" else real(name, *a)
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "silero_vad" else real(name, *a),
     )
     with pytest.raises(ValueError, match=r"pip install -e '.\[vad\]' \(or use --vad energy\)"):
         make_detector("silero")
