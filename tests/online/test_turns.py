@@ -20,17 +20,6 @@ from avemotion.online.turn_stream import run_turns, sound_file_stretches
 from avemotion.online.turns import TurnStreamer
 from avemotion.online.vad import EnergyDetector, TurnConfig, TurnTracker
 
-TURN_KEYS = {
-    "turn",
-    "start_s",
-    "end_s",
-    "decision_s",
-    "label",
-    "confidence",
-    "steps_encoded",
-    "forced",
-}
-
 
 def conversation(n: int = 3, seed: int = 0) -> tuple[np.ndarray, list[dict[str, Any]]]:
     rng = np.random.default_rng(seed)
@@ -76,7 +65,6 @@ def test_one_answer_per_turn_and_nothing_encoded_in_silence(audio_run: Any) -> N
         assert row["start"] - 0.05 <= turn.start_s < turn.end_s <= row["end"] + 0.05
         assert turn.start_s <= turn.decision_s <= turn.end_s + 0.3 + 1e-6
         assert 1 <= turn.steps_encoded <= turn.steps and turn.decision_step < turn.steps
-        assert set(turn.to_json()) >= TURN_KEYS
     # each turn starts afresh (its own steps from 0); the speaker hook is the one object
     assert turns_streamer.recognizer.speaker is hook and hook.ended == 3 and hook.begun >= 3
     assert summary["steps_encoded"] == sum(t.steps_encoded for t in turns)
