@@ -175,3 +175,33 @@ def test_evaluate_turns_needs_its_inputs(
 ) -> None:
     code, _, err = cli(["evaluate-turns", "--run", str(audio_run.run_dir)], capsys)
     assert code == 2 and "--audio FILE with --labels CSV, or --corpus DIR" in err
+
+
+def test_speaker_state_carries_over_from_turn_to_turn(
+    audio_run: Any,
+    recording: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A run trained on a speaker-adapted store: every turn adds one utterance to the state
+    (each turn encoded to its end, as the state needs), and a second run goes on from it."""
+    from avemotion.adaptation.transform import adapt_store
+    from avemotion.agents.runner import train
+    from avemotion.store import FeatureStore
+
+    store = FeatureStore.open(audio_run.store_dir)
+    adapted = adapt_store(store, store, tmp_path / "adapted")
+    run_dir = train(
+        "dqn", adapted, 200, 0, tmp_path / "run", num_envs=8, learning_starts=64,
+        batch_size=32, hidden=(16,), progress=False, log_every=200,
+    )  # fmt: skip
+    state = tmp_path / "speaker.json"
+    argv = ["stream", "--turns", "--vad", "energy", "--audio", str(recording[0]), "--json"]
+    for before in (0, 4):
+        code, out, err = cli([*argv, "--run", str(run_dir), "--speaker-state", str(state)], capsys)
+        assert code == 0, err
+        *turns, summary = [json.loads(line) for line in out]
+        assert summary["speaker_state"]["utterances_now"] == before + 4
+        assert summary["speaker_state"]["earlier_utterances"] == before + 3  # at the last turn
+        assert all(t["steps_encoded"] == t["steps"] for t in turns)
+    assert json.loads(state.read_text())["utterances"] == 8
