@@ -138,9 +138,11 @@ class TurnStreamer:
             return None
         if self._turn_origin is None:
             return None
-        end = round(event.end_s * AUDIO_RATE) + self.post_roll  # type: ignore[operator]
-        self._feed_to(min(end, self.now))
-        turn = None if event.dropped else self._close(event, min(end, self.now))
+        # only audio heard when the end was known: the same however the stream is chunked
+        heard = round(event.heard_s * AUDIO_RATE)
+        end = min(round(event.end_s * AUDIO_RATE) + self.post_roll, heard)  # type: ignore[operator]
+        self._feed_to(end)
+        turn = None if event.dropped else self._close(event, end)
         self._turn_origin = None
         return turn
 

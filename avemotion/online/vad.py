@@ -132,6 +132,8 @@ class TurnEvent:
     """End of its last speech frame (``end`` events only)."""
     dropped: bool = False
     """An ``end`` event of a turn too short to count (see ``min_turn_s``)."""
+    heard_s: float = 0.0
+    """The end of the frame that completed the event: the audio heard when it was known."""
 
 
 class TurnTracker:
@@ -186,18 +188,22 @@ class TurnTracker:
             if self._run < self._onset:
                 return None
             self.in_turn, self._last, self._speech = True, index, self._run
-            return TurnEvent("start", self.time_s(self._first))
+            return TurnEvent("start", self.time_s(self._first), heard_s=self.time_s(index + 1))
         if score >= self.config.keep_threshold:
             self._last, self._speech = index, self._speech + 1
         if index - self._last >= self._hangover or index + 1 - self._first >= self._max:
-            return self._end()
+            return self._end(index + 1)
         return None
 
-    def _end(self) -> TurnEvent:
+    def _end(self, heard: int) -> TurnEvent:
         dropped = self._speech * FRAME_S < self.config.min_turn_s
         self.dropped += dropped
         event = TurnEvent(
-            "end", self.time_s(self._first), self.time_s(self._last + 1), dropped=dropped
+            "end",
+            self.time_s(self._first),
+            self.time_s(self._last + 1),
+            dropped=dropped,
+            heard_s=self.time_s(heard),
         )
         self._reset_turn()
         return event
@@ -205,7 +211,7 @@ class TurnTracker:
     def finish(self) -> list[TurnEvent]:
         """End of stream: close a turn in progress (its end is its last speech frame)."""
         self._pending = np.zeros(0, dtype=np.float32)
-        return [self._end()] if self.in_turn else []
+        return [self._end(self.frame)] if self.in_turn else []
 
     def skip_to(self, time_s: float) -> list[TurnEvent]:
         """A gap in the stream (a corrupt stretch left out): close the turn in progress and

@@ -57,6 +57,9 @@ def test_tracker_turn_boundaries_by_hand() -> None:
         ("end", pytest.approx(3 * 0.032), pytest.approx(13 * 0.032)),
     ]
     assert not events[1].dropped and tracker.dropped == 0
+    # known after frame 4 (the onset's second frame) and frame 21 (the 9th silent frame)
+    assert events[0].heard_s == pytest.approx(5 * 0.032)
+    assert events[1].heard_s == pytest.approx(22 * 0.032)
 
 
 def test_short_bursts_are_dropped_and_counted() -> None:
