@@ -83,7 +83,7 @@ class TurnStreamer:
         self.recognizer, self.tracker = recognizer, tracker
         self.pre_roll = round(pre_roll_s * AUDIO_RATE)
         self.post_roll = round(post_roll_s * AUDIO_RATE)
-        self._keep = self.pre_roll + tracker._onset * FRAME_SAMPLES + FRAME_SAMPLES
+        self._keep = self.pre_roll + tracker.onset_frames * FRAME_SAMPLES + FRAME_SAMPLES
         self._recent = np.zeros(0, dtype=np.float32)
         self._recent_start = 0  # stream sample index of _recent[0]
         self._turn_origin: int | None = None  # sample where the current turn's audio starts

@@ -147,7 +147,7 @@ class TurnTracker:
 
     def __init__(self, detector: EnergyDetector | SileroDetector, config: TurnConfig) -> None:
         self.detector, self.config = detector, config
-        self._onset = config.frames(config.onset_s)
+        self.onset_frames = config.frames(config.onset_s)
         self._hangover = config.frames(config.hangover_s)
         self._max = config.frames(config.max_turn_s)
         self._pending = np.zeros(0, dtype=np.float32)
@@ -185,7 +185,7 @@ class TurnTracker:
             self._run = self._run + 1 if score >= self.config.threshold else 0
             if self._run == 1:
                 self._first = index
-            if self._run < self._onset:
+            if self._run < self.onset_frames:
                 return None
             self.in_turn, self._last, self._speech = True, index, self._run
             return TurnEvent("start", self.time_s(self._first), heard_s=self.time_s(index + 1))
