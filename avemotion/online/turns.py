@@ -28,8 +28,9 @@ PRE_ROLL_S = 0.5
 """Audio fed before a turn's first speech frame: about half a step window (0.4875 s), so
 the first step is centred near the speech onset, as a clip's steps start before its speech."""
 POST_ROLL_S = 0.3
-"""Audio fed after a turn's last speech frame (the hangover, already heard when the turn
-ends): the last step windows then hold the utterance's end."""
+"""Audio fed after a turn's last speech frame, at most what was heard when the turn's end
+became known (the hangover, 9 frames = 0.288 s): the last step windows hold the
+utterance's end, and the turn's audio does not depend on how the stream is chunked."""
 
 
 @dataclass
