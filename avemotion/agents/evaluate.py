@@ -39,12 +39,19 @@ StoreLike = FeatureStore | str | os.PathLike[str] | None
 
 
 def sweep_agent(
-    agent: Any, store: FeatureStore, max_envs: int = 64, max_length: int | None = None
+    agent: Any,
+    store: FeatureStore,
+    max_envs: int = 64,
+    max_length: int | None = None,
+    answer_by_max_length: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predictions and steps observed of ``agent`` on every clip of ``store``, in store order.
 
     ``max_length`` is T_max of the env's time feature; by default the agent's own
     ``max_length`` (its training T_max, set by ``load_agent``), else the store's longest clip.
+    With ``answer_by_max_length`` a clip longer than T_max is answered by its T_max-th
+    step (waiting masked there, as at a clip's last step), as the online recognizer
+    answers an utterance: no training episode went further (docs/online.md).
     """
     n = store.n_clips
     n_envs = min(max_envs, n)
@@ -66,8 +73,12 @@ def sweep_agent(
     starts = np.ones(n_envs, dtype=bool)
     prev_done = np.zeros(n_envs, dtype=bool)
     agent.reset()
+    cap = envs.layout.max_length if answer_by_max_length else None
     while (predictions == -2).any():
-        actions = agent.act_batch(obs, info["action_mask"].astype(bool), starts)
+        mask = info["action_mask"].astype(bool)
+        if cap is not None:
+            mask[:, 0] &= info["frame_index"] + 1 < cap
+        actions = agent.act_batch(obs, mask, starts)
         obs, _, terminated, truncated, info = envs.step(np.asarray(actions, dtype=np.int64))
         done = (terminated | truncated) & ~prev_done
         for e in np.flatnonzero(done & counted):
@@ -108,7 +119,8 @@ def evaluate_run(
     Returns the report (``accuracy``, ``earliness``, ``harmonic_mean``, ``n_clips``,
     ``mean_decision_s``, ``per_class_recall``, ``confusion_matrix``, ...) plus ``agent``,
     ``run`` and ``speakers``. The agent's env uses the run's training T_max (``max_length``
-    in its config.json), whatever the longest selected test clip.
+    in its config.json), whatever the longest selected test clip, and the agent answers
+    by its T_max-th step, as it does online (:func:`sweep_agent`).
 
     With ``baselines``, ``baselines`` holds the same report for every non-RL stopping rule
     on the run's own posterior model and tuned parameters (``posterior.npz`` and
@@ -153,7 +165,10 @@ def evaluate_run(
 
 
 def sweep_run(
-    run_dir: str | os.PathLike[str], test: FeatureStore, config: dict[str, Any] | None = None
+    run_dir: str | os.PathLike[str],
+    test: FeatureStore,
+    config: dict[str, Any] | None = None,
+    answer_by_max_length: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The trained run's prediction and steps observed on every clip of ``test``, in store
     order (:func:`sweep_agent` on what its agent reads): each clip's decision, as
@@ -163,11 +178,12 @@ def sweep_run(
     config = config if config is not None else read_run_config(run_dir)
     agent = load_agent(run_dir)
     max_length = int(config["max_length"]) if config.get("max_length") else None
+    options = {"max_length": max_length, "answer_by_max_length": answer_by_max_length}
     if config.get("agent_input") != "posteriors":
-        return sweep_agent(agent, test, max_length=max_length)
+        return sweep_agent(agent, test, **options)
     with tempfile.TemporaryDirectory(prefix="avemotion-eval-") as tmp:
         inputs = posterior_inputs(Path(run_dir), test, tmp)
-        return sweep_agent(agent, inputs, max_length=max_length)
+        return sweep_agent(agent, inputs, **options)
 
 
 def posterior_inputs(run_dir: Path, test: FeatureStore, directory: str) -> FeatureStore:

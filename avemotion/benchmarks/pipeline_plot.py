@@ -26,7 +26,6 @@ COLOURS = {
     "audio_cnn": "#1f77b4",
     "fusion": "#9467bd",
     "lstm": "#2ca02c",
-    "posterior": "#bcbd22",
     "policy": "#7f7f7f",
 }
 

@@ -340,11 +340,7 @@ class OnlineRecognizer:
                 self._decision.forced,
             )
         else:
-            read = None
-            if self.posterior is not None:  # the posterior model's, as the agent reads it
-                with self.times.stage("posterior"):
-                    read = self.posterior.update(row)
-                row = log_posteriors(read)
+            row, read = self._agent_row(row)
             obs = self.observation.advance(row)
             with self.times.stage("policy"):
                 self._agent_before = copy.copy(self.agent)
@@ -370,6 +366,15 @@ class OnlineRecognizer:
             self._force(result)
         self.times.step_latencies.append(time.perf_counter() - start)
         return result
+
+    def _agent_row(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """What the agent steps for a store-level row, and the posterior it read: the row
+        itself, or with a posterior model its log-posteriors (as ``evaluate`` gives them)."""
+        if self.posterior is None:
+            return row, None
+        with self.times.stage("policy"):  # the posterior model is the policy's first stage
+            read = self.posterior.update(row)
+        return log_posteriors(read), read
 
     def _force(self, last: StepResult) -> None:
         """Answer on ``last`` with waiting masked, from the agent's state before that step."""

@@ -18,7 +18,6 @@ STAGES = (
     "audio_cnn",
     "fusion",
     "lstm",
-    "posterior",
     "policy",
 )
 """Pipeline stages timed by :class:`StageTimes` (``decode`` is timed by the media source)."""

@@ -11,8 +11,9 @@ decided before the break.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from avemotion.encoders.media import MediaError
@@ -79,3 +80,25 @@ def run_stream(
     for result in held:
         emit(result)
     return summary
+
+
+def clip_decisions(
+    run_dir: str | os.PathLike[str], audio_files: Iterable[str | os.PathLike[str]]
+) -> list[tuple[int, int]]:
+    """``(class index, steps observed)`` of each audio file streamed alone through the run
+    (a new utterance each): what ``avemotion evaluate`` gives each clip's store row
+    (:func:`~avemotion.agents.evaluate.sweep_run`)."""
+    from avemotion.encoders.media import load_audio
+
+    recognizer = OnlineRecognizer.from_run(run_dir)
+    decisions = []
+    try:
+        for path in audio_files:
+            recognizer.new_utterance()
+            recognizer.feed_audio(load_audio(path))
+            summary = recognizer.finish()
+            prediction = recognizer.class_names.index(summary["decision"])
+            decisions.append((prediction, summary["decision_step"] + 1))
+    finally:
+        recognizer.close()
+    return decisions

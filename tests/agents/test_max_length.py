@@ -125,3 +125,27 @@ def test_sb3_run_trains_and_evaluates_with_its_max_length(
     seen = _time_features_seen(monkeypatch)
     evaluate_run(run, uneven_store, speakers=["A1"])
     assert _first_step_time(seen) == pytest.approx(1 / LONGEST["A2"])
+
+
+class AlwaysWaits:
+    """Waits wherever it may; answers class 0 where waiting is masked."""
+
+    obs_mode = "frame"
+
+    def reset(self) -> None:
+        pass
+
+    def act_batch(self, observations, masks, starts):  # type: ignore[no-untyped-def]
+        return np.where(masks[:, 0], 0, 1)
+
+
+def test_a_clip_longer_than_t_max_is_answered_by_its_t_max_th_step(uneven_store) -> None:
+    """A1's clips are 9, 11 and 12 steps long; with T_max 9 each is answered on its 9th
+    step (as the online recognizer answers), and stepped to its end without the rule."""
+    from avemotion.agents.evaluate import sweep_agent
+
+    a1 = uneven_store.subset(speakers=["A1"])
+    _, steps = sweep_agent(AlwaysWaits(), a1, max_length=9)
+    assert steps.tolist() == [9] * 9
+    _, steps = sweep_agent(AlwaysWaits(), a1, max_length=9, answer_by_max_length=False)
+    assert steps.tolist() == [9, 11, 12] * 3

@@ -181,3 +181,9 @@ def threshold_agent() -> type[ThresholdAgent]:
 @pytest.fixture(scope="session")
 def class_names() -> list[str]:
     return list(CLASSES)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_config() -> object:
+    """:func:`encoder_config` (fixtures avoid importing from the tests tree)."""
+    return encoder_config

@@ -16,6 +16,7 @@ from avemotion.encoders.bundle import load_encoder
 from avemotion.encoders.media import load_audio
 from avemotion.online import OnlineRecognizer
 from avemotion.online.observation import run_layout
+from avemotion.online.streaming import clip_decisions
 from avemotion.posterior import load_posterior_model
 from avemotion.posterior.prefix_rocket import rocket_available
 from avemotion.store import FeatureStore
@@ -44,28 +45,15 @@ class WaitingAgent:
         return 0 if action_mask[0] else 1
 
 
-def train_with(root: Path, store_dir: Path, posterior: str) -> Path:
+def train_with(root: Path, store_dir: Path, posterior: str, exclude: tuple = ()) -> Path:
     from avemotion.agents.runner import train
 
     return train(
         "dqn", FeatureStore.open(store_dir), 300, 0, root / posterior, posterior=posterior,
+        exclude_speakers=list(exclude),
         num_envs=8, learning_starts=64, batch_size=32, hidden=(16,), progress=False,
         log_every=300,
     )  # fmt: skip
-
-
-def streamed_decisions(run_dir: Path, clips: list[Path]) -> list[tuple[int, int]]:
-    """``(prediction, steps observed)`` of each clip streamed alone through the run."""
-    recognizer = OnlineRecognizer.from_run(run_dir)
-    decisions = []
-    for clip in clips:
-        recognizer.new_utterance()
-        recognizer.feed_audio(load_audio(clip))
-        summary = recognizer.finish()
-        prediction = recognizer.class_names.index(summary["decision"])
-        decisions.append((prediction, summary["decision_step"] + 1))
-    recognizer.close()
-    return decisions
 
 
 def posterior_layout(store: FeatureStore) -> Any:
@@ -84,7 +72,7 @@ def test_every_posterior_model_streams_as_evaluate_decides(
     assert reads == (None if posterior == "running-mean-softmax" else "posteriors")
     store = FeatureStore.open(audio_run.store_dir)
     predictions, steps = sweep_run(run_dir, store)
-    assert streamed_decisions(run_dir, audio_run.clips) == list(zip(predictions, steps))
+    assert clip_decisions(run_dir, audio_run.clips) == list(zip(predictions, steps))
 
     # every step of every clip: the posterior the agent reads is the model's offline one
     model = load_posterior_model(run_dir / "posterior.npz")
@@ -123,3 +111,61 @@ def test_a_posterior_model_of_another_width_is_refused(audio_run: Any, tmp_path:
     assert message == (
         "level temporal: the encoder gives 20 values per step, the posterior model reads 3"
     )
+
+
+RAVDESS_EMOTIONS = {"01": "neutral", "03": "happy", "04": "sad", "05": "angry"}
+
+
+@pytest.fixture(scope="module")
+def ravdess_store(
+    ravdess_root: Path, tmp_path_factory: pytest.TempPathFactory, tiny_encoder_config: Any
+) -> Any:
+    """Real RAVDESS speech: 4 emotions × 2 statements × actors 01, 02 and 03 (24 clips),
+    extracted at the temporal level with a tiny seeded audio encoder (the machinery is
+    under test, not accuracy)."""
+    import torch
+
+    from avemotion.encoders.bundle import build_nets, save_encoder
+    from avemotion.encoders.datasets import Item
+    from avemotion.encoders.extract import ExtractConfig, encode_clip, store_meta
+    from avemotion.encoders.steps import StepConfig
+
+    root = tmp_path_factory.mktemp("ravdess")
+    torch.manual_seed(0)
+    config = tiny_encoder_config("audio")
+    encoder_dir = save_encoder(root / "encoder", config, build_nets(config))
+    encoder = load_encoder(encoder_dir)
+    items = [
+        Item(path, RAVDESS_EMOTIONS[path.name[6:8]], f"Actor_{actor}", path.stem)
+        for actor in ("01", "02", "03")
+        for path in sorted((ravdess_root / f"Actor_{actor}").glob("03-01-*-01-0?-01-*.flac"))
+        if path.name[6:8] in RAVDESS_EMOTIONS
+    ]
+    assert len(items) == 24, [item.path.name for item in items]
+    steps = StepConfig(10.0, 112)
+    sequences = [encode_clip(encoder, item, "temporal", steps)[0] for item in items]
+    extract_config = ExtractConfig(
+        dataset="ravdess", root=str(ravdess_root), encoder=str(encoder_dir),
+        out=str(root / "store"), level="temporal",
+    )  # fmt: skip
+    store = FeatureStore.create(
+        root / "store", sequences, [list(RAVDESS_EMOTIONS.values()).index(item.label) for item in items],
+        [item.speaker for item in items], list(RAVDESS_EMOTIONS.values()), clip_ids=[item.clip_id for item in items],
+        meta=store_meta(extract_config, encoder, None, []),
+    )  # fmt: skip
+    return store.path, [item.path for item in items]
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("posterior", POSTERIORS)
+def test_real_ravdess_streams_as_evaluate_decides(
+    posterior: str, ravdess_store: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Actors 01 and 02 train, actor 03's 8 clips are streamed and evaluated."""
+    store_dir, paths = ravdess_store
+    store = FeatureStore.open(store_dir)
+    run_dir = train_with(tmp_path_factory.mktemp("runs"), store_dir, posterior, ("Actor_03",))
+    test = store.subset(speakers=["Actor_03"])
+    predictions, steps = sweep_run(run_dir, test)
+    held = [paths[store.clip_ids.index(clip_id)] for clip_id in test.clip_ids]
+    assert clip_decisions(run_dir, held) == list(zip(predictions, steps))
