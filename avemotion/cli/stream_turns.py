@@ -24,8 +24,8 @@ def add_turn_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--turns",
         action="store_true",
-        help="a conversation: find utterances with a voice-activity detector and answer each "
-        "one early, until the stream ends (audio-only runs; one line or JSON object per turn)",
+        help="a conversation: find utterances in the audio with a voice-activity detector and "
+        "answer each one early, until the stream ends (one line or JSON object per turn)",
     )
     parser.add_argument(
         "--vad",
@@ -42,8 +42,6 @@ def check_turn_args(args: argparse.Namespace) -> None:
         if args.vad is not None:
             raise ValueError("--vad: only read with --turns")
         return
-    if args.video is not None:
-        raise ValueError("--turns: turns are found in audio: give --audio FILE or --audio-device")
     if args.no_early_stop:
         raise ValueError("--no-early-stop: not with --turns (encoding pauses after each answer)")
     args.vad = args.vad or "silero"
@@ -56,14 +54,20 @@ def make_streamer(args: argparse.Namespace, recognizer: OnlineRecognizer) -> Tur
     return TurnStreamer(recognizer, TurnTracker(make_detector(args.vad), TurnConfig()))
 
 
-def turn_source(args: argparse.Namespace) -> Iterator[MediaChunk | Skipped]:
-    """The audio file (corrupt stretches named and skipped) or the capture device."""
-    from avemotion.online.sources import device_chunks
+def turn_source(
+    args: argparse.Namespace, recognizer: OnlineRecognizer
+) -> Iterator[MediaChunk | Skipped]:
+    """The capture devices, a sound file (corrupt stretches named and skipped), or a video
+    and its audio (PyAV: the stream ends at the first break)."""
+    from avemotion.online.sources import device_chunks, file_chunks
     from avemotion.online.turn_stream import sound_file_stretches
 
+    video = recognizer.need_video
     if args.audio_device is not None:
-        return device_chunks(None, False, True, args.audio_device)
-    return sound_file_stretches(args.audio)
+        return device_chunks(args.camera, video, True, args.audio_device)
+    if args.video is None:
+        return sound_file_stretches(args.audio)
+    return file_chunks(args.video, args.audio, video, True)
 
 
 def run_turns(args: argparse.Namespace, recognizer: OnlineRecognizer) -> int:
@@ -73,7 +77,7 @@ def run_turns(args: argparse.Namespace, recognizer: OnlineRecognizer) -> int:
     streamer = make_streamer(args, recognizer)
     summary = turn_stream.run_turns(
         streamer,
-        turn_source(args),
+        turn_source(args, recognizer),
         realtime=args.realtime,
         on_turn=lambda turn: print(
             json.dumps(turn.to_json()) if args.json else describe_turn(turn), flush=True
@@ -85,7 +89,8 @@ def run_turns(args: argparse.Namespace, recognizer: OnlineRecognizer) -> int:
     if args.plot and streamer.turns:
         from avemotion.online.turn_timeline import plot_turns
 
-        source = Path(args.audio).name if args.audio else f"audio device {args.audio_device}"
+        files = args.audio or args.video
+        source = Path(files).name if files else f"audio device {args.audio_device}"
         plot_turns(streamer.turns, args.plot, summary, title=f"{source}: turns and answers")
         print(f"wrote {args.plot}", file=sys.stderr)
     print(json.dumps(summary) if args.json else describe_summary(summary), flush=True)

@@ -100,6 +100,8 @@ def run_turns(
                     delay = start + chunk.end_s - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
+                if chunk.frames is not None:
+                    streamer.feed_video(chunk.frames, chunk.times or [], chunk.fps)
                 done = streamer.feed_audio(chunk.audio) if chunk.audio is not None else []
             for turn in done:
                 emit(turn)

@@ -7,12 +7,16 @@ afresh, the speaker state kept) and feeds it the turn's audio from ``pre_roll_s`
 the first speech frame (the first step's window then centres near the onset) to
 ``post_roll_s`` after the last one. Once the agent has answered, feeding pauses until the
 next turn (unless the speaker state needs every step); silence between turns is never fed,
-so nothing is encoded in it. The audio kept between turns is bounded (the pre-roll), so
+so nothing is encoded in it. An audio-visual run is also fed the frames of each turn's time
+(:meth:`TurnStreamer.feed_video`). The audio kept between turns is bounded (the pre-roll), so
 memory stays flat however long the stream.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -76,10 +80,10 @@ class TurnStreamer:
         pre_roll_s: float = PRE_ROLL_S,
         post_roll_s: float = POST_ROLL_S,
     ) -> None:
-        if not recognizer.need_audio or recognizer.need_video:
+        if not recognizer.need_audio:
             raise ValueError(
-                "--turns: turns are found in the audio and fed as audio: the run's encoder "
-                f"must be audio-only (it is {recognizer.modality})"
+                "--turns: turns are found in the audio: the run's encoder has no audio part "
+                f"(it is {recognizer.modality})"
             )
         self.recognizer, self.tracker = recognizer, tracker
         self.pre_roll = round(pre_roll_s * AUDIO_RATE)
@@ -89,6 +93,8 @@ class TurnStreamer:
         self._recent_start = 0  # stream sample index of _recent[0]
         self._turn_origin: int | None = None  # sample where the current turn's audio starts
         self._fed = 0  # stream sample up to which the current turn was fed
+        self._frames: deque[tuple[float, np.ndarray]] = deque()  # (stream time, RGB frame)
+        self._fps: float | None = None
         self.turns: list[Turn] = []
         self.skipped: list[Skipped] = []
         self.steps_encoded = 0
@@ -107,6 +113,35 @@ class TurnStreamer:
         if self._turn_origin is not None:
             self._feed_to(self.now)
         return done
+
+    def feed_video(
+        self, frames: Sequence[np.ndarray], times: Sequence[float], fps: float | None = None
+    ) -> None:
+        """Append RGB frames with their stream times (audio-visual runs): those of the turn
+        in progress are fed at once; between turns only the pre-roll's worth is kept."""
+        self._fps = fps or self._fps
+        self._frames.extend(zip((float(t) for t in times), frames))
+        if self._turn_origin is not None:
+            self._feed_frames()
+        else:
+            oldest = (self.now - self._keep) / AUDIO_RATE
+            while self._frames and self._frames[0][0] < oldest:
+                self._frames.popleft()
+
+    def _feed_frames(self) -> None:
+        """Feed the kept frames of the turn in progress, timed from the turn's audio start
+        (the recogniser times video from its first frame: within one frame of the audio)."""
+        origin = self._turn_origin / AUDIO_RATE  # type: ignore[operator]
+        recognizer = self.recognizer
+        paused = recognizer.decided and recognizer.stop_on_decision
+        frames, times = [], []
+        while self._frames:
+            t, frame = self._frames.popleft()
+            if t >= origin and not paused:
+                frames.append(frame)
+                times.append(t - origin)
+        if frames:
+            recognizer.feed_video(frames, times, self._fps)
 
     def skip(self, start_s: float, end_s: float, reason: str) -> list[Turn]:
         """A stretch ``start_s``–``end_s`` the source could not deliver: end the turn in
@@ -136,6 +171,8 @@ class TurnStreamer:
             self.recognizer.new_utterance()
             origin = max(round(event.start_s * AUDIO_RATE) - self.pre_roll, self._recent_start)
             self._turn_origin = self._fed = origin
+            if self.recognizer.need_video:
+                self._feed_frames()
             return None
         if self._turn_origin is None:
             return None
@@ -165,7 +202,10 @@ class TurnStreamer:
         origin = self._turn_origin
         assert origin is not None
         try:
-            summary = self.recognizer.finish()
+            with warnings.catch_warnings():
+                if self.recognizer.decided:  # frames stop at the answer: steps after it are cut
+                    warnings.filterwarnings("ignore", message="video: ends at")
+                summary = self.recognizer.finish()
         except StreamError:  # less audio than one step window (at the stream's start)
             self.skipped.append(
                 Skipped(event.start_s, event.end_s, "turn shorter than one step window")  # type: ignore[arg-type]

@@ -205,3 +205,22 @@ def test_speaker_state_carries_over_from_turn_to_turn(
         assert summary["speaker_state"]["earlier_utterances"] == before + 3  # at the last turn
         assert all(t["steps_encoded"] == t["steps"] for t in turns)
     assert json.loads(state.read_text())["utterances"] == 8
+
+
+def test_audio_visual_turns_from_a_video_file(
+    av_run: Any, recording: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A drawn face muxed with the 4-turn conversation: each turn is answered from its audio
+    and the frames of its time."""
+    from avemotion.benchmarks.av_fixture import mux_av_clip, synthetic_av_clip
+
+    seconds = soundfile.info(str(recording[0])).duration
+    # the video a little shorter: the muxed audio is trimmed to it (the last pause shortened)
+    face = synthetic_av_clip(tmp_path / "face.mkv", seconds=seconds - 0.3, size=128, seed=1)
+    clip = mux_av_clip(face, recording[0], tmp_path / "talk.mkv")
+    argv = ["stream", "--turns", "--vad", "energy", "--video", str(clip), "--json"]
+    code, out, err = cli([*argv, "--run", str(av_run.run_dir)], capsys)
+    assert code == 0, err
+    *turns, summary = [json.loads(line) for line in out]
+    assert summary["turns"] == len(turns) == 4
+    assert all(set(turn) == TURN_KEYS and turn["steps_encoded"] >= 1 for turn in turns)

@@ -115,7 +115,7 @@ def test_vanishing_device_ends_cleanly_with_the_turns_so_far(audio_run: Any) -> 
     assert turns_streamer.turns[-1].end_s <= cut / 16000
 
 
-def test_video_runs_are_refused(av_run: Any) -> None:
-    recognizer = OnlineRecognizer.from_run(av_run.run_dir, av_run.encoder_dir)
-    with pytest.raises(ValueError, match="--turns: .* must be audio-only"):
+def test_visual_only_runs_are_refused(visual_run: Any) -> None:
+    recognizer = OnlineRecognizer.from_run(visual_run.run_dir, visual_run.encoder_dir)
+    with pytest.raises(ValueError, match="--turns: turns are found in the audio: .* no audio"):
         TurnStreamer(recognizer, TurnTracker(EnergyDetector(), TurnConfig()))
