@@ -22,6 +22,7 @@ COMMANDS = (
     "stream",
     "train",
     "evaluate",
+    "evaluate_turns",
 )
 
 

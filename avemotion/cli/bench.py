@@ -17,6 +17,8 @@ WHAT = {
     "mini-Xception accuracy, ms per frame",
     "fuzz": "random actions and seeds over --steps env steps; exits 1 on any broken invariant",
     "pipeline": "online pipeline per-stage times, real-time factor and p95 step latency on AV input",
+    "turns": "an hour of synthetic conversation through stream --turns: resident memory at the "
+    "start and the end, real-time factor (--quick: 5 minutes)",
 }
 
 
@@ -59,6 +61,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--plot", default=None, metavar="PNG", help="pipeline: also draw the stage bar chart here"
     )
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="turns: audio to stream (3600; --quick 300)"
+    )
+    parser.add_argument(
+        "--run",
+        default=None,
+        help="turns: a trained audio run (default: the untrained default shape)",
+    )
     parser.add_argument("--json", action="store_true", help="accepted for symmetry: output is JSON")
     parser.set_defaults(func=run)
 
@@ -70,11 +80,13 @@ OPTIONS = {
     "faces": ("root", "weights"),
     "fuzz": ("steps", "seed"),
     "pipeline": ("quick", "plot"),
+    "turns": ("quick", "seconds", "seed", "run"),
 }
 """The options each benchmark reads (``--json`` is accepted by all)."""
 
 DEFAULTS = {"quick": False, "steps": None, "features": None, "seed": 0, "root": None}
 DEFAULTS.update(weights=None, plot=None, workers=None, clips=None, encoder=None)
+DEFAULTS.update(seconds=None, run=None)
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -110,6 +122,13 @@ def _run_benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
         from avemotion.benchmarks.env_speed import run_env_benchmark
 
         return run_env_benchmark(quick=args.quick), 0
+    if args.what == "turns":
+        from avemotion.benchmarks.turns import run_turns_benchmark
+
+        seconds = args.seconds if args.seconds is not None else (300.0 if args.quick else 3600.0)
+        if seconds <= 0:
+            raise ValueError(f"--seconds: expected > 0, got {seconds}")
+        return run_turns_benchmark(seconds, args.run, args.seed), 0
     if args.what == "pipeline":
         from avemotion.benchmarks.pipeline import run_pipeline_benchmark
 

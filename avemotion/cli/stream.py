@@ -1,5 +1,7 @@
 """``avemotion stream``: recognise the emotion of a file or a capture device as a live stream.
 
+With ``--turns``, a conversation: one answer per utterance (:mod:`.stream_turns`).
+
 Prints one line per step (one JSON object with ``--json``) and, last, the summary with
 ``decision``, ``decision_time_s``, ``steps_encoded``, ``total_steps``, ``cut_steps`` (steps
 the audio held past the end of a shorter video, left out as extraction leaves them out) and
@@ -13,6 +15,8 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
+
+from avemotion.cli.stream_turns import add_turn_arguments, check_turn_args, run_turns
 
 if TYPE_CHECKING:
     import torch
@@ -98,6 +102,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="torch threads (default 1: fastest for batch-1 steps)",
     )
+    add_turn_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -120,9 +125,12 @@ def run(args: argparse.Namespace) -> int:
     from avemotion.online.streaming import StreamInterrupted, run_stream
 
     device = _check_args(args)
+    check_turn_args(args)
     torch.set_num_threads(args.threads)
     recognizer = _load_recognizer(args, device)
     _check_against_run(args, recognizer)
+    if args.turns:
+        return run_turns(args, recognizer)
     chunks, inputs = _open_source(args, recognizer)
     live = _live(args)
     try:
