@@ -28,3 +28,35 @@ def make_tiny_store(
     return FeatureStore.create(
         path, sequences, labels, names, ["calm", "happy", "sad"], meta={"steps_per_second": 10.0}
     )
+
+
+def onset_store(
+    path,
+    seed: int,
+    speakers: tuple[str, ...],
+    length: int,
+    onsets: tuple[int, int] = (0, 0),
+    noise: float = 0.5,
+    scale: float = 2.0,
+    clips_per_class: int = 16,
+    classes: int = 4,
+    dim: int = 8,
+) -> FeatureStore:
+    """Clips of ``length`` noisy steps that show their class's prototype (``scale`` times a
+    unit vector) from a random onset in ``onsets`` (inclusive) on: the learning tests' store."""
+    rng = np.random.default_rng(seed)
+    prototypes = scale * np.eye(classes, dim, dtype=np.float32)
+    sequences, labels, names = [], [], []
+    for speaker in speakers:
+        for label in range(classes):
+            for _ in range(clips_per_class):
+                onset = int(rng.integers(onsets[0], onsets[1] + 1))
+                steps = rng.normal(0.0, noise, size=(length, dim)).astype(np.float32)
+                steps[onset:] += prototypes[label]
+                sequences.append(steps)
+                labels.append(label)
+                names.append(speaker)
+    return FeatureStore.create(
+        path, sequences, labels, names, [f"c{k}" for k in range(classes)],
+        meta={"steps_per_second": 10.0}, overwrite=True,
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_store import onset_store
 
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.metrics import harmonic_mean
@@ -39,24 +40,9 @@ RECURRENT = {"learning_rate": 2e-4, "hidden": (64, 64)}
 STEPS = {"dqn": 50_000, "dqn-recurrent": 60_000}
 
 
-def onset_store(path, seed: int, speakers: tuple[str, ...], clips_per_class: int = 24):
+def learning_store(path, seed: int, speakers: tuple[str, ...]) -> FeatureStore:
     """Clips whose class shows only from a random onset on (see the module doc)."""
-    rng = np.random.default_rng(seed)
-    prototypes = 2.5 * np.eye(CLASSES, DIM, dtype=np.float32)
-    sequences, labels, names = [], [], []
-    for speaker in speakers:
-        for label in range(CLASSES):
-            for _ in range(clips_per_class):
-                onset = int(rng.integers(ONSETS[0], ONSETS[1] + 1))
-                steps = rng.normal(0.0, NOISE, size=(LENGTH, DIM)).astype(np.float32)
-                steps[onset:] += prototypes[label]
-                sequences.append(steps)
-                labels.append(label)
-                names.append(speaker)
-    return FeatureStore.create(
-        path, sequences, labels, names, [f"c{k}" for k in range(CLASSES)],
-        meta={"steps_per_second": 10.0}, overwrite=True,
-    )  # fmt: skip
+    return onset_store(path, seed, speakers, LENGTH, ONSETS, NOISE, scale=2.5, clips_per_class=24)
 
 
 def best_fixed_step_hm(store: FeatureStore) -> float:
@@ -95,8 +81,8 @@ def random_policy_hm(store: FeatureStore, seed: int = 0) -> float:
 def stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("learning")
     return (
-        onset_store(root / "train", 0, ("A", "B")),
-        onset_store(root / "test", 1, ("C",)),
+        learning_store(root / "train", 0, ("A", "B")),
+        learning_store(root / "test", 1, ("C",)),
     )
 
 

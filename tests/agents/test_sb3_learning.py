@@ -8,8 +8,8 @@ library's defaults would not update at all in that budget (PPO's 2048-step rollo
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from tiny_store import onset_store
 
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.runner import train
@@ -17,7 +17,7 @@ from avemotion.store import FeatureStore
 
 pytest.importorskip("sb3_contrib")
 
-CLASSES, LENGTH, DIM = 4, 8, 8
+CLASSES, LENGTH = 4, 8
 MARGIN = 0.3
 """How far above the random policy's harmonic mean each agent must score."""
 SHORT_TARGETS = {"learning_starts": 200, "target_update_interval": 250, "exploration_fraction": 0.3}
@@ -36,23 +36,9 @@ BUDGETS = {
 }
 
 
-def visible_store(path, seed: int, speakers: tuple[str, ...], clips_per_class: int = 16):
+def visible_store(path, seed: int, speakers: tuple[str, ...]) -> FeatureStore:
     """Clips of 8 steps, each step its class's prototype plus noise."""
-    rng = np.random.default_rng(seed)
-    prototypes = 2.0 * np.eye(CLASSES, DIM, dtype=np.float32)
-    sequences, labels, names = [], [], []
-    for speaker in speakers:
-        for label in range(CLASSES):
-            for _ in range(clips_per_class):
-                sequences.append(
-                    prototypes[label] + rng.normal(0.0, 0.5, (LENGTH, DIM)).astype(np.float32)
-                )
-                labels.append(label)
-                names.append(speaker)
-    return FeatureStore.create(
-        path, sequences, labels, names, [f"c{k}" for k in range(CLASSES)],
-        meta={"steps_per_second": 10.0}, overwrite=True,
-    )  # fmt: skip
+    return onset_store(path, seed, speakers, LENGTH)
 
 
 def random_hm(length: int = LENGTH, classes: int = CLASSES) -> float:
