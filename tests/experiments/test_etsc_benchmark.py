@@ -152,6 +152,13 @@ def test_quick_run_then_resume(tmp_path, capsys) -> None:
     assert rows["aeon_teaser_minirocket"] == row(0.5) and rows["dqn"]["n_clips"] == 1029
     assert bench.main([*more, "--plot", ""]) == 0
     assert "done before: skipped" in capsys.readouterr().out and len(fitted) == 1
+    # --report-only trains nothing: the unfinished pair is named and left out of the table
+    only = ["--sets", "ItalyPowerDemand", "GunPoint", "--report-only", "--plot", ""]
+    assert bench.main([*more, *only]) == 0
+    printed = capsys.readouterr().out
+    assert "[GunPoint seed 0] not finished: left out of the table" in printed
+    assert "| ItalyPowerDemand |" in printed and "| GunPoint |" not in printed
+    assert not (out / "GunPoint" / "seed0.json").exists()
 
 
 def test_a_resumed_build_takes_the_classes_of_the_train_store(tmp_path, monkeypatch) -> None:
