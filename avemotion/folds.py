@@ -9,7 +9,8 @@ whenever the training selection allows it (:func:`~avemotion.speakers.speaker_fo
 - at least 2 speakers and at least ``n_folds`` of them (or ``n_folds == 0``): speaker folds;
 - 2 or 3 speakers, fewer than ``n_folds``: one speaker fold per speaker when every speaker
   fold leaves clips of every class in the other folds (each fold's model then knows every
-  class), else ``n_folds`` clip folds;
+  class), else ``n_folds`` clip folds (unless a class has 1 clip, which clip folds cannot
+  hold out either: then speaker folds, and the printed reason says so);
 - fewer than 2 speakers: ``n_folds`` (``0``: :data:`CLIP_FOLDS`) stratified clip folds.
 
 Clip folds are drawn with a seed (:func:`clip_folds`); their held-out scores are not
@@ -97,7 +98,17 @@ def make_folds(store: FeatureStore, n_folds: int, seed: int = FOLD_SEED) -> Fold
         reason = f"one per speaker: {len(speakers)} speakers, fewer than {n_folds} folds"
         return Folds("speaker", by_speaker, reason)
     reason = f"holding out speaker {lacking[0]} would leave class {lacking[1]!r} unseen"
+    rare = rarest_class(store)
+    if rare[1] < 2:  # clip folds cannot hold it out either: speaker folds, and say so
+        reason += f", and class {rare[0]!r} has 1 clip, too few for clip folds"
+        return Folds("speaker", by_speaker, reason)
     return clip_folds(store, n_clip, seed, reason)
+
+
+def rarest_class(store: FeatureStore) -> tuple[str, int]:
+    """The name and clip count of the class with the fewest clips in ``store``."""
+    classes, counts = np.unique(np.asarray(store.labels), return_counts=True)
+    return store.class_names[int(classes[counts.argmin()])], int(counts.min())
 
 
 def classes_left_out(store: FeatureStore, folds: Folds) -> tuple[str, str] | None:
@@ -119,18 +130,17 @@ def clip_folds(store: FeatureStore, n_folds: int, seed: int = FOLD_SEED, reason:
     the folds in turn, the count carried from class to class so that fold sizes differ by
     at most one. Refuses a class of fewer than 2 clips (held out, it would be unseen)."""
     labels = np.asarray(store.labels)
-    classes, counts = np.unique(labels, return_counts=True)
-    if counts.min() < 2:
-        name = store.class_names[int(classes[counts.argmin()])]
+    name, fewest = rarest_class(store)
+    if fewest < 2:
         raise ValueError(
-            f"{store.path}: labels: class {name!r} has {counts.min()} clip in the training "
+            f"{store.path}: labels: class {name!r} has {fewest} clip in the training "
             "selection; cross-fitting on clip folds needs at least 2 clips of every class"
         )
     n = min(n_folds, store.n_clips)
     rng = np.random.default_rng(seed)
     fold_of = np.empty(store.n_clips, np.int64)
     dealt = 0
-    for k in classes:
+    for k in np.unique(labels):
         clips = np.flatnonzero(labels == k)
         clips = clips[rng.permutation(len(clips))]
         fold_of[clips] = (dealt + np.arange(len(clips))) % n

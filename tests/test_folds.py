@@ -91,6 +91,18 @@ def test_one_fold_is_no_cross_fitting(tmp_path) -> None:
     assert folds.line(1).endswith("cross-fitting off (1 fold); training posteriors are in-sample")
 
 
+def test_two_speakers_with_a_one_clip_class_keep_speaker_folds_and_say_why(tmp_path) -> None:
+    """Class 'sad' has one clip (speaker B's): neither speaker folds nor clip folds can hold
+    it out with the class still seen, so the speakers stay the folds and the reason says so."""
+    store = store_of(tmp_path / "rare", [0, 0, 0, 1], ["A", "A", "B", "B"])
+    folds = make_folds(store, 4)
+    assert folds.kind == "speaker" and folds.members == [["A"], ["B"]]
+    assert folds.reason == (
+        "holding out speaker B would leave class 'sad' unseen, "
+        "and class 'sad' has 1 clip, too few for clip folds"
+    )
+
+
 def test_broken_inputs_one_line(tmp_path) -> None:
     single = store_of(tmp_path / "single", [0, 0, 0, 1], ["A"] * 4)
     with pytest.raises(ValueError) as error:
