@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from avemotion.agents.runner import train
 from avemotion.cli import main
 from avemotion.store import FeatureStore
+from avemotion.training.train import train
 
 TINY = {"num_envs": 4, "learning_starts": 20, "batch_size": 16, "hidden": [8]}
 
