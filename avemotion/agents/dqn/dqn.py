@@ -1,10 +1,6 @@
-"""Our DQN, read top to bottom like CleanRL's ``dqn.py``: setup → collect → learn.
-
-Double DQN with a dueling or stopping head, action masking, n-step returns and a recurrent
-option; every iteration steps all sub-envs of the native vector env, stores their real
-transitions and takes batched gradient steps in :func:`update`. Design and figures:
-docs/agents.md.
-"""
+"""Our DQN top to bottom, like CleanRL's ``dqn.py``: setup → collect → learn, one gradient
+step in :func:`update`. Double DQN, dueling or stopping head, action masking, n-step returns,
+a recurrent option; design and figures: docs/agents.md."""
 
 from __future__ import annotations
 
@@ -53,15 +49,10 @@ def make_envs(config: DQNConfig, store: FeatureStore, max_length: int) -> Any:
     """The native vector env the agent trains on: ``num_envs`` sub-envs of ``store`` with
     the config's observation mode and reward, time feature ``t / max_length``."""
     return gym.make_vec(
-        "AVEmotion-v0",
-        num_envs=config.num_envs,
-        store=store,
-        obs_mode=config.obs_mode,
-        reward=config.reward,
-        wait_cost=config.wait_cost,
-        earliness_weight=config.earliness_weight,
-        max_length=max_length,
-    )
+        "AVEmotion-v0", num_envs=config.num_envs, store=store, obs_mode=config.obs_mode,
+        reward=config.reward, wait_cost=config.wait_cost,
+        earliness_weight=config.earliness_weight, max_length=max_length,
+    )  # fmt: skip
 
 
 def replay_rewards(
@@ -111,12 +102,8 @@ def train_dqn(
     device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Train our DQN for ``steps`` env steps into ``run_dir`` (``resume``: from its
-    checkpoint); tune its stopping rule once, save ``model.pt``, return a summary.
-
-    ``max_length`` is T_max of the time feature (default: ``store``'s longest clip);
-    ``fitted`` the run's cross-fitted posterior model (fitted here when not given);
-    ``device`` where the networks run (the files hold CPU tensors).
-    """
+    checkpoint), tune its stopping rule once, save ``model.pt``; return a summary.
+    ``max_length``: T_max of the time feature; ``fitted``: the run's posterior model."""
     setup_start = time.perf_counter()
     torch.set_num_threads(config.torch_threads)
     torch.manual_seed(seed)
