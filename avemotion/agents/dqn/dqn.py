@@ -318,8 +318,8 @@ class _Loop:
         self.next_log = self._next(self.config.log_every)
 
     def checkpoint(self, done: bool) -> None:
-        """``checkpoint.pt`` every ``checkpoint_every`` steps and at the end (its time is
-        kept apart from the loop's)."""
+        """``checkpoint.pt`` (and, before the end, an untuned ``model.pt``) every
+        ``checkpoint_every`` steps and at the end; their time is kept apart from the loop's."""
         if not (self.global_step >= self.next_checkpoint or done):
             return
         start = time.perf_counter()
@@ -329,6 +329,9 @@ class _Loop:
         save_checkpoint(
             self.run_dir / CHECKPOINT_NAME, nets, counters, self.rng, self.earliness, replay
         )
+        if not done:  # an unfinished run's model, untuned (the end saves the tuned one)
+            model = final_model(self.online, self.config, self.envs, self.data, tune=False)
+            save_model(model, self.run_dir / MODEL_NAME)
         self.next_checkpoint = self._next(self.config.checkpoint_every)
         self.checkpoint_seconds += time.perf_counter() - start
         reached("dqn-checkpoint")

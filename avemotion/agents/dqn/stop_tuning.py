@@ -189,10 +189,11 @@ def final_model(
     config: DQNConfig,
     envs: Any,
     data: AgentData,
+    tune: bool = True,
 ) -> torch.nn.Module:
-    """The network to save, its stopping rule tuned once (``tune_wait_bias``). With
-    cross-fitting: the posterior model fitted on every training speaker as its front end,
-    with ``online``'s learnt layers; otherwise a copy of ``online``."""
+    """The network to save, its stopping rule tuned when ``tune`` (once, after training).
+    With cross-fitting: the posterior model fitted on every training speaker as its front
+    end, with ``online``'s learnt layers; otherwise a copy of ``online``."""
     full = data.all_speakers
     if data.crossfit:
         n_actions = envs.single_action_space.n
@@ -201,7 +202,7 @@ def final_model(
         data.fit_final(model.frontend, layout)
     else:
         model = copy.deepcopy(online)
-    if config.tune_wait_bias and isinstance(model, StoppingQNetwork):
+    if tune and config.tune_wait_bias and isinstance(model, StoppingQNetwork):
         bias, shrink, (mean, share), reached = tune_wait_bias(
             online, data.store, envs.layout, config.earliness_budget
         )

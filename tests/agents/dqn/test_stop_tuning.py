@@ -168,3 +168,23 @@ def test_stop_parts_runs_on_the_networks_device() -> None:
     np.testing.assert_array_equal(parts["share"], [1.0, 0.5])
     np.testing.assert_array_equal(parts["top"], np.float32([0.75, 0.9]))
     np.testing.assert_array_equal(parts["predicted"], [1, 0])
+
+
+def test_the_stopping_rule_is_tuned_once_whatever_the_checkpoints(
+    tiny_store, tmp_path, monkeypatch
+) -> None:
+    """Four checkpoints, one tuning: only the finished run's model is tuned; an unfinished
+    run's model.pt (saved at each checkpoint) keeps the learnt rule."""
+    from avemotion.agents.dqn import stop_tuning
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return tune(*args, **kwargs)
+
+    tune = stop_tuning.tune_wait_bias
+    monkeypatch.setattr(stop_tuning, "tune_wait_bias", counted)
+    options = {**TINY, "checkpoint_every": 40}
+    train("dqn", tiny_store, 160, 0, tmp_path / "run", progress=False, **options)
+    assert len(calls) == 1
