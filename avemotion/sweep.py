@@ -262,7 +262,7 @@ def _collect(
     grid: Any, trials: Sequence[TrialSpec], plan: dict[str, Any], out: Path
 ) -> dict[str, Any]:
     """Gather the finished trials' entries, aggregate them and write the outputs."""
-    from avemotion.agents.report import wins_against_best, write_comparison
+    from avemotion.evaluation.report import wins_against_best, write_comparison
 
     by_id: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}

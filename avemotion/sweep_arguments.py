@@ -19,7 +19,7 @@ def check_arguments(
 ) -> None:
     """Raise :class:`ValueError`, in one line naming the field, for unknown, no or repeated
     agents, no or repeated seeds, no training steps, or CPU counts no trial could run with."""
-    from avemotion.agents.runner import AGENTS
+    from avemotion.training.train import AGENTS
 
     unknown = sorted(set(agents) - set(AGENTS))
     if unknown or not agents:
@@ -52,7 +52,7 @@ def check_arguments(
 
 
 _TRIAL_SETS = ("agent", "store", "steps", "seed", "out", "exclude_speakers", "overwrite", "resume")
-"""Arguments of :func:`~avemotion.agents.runner.train` that each trial sets itself (a trial
+"""Arguments of :func:`~avemotion.training.train.train` that each trial sets itself (a trial
 starts clean: the sweep resumes by its own ``resume``), so no agent option may set them."""
 
 
@@ -61,8 +61,8 @@ def check_agent_kwargs(
 ) -> None:
     """Refuse, as every trial's ``train`` would after Ray started, an option that one of the
     agents does not take: one line naming it, before anything is written."""
-    from avemotion.agents.runner import agent_configuration, check_posterior_name, train
     from avemotion.device import DEVICE_CHOICES
+    from avemotion.training.train import agent_configuration, check_posterior_name, train
 
     options = dict(agent_kwargs)
     taken = [name for name in _TRIAL_SETS if name in options]

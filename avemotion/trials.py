@@ -42,7 +42,7 @@ class TrialSpec:
     test_speakers: tuple[str, ...]
     """Speakers the trial evaluates on; it trains on all others."""
     agent: str
-    """Agent name, as :func:`avemotion.agents.runner.train` takes it."""
+    """Agent name, as :func:`avemotion.training.train.train` takes it."""
     seed: int
     """Training seed."""
 
@@ -110,8 +110,8 @@ def run_trial(
     """
     import torch
 
-    from avemotion.agents.evaluate import evaluate_run
-    from avemotion.agents.runner import train
+    from avemotion.evaluation.evaluate import evaluate_run
+    from avemotion.training.train import train
 
     torch.set_num_threads(int(torch_threads))
     if not isinstance(store, FeatureStore):

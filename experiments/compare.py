@@ -33,16 +33,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from avemotion.agents.metrics import harmonic_mean  # noqa: E402
-from avemotion.agents.report import (  # noqa: E402
+from avemotion.evaluation.plots import (  # noqa: E402
+    plot_confusion_matrices,
+    plot_training_curves,
+)
+from avemotion.evaluation.report import (  # noqa: E402
     check_pooled,
     wins_against_best,
     write_comparison,
 )
-from avemotion.agents.report_plots import (  # noqa: E402
-    plot_confusion_matrices,
-    plot_training_curves,
-)
+from avemotion.metrics import harmonic_mean  # noqa: E402
 
 METRICS = (
     "accuracy",
@@ -109,7 +109,7 @@ def collect(root: Path, folds: list[str] | None = None) -> Methods:
 def check_settings(methods: Methods) -> int:
     """Refuse, in one line naming the file and the field, to pool results of one method
     recorded under other settings (:data:`POOLED`), or lying in another fold or seed
-    directory than their settings name (:func:`~avemotion.agents.report.check_pooled`).
+    directory than their settings name (:func:`~avemotion.evaluation.report.check_pooled`).
     Returns how many results record no settings (written before loso.py recorded them).
     The rules' rows come from the first agent's run of each (fold, seed), so checking the
     agents checks them."""

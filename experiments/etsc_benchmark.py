@@ -10,8 +10,8 @@ cross-fits on stratified clip folds (:func:`avemotion.folds.make_folds`). Then, 
 seed:
 
 - our DQN, as ``avemotion train --features TRAIN`` trains it with its defaults
-  (:func:`avemotion.agents.runner.train`), evaluated on the test store with
-  :func:`avemotion.agents.evaluate.evaluate_run` and ``baselines=True``: the threshold,
+  (:func:`avemotion.training.train.train`), evaluated on the test store with
+  :func:`avemotion.evaluation.evaluate.evaluate_run` and ``baselines=True``: the threshold,
   fixed-fraction, consecutive and full-clip rules on the run's own posterior model
   (tuned on the training speakers' out-of-fold posteriors), and aeon's ProbabilityThreshold
   and TEASER over 1-NN fitted on the train store;
@@ -47,10 +47,10 @@ from typing import Any
 
 import numpy as np
 
-from avemotion.agents.baselines_aeon import aeon_available
-from avemotion.agents.runner import DEFAULT_STEPS
 from avemotion.atomic import write_json_atomic
+from avemotion.stopping.aeon import aeon_available
 from avemotion.store import FeatureStore
+from avemotion.training.train import DEFAULT_STEPS
 
 SETS = {
     "ACSF1": "load_acsf1",
@@ -132,12 +132,12 @@ def minirocket_rows(train: FeatureStore, test: FeatureStore, seed: int) -> dict[
     from aeon.classification.convolution_based import MiniRocketClassifier
     from aeon.classification.early_classification import TEASER, ProbabilityThresholdEarlyClassifier
 
-    from avemotion.agents.baselines_aeon import (
+    from avemotion.metrics import early_classification_report
+    from avemotion.stopping.aeon import (
         classification_points,
         padded_panel,
         stream_decisions,
     )
-    from avemotion.agents.metrics import early_classification_report
 
     length = int(max(train.lengths.max(), test.lengths.max(), MINIROCKET_MIN_POINT))
     points = [p for p in classification_points(length) if p >= MINIROCKET_MIN_POINT] or [length]
@@ -162,9 +162,9 @@ def minirocket_rows(train: FeatureStore, test: FeatureStore, seed: int) -> dict[
 
 def run_seed(name: str, seed: int, steps: int, out: Path, minirocket: bool) -> dict[str, Any]:
     """Train our DQN on set ``name`` with ``seed`` and report every row on its test store."""
-    from avemotion.agents.evaluate import evaluate_run
-    from avemotion.agents.run_dir import read_summary
-    from avemotion.agents.runner import train
+    from avemotion.evaluation.evaluate import evaluate_run
+    from avemotion.training.run_dir import read_summary
+    from avemotion.training.train import train
 
     train_store, test_store = build_stores(name, out / "stores")
     run = train(

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from avemotion.agents.baselines_aeon import aeon_available
-from avemotion.agents.evaluate import evaluate_run
-from avemotion.agents.run_dir import read_summary
-from avemotion.agents.runner import train
 from avemotion.atomic import write_json_atomic
+from avemotion.evaluation.evaluate import evaluate_run
+from avemotion.stopping.aeon import aeon_available
 from avemotion.store import FeatureStore
+from avemotion.training.run_dir import read_summary
+from avemotion.training.train import train
 
 GROUPS = 4
 

@@ -41,13 +41,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from avemotion.agents.evaluate import evaluate_run
-from avemotion.agents.report import refuse_difference
-from avemotion.agents.run_dir import read_summary, store_digest
-from avemotion.agents.run_options import agent_configuration, check_data
-from avemotion.agents.runner import AGENTS, DEFAULT_STEPS, train
 from avemotion.atomic import write_json_atomic
 from avemotion.envs.core import resolve_store
+from avemotion.evaluation.evaluate import evaluate_run
+from avemotion.evaluation.report import refuse_difference
+from avemotion.training.options import agent_configuration, check_data
+from avemotion.training.run_dir import read_summary, store_digest
+from avemotion.training.train import AGENTS, DEFAULT_STEPS, train
 
 ALL_AGENTS = (
     "dqn",
@@ -276,11 +276,11 @@ def dqn_bias_sweep(run: Path, test) -> list[dict[str, float]]:
     """Our DQN's accuracy-vs-earliness curve on the held-out clips: its greedy policy with
     the wait bias swept (the tuned bias is one point of it), as the baselines' θ and x are
     swept."""
-    from avemotion.agents.evaluate import posterior_inputs
-    from avemotion.agents.run_dir import read_run_config
-    from avemotion.agents.runner import load_agent
-    from avemotion.agents.stop_tuning import bias_sweep
+    from avemotion.agents.dqn.stop_tuning import bias_sweep
     from avemotion.envs.core import ObservationLayout
+    from avemotion.evaluation.evaluate import posterior_inputs
+    from avemotion.training.run_dir import read_run_config
+    from avemotion.training.train import load_agent
 
     agent = load_agent(run)
     if not hasattr(agent.network, "wait_bias"):

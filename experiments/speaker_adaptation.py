@@ -19,7 +19,7 @@ each training clip with its own speaker's earlier clips, exactly as a test clip.
   mean + std features are computed from per-clip moments without rewriting the store.
 
 Unadapted figures use the raw features of the same clips. With ``--temporal-store``, our DQN
-is also trained (``avemotion.agents.runner.train``) on the temporal store of actors 01-14,
+is also trained (``avemotion.training.train.train``) on the temporal store of actors 01-14,
 unadapted and adapted with each seed, and evaluated on 15-18 (``evaluate_run`` with the
 non-RL stopping rules, which read the same run's posterior of the same, adapted or not,
 store); its per-clip decisions are grouped by the number of earlier clips in the order.
@@ -40,8 +40,8 @@ import numpy as np
 
 from avemotion.adaptation.estimator import clip_moments, normaliser
 from avemotion.adaptation.transform import adapt_store, fit_spec, speaker_sequences
-from avemotion.agents.runner import DEFAULT_STEPS
 from avemotion.store import FeatureStore
+from avemotion.training.train import DEFAULT_STEPS
 
 TRAIN = [f"Actor_{i:02d}" for i in range(1, 15)]
 TEST = [f"Actor_{i:02d}" for i in range(15, 19)]
@@ -172,8 +172,8 @@ def dqn(
 ) -> dict[str, Any]:
     """Our DQN on the unadapted and adapted temporal stores (actors 01-14 -> 15-18)."""
     from avemotion.adaptation.transform import earlier_clips
-    from avemotion.agents.evaluate import evaluate_run, sweep_agent
-    from avemotion.agents.runner import load_agent, train
+    from avemotion.evaluation.evaluate import evaluate_run, sweep_agent
+    from avemotion.training.train import load_agent, train
 
     full = FeatureStore.open(temporal)
     out: dict[str, Any] = {}

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from avemotion.agents.evaluate import sweep_run
 from avemotion.agents.run_dir import read_run_config
 from avemotion.agents.runner import train
+
 from avemotion.online.streaming import clip_decisions
 from avemotion.store import FeatureStore
 

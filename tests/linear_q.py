@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from avemotion.agents.networks import FrontEnd, MLPQNetwork
+from avemotion.agents.dqn.networks import FrontEnd, MLPQNetwork
 
 
 def linear_q(weight: list[list[float]]) -> MLPQNetwork:

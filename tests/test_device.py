@@ -67,7 +67,7 @@ def test_bridge_keeps_values_and_gradients() -> None:
     gradients, for ``forward`` and a recurrent ``step``."""
     from torch import nn
 
-    from avemotion.agents.dqn import DQNConfig, make_q_network
+    from avemotion.agents.dqn.dqn import DQNConfig, make_q_network
     from avemotion.device import bridge
 
     torch.manual_seed(0)

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from avemotion.agents.dqn import MODEL_NAME, DQNConfig, make_q_network
-from avemotion.agents.networks import STOP_BUFFERS, RecurrentState, masked_argmax, reset_state
+from avemotion.agents.dqn.dqn import MODEL_NAME, DQNConfig, make_q_network
+from avemotion.agents.dqn.networks import STOP_BUFFERS, RecurrentState, masked_argmax, reset_state
 
 
 class Agent(Protocol):

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from avemotion.agents.metrics import harmonic_mean
+from avemotion.metrics import harmonic_mean
 
 LOG_NAME = "training_log.csv"
 BASE_COLUMNS = (

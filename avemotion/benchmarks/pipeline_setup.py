@@ -116,7 +116,7 @@ def build_recognizer(
     data_root: Path | None = None,
 ) -> Any:
     """A recognizer of encoder ``size`` (seeded, untrained) on inference path ``inference``."""
-    from avemotion.agents.dqn import DQNConfig, make_q_network
+    from avemotion.agents.dqn.dqn import DQNConfig, make_q_network
     from avemotion.agents.policy import DQNAgent
     from avemotion.encoders.bundle import build_nets, load_encoder, save_encoder
     from avemotion.envs.core import ObservationLayout

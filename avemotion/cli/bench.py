@@ -134,7 +134,7 @@ def _run_benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
 
         return run_pipeline_benchmark(quick=args.quick), 0
     if args.what == "agents":
-        from avemotion.agents.bench import bench_agents
+        from avemotion.benchmarks.agents import bench_agents
 
         steps = _positive(args.steps, 50_000)
         return bench_agents(args.features, steps=steps, seed=args.seed), 0

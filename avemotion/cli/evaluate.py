@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avemotion.agents.evaluate import evaluate_run
+    from avemotion.evaluation.evaluate import evaluate_run
 
     features, speakers = args.features, args.speakers
     if features is None:
@@ -69,8 +69,8 @@ def _own_store(args: argparse.Namespace) -> tuple[str | None, list[str] | None]:
     """Without ``--features``: the store the run records it trained on (``None`` for the
     synthetic corpus) and, without a speaker selection, the speakers the run left out
     (said on stderr); a run that trained on every speaker of its store is refused."""
-    from avemotion.agents.run_dir import read_run_config
     from avemotion.cli.train import left_out_speakers
+    from avemotion.training.run_dir import read_run_config
 
     record = read_run_config(args.run).get("training")
     if not record:

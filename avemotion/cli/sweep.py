@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     except SweepError as error:  # trials failed (not bad input): status 1, as a crash
         print(f"avemotion sweep: error: {error}", file=sys.stderr)
         return 1
-    from avemotion.agents.report import comparison_markdown
+    from avemotion.evaluation.report import comparison_markdown
 
     print(comparison_markdown(results["table"]), end="")
     print(f"{len(results['trials'])} trials -> {args.out}/results.json")

@@ -23,7 +23,7 @@ def add_speaker_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from avemotion.agents.runner import AGENTS
+    from avemotion.training.train import AGENTS
 
     parser = subparsers.add_parser(
         "train",
@@ -134,9 +134,9 @@ def parse_options(pairs: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avemotion.agents.evaluate import evaluate_run
-    from avemotion.agents.run_dir import read_summary
-    from avemotion.agents.runner import DEFAULT_STEPS, train
+    from avemotion.evaluation.evaluate import evaluate_run
+    from avemotion.training.run_dir import read_summary
+    from avemotion.training.train import DEFAULT_STEPS, train
 
     out = args.out or f"runs/{args.agent}-seed{args.seed}"
     if args.resume:
@@ -185,8 +185,8 @@ def run(args: argparse.Namespace) -> int:
 
 def left_out_speakers(features: str | None, run_dir) -> list[str]:
     """The speakers of the store (``None``: the synthetic corpus) the run did not train on."""
-    from avemotion.agents.run_dir import read_run_config
     from avemotion.envs.core import resolve_store
+    from avemotion.training.run_dir import read_run_config
 
     trained = set(read_run_config(run_dir).get("train_speakers") or ())
     return [s for s in resolve_store(features).speaker_set if s not in trained]
@@ -195,7 +195,7 @@ def left_out_speakers(features: str | None, run_dir) -> list[str]:
 def _recorded_data(args: argparse.Namespace, run_dir: Path) -> None:
     """A run being resumed continues on the data it records: its store and speaker
     selection fill in what the command leaves out (the runner refuses any that differ)."""
-    from avemotion.agents.run_dir import CONFIG, read_run_config
+    from avemotion.training.run_dir import CONFIG, read_run_config
 
     if not (run_dir / CONFIG).is_file():
         return  # nothing to resume: a fresh run

@@ -95,9 +95,26 @@ class RewardSpec:
             )
         return cls(**{k: float(v) for k, v in values.items()}, name=reward)
 
+    def reward_at(self, fraction: np.ndarray | float) -> Any:
+        """Reward of a correct answer after observing ``fraction`` of the clip: the one
+        formula every reader of the reward (the envs, our DQN's replay) computes it with."""
+        return self.correct * (1.0 - self.earliness_weight * fraction)
+
     def correct_reward(self, steps_observed: np.ndarray | int, length: np.ndarray | int) -> Any:
         """Reward of a correct answer after ``steps_observed`` of ``length`` steps."""
-        return self.correct * (1.0 - self.earliness_weight * steps_observed / length)
+        return self.reward_at(steps_observed / length)
+
+    def correct_rewards(self, fraction: np.ndarray) -> np.ndarray:
+        """float32 :meth:`reward_at` of each fraction (a replay's counterfactual targets)."""
+        return np.asarray(self.reward_at(fraction), dtype=np.float32)
+
+    def answer_rewards(self, fraction: np.ndarray, hit: np.ndarray) -> np.ndarray:
+        """float32 reward of each step from its outcome: :meth:`reward_at` where it was a
+        right answer (``hit``), else 0. Only a reward whose waits and wrong answers both
+        earn 0 (the earliness preset) is a function of the outcome alone."""
+        if self.wrong != 0.0 or self.wait_cost != 0.0:
+            raise ValueError(f"reward {self.name!r}: wrong answers or waits earn more than 0")
+        return np.where(hit, self.reward_at(fraction), 0.0).astype(np.float32)
 
     def as_dict(self) -> dict[str, Any]:
         """The values, as recorded in a run's ``config.json``."""

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from avemotion.agents.frontend_fit import LOG_FLOOR
-from avemotion.agents.run_dir import training_store as recorded_training_store
+from avemotion.agents.dqn.posterior_input import LOG_FLOOR
 from avemotion.envs.core import ObservationLayout, resolve_store
 from avemotion.store import FeatureStore
+from avemotion.training.run_dir import training_store as recorded_training_store
 
 
 class StreamingObservation:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from avemotion.adaptation.state import NoAdaptation, speaker_hook
-from avemotion.agents.frontend_fit import log_posteriors
+from avemotion.agents.dqn.posterior_input import log_posteriors
 from avemotion.encoders.bundle import Encoder, load_encoder
 from avemotion.encoders.face import FaceConfig, load_cascade
 from avemotion.encoders.fast import Calibration
@@ -125,9 +125,9 @@ class OnlineRecognizer:
         encoder directory (``encoder_dir``), its identity and the extraction ``level``.
         Pass ``encoder_dir`` to use a moved copy; its identity and classes must match.
         """
-        from avemotion.agents.run_dir import POSTERIOR, read_run_config
-        from avemotion.agents.runner import load_agent
         from avemotion.posterior import load_posterior_model
+        from avemotion.training.run_dir import POSTERIOR, read_run_config
+        from avemotion.training.train import load_agent
 
         config = read_run_config(run_dir)
         if config.get("agent_input") == "posteriors":  # the agent steps its log-posteriors

@@ -1,5 +1,5 @@
 """The posterior models ``--posterior auto`` chooses among (the choice itself scores them
-through stopping rules: :mod:`avemotion.agents.selection`)."""
+through stopping rules: :mod:`avemotion.training.choose_posterior`)."""
 
 from __future__ import annotations
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_store import onset_store
-
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.metrics import harmonic_mean
 from avemotion.agents.runner import train
+from tiny_store import onset_store
+
 from avemotion.store import FeatureStore
 
 CLASSES, LENGTH, DIM = 4, 32, 8

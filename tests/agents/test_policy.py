@@ -20,8 +20,8 @@ import torch
 from linear_q import linear_q
 from torch import nn
 
-from avemotion.agents.dqn import MODEL_NAME, DQNConfig, make_q_network
-from avemotion.agents.networks import (
+from avemotion.agents.dqn.dqn import MODEL_NAME, DQNConfig, make_q_network
+from avemotion.agents.dqn.networks import (
     STOP_BUFFERS,
     FrontEnd,
     RecurrentQNetwork,

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from clip_replay import play_clip_by_clip
 
-from avemotion.agents.evaluate import evaluate_run
-from avemotion.agents.run_dir import read_run_config, read_summary
-from avemotion.agents.runner import load_agent, train
 from avemotion.agents.sb3 import SB3_AGENTS
+from avemotion.evaluation.evaluate import evaluate_run
+from avemotion.training.run_dir import read_run_config, read_summary
+from avemotion.training.train import load_agent, train
 
 SMALL = {
     "sb3-dqn": {"learning_starts": 20, "batch_size": 16},

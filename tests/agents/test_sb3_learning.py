@@ -9,10 +9,10 @@ library's defaults would not update at all in that budget (PPO's 2048-step rollo
 from __future__ import annotations
 
 import pytest
-from tiny_store import onset_store
-
 from avemotion.agents.evaluate import evaluate_run
 from avemotion.agents.runner import train
+from tiny_store import onset_store
+
 from avemotion.store import FeatureStore
 
 pytest.importorskip("sb3_contrib")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from avemotion.agents.runner import train
 from avemotion.cli import main
 from avemotion.store import FeatureStore
+from avemotion.training.train import train
 
 TINY = {"num_envs": 4, "learning_starts": 20, "batch_size": 16, "hidden": [8]}
 
@@ -43,6 +43,7 @@ def test_a_run_on_every_speaker_needs_a_store(
     tiny_store: FeatureStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = tiny_run(tiny_store, tmp_path / "run")
+    capsys.readouterr()  # what training said
     assert main(["evaluate", "--run", str(run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "trained on every speaker of its store" in err[0]
@@ -69,6 +70,7 @@ def test_a_store_adapted_otherwise_than_the_training_store_is_refused(
     adapted = adapt_store(tiny_store, tiny_store.subset(speakers=["P1", "P2"]), tmp_path / "ad")
     on_adapted = tiny_run(adapted, tmp_path / "on-adapted", speakers=["P1", "P2"])
     on_raw = tiny_run(tiny_store, tmp_path / "on-raw", speakers=["P1", "P2"])
+    capsys.readouterr()  # what training said
     for run, store in ((on_adapted, tiny_store), (on_raw, adapted)):
         argv = ["evaluate", "--run", str(run), "--features", str(store.path), "--speakers", "P3"]
         assert main(argv) == 2

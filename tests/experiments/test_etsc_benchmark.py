@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avemotion.agents.baselines_aeon import aeon_available
+from avemotion.stopping.aeon import aeon_available
 from avemotion.store import FeatureStore
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -80,7 +80,7 @@ def test_table_and_wins_by_hand() -> None:
 def test_quick_fills_only_what_is_not_given() -> None:
     """--quick never overrides an explicit --sets, --seeds or --steps; it fills the rest
     and always leaves MiniRocket out. Without it the defaults are the full benchmark's."""
-    from avemotion.agents.runner import DEFAULT_STEPS
+    from avemotion.training.train import DEFAULT_STEPS
 
     bench = load_benchmark()
     given = bench.parse(["--quick", "--sets", "ACSF1", "--seeds", "2", "--steps", "1000"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avemotion.agents.baselines_aeon import aeon_available
+from avemotion.stopping.aeon import aeon_available
 
 TESTS = Path(__file__).resolve().parents[1]
 EXPERIMENTS = TESTS.parent / "experiments"
@@ -82,7 +82,7 @@ def test_loso_then_compare(store, tmp_path, capsys) -> None:
                 == (json.loads((seed_dir / "dqn" / "config.json").read_text())["reward"])
             )
             assert (seed_dir / "baselines.json").is_file()
-    from avemotion.agents.run_dir import store_digest
+    from avemotion.training.run_dir import store_digest
 
     first = out / "P2" / "seed0" / "dqn" / "eval.json"
     settings = json.loads(first.read_text())["settings"]
@@ -381,7 +381,7 @@ def test_compare_pool_by_hand() -> None:
 
 
 def test_bench_agents_reports_a_ratio(store) -> None:
-    from avemotion.agents.bench import bench_agents
+    from avemotion.benchmarks.agents import bench_agents
 
     result = bench_agents(
         store, steps=150, num_envs=4, learning_starts=20, batch_size=16, hidden=[8]

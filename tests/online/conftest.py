@@ -71,12 +71,12 @@ def build_run(
     agent_steps: int = 300,
     audio_members: int = 1,
 ) -> TinyRun:
-    from avemotion.agents.runner import train
     from avemotion.encoders.bundle import build_nets, load_encoder, save_encoder
     from avemotion.encoders.datasets import Item
     from avemotion.encoders.extract import ExtractConfig, encode_clip, store_meta
     from avemotion.encoders.steps import StepConfig
     from avemotion.store import FeatureStore
+    from avemotion.training.train import train
 
     torch.manual_seed(0)
     config = encoder_config(modality, audio_members)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avemotion.agents.run_dir import training_record
 from avemotion.envs.core import FrameSource, ObservationLayout
 from avemotion.online.observation import StreamingObservation, run_layout, training_store
 from avemotion.store import FeatureStore
+from avemotion.training.run_dir import training_record
 
 # Two speakers, dim 2: clip A (speaker S1, 3 steps) and clip B (speaker S2, 1 step);
 # T_max = 3, the longest clip.

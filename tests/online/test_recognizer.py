@@ -63,8 +63,8 @@ def stream(recognizer: OnlineRecognizer, clip: Path, rng: np.random.Generator | 
 
 
 def test_steps_equal_extraction_and_decisions_equal_the_env(av_run: Any) -> None:
-    from avemotion.agents.evaluate import sweep_agent
-    from avemotion.agents.runner import load_agent
+    from avemotion.evaluation.evaluate import sweep_agent
+    from avemotion.training.train import load_agent
 
     recognizer = OnlineRecognizer.from_run(av_run.run_dir, stop_on_decision=False)
     encoder = load_encoder(av_run.encoder_dir)
@@ -295,7 +295,7 @@ def test_audio_ensemble_streams_the_extracted_rows(audio_ensemble_run: Any) -> N
 def adapted_run(av_run: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The av_run store speaker-adapted against itself (store order), and a tiny DQN on it."""
     from avemotion.adaptation.transform import adapt_store
-    from avemotion.agents.runner import train
+    from avemotion.training.train import train
 
     root = tmp_path_factory.mktemp("adapted-run")
     store = FeatureStore.open(av_run.store_dir)

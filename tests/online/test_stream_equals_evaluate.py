@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from avemotion.agents.evaluate import sweep_run
 from avemotion.encoders.bundle import load_encoder
 from avemotion.encoders.media import load_audio
+from avemotion.evaluation.evaluate import sweep_run
 from avemotion.online import OnlineRecognizer
 from avemotion.online.observation import run_layout
 from avemotion.online.streaming import clip_decisions
@@ -46,7 +46,7 @@ class WaitingAgent:
 
 
 def train_with(root: Path, store_dir: Path, posterior: str, exclude: tuple = ()) -> Path:
-    from avemotion.agents.runner import train
+    from avemotion.training.train import train
 
     return train(
         "dqn", FeatureStore.open(store_dir), 300, 0, root / posterior, posterior=posterior,

@@ -18,12 +18,12 @@ CLASSES = ["neutral", "happy", "sad", "angry"]
 
 
 def _mini_xception_run(root: Path, clips: list[Path], fused: bool) -> Path:
-    from avemotion.agents.runner import train
     from avemotion.encoders.bundle import build_nets, load_encoder, save_encoder
     from avemotion.encoders.datasets import Item
     from avemotion.encoders.extract import ExtractConfig, encode_clip, store_meta
     from avemotion.encoders.steps import StepConfig
     from avemotion.store import FeatureStore
+    from avemotion.training.train import train
 
     torch.manual_seed(0)
     config: dict = {"class_names": CLASSES, "steps_per_second": 10.0}

@@ -126,7 +126,7 @@ def test_the_candidates_are_part_of_the_cache_key(tiny_store, tmp_path, monkeypa
     import json
 
     import avemotion.posterior.candidates as selection
-    from avemotion.agents.runner import fit_posterior
+    from avemotion.training.train import fit_posterior
 
     monkeypatch.setenv("AVEMOTION_CACHE", str(tmp_path / "cache"))
     seen = []

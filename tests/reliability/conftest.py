@@ -195,7 +195,7 @@ TINY_DQN = {
 @pytest.fixture(scope="session")
 def small_run(small_store: FeatureStore, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Our DQN trained 200 steps on speakers P1 and P2 of :func:`small_store`."""
-    from avemotion.agents.runner import train
+    from avemotion.training.train import train
 
     return train(
         "dqn",

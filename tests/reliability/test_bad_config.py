@@ -160,7 +160,7 @@ def test_run_evaluated_on_a_store_of_another_dim(small_run: Path, tmp_path: Path
 def test_stream_with_an_encoder_the_store_was_not_extracted_with(
     audio_encoder: Path, visual_encoder: Path, tmp_path: Path, run_cli
 ) -> None:
-    from avemotion.agents.runner import train
+    from avemotion.training.train import train
 
     encoder = load_encoder(audio_encoder)
     rng = np.random.default_rng(0)

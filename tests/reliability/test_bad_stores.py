@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avemotion.agents.evaluate import evaluate_run
+from avemotion.evaluation.evaluate import evaluate_run
 from avemotion.store import FeatureStore, StoreError
 from avemotion.store_files import hash_file
 

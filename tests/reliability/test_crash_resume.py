@@ -27,8 +27,8 @@ import pytest
 import soundfile
 import torch
 
-from avemotion.agents.baselines_aeon import aeon_available
 from avemotion.holds import HOLD_AT, HOLD_DIR
+from avemotion.stopping.aeon import aeon_available
 from avemotion.store import FeatureStore, StoreError
 
 from .conftest import make_store, tone

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from avemotion.agents.baselines_aeon import AEON_RULES, aeon_available
-from avemotion.agents.evaluate import evaluate_run
-from avemotion.agents.runner import AGENTS, train
+from avemotion.evaluation.evaluate import evaluate_run
+from avemotion.stopping.aeon import AEON_RULES, aeon_available
 from avemotion.store import FeatureStore
+from avemotion.training.train import AGENTS, train
 
 from .conftest import TINY_DQN
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from avemotion.agents.metrics import (
+from avemotion.metrics import (
     confusion_matrix,
     early_classification_report,
     harmonic_mean,

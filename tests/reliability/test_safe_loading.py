@@ -120,7 +120,7 @@ class _Payload:
 
 def test_a_tampered_sb3_model_does_not_run_code(small_store, tmp_path: Path) -> None:
     """An SB3 ``model.zip`` keeps cloudpickled fields; loading a run must not unpickle them."""
-    from avemotion.agents.runner import load_agent, train
+    from avemotion.training.train import load_agent, train
 
     run = train(
         "sb3-a2c", small_store, 40, 0, tmp_path / "run", speakers=["P1"], progress=False, n_steps=4

@@ -20,9 +20,9 @@ require_extra("ray.tune", "ray")
 
 import ray  # noqa: E402
 
-from avemotion.agents.runner import load_agent  # noqa: E402
 from avemotion.holds import HOLD_AT, HOLD_DIR  # noqa: E402
 from avemotion.sweep import SweepError, TrialSpec, run_sweep, run_trial  # noqa: E402
+from avemotion.training.train import load_agent  # noqa: E402
 
 AGENTS = ("dqn", "dqn-recurrent")
 FOLDS = "speakers:S01;S02"

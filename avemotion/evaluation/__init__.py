@@ -1,0 +1,1 @@
+"""Evaluating a trained run beside the rules, reports and plots."""

@@ -1,0 +1,1 @@
+"""``avemotion train``: the training flow, the posterior choice, the run directory and the agent options."""
