@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from avemotion.agents.evaluate import sweep_run
-from avemotion.agents.run_dir import read_run_config
-from avemotion.agents.runner import train
 
+from avemotion.evaluation.evaluate import sweep_run
 from avemotion.online.streaming import clip_decisions
 from avemotion.store import FeatureStore
+from avemotion.training.run_dir import read_run_config
+from avemotion.training.train import train
 
 POSTERIORS = ("running-mean-softmax", "prefix-shape-softmax", "prefix-nearest-neighbour")
 RAVDESS_HELDOUT = ["Actor_15", "Actor_16", "Actor_17", "Actor_18"]

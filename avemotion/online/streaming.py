@@ -87,7 +87,7 @@ def clip_decisions(
 ) -> list[tuple[int, int]]:
     """``(class index, steps observed)`` of each audio file streamed alone through the run
     (a new utterance each): what ``avemotion evaluate`` gives each clip's store row
-    (:func:`~avemotion.agents.evaluate.sweep_run`)."""
+    (:func:`~avemotion.evaluation.evaluate.sweep_run`)."""
     from avemotion.encoders.media import load_audio
 
     recognizer = OnlineRecognizer.from_run(run_dir)

@@ -9,11 +9,11 @@ library's defaults would not update at all in that budget (PPO's 2048-step rollo
 from __future__ import annotations
 
 import pytest
-from avemotion.agents.evaluate import evaluate_run
-from avemotion.agents.runner import train
 from tiny_store import onset_store
 
+from avemotion.evaluation.evaluate import evaluate_run
 from avemotion.store import FeatureStore
+from avemotion.training.train import train
 
 pytest.importorskip("sb3_contrib")
 

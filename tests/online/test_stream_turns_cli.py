@@ -186,8 +186,8 @@ def test_speaker_state_carries_over_from_turn_to_turn(
     """A run trained on a speaker-adapted store: every turn adds one utterance to the state
     (each turn encoded to its end, as the state needs), and a second run goes on from it."""
     from avemotion.adaptation.transform import adapt_store
-    from avemotion.agents.runner import train
     from avemotion.store import FeatureStore
+    from avemotion.training.train import train
 
     store = FeatureStore.open(audio_run.store_dir)
     adapted = adapt_store(store, store, tmp_path / "adapted")

@@ -142,7 +142,7 @@ class AlwaysWaits:
 def test_a_clip_longer_than_t_max_is_answered_by_its_t_max_th_step(uneven_store) -> None:
     """A1's clips are 9, 11 and 12 steps long; with T_max 9 each is answered on its 9th
     step (as the online recognizer answers), and stepped to its end without the rule."""
-    from avemotion.agents.evaluate import sweep_agent
+    from avemotion.evaluation.evaluate import sweep_agent
 
     a1 = uneven_store.subset(speakers=["A1"])
     _, steps = sweep_agent(AlwaysWaits(), a1, max_length=9)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from avemotion.agents.evaluate import evaluate_run
-from avemotion.agents.metrics import harmonic_mean
-from avemotion.agents.runner import train
 from tiny_store import onset_store
 
+from avemotion.evaluation.evaluate import evaluate_run
+from avemotion.metrics import harmonic_mean
 from avemotion.store import FeatureStore
+from avemotion.training.train import train
 
 CLASSES, LENGTH, DIM = 4, 32, 8
 ONSETS = (3, 15)
