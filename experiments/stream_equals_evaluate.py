@@ -95,7 +95,7 @@ def measure(
     return result
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--store", help="a RAVDESS store extracted by avemotion (e.g. experiments/ravdess_audio.py)"
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="where the runs are written (and reused)")
     parser.add_argument("--posteriors", nargs="+", default=list(POSTERIORS))
     parser.add_argument("--steps", type=int, default=150_000, help="env steps per run")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.synthetic == bool(args.store):
         parser.error("give exactly one of --store and --synthetic")
     if args.synthetic:
@@ -137,7 +137,8 @@ def main() -> None:
             posterior, {k: v for k, v in results[posterior].items() if k != "differing"}, flush=True
         )
     print(json.dumps({"store": str(store.path), "held_out": held_out, "posteriors": results}))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
