@@ -50,6 +50,30 @@ def trained(
     )  # fmt: skip
 
 
+def update_microseconds(run_dir: Path, test: FeatureStore, t_max: int) -> dict[str, float]:
+    """Median time (µs, 5 passes) of the run's posterior model's ``update`` over the first
+    and the last 10 of ``t_max`` steps (held-out rows, clip after clip): flat when the
+    cost of a step does not grow with the prefix."""
+    from avemotion.posterior import load_posterior_model
+
+    stream = load_posterior_model(run_dir / "posterior.npz").stream()
+    rows = np.vstack([test.clip(i).frames for i in range(test.n_clips)])[:t_max]
+    passes = []
+    for _ in range(5):
+        stream.reset()
+        seconds = []
+        for row in rows:
+            start = time.perf_counter()
+            stream.update(row)
+            seconds.append(time.perf_counter() - start)
+        passes.append(seconds)
+    median = np.median(np.asarray(passes), axis=0) * 1e6
+    return {
+        "first_10": round(float(median[:10].mean()), 1),
+        "last_10": round(float(median[-10:].mean()), 1),
+    }
+
+
 def measure(
     store: FeatureStore,
     held_out: list[str],
@@ -73,6 +97,7 @@ def measure(
             ((free != predictions) | (free_steps != observed)).sum()
         ),
         "evaluate_accuracy": round(float((predictions == test.labels).mean()), 4),
+        "update_microseconds": update_microseconds(run_dir, test, t_max),
     }
     if audio is None:
         return result
