@@ -38,14 +38,14 @@ SYNTHETIC_HELDOUT = ["S07", "S08"]
 
 
 def trained(
-    store: FeatureStore, held_out: list[str], posterior: str, out: Path, steps: int
+    store: FeatureStore, held_out: list[str], posterior: str, out: Path, steps: int, seed: int
 ) -> Path:
     """The run of ``posterior`` on every speaker but ``held_out`` (reused when complete)."""
-    run_dir = out / posterior
+    run_dir = out / (posterior if seed == 0 else f"{posterior}-seed{seed}")
     if (run_dir / "summary.json").is_file():
         return run_dir
     return train(
-        "dqn", store, steps, 0, run_dir, exclude_speakers=held_out, posterior=posterior,
+        "dqn", store, steps, seed, run_dir, exclude_speakers=held_out, posterior=posterior,
         overwrite=True, progress=False,
     )  # fmt: skip
 
@@ -81,8 +81,9 @@ def measure(
     out: Path,
     steps: int,
     audio: dict[str, Path] | None,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    run_dir = trained(store, held_out, posterior, out, steps)
+    run_dir = trained(store, held_out, posterior, out, steps, seed)
     test = store.subset(speakers=held_out)
     t_max = int(read_run_config(run_dir)["max_length"])
     predictions, observed = sweep_run(run_dir, test)
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="where the runs are written (and reused)")
     parser.add_argument("--posteriors", nargs="+", default=list(POSTERIORS))
     parser.add_argument("--steps", type=int, default=150_000, help="env steps per run")
+    parser.add_argument("--seed", type=int, default=0, help="the runs' seed")
     args = parser.parse_args(argv)
     if args.synthetic == bool(args.store):
         parser.error("give exactly one of --store and --synthetic")
@@ -157,11 +159,22 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     results = {}
     for posterior in args.posteriors:
-        results[posterior] = measure(store, held_out, posterior, out / "runs", args.steps, audio)
+        results[posterior] = measure(
+            store, held_out, posterior, out / "runs", args.steps, audio, args.seed
+        )
         print(
             posterior, {k: v for k, v in results[posterior].items() if k != "differing"}, flush=True
         )
-    print(json.dumps({"store": str(store.path), "held_out": held_out, "posteriors": results}))
+    print(
+        json.dumps(
+            {
+                "store": str(store.path),
+                "held_out": held_out,
+                "seed": args.seed,
+                "posteriors": results,
+            }
+        )
+    )
     return 0
 
 
