@@ -38,16 +38,40 @@ SYNTHETIC_HELDOUT = ["S07", "S08"]
 
 
 def trained(
-    store: FeatureStore, held_out: list[str], posterior: str, out: Path, steps: int
+    store: FeatureStore, held_out: list[str], posterior: str, out: Path, steps: int, seed: int
 ) -> Path:
     """The run of ``posterior`` on every speaker but ``held_out`` (reused when complete)."""
-    run_dir = out / posterior
+    run_dir = out / (posterior if seed == 0 else f"{posterior}-seed{seed}")
     if (run_dir / "summary.json").is_file():
         return run_dir
     return train(
-        "dqn", store, steps, 0, run_dir, exclude_speakers=held_out, posterior=posterior,
+        "dqn", store, steps, seed, run_dir, exclude_speakers=held_out, posterior=posterior,
         overwrite=True, progress=False,
     )  # fmt: skip
+
+
+def update_microseconds(run_dir: Path, test: FeatureStore, t_max: int) -> dict[str, float]:
+    """Median time (µs, 5 passes) of the run's posterior model's ``update`` over the first
+    and the last 10 of ``t_max`` steps (held-out rows, clip after clip): flat when the
+    cost of a step does not grow with the prefix."""
+    from avemotion.posterior import load_posterior_model
+
+    stream = load_posterior_model(run_dir / "posterior.npz").stream()
+    rows = np.vstack([test.clip(i).frames for i in range(test.n_clips)])[:t_max]
+    passes = []
+    for _ in range(5):
+        stream.reset()
+        seconds = []
+        for row in rows:
+            start = time.perf_counter()
+            stream.update(row)
+            seconds.append(time.perf_counter() - start)
+        passes.append(seconds)
+    median = np.median(np.asarray(passes), axis=0) * 1e6
+    return {
+        "first_10": round(float(median[:10].mean()), 1),
+        "last_10": round(float(median[-10:].mean()), 1),
+    }
 
 
 def measure(
@@ -57,8 +81,9 @@ def measure(
     out: Path,
     steps: int,
     audio: dict[str, Path] | None,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    run_dir = trained(store, held_out, posterior, out, steps)
+    run_dir = trained(store, held_out, posterior, out, steps, seed)
     test = store.subset(speakers=held_out)
     t_max = int(read_run_config(run_dir)["max_length"])
     predictions, observed = sweep_run(run_dir, test)
@@ -73,6 +98,7 @@ def measure(
             ((free != predictions) | (free_steps != observed)).sum()
         ),
         "evaluate_accuracy": round(float((predictions == test.labels).mean()), 4),
+        "update_microseconds": update_microseconds(run_dir, test, t_max),
     }
     if audio is None:
         return result
@@ -95,7 +121,7 @@ def measure(
     return result
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--store", help="a RAVDESS store extracted by avemotion (e.g. experiments/ravdess_audio.py)"
@@ -109,7 +135,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="where the runs are written (and reused)")
     parser.add_argument("--posteriors", nargs="+", default=list(POSTERIORS))
     parser.add_argument("--steps", type=int, default=150_000, help="env steps per run")
-    args = parser.parse_args()
+    parser.add_argument("--seed", type=int, default=0, help="the runs' seed")
+    args = parser.parse_args(argv)
     if args.synthetic == bool(args.store):
         parser.error("give exactly one of --store and --synthetic")
     if args.synthetic:
@@ -132,12 +159,24 @@ def main() -> None:
     out = Path(args.out)
     results = {}
     for posterior in args.posteriors:
-        results[posterior] = measure(store, held_out, posterior, out / "runs", args.steps, audio)
+        results[posterior] = measure(
+            store, held_out, posterior, out / "runs", args.steps, audio, args.seed
+        )
         print(
             posterior, {k: v for k, v in results[posterior].items() if k != "differing"}, flush=True
         )
-    print(json.dumps({"store": str(store.path), "held_out": held_out, "posteriors": results}))
+    print(
+        json.dumps(
+            {
+                "store": str(store.path),
+                "held_out": held_out,
+                "seed": args.seed,
+                "posteriors": results,
+            }
+        )
+    )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

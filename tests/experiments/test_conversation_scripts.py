@@ -60,7 +60,8 @@ def test_vad_comparison_smoke(fake_ravdess: Path, tmp_path: Path, capsys) -> Non
     capsys.readouterr()
     assert load_script("vad_comparison").main(["--recordings", str(tmp_path / "conv")]) == 0
     result = json.loads(capsys.readouterr().out.splitlines()[-1])
-    energy = result["detectors"]["energy"]
+    energy = result["detectors"]["energy 0.3"]
     assert energy["Actor_15"]["labelled"] == 4 and energy["synthetic"]["labelled"] == 60
     assert energy["synthetic"]["recall"] == 1.0  # tones are what the energy detector sees
-    assert set(result["detectors"]) == {"energy", "silero"}
+    assert energy["recordings"]["labelled"] == 4  # pooled over the recordings (one here)
+    assert set(result["detectors"]) == {"energy 0.3", "silero 0.3"}

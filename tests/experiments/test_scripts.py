@@ -590,6 +590,7 @@ def test_recipe_search_runs_then_reuses_its_caches(tmp_path, capsys) -> None:
     capsys.readouterr()
 
 
+<<<<<<< HEAD
 def test_ravdess_audio_uses_whisper_when_its_weights_are_installed(monkeypatch) -> None:
     import importlib.util
 
@@ -599,3 +600,30 @@ def test_ravdess_audio_uses_whisper_when_its_weights_are_installed(monkeypatch) 
     absent = types.SimpleNamespace(util=types.SimpleNamespace(find_spec=lambda name: None))
     monkeypatch.setattr(script, "importlib", absent)
     assert script.default_audio_variant() == "small"
+=======
+def test_stream_equals_evaluate_on_the_synthetic_store(tmp_path, capsys) -> None:
+    """The synthetic store has no media: only the cap is measured (its T_max is the longest
+    training clip, 80 steps, and no held-out clip is longer)."""
+    script = load_script("stream_equals_evaluate")
+    argv = ["--synthetic", "--out", str(tmp_path), "--steps", "200"]
+    assert script.main([*argv, "--posteriors", "running-mean-softmax"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    measured = result["posteriors"]["running-mean-softmax"]
+    assert result["held_out"] == ["S07", "S08"] and measured["n_clips"] == 120
+    assert measured["t_max"] == 80 and measured["held_out_clips_longer_than_t_max"] == 0
+    assert measured["decisions_changed_by_the_cap"] == 0 and "agreement" not in measured
+
+
+def test_stream_equals_evaluate_takes_one_store(tmp_path, capsys) -> None:
+    script = load_script("stream_equals_evaluate")
+    for argv in (["--out", str(tmp_path)], ["--synthetic", "--store", "x", "--out", "y"]):
+        with pytest.raises(SystemExit) as stop:
+            script.main(argv)
+        assert stop.value.code == 2
+        assert (
+            capsys.readouterr()
+            .err.strip()
+            .splitlines()[-1]
+            .endswith("give exactly one of --store and --synthetic")
+        )
+>>>>>>> turns
