@@ -590,7 +590,6 @@ def test_recipe_search_runs_then_reuses_its_caches(tmp_path, capsys) -> None:
     capsys.readouterr()
 
 
-<<<<<<< HEAD
 def test_ravdess_audio_uses_whisper_when_its_weights_are_installed(monkeypatch) -> None:
     import importlib.util
 
@@ -600,7 +599,8 @@ def test_ravdess_audio_uses_whisper_when_its_weights_are_installed(monkeypatch) 
     absent = types.SimpleNamespace(util=types.SimpleNamespace(find_spec=lambda name: None))
     monkeypatch.setattr(script, "importlib", absent)
     assert script.default_audio_variant() == "small"
-=======
+
+
 def test_stream_equals_evaluate_on_the_synthetic_store(tmp_path, capsys) -> None:
     """The synthetic store has no media: only the cap is measured (its T_max is the longest
     training clip, 80 steps, and no held-out clip is longer)."""
@@ -626,4 +626,3 @@ def test_stream_equals_evaluate_takes_one_store(tmp_path, capsys) -> None:
             .splitlines()[-1]
             .endswith("give exactly one of --store and --synthetic")
         )
->>>>>>> turns
