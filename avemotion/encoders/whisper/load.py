@@ -90,13 +90,12 @@ def read_encoder(source: str | Path) -> tuple[WhisperDims, dict[str, torch.Tenso
 def load_whisper(source: str | Path = "whisper-base") -> WhisperEncoder:
     """A frozen Whisper encoder in eval mode (float32, CPU) read from ``source``."""
     dims, state = read_encoder(source)
-    with torch.device("meta"):  # no random initialisation of weights about to be replaced
-        encoder = WhisperEncoder(dims)
+    encoder = WhisperEncoder(dims)
     try:
-        encoder.load_state_dict(state, assign=True)
+        encoder.load_state_dict(state)
     except RuntimeError as error:
         raise WhisperWeightsError(
-            f"{source}: weights do not fit a Whisper encoder ({error})"
+            f"{source}: weights do not fit a Whisper encoder ({' '.join(str(error).split())})"
         ) from None
     encoder.requires_grad_(False)
     return encoder.eval()

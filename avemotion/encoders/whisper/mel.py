@@ -37,6 +37,10 @@ def log_mel(
     """The ``[80, N // 160]`` Whisper log-mel of ``N`` samples of 16 kHz mono audio, on
     ``device`` (default: the tensor's own, or the CPU for an array)."""
     wave = torch.as_tensor(audio)
+    if not wave.is_floating_point():
+        raise ValueError(
+            f"log_mel: expected float samples in [-1, 1], got {wave.dtype} (scale PCM first)"
+        )
     if wave.ndim != 1:
         raise ValueError(
             f"log_mel: expected mono audio of shape [samples], got {tuple(wave.shape)}"

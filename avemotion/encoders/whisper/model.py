@@ -96,14 +96,20 @@ class WhisperEncoder(nn.Module):
             )
         return x.transpose(1, 2) + self.positional_embedding[:positions]
 
-    def layer_outputs(self, mel: torch.Tensor) -> torch.Tensor:
+    def layer_outputs(self, mel: torch.Tensor, up_to: int | None = None) -> torch.Tensor:
         """``[n_layer + 1, B, ceil(F / 2), n_state]``: the first block's input, then each
-        block's output, the last one after the final layer norm."""
+        block's output, the last one after the final layer norm. With ``up_to`` only the
+        outputs ``0..up_to`` are computed (later blocks are not run)."""
+        last = self.dims.n_layer if up_to is None else up_to
+        if not 0 <= last <= self.dims.n_layer:
+            raise ValueError(
+                f"Whisper encoder: up_to={up_to}, it has outputs 0..{self.dims.n_layer}"
+            )
         x = self.embed(mel)
         outputs = [x]
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(self.blocks[:last], start=1):
             x = block(x)
-            outputs.append(self.ln_post(x) if i == len(self.blocks) - 1 else x)
+            outputs.append(self.ln_post(x) if i == self.dims.n_layer else x)
         return torch.stack(outputs)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
@@ -118,8 +124,8 @@ def quantize_int8(
     encoder: WhisperEncoder, per_channel: bool = True, late_ffn_fp32: bool = True
 ) -> WhisperEncoder:
     """A copy of ``encoder`` whose linear layers run in int8: torch dynamic quantisation,
-    int8 weights (one scale per output row with ``per_channel``, else one per matrix: a
-    little faster, about twice as far from fp32), activations quantised on the fly.
+    int8 weights (one scale per output row with ``per_channel``, else one per matrix: no
+    faster, and further from fp32), activations quantised on the fly.
 
     With ``late_ffn_fp32`` the MLP output projections of the second half of the blocks stay
     in float32: their inputs carry Whisper's outlier activations, and quantising them

@@ -59,6 +59,9 @@ def read_openai_encoder(path: Path) -> tuple[WhisperDims, dict[str, torch.Tensor
             state |= _block(weights, i)
     except KeyError as error:
         raise WhisperWeightsError(f"{path}: no {error.args[0]}; not a Whisper checkpoint") from None
+    except (TypeError, ValueError, AttributeError, RuntimeError) as error:  # odd dims or tensors
+        reason = " ".join(str(error).split())
+        raise WhisperWeightsError(f"{path}: not a Whisper checkpoint ({reason})") from None
     return dims, state
 
 

@@ -3,8 +3,10 @@
 ``python -m avemotion.encoders.whisper.speed [--source whisper-base] [--repeats 5]``
 prints one JSON line per (precision, input length): the best of ``repeats`` runs in wall
 time and in the process's CPU time (which other processes on a shared machine inflate
-less), at one torch thread, for log-mel + encoder on a synthetic voice. It ends with the
-int8 outputs' mean absolute difference from fp32 per layer, relative to each layer's spread.
+less), at one torch thread, for log-mel + encoder on a synthetic voice. After each int8
+variant: its outputs' mean absolute difference from fp32 on 3.7 s, relative to each
+output's spread. ``--variants`` adds the int8 variants that ``quantize_int8``'s defaults
+were chosen against.
 """
 
 from __future__ import annotations
@@ -59,23 +61,32 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default="whisper-base")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--variants", action="store_true", help="also the other int8 variants")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.ao's notice
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     fp32 = load_whisper(args.source)
-    print(json.dumps({"source": args.source, "load_s": round(time.perf_counter() - start, 3)}))
-    int8 = quantize_int8(fp32)
-    for name, encoder in (("fp32", fp32), ("int8", int8)):
+    load = {
+        "load_s": round(time.perf_counter() - start, 3),
+        "load_cpu_s": round(time.process_time() - cpu, 3),
+    }
+    print(json.dumps({"source": args.source} | load))
+    encoders = {"fp32": fp32, "int8": quantize_int8(fp32)}
+    if args.variants:
+        encoders["int8-every-linear"] = quantize_int8(fp32, late_ffn_fp32=False)
+        encoders["int8-per-matrix-every-linear"] = quantize_int8(
+            fp32, per_channel=False, late_ffn_fp32=False
+        )
+    for name, encoder in encoders.items():
         for seconds in LENGTHS:
             wall, cpu = best_time(encoder, voice(seconds), args.repeats)
             row = {"precision": name, "seconds": seconds, "wall_ms": round(1000 * wall, 1)}
-            print(
-                json.dumps(
-                    row | {"cpu_ms": round(1000 * cpu, 1), "rtf_cpu": round(cpu / seconds, 4)}
-                )
-            )
-    print(json.dumps({"int8_mean_abs_diff_over_std": int8_deviation(fp32, int8, voice(3.7))}))
+            row |= {"cpu_ms": round(1000 * cpu, 1), "rtf_cpu": round(cpu / seconds, 4)}
+            print(json.dumps(row))
+        if name != "fp32":
+            deviation = int8_deviation(fp32, encoder, voice(3.7))
+            print(json.dumps({"precision": name, "mean_abs_diff_over_std": deviation}))
 
 
 if __name__ == "__main__":

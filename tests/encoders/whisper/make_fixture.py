@@ -28,6 +28,10 @@ FIXTURE = Path(__file__).with_name("whisper_ct2.npz")
 SECONDS = 1.0
 ROWS = np.arange(0, 50, 2)
 """Encoder output frames kept in the fixture (every other one of the first 50)."""
+LONG_SECONDS = 4.0
+LONG_ROWS = np.arange(0, 200, 20)
+"""Frames kept of whisper-base's output for a 4 s signal (200 positions), as a check of
+positions past the first second; its mel is not kept (our log-mel is checked on 1 s)."""
 
 
 def signal(seconds: float = SECONDS) -> np.ndarray:
@@ -78,6 +82,9 @@ def main() -> None:
         out = ct2_encode(folder, mel)
         print(key, "encoder output", out.shape)
         arrays[f"{key}_out"] = out[ROWS].astype(np.float32)
+    long = ct2_encode(args.base_dir, reference_mel(signal(LONG_SECONDS), site))
+    print("base encoder output, 4 s", long.shape)
+    arrays["base_long_out"] = long[LONG_ROWS].astype(np.float32)
     np.savez_compressed(FIXTURE, **arrays)
     print(FIXTURE, FIXTURE.stat().st_size, "bytes; ctranslate2", ctranslate2.__version__)
 

@@ -66,6 +66,7 @@ def test_on_a_device() -> None:
     [
         (np.zeros((2, 1600), dtype=np.float32), "mono"),
         (np.zeros(200, dtype=np.float32), "200 samples"),
+        (np.zeros(1600, dtype=np.int16), "expected float samples"),
     ],
 )
 def test_bad_audio_is_one_line(audio: np.ndarray, message: str) -> None:

@@ -52,6 +52,15 @@ def test_hand_set_outputs() -> None:
     torch.testing.assert_close(encoder(mel), outputs[2], atol=0, rtol=0)
 
 
+def test_outputs_up_to_a_layer() -> None:
+    encoder, mel = hand_set_encoder(), torch.tensor([[[0.3, -2.0, 7.0]]])
+    every = encoder.layer_outputs(mel)
+    for up_to in range(3):
+        assert torch.equal(encoder.layer_outputs(mel, up_to=up_to), every[: up_to + 1])
+    with pytest.raises(ValueError, match="up_to=3, it has outputs 0..2"):
+        encoder.layer_outputs(mel, up_to=3)
+
+
 def test_batch_rows_are_independent() -> None:
     torch.manual_seed(0)
     encoder = WhisperEncoder(WhisperDims(n_state=8, n_head=2, n_layer=2, n_mels=4, n_ctx=8)).eval()

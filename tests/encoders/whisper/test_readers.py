@@ -190,6 +190,10 @@ def test_broken_ct2_files(tmp_path: Path) -> None:
             load_whisper(tmp_path / name)
         one_line_naming(error, tmp_path / name)
     variables = as_ct2(random_weights())
+    variables["encoder/layer_0/ffn/linear_1/bias"] = np.zeros(5, np.float16)  # 4 wide
+    with pytest.raises(WhisperWeightsError, match="do not fit a Whisper encoder") as error:
+        load_whisper(write_ct2(tmp_path / "misfit.bin", variables, {}))
+    one_line_naming(error, tmp_path / "misfit.bin")
     del variables["encoder/layer_0/ffn/linear_1/bias"]
     with pytest.raises(
         WhisperWeightsError, match="no variable encoder/layer_0/ffn/linear_1/bias"
@@ -201,9 +205,11 @@ def test_broken_ct2_files(tmp_path: Path) -> None:
 def test_broken_checkpoints_and_paths(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     torch.save({"weights": torch.ones(1)}, tmp_path / "other.pt")
+    torch.save({"dims": {"n_audio_state": "wide"}, "model_state_dict": {}}, tmp_path / "odd.pt")
     for name, message in (
         ("junk.pt", "not a readable torch checkpoint"),
         ("other.pt", "not an OpenAI Whisper"),
+        ("odd.pt", r"not a Whisper checkpoint \(invalid literal"),
     ):
         with pytest.raises(WhisperWeightsError, match=message) as error:
             load_whisper(tmp_path / name)
@@ -221,11 +227,19 @@ def test_sha256_is_checked_then_remembered(tmp_path: Path, monkeypatch: pytest.M
     sha_abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # sha256("abc")
     assert check_sha256(parts, sha_abc, 3, "abc") is True  # hashed
     assert check_sha256(parts, sha_abc, 3, "abc") is False  # remembered
+    copy = [tmp_path / "copy1", tmp_path / "copy2"]  # another environment's install
+    copy[0].write_bytes(b"ab")
+    copy[1].write_bytes(b"c")
+    assert check_sha256(copy, sha_abc, 3, "abc") is True
+    assert check_sha256(parts, sha_abc, 3, "abc") is False  # both copies are remembered
+    assert check_sha256(copy, sha_abc, 3, "abc") is False
     parts[1].write_bytes(b"d")
     os.utime(parts[1], ns=(1, 1))  # a new modification time: hashed again, and refused
     with pytest.raises(WhisperWeightsError, match="refusing altered weights") as error:
         check_sha256(parts, sha_abc, 3, "abc (p1 + p2)")
     one_line_naming(error, "abc (p1 + p2)")
+    (tmp_path / "cache" / "whisper-verified.json").write_text("[1, 2]")  # a foreign record
+    assert check_sha256(copy, sha_abc, 3, "abc") is True
 
 
 def test_a_missing_data_package_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:

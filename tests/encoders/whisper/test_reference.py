@@ -12,8 +12,9 @@ import torch
 from avemotion.encoders.whisper import WhisperEncoder, log_mel, quantize_int8
 from avemotion.encoders.whisper.files import check_sha256
 from avemotion.encoders.whisper.load import PACKAGED, packaged_parts
+from avemotion.encoders.whisper.model import sinusoids
 
-from .make_fixture import FIXTURE, signal
+from .make_fixture import FIXTURE, LONG_ROWS, LONG_SECONDS, signal
 
 
 @pytest.mark.parametrize(
@@ -29,6 +30,14 @@ def test_matches_ctranslate2(encoder: str, key: str, request: pytest.FixtureRequ
     assert ours.shape == (50, model.dims.n_state)
     np.testing.assert_allclose(ours[fixture["rows"]], expected, atol=1e-3, rtol=0)
     np.testing.assert_allclose(from_audio[fixture["rows"]], expected, atol=1e-3, rtol=0)
+
+
+def test_four_seconds_match_ctranslate2(whisper_base: WhisperEncoder) -> None:
+    fixture = np.load(FIXTURE)
+    with torch.no_grad():
+        ours = whisper_base(log_mel(signal(LONG_SECONDS))[None])[0].numpy()
+    assert ours.shape == (200, 512)
+    np.testing.assert_allclose(ours[LONG_ROWS], fixture["base_long_out"], atol=1e-3, rtol=0)
 
 
 def test_layer_outputs_of_base(whisper_base: WhisperEncoder) -> None:
@@ -66,6 +75,13 @@ def test_int8_stays_close(whisper_base: WhisperEncoder) -> None:
     assert float((all_int8[6] - fp32[6]).abs().mean() / fp32[6].std()) > relative[-1]
     cosine = torch.nn.functional.cosine_similarity(int8[6], fp32[6], dim=-1)
     assert cosine.min() > 0.95 and cosine.mean() > 0.99
+
+
+def test_position_encodings_are_whisper_sinusoids(whisper_base: WhisperEncoder) -> None:
+    # the file stores them in float16: equal to ours within its rounding (2^-11 near 1)
+    torch.testing.assert_close(
+        whisper_base.positional_embedding, sinusoids(1500, 512), atol=5e-4, rtol=0
+    )
 
 
 def test_to_a_device(whisper_tiny_en: WhisperEncoder) -> None:
