@@ -3,7 +3,7 @@
 Python blocks run as written (blocks for an absent extra are skipped; an installed extra whose
 import breaks fails). Shell blocks are checked, not run (they read real data and take
 minutes): every ``avemotion`` subcommand and option they use exists, and so does every
-``experiments/`` script and ``python -m`` module. A block that is neither says ``text``.
+``experiments/`` script and ``python -m`` module. A block that is neither says ``text`` (or ``yaml`` for a config file).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```", flags=re.S | re.M)
 SHELL = {"bash", "sh", "shell"}
-LANGUAGES = {"python", "text", *SHELL}
+LANGUAGES = {"python", "text", "yaml", *SHELL}
+"""Fence labels: python runs, shell is checked, text and yaml (a config file) are shown only."""
 EXTRAS = {"torchrl": "torchrl", "tianshou": "tianshou", "ray": "ray", "aeon": "aeon"}
 SEPARATORS = {"&&", "||", ";", "|"}
 
