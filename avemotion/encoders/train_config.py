@@ -338,6 +338,11 @@ def _check_temporal(
             f"{given['temporal_copies']}: not read without an audio part (the copies are "
             "mel-warped audio), and --init has none"
         )
+    if "temporal_copies" in given and parts["audio"][1].get("variant") in WHISPER_MODELS:
+        raise ValueError(
+            f"{given['temporal_copies']}: not read over a Whisper branch (the copies are "
+            "mel-warped log-mel patches, which its frozen encoder does not read)"
+        )
 
 
 def init_parts(config: TrainConfig) -> dict[str, tuple[str, dict[str, Any]]] | None:

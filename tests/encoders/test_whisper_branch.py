@@ -234,3 +234,32 @@ def test_real_base_weights_on_a_second_of_synthetic_audio(
     assert steps.features.shape == (1, 7, 1024) and features.encoder_runs == 1
     assert torch.isfinite(steps.features.float()).all()
     assert steps.features.float().std() > 0
+
+
+def test_the_temporal_stage_cross_fits_over_the_whisper_branch(
+    monkeypatch: pytest.MonkeyPatch, synthetic_root: Path, tmp_path: Path
+) -> None:
+    from avemotion.encoders.bundle import load_encoder
+    from tests.encoders.conftest import train_synthetic
+
+    monkeypatch.setenv("AVEMOTION_CACHE", str(tmp_path / "cache"))
+    init = openai_checkpoint(tiny_encoder(), tmp_path / "base.pt")
+    enc = tmp_path / "enc"
+    train_synthetic(synthetic_root, enc, "audio", audio_variant="whisper-base", init=[str(init)])
+    runs: list[int] = []
+    original = WhisperFeatures.encode
+    monkeypatch.setattr(
+        WhisperFeatures, "encode", lambda self, audio: runs.append(1) or original(self, audio)
+    )
+    entry = train_synthetic(
+        synthetic_root, enc, "temporal", init=[str(enc)], cross_fit=2, temporal_copies=2
+    )
+    assert runs == []  # every clip's encodings come from the audio stage's cache
+    assert entry["metrics"]["n_clips"] == 4
+    encoder = load_encoder(enc)
+    assert encoder.temporal is not None and encoder.temporal.in_dim == 128
+    from avemotion.encoders.train_config import TrainConfig, check_stage_options
+
+    config = TrainConfig(modality="temporal", init=[str(enc)], temporal_copies=3)
+    with pytest.raises(ValueError, match="^--temporal-copies: not read over a Whisper branch"):
+        check_stage_options(config, {"temporal_copies": "--temporal-copies"})
