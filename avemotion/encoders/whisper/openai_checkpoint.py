@@ -5,8 +5,6 @@ key projection has no bias, so its third of the fused bias is zero)."""
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -20,7 +18,7 @@ def _checkpoint(path: Path) -> dict:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as error:
         raise WhisperWeightsError(f"{path}: no such file") from error
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+    except Exception as error:  # noqa: BLE001 - any unreadable or unpicklable file is a bad file
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise WhisperWeightsError(f"{path}: not a readable torch checkpoint ({reason})") from error
     if not isinstance(checkpoint, dict) or not {"dims", "model_state_dict"} <= checkpoint.keys():
