@@ -132,12 +132,7 @@ def minirocket_rows(train: FeatureStore, test: FeatureStore, seed: int) -> dict[
     from aeon.classification.convolution_based import MiniRocketClassifier
     from aeon.classification.early_classification import TEASER, ProbabilityThresholdEarlyClassifier
 
-    from avemotion.metrics import early_classification_report
-    from avemotion.stopping.aeon import (
-        classification_points,
-        padded_panel,
-        stream_decisions,
-    )
+    from avemotion.stopping.aeon import classification_points, fit_and_report, padded_panel
 
     length = int(max(train.lengths.max(), test.lengths.max(), MINIROCKET_MIN_POINT))
     points = [p for p in classification_points(length) if p >= MINIROCKET_MIN_POINT] or [length]
@@ -146,17 +141,9 @@ def minirocket_rows(train: FeatureStore, test: FeatureStore, seed: int) -> dict[
     for name, kind in zip(AEON[2:], (ProbabilityThresholdEarlyClassifier, TEASER)):
         estimator = MiniRocketClassifier(random_state=seed)
         classifier = kind(estimator=estimator, classification_points=points, random_state=seed)
-        predictions, decided_at = stream_decisions(
-            classifier.fit(x_train, train.labels), x_test, points
+        reports[name] = fit_and_report(
+            classifier, (x_train, x_test), train, test, points, "MiniRocket"
         )
-        steps = np.minimum(decided_at, test.lengths)
-        report = early_classification_report(
-            predictions, test.labels, steps, test.lengths, test.class_names, test.steps_per_second
-        )
-        reports[name] = {
-            **report,
-            "parameters": {"estimator": "MiniRocket", "classification_points": points},
-        }
     return reports
 
 
