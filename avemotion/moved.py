@@ -68,8 +68,8 @@ def alias(old: str, *new: str) -> Callable[[str], Any]:
 
 
 class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports an old path of :data:`MOVED` as an empty module whose names are aliases (no
-    file stays at the old path, so a branch that edits it merges into the new one)."""
+    """Imports an old path of :data:`MOVED` as an empty module whose names are aliases:
+    one table serves every old path, and no file is left at them."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if fullname not in MOVED:
