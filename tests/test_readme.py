@@ -167,3 +167,21 @@ def test_the_link_check_can_fail(tmp_path: Path) -> None:
         "# Top part\n[x](b.md) [y](#top-part) [z](#nowhere) [w](a.md#top-part)\n"
     )
     assert broken_links(tmp_path / "a.md") == ["b.md", "#nowhere"]
+
+
+def readme_commands() -> tuple[str, str]:
+    """The README's first two shell blocks: the install command and the test command."""
+    first, second = [
+        block.strip() for where, block in SHELL_BLOCKS if where.startswith("README.md:")
+    ][:2]
+    return first, second
+
+
+def test_ci_runs_the_readme_install_and_test_commands() -> None:
+    install, test = readme_commands()
+    script = (ROOT / ".ci" / "run").read_text()
+    extras = re.search(r'-e "(\.\[[^\]]+\])"', install)
+    assert extras and f'install --quiet -e "{extras.group(1)}"' in script
+    # the test command, with the venv at .venv as the README makes it
+    assert script.rstrip().splitlines()[-1] == test
+    assert "export CI=true" in script
