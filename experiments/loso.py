@@ -279,8 +279,7 @@ def dqn_bias_sweep(run: Path, test) -> list[dict[str, float]]:
     from avemotion.agents.dqn.stop_tuning import bias_sweep
     from avemotion.envs.core import ObservationLayout
     from avemotion.evaluation.evaluate import posterior_inputs
-    from avemotion.training.run_dir import read_run_config
-    from avemotion.training.train import load_agent
+    from avemotion.training.run_dir import load_agent, read_run_config
 
     agent = load_agent(run)
     if not hasattr(agent.network, "wait_bias"):

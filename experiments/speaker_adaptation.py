@@ -173,7 +173,8 @@ def dqn(
     """Our DQN on the unadapted and adapted temporal stores (actors 01-14 -> 15-18)."""
     from avemotion.adaptation.transform import earlier_clips
     from avemotion.evaluation.evaluate import evaluate_run, sweep_agent
-    from avemotion.training.train import load_agent, train
+    from avemotion.training.run_dir import load_agent
+    from avemotion.training.train import train
 
     full = FeatureStore.open(temporal)
     out: dict[str, Any] = {}

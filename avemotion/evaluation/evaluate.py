@@ -174,7 +174,7 @@ def sweep_run(
     """The trained run's prediction and steps observed on every clip of ``test``, in store
     order (:func:`sweep_agent` on what its agent reads): each clip's decision, as
     ``avemotion stream`` gives it on that clip's media."""
-    from avemotion.training.train import load_agent
+    from avemotion.training.run_dir import load_agent
 
     config = config if config is not None else read_run_config(run_dir)
     agent = load_agent(run_dir)

@@ -1,6 +1,6 @@
 """The run directory: what a training run wrote and what it was trained on (its files:
-docs/agents.md, "The run directory"); evaluation reopens the recorded training store or
-refuses in one line."""
+docs/agents.md, "The run directory"); evaluation reopens the recorded training store (or
+refuses in one line) and the trained agent."""
 
 from __future__ import annotations
 
@@ -123,3 +123,22 @@ def check_same_adaptation(config: dict[str, Any], test: FeatureStore, where: str
             f"{where}: adaptation: the run was trained on an {name[0]} store, {test.path} is "
             f"{name[1]}; evaluate it on a store adapted as its training store was"
         )
+
+
+def load_agent(run_dir: str | os.PathLike[str]) -> Any:
+    """Load a trained run as a greedy :class:`~avemotion.agents.policy.Agent` (``reset``/``act``).
+
+    The agent's ``max_length`` is the run's training T_max (None for runs that predate
+    it), so that :func:`~avemotion.evaluation.evaluate.sweep_agent` builds its env with it.
+    """
+    config = read_run_config(run_dir)
+    if config["agent"].startswith("dqn"):
+        from avemotion.agents.policy import load_dqn_agent
+
+        agent: Any = load_dqn_agent(Path(run_dir), config)
+    else:
+        from avemotion.agents.sb3 import load_sb3_agent
+
+        agent = load_sb3_agent(Path(run_dir), config)
+    agent.max_length = int(config["max_length"]) if config.get("max_length") else None
+    return agent

@@ -41,6 +41,7 @@ from avemotion.training.run_dir import (
     store_digest,
     training_record,
 )
+from avemotion.training.run_dir import load_agent as load_agent  # public here too
 
 DEFAULT_STEPS = 150_000
 """Env steps of ``avemotion train`` and the experiment scripts when none are given: our
@@ -342,22 +343,3 @@ def fit_posterior(
 def say(line: str) -> None:
     """A line about what training did with the data (stderr: results stay on stdout)."""
     print(line, file=sys.stderr, flush=True)
-
-
-def load_agent(run_dir: str | os.PathLike[str]) -> Any:
-    """Load a trained run as a greedy :class:`~avemotion.agents.policy.Agent` (``reset``/``act``).
-
-    The agent's ``max_length`` is the run's training T_max (None for runs that predate
-    it), so that :func:`~avemotion.evaluation.evaluate.sweep_agent` builds its env with it.
-    """
-    config = read_run_config(run_dir)
-    if config["agent"].startswith("dqn"):
-        from avemotion.agents.policy import load_dqn_agent
-
-        agent: Any = load_dqn_agent(Path(run_dir), config)
-    else:
-        from avemotion.agents.sb3 import load_sb3_agent
-
-        agent = load_sb3_agent(Path(run_dir), config)
-    agent.max_length = int(config["max_length"]) if config.get("max_length") else None
-    return agent

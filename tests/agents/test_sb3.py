@@ -8,8 +8,8 @@ from clip_replay import play_clip_by_clip
 
 from avemotion.agents.sb3 import SB3_AGENTS
 from avemotion.evaluation.evaluate import evaluate_run
-from avemotion.training.run_dir import read_run_config, read_summary
-from avemotion.training.train import load_agent, train
+from avemotion.training.run_dir import load_agent, read_run_config, read_summary
+from avemotion.training.train import train
 
 SMALL = {
     "sb3-dqn": {"learning_starts": 20, "batch_size": 16},

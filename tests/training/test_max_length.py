@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-import avemotion.training.train as runner
+import avemotion.training.run_dir as runner
 from avemotion.evaluation.evaluate import evaluate_run
 from avemotion.store import FeatureStore
 from avemotion.training.train import train

@@ -15,7 +15,8 @@ from avemotion.agents.dqn.earliness_weight import (
 from avemotion.agents.training_log import read_log
 from avemotion.envs.core import RewardSpec
 from avemotion.evaluation.evaluate import evaluate_run
-from avemotion.training.train import load_agent, train
+from avemotion.training.run_dir import load_agent
+from avemotion.training.train import train
 
 TINY = {
     "num_envs": 8,

@@ -13,7 +13,8 @@ from avemotion.agents.dqn.posterior_input import SharpnessJitter, transplant
 from avemotion.envs import AVEmotionEnv
 from avemotion.envs.core import ObservationLayout
 from avemotion.posterior import load_posterior_model
-from avemotion.training.train import load_agent, train
+from avemotion.training.run_dir import load_agent
+from avemotion.training.train import train
 
 TINY = {"num_envs": 4, "learning_starts": 20, "batch_size": 16, "hidden": [8]}
 

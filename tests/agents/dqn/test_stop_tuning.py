@@ -12,7 +12,8 @@ from avemotion.agents.dqn.networks import STOP_BUFFERS
 from avemotion.agents.dqn.stop_tuning import step_observations
 from avemotion.envs.core import ObservationLayout
 from avemotion.evaluation.evaluate import evaluate_run
-from avemotion.training.train import load_agent, train
+from avemotion.training.run_dir import load_agent
+from avemotion.training.train import train
 
 TINY = {"num_envs": 4, "learning_starts": 20, "batch_size": 16, "hidden": [8]}
 
