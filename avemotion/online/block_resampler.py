@@ -29,7 +29,9 @@ class BlockResampler:
     def __init__(self, rate: int, target: int = AUDIO_RATE) -> None:
         self.rate, self.target = int(rate), int(target)
         if self.rate <= 0 or self.target <= 0:
-            raise ValueError(f"sample rate: expected a positive number of Hz, got {rate} → {target}")
+            raise ValueError(
+                f"sample rate: expected a positive number of Hz, got {rate} → {target}"
+            )
         common = math.gcd(self.rate, self.target)
         self.period, self.out_per_period = self.rate // common, self.target // common
         self._transform = None
