@@ -195,3 +195,20 @@ def test_video_packets_that_fail_are_named_without_touching_the_audio(
     assert (got.start_s, got.end_s, got.track) == (pytest.approx(1.6), pytest.approx(1.72), "video")
     assert got.reason.startswith(f"{clip}: corrupt video (")
     assert frames == intact_frames - 3 and np.array_equal(audio, intact_audio)
+
+
+def test_a_truncated_container_names_its_missing_end(
+    containers: dict[str, Path], tmp_path: Path
+) -> None:
+    """A Matroska file cut at 60 % of its bytes: the audio decoded up to the cut is kept and
+    the rest of the declared 6 s is named (the stream ends there, without an error)."""
+    path = tmp_path / "cut.mkv"
+    data = containers["mkv"].read_bytes()
+    path.write_bytes(data[: int(len(data) * 0.6)])
+    audio, skipped, _ = read(path)
+    ((got, before),) = skipped
+    assert got.reason == (
+        f"{path}: audio track truncated: it stops at {got.start_s:.2f} s of 6.00 s"
+    )
+    assert got.end_s == pytest.approx(6.0) and 2.0 < got.start_s < 5.0
+    assert before == len(audio) == pytest.approx(got.start_s * 16000, abs=16)

@@ -33,7 +33,7 @@ def stream(path: Path) -> tuple[list[np.ndarray], list[Skipped]]:
         else:
             assert chunk.audio is not None and len(chunk.audio) <= 1600 + 160
             pieces[-1].append(chunk.audio)
-    return [np.concatenate(p) for p in pieces], skipped
+    return [np.concatenate(p) if p else np.zeros(0, np.float32) for p in pieces], skipped
 
 
 @pytest.mark.parametrize("rate, name", [(22050, "talk.wav"), (44100, "talk.flac")])
@@ -72,3 +72,18 @@ def test_damaged_flac_frames_are_named_and_the_rest_kept(
     edge = 32  # the resampler's zero padding at a cut reaches this far
     np.testing.assert_allclose(before[:-edge], extracted[: first - edge], atol=1e-4)
     np.testing.assert_allclose(after[edge:], extracted[resume + edge :], atol=1e-4)
+
+
+def test_a_truncated_flac_names_its_missing_end(damaged_media: Any, tmp_path: Path) -> None:
+    """A 44.1 kHz FLAC file cut at 60 % of its bytes: the stretch from the read block with
+    the first incomplete frame to the declared end (8 s) is named."""
+    path = damaged_media.write(tmp_path / "talk.flac", signal(44100), 44100)
+    frames = damaged_media.packets(path)
+    data = path.read_bytes()
+    cut = int(len(data) * 0.6)
+    path.write_bytes(data[:cut])
+    broken = next(t for t, pos, size in frames if pos + size > cut)  # first incomplete frame
+    (before, _), (skipped,) = stream(path)
+    assert skipped.reason.startswith(f"{path}: corrupt audio (")
+    assert broken - 0.1 <= skipped.start_s <= broken and skipped.end_s == 8.0
+    assert len(before) == round(skipped.start_s * 16000)
