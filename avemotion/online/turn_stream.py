@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from avemotion.encoders.media import MediaError
+from avemotion.encoders.media import AUDIO_RATE, MediaError
 from avemotion.online.alignment import StreamError
 from avemotion.online.block_resampler import BlockResampler
 from avemotion.online.container_stretches import container_stretches
@@ -49,7 +49,7 @@ def sound_file_stretches(path: str | os.PathLike[str]) -> Iterator[MediaChunk | 
         yield from container_stretches(path, False, True)
         return
     rate = info.samplerate
-    block, resync = round(AUDIO_BLOCK * rate / 16000), round(RESYNC_S * rate)
+    block, resync = round(AUDIO_BLOCK * rate / AUDIO_RATE), round(RESYNC_S * rate)
     resampler = BlockResampler(rate)
     handle = soundfile.SoundFile(str(path))
     position, bad_from, reason = 0, None, ""
