@@ -57,17 +57,15 @@ def make_streamer(args: argparse.Namespace, recognizer: OnlineRecognizer) -> Tur
 def turn_source(
     args: argparse.Namespace, recognizer: OnlineRecognizer
 ) -> Iterator[MediaChunk | Skipped]:
-    """The capture devices, a sound file (corrupt stretches named and skipped), or a video
-    and its audio (PyAV: the stream ends at the first break)."""
-    from avemotion.online.sources import device_chunks, file_chunks
-    from avemotion.online.turn_stream import sound_file_stretches
+    """The capture devices, or the files (corrupt stretches named and skipped: see
+    :func:`~avemotion.online.turn_stream.turn_file_stretches`)."""
+    from avemotion.online.sources import device_chunks
+    from avemotion.online.turn_stream import turn_file_stretches
 
     video = recognizer.need_video
     if args.audio_device is not None:
         return device_chunks(args.camera, video, True, args.audio_device)
-    if args.video is None:
-        return sound_file_stretches(args.audio)
-    return file_chunks(args.video, args.audio, video, True)
+    return turn_file_stretches(args.video, args.audio, video)
 
 
 def run_turns(args: argparse.Namespace, recognizer: OnlineRecognizer) -> int:

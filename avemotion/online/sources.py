@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,12 +51,14 @@ class MediaChunk:
     fps: float | None = None
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (its type when it has none)."""
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
 
-def _open(path: Path) -> object:
+def open_container(path: Path) -> Any:
+    """``path`` opened with PyAV, or :class:`MediaError` naming it."""
     import av
 
     if not path.is_file():
@@ -64,28 +67,47 @@ def _open(path: Path) -> object:
         return av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
         raise MediaError(
-            f"{path}: cannot open the file as audio or video ({_one_line(error)})"
+            f"{path}: cannot open the file as audio or video ({one_line(error)})"
         ) from None
+
+
+@dataclass
+class Tracks:
+    """The tracks of a container a stream decodes (``None`` when not wanted), the video's
+    frame rate and the size its frames are shrunk to."""
+
+    video: Any
+    audio: Any
+    fps: float
+    size: tuple[int, int]
+
+
+def open_tracks(container: Any, path: Path, want_video: bool, want_audio: bool) -> Tracks:
+    """The first video and/or audio track of ``container``; :class:`MediaError` naming
+    ``path`` when a wanted one is missing."""
+    video = container.streams.video[0] if want_video and container.streams.video else None
+    audio = container.streams.audio[0] if want_audio and container.streams.audio else None
+    if want_video and video is None:
+        raise MediaError(f"{path}: no video track")
+    if want_audio and audio is None:
+        raise MediaError(f"{path}: no audio track")
+    fps, size = FALLBACK_FPS, (0, 0)  # fps is unused without a video track
+    if video is not None:
+        fps = frame_rate(video.average_rate or video.guessed_rate, path)
+        width, height = video.codec_context.width, video.codec_context.height
+        scale = min(1.0, MAX_SIDE / max(width, height, 1))
+        size = (max(2, round(width * scale)), max(2, round(height * scale)))
+    return Tracks(video, audio, fps, size)
 
 
 def _container_chunks(path: Path, want_video: bool, want_audio: bool) -> Iterator[MediaChunk]:
     """Decode the video and/or audio track of one container, in file order."""
     import av
 
-    container = _open(path)
-    with container:  # type: ignore[attr-defined]
-        video = container.streams.video[0] if want_video and container.streams.video else None  # type: ignore[attr-defined]
-        audio = container.streams.audio[0] if want_audio and container.streams.audio else None  # type: ignore[attr-defined]
-        if want_video and video is None:
-            raise MediaError(f"{path}: no video track")
-        if want_audio and audio is None:
-            raise MediaError(f"{path}: no audio track")
-        fps, size = FALLBACK_FPS, (0, 0)  # fps is unused without a video track
-        if video is not None:
-            fps = frame_rate(video.average_rate or video.guessed_rate, path)
-            width, height = video.codec_context.width, video.codec_context.height
-            scale = min(1.0, MAX_SIDE / max(width, height, 1))
-            size = (max(2, round(width * scale)), max(2, round(height * scale)))
+    container = open_container(path)
+    with container:
+        tracks = open_tracks(container, path, want_video, want_audio)
+        video, audio, fps, size = tracks.video, tracks.audio, tracks.fps, tracks.size
         reformatter = rgb_reformatter()
         resampler = (
             av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
@@ -95,7 +117,7 @@ def _container_chunks(path: Path, want_video: bool, want_audio: bool) -> Iterato
         n_frames, n_samples, last_time = 0, 0, 0.0
         streams = [s for s in (video, audio) if s is not None]
         try:
-            for packet in container.demux(streams):  # type: ignore[attr-defined]
+            for packet in container.demux(streams):
                 for frame in packet.decode():
                     if isinstance(frame, av.VideoFrame):
                         last_time = float(frame.time) if frame.time is not None else n_frames / fps
@@ -124,7 +146,7 @@ def _container_chunks(path: Path, want_video: bool, want_audio: bool) -> Iterato
                     yield MediaChunk(n_samples / AUDIO_RATE, audio=samples)
         except (av.error.FFmpegError, ValueError) as error:
             at = max(n_samples / AUDIO_RATE, last_time)
-            raise MediaError(f"{path}: corrupt media at {at:.2f} s ({_one_line(error)})") from None
+            raise MediaError(f"{path}: corrupt media at {at:.2f} s ({one_line(error)})") from None
         if video is not None:
             check_complete(
                 path,
@@ -160,25 +182,22 @@ def _sound_file_chunks(path: Path) -> Iterator[MediaChunk] | None:
                 yield MediaChunk(done / AUDIO_RATE, audio=samples)
         except (soundfile.LibsndfileError, RuntimeError) as error:
             raise MediaError(
-                f"{path}: corrupt audio at {done / AUDIO_RATE:.2f} s ({_one_line(error)})"
+                f"{path}: corrupt audio at {done / AUDIO_RATE:.2f} s ({one_line(error)})"
             ) from None
         check_complete(path, "audio", done / AUDIO_RATE, info.frames / AUDIO_RATE)
 
     return chunks()
 
 
-def file_chunks(
+def stream_files(
     video: str | os.PathLike[str] | None,
     audio: str | os.PathLike[str] | None,
     need_video: bool,
     need_audio: bool,
-) -> Iterator[MediaChunk]:
-    """The chunks of a file-based stream, merged in stream-time order.
-
-    ``video`` supplies frames (and the audio too when ``audio`` is not given and the
-    encoder needs it); ``audio`` supplies the audio. Raises :class:`MediaError` for a
-    missing track or a bad file, naming the file.
-    """
+) -> tuple[Path | None, Path | None]:
+    """The file to read the video from and the one to read the audio from (``None`` when
+    the run does not need it): the video's own audio track when no ``audio`` is given.
+    Raises :class:`MediaError` for a missing file or one the run would not use."""
     video_path = Path(video) if video is not None else None
     audio_path = Path(audio) if audio is not None else None
     if need_video and video_path is None:
@@ -193,13 +212,28 @@ def file_chunks(
         audio_path = video_path
     if not need_audio and audio_path is not None and audio_path != video_path:
         raise MediaError(f"{audio_path}: the run's encoder has no audio part (visual only)")
-    if need_video and need_audio and audio_path == video_path:
-        return _container_chunks(video_path, True, True)  # type: ignore[arg-type]
+    return (video_path if need_video else None), (audio_path if need_audio else None)
+
+
+def file_chunks(
+    video: str | os.PathLike[str] | None,
+    audio: str | os.PathLike[str] | None,
+    need_video: bool,
+    need_audio: bool,
+) -> Iterator[MediaChunk]:
+    """The chunks of a file-based stream, merged in stream-time order.
+
+    ``video`` supplies frames (and the audio too when ``audio`` is not given and the
+    encoder needs it); ``audio`` supplies the audio. Raises :class:`MediaError` for a
+    missing track or a bad file, naming the file.
+    """
+    video_path, audio_path = stream_files(video, audio, need_video, need_audio)
+    if video_path is not None and audio_path == video_path:
+        return _container_chunks(video_path, True, True)
     sources: list[Iterator[MediaChunk]] = []
-    if need_video:
-        sources.append(_container_chunks(video_path, True, False))  # type: ignore[arg-type]
-    if need_audio:
-        assert audio_path is not None
+    if video_path is not None:
+        sources.append(_container_chunks(video_path, True, False))
+    if audio_path is not None:
         sources.append(_sound_file_chunks(audio_path) or _container_chunks(audio_path, False, True))
     return sources[0] if len(sources) == 1 else heapq.merge(*sources, key=lambda chunk: chunk.end_s)
 
@@ -321,7 +355,7 @@ def _alsa_with_camera(device: int | None, audio_device: str) -> Iterator[MediaCh
         microphone = av.open(audio_device, format="alsa")
     except (av.error.FFmpegError, ValueError) as error:
         raise MediaError(
-            f"audio capture device {audio_device!r}: not available ({_one_line(error)})"
+            f"audio capture device {audio_device!r}: not available ({one_line(error)})"
         ) from None
     capture = cv2.VideoCapture(int(device)) if device is not None else None
     if capture is not None and not capture.isOpened():

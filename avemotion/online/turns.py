@@ -67,6 +67,9 @@ class Skipped:
     start_s: float
     end_s: float
     reason: str
+    track: str = "audio"
+    """The track the stretch is missing from: ``"audio"`` (the clock moves past it) or
+    ``"video"`` (frames left out: the stretch's steps take the nearest frame decoded)."""
 
 
 class TurnStreamer:
@@ -143,13 +146,15 @@ class TurnStreamer:
         if frames:
             recognizer.feed_video(frames, times, self._fps)
 
-    def skip(self, start_s: float, end_s: float, reason: str) -> list[Turn]:
-        """A stretch ``start_s``–``end_s`` the source could not deliver: end the turn in
-        progress, record the stretch and move the clock past it."""
-        done = [turn for event in self.tracker.skip_to(end_s) if (turn := self._on(event))]
-        self.skipped.append(Skipped(round(start_s, 3), round(end_s, 3), reason))
-        self._recent = np.zeros(0, dtype=np.float32)
-        self._recent_start = self.tracker.frame * FRAME_SAMPLES
+    def skip(self, start_s: float, end_s: float, reason: str, track: str = "audio") -> list[Turn]:
+        """A stretch ``start_s``–``end_s`` the source could not deliver: record it; for the
+        audio, also end the turn in progress and move the clock past it."""
+        done = []
+        if track == "audio":
+            done = [turn for event in self.tracker.skip_to(end_s) if (turn := self._on(event))]
+            self._recent = np.zeros(0, dtype=np.float32)
+            self._recent_start = self.tracker.frame * FRAME_SAMPLES
+        self.skipped.append(Skipped(round(start_s, 3), round(end_s, 3), reason, track))
         return done
 
     def finish(self) -> list[Turn]:

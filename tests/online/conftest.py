@@ -9,6 +9,7 @@ trained on it for a few hundred env steps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +188,64 @@ def class_names() -> list[str]:
 def tiny_encoder_config() -> object:
     """:func:`encoder_config` (fixtures avoid importing from the tests tree)."""
     return encoder_config
+
+
+class DamagedMedia:
+    """Audio files written with PyAV or soundfile, and damage to chosen packets of them,
+    for the tests of corrupt stretches (the damaged times are read from the packets)."""
+
+    @staticmethod
+    def write(path: Path, audio: np.ndarray, rate: int, codec: str | None = None) -> Path:
+        """``audio`` (float mono at ``rate``) as ``path``: soundfile's format by the
+        extension without ``codec``, else PyAV's encoder ``codec`` in the container the
+        extension names."""
+        import soundfile
+
+        audio = np.asarray(audio, dtype=np.float32)
+        if codec is None:
+            soundfile.write(path, audio, rate)
+            return path
+        import av
+
+        with av.open(str(path), "w") as output:
+            stream = output.add_stream(codec, rate=rate)
+            stream.layout = "mono"
+            for offset in range(0, len(audio), 1024):
+                frame = av.AudioFrame.from_ndarray(
+                    audio[None, offset : offset + 1024], format="flt", layout="mono"
+                )
+                frame.sample_rate, frame.pts = rate, offset
+                frame.time_base = Fraction(1, rate)
+                output.mux(stream.encode(frame))
+            output.mux(stream.encode(None))
+        return path
+
+    @staticmethod
+    def packets(path: Path, kind: str = "audio") -> list[tuple[float, int, int]]:
+        """``(time in s, byte position of its data, size)`` of each packet of the first
+        ``kind`` track (the data found in the file from the packet's reported position)."""
+        import av
+
+        data = path.read_bytes()
+        with av.open(str(path)) as container:
+            stream = getattr(container.streams, kind)[0]
+            return [
+                (float(p.pts * p.time_base), data.find(bytes(p), max(p.pos, 0)), p.size)
+                for p in container.demux(stream)
+                if p.size
+            ]
+
+    @staticmethod
+    def overwrite(path: Path, spans: list[tuple[int, int]], seed: int = 0) -> None:
+        """Overwrite the bytes ``[start, end)`` of each span with random bytes."""
+        data = bytearray(path.read_bytes())
+        rng = np.random.default_rng(seed)
+        for start, end in spans:
+            data[start:end] = rng.integers(0, 256, end - start, np.uint8).tobytes()
+        path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="session")
+def damaged_media() -> type[DamagedMedia]:
+    """:class:`DamagedMedia` (fixtures avoid importing from the tests tree)."""
+    return DamagedMedia

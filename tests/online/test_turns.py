@@ -7,17 +7,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 import soundfile
 
 from avemotion.adaptation.state import NoAdaptation
 from avemotion.benchmarks.conversation import Utterance, join_utterances, synthetic_utterance
-from avemotion.encoders.media import MediaError
+from avemotion.encoders.media import MediaError, resample
 from avemotion.online.recognizer import OnlineRecognizer
 from avemotion.online.sources import MediaChunk
 from avemotion.online.turn_stream import run_turns, sound_file_stretches
-from avemotion.online.turns import TurnStreamer
+from avemotion.online.turns import Skipped, TurnStreamer
 from avemotion.online.vad import EnergyDetector, TurnConfig, TurnTracker
 
 
@@ -98,6 +99,86 @@ def test_corrupt_stretch_is_named_and_skipped(audio_run: Any, tmp_path: Path) ->
     assert 0 < skipped["start_s"] < skipped["end_s"] < len(audio) / 16000
     assert any(t.start_s >= skipped["end_s"] for t in turns_streamer.turns)  # it went on
     assert "error" not in summary
+
+
+def damaged_conversation(
+    kind: str, audio: np.ndarray, folder: Path, media: Any
+) -> tuple[Path, float, float, float]:
+    """The conversation at 44.1 kHz (48 kHz for Opus) as a ``kind`` file, with three
+    packets in its middle damaged; the damaged stretch (from the packets' times) and the
+    tolerance its naming is held to."""
+    rate = 48000 if kind == "ogg" else 44100
+    wave = resample(audio, 16000, rate)
+    codec = {"flac": None, "m4a": "aac", "ogg": "libopus"}[kind]
+    path = media.write(folder / f"talk.{kind}", wave, rate, codec)
+    packets = media.packets(path)
+    k = len(packets) // 2
+    with av.open(str(path)) as container:
+        origin = float(next(container.decode(audio=0)).time)
+    if kind == "flac":  # bad checksums: libFLAC fails the frames; named to a 0.1 s block
+        spans, tolerance = [(pos + 16, pos + size) for _, pos, size in packets[k : k + 3]], 0.1
+    elif kind == "m4a":  # the AAC decoder refuses zeroed packets: named exactly
+        spans, tolerance = [(pos, pos + size) for _, pos, size in packets[k : k + 3]], 1e-3
+    else:  # the Ogg demuxer drops the page: its packets' stretch, to one 20 ms frame
+        spans, tolerance = [(packets[k][1], packets[k][1] + 4)], 0.021
+    start, end = packets[k][0] - origin, packets[k + 3][0] - origin
+    if kind == "ogg":  # the stretch of the packets on the damaged page
+        with av.open(str(path)) as container:
+            pages = [p.pos for p in container.demux(audio=0) if p.size]
+        on_page = [i for i in range(len(packets)) if pages[i] == pages[k]]
+        start, end = packets[on_page[0]][0] - origin, packets[on_page[-1] + 1][0] - origin
+    media.overwrite(path, spans)
+    return path, start, end, tolerance
+
+
+@pytest.mark.parametrize("kind", ["flac", "m4a", "ogg"])
+def test_a_corrupt_stretch_of_any_file_is_skipped_and_later_turns_keep_their_times(
+    audio_run: Any, damaged_media: Any, tmp_path: Path, kind: str
+) -> None:
+    """A 44.1 kHz FLAC (soundfile), an AAC .m4a and an Opus .ogg (PyAV), each damaged in
+    the middle: the run goes to the end, only the damaged stretch is named, and the turns
+    after it are answered at their true times."""
+    audio, rows = conversation(n=6, seed=2)
+    path, start, end, tolerance = damaged_conversation(kind, audio, tmp_path, damaged_media)
+    turns_streamer = streamer(audio_run)
+    summary = run_turns(turns_streamer, sound_file_stretches(path))
+    assert "error" not in summary
+    (skipped,) = summary["skipped"]
+    assert skipped["reason"].startswith(f"{path}: corrupt audio (")
+    assert start - tolerance <= skipped["start_s"] <= start + tolerance
+    assert end - tolerance <= skipped["end_s"] <= end + tolerance
+    assert summary["stream_s"] == pytest.approx(len(audio) / 16000, abs=0.1)
+    later = [row for row in rows if row["start"] > skipped["end_s"] + 0.3]
+    assert later  # the damage is not in the last turn
+    for row in later:  # each answered, at its true time (within a VAD frame and the codec's)
+        (turn,) = [t for t in turns_streamer.turns if abs(t.start_s - row["start"]) < 0.1]
+        assert turn.end_s == pytest.approx(row["end"], abs=0.1)
+
+
+def test_a_stretch_of_video_alone_is_named_and_the_turns_go_on(audio_run: Any) -> None:
+    """Frames missing in a stretch take the nearest frame decoded: the turns are those of
+    the intact stream, the stretch listed on its track."""
+    audio, _ = conversation(seed=1)
+    intact = streamer(audio_run)
+    run_turns(intact, chunks(audio))
+
+    def with_a_video_gap() -> Iterator[MediaChunk | Skipped]:
+        for i, chunk in enumerate(chunks(audio)):
+            if i == 30:  # at 3.0 s, a stretch of frames that failed to decode
+                yield Skipped(2.8, 3.2, "talk.mkv: corrupt video (Invalid data)", "video")
+            yield chunk
+
+    damaged = streamer(audio_run)
+    summary = run_turns(damaged, with_a_video_gap())
+    assert [t.to_json() for t in damaged.turns] == [t.to_json() for t in intact.turns]
+    assert summary["skipped"] == [
+        {
+            "start_s": 2.8,
+            "end_s": 3.2,
+            "reason": "talk.mkv: corrupt video (Invalid data)",
+            "track": "video",
+        }
+    ]
 
 
 def test_vanishing_device_ends_cleanly_with_the_turns_so_far(audio_run: Any) -> None:
