@@ -304,13 +304,15 @@ def test_what_the_run_would_not_read_is_refused_before_opening_anything(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    no_device_opened: list[tuple],
 ) -> None:
     """A camera for an audio-only run, a microphone for a visual-only one, the face
     look-ahead switch without faces: each was accepted and ignored (a device the run needs
     and lacks failed only once the stream was read, after a "stopped after 0 steps" line).
     Now one line, once the run says what it reads, before any file or device is opened."""
     run = request.getfixturevalue(which)
+    # opening is failed only once the run exists: building it reads its clips
+    no_device_opened = request.getfixturevalue("no_device_opened")
+    capsys.readouterr()  # what building the run printed
     flags = [str(run.clips[0]) if f == "CLIP" else f for f in flags]
     plot = tmp_path / "timeline.png"
     code = main(["stream", *flags, "--run", str(run.run_dir), "--plot", str(plot)])
