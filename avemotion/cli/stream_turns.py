@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from avemotion.online.chunks import Skipped
     from avemotion.online.recognizer import OnlineRecognizer
     from avemotion.online.sources import MediaChunk
-    from avemotion.online.turns import Skipped, Turn, TurnStreamer
+    from avemotion.online.turns import Turn, TurnStreamer
 
 
 def add_turn_arguments(parser: argparse.ArgumentParser) -> None:

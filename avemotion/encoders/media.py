@@ -44,7 +44,8 @@ class Video:
     fps: float
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (its type when it has none)."""
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
@@ -113,7 +114,7 @@ def _audio_with_pyav(path: Path) -> tuple[np.ndarray, int]:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
         raise MediaError(
-            f"{path}: cannot open the file as audio or video ({_one_line(error)})"
+            f"{path}: cannot open the file as audio or video ({one_line(error)})"
         ) from None
     with container:
         if not container.streams.audio:
@@ -128,7 +129,7 @@ def _audio_with_pyav(path: Path) -> tuple[np.ndarray, int]:
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1))
         except (av.error.FFmpegError, ValueError) as error:
-            raise MediaError(f"{path}: corrupt audio track ({_one_line(error)})") from None
+            raise MediaError(f"{path}: corrupt audio track ({one_line(error)})") from None
     if not chunks:
         raise MediaError(f"{path}: the audio track holds no samples")
     return np.concatenate(chunks).astype(np.float32), AUDIO_RATE
@@ -206,7 +207,7 @@ def load_video(path: str | os.PathLike[str], max_side: int = 320) -> Video:
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
-        raise MediaError(f"{path}: cannot open the file as video ({_one_line(error)})") from None
+        raise MediaError(f"{path}: cannot open the file as video ({one_line(error)})") from None
     frames: list[np.ndarray] = []
     times: list[float] = []
     with container:
@@ -224,13 +225,13 @@ def load_video(path: str | os.PathLike[str], max_side: int = 320) -> Video:
                 times.append(float(frame.time) if frame.time is not None else index / fps)
         except (av.error.FFmpegError, ValueError) as error:
             if not frames:
-                raise MediaError(f"{path}: corrupt video track ({_one_line(error)})") from None
+                raise MediaError(f"{path}: corrupt video track ({one_line(error)})") from None
             # Frames came out before the break: refuse the file as the stream does
             # (online.sources), rather than let later steps repeat the last good frame.
             declared = declared_seconds(container, stream)
             of = f" of {declared:.2f} s" if declared is not None else ""
             raise MediaError(
-                f"{path}: video track truncated or corrupt: it stops at {_reached(times, fps):.2f} s{of} ({_one_line(error)})"
+                f"{path}: video track truncated or corrupt: it stops at {_reached(times, fps):.2f} s{of} ({one_line(error)})"
             ) from None
         if frames:
             check_complete(path, "video", _reached(times, fps), declared_seconds(container, stream))

@@ -35,10 +35,11 @@ from avemotion.encoders.media import (
     TRUNCATION_TOLERANCE_S,
     MediaError,
     declared_seconds,
+    one_line,
     rgb_reformatter,
 )
-from avemotion.online.sources import MediaChunk, one_line, open_container, open_tracks
-from avemotion.online.turns import Skipped
+from avemotion.online.chunks import MediaChunk, Skipped
+from avemotion.online.sources import open_container, open_tracks
 
 GAP_S = 0.1
 """An audio timestamp this far (one step) or more past the sample clock marks a lost stretch."""

@@ -2,9 +2,10 @@
 
 A source is an iterator of :class:`MediaChunk` in stream-time order. Files are decoded as
 extraction decodes them (:mod:`avemotion.encoders.media`): video frames as RGB shrunk so no
-side exceeds 320 px, audio as 16 kHz mono float (soundfile for 16 kHz sound files, else
-PyAV's resampler), but chunk by chunk, so a recognizer can answer before the file has been
-read to its end. A file that breaks or stops short of its declared duration raises
+side exceeds 320 px, audio as 16 kHz mono float (sound files with soundfile and
+extraction's resampling, :mod:`avemotion.online.sound_files`; other containers with PyAV's
+resampler), but chunk by chunk, so a recognizer can answer before the file has been read
+to its end. A file that breaks or stops short of its declared duration raises
 :class:`~avemotion.encoders.media.MediaError` when the break is reached, after the chunks
 before it were delivered (by :func:`~avemotion.encoders.media.check_complete`, the rule
 extraction refuses such a file by).
@@ -30,31 +31,14 @@ from avemotion.encoders.media import (
     declared_seconds,
     frame_rate,
     has_audio_track,
+    one_line,
     rgb_reformatter,
 )
+from avemotion.online.chunks import MediaChunk
+from avemotion.online.sound_files import sound_file_chunks
 
 MAX_SIDE = 320
 """Video frames are shrunk so that no side exceeds this, as extraction does."""
-AUDIO_BLOCK = 1600
-"""Samples per audio chunk read from a 16 kHz sound file (0.1 s)."""
-
-
-@dataclass
-class MediaChunk:
-    """A piece of a stream: either audio samples or video frames, ending at ``end_s``."""
-
-    end_s: float
-    """Stream time reached by this chunk, in seconds (used for real-time pacing)."""
-    audio: np.ndarray | None = None
-    frames: list[np.ndarray] | None = None
-    times: list[float] | None = None
-    fps: float | None = None
-
-
-def one_line(error: BaseException) -> str:
-    """The first line of an error's message (its type when it has none)."""
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 def open_container(path: Path) -> Any:
@@ -160,35 +144,6 @@ def _container_chunks(path: Path, want_video: bool, want_audio: bool) -> Iterato
             )
 
 
-def _sound_file_chunks(path: Path) -> Iterator[MediaChunk] | None:
-    """16 kHz sound files through soundfile (as extraction reads them), else ``None``."""
-    import soundfile
-
-    try:
-        info = soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        return None
-    if info.samplerate != AUDIO_RATE:
-        return None
-
-    def chunks() -> Iterator[MediaChunk]:
-        done = 0
-        try:
-            for block in soundfile.blocks(
-                str(path), blocksize=AUDIO_BLOCK, dtype="float32", always_2d=True
-            ):
-                samples = block.mean(axis=1)
-                done += len(samples)
-                yield MediaChunk(done / AUDIO_RATE, audio=samples)
-        except (soundfile.LibsndfileError, RuntimeError) as error:
-            raise MediaError(
-                f"{path}: corrupt audio at {done / AUDIO_RATE:.2f} s ({one_line(error)})"
-            ) from None
-        check_complete(path, "audio", done / AUDIO_RATE, info.frames / AUDIO_RATE)
-
-    return chunks()
-
-
 def stream_files(
     video: str | os.PathLike[str] | None,
     audio: str | os.PathLike[str] | None,
@@ -234,7 +189,7 @@ def file_chunks(
     if video_path is not None:
         sources.append(_container_chunks(video_path, True, False))
     if audio_path is not None:
-        sources.append(_sound_file_chunks(audio_path) or _container_chunks(audio_path, False, True))
+        sources.append(sound_file_chunks(audio_path) or _container_chunks(audio_path, False, True))
     return sources[0] if len(sources) == 1 else heapq.merge(*sources, key=lambda chunk: chunk.end_s)
 
 

@@ -1,9 +1,9 @@
 """Driving a :class:`~avemotion.online.turns.TurnStreamer` from a source until it ends.
 
 :func:`sound_file_stretches` reads a sound file (any rate libsndfile reads, resampled to
-16 kHz as extraction resamples it) block by block and, where a stretch cannot be decoded,
-names it (its start and end time) and goes on after it, so one corrupt stretch costs only
-its own turns; other containers go through
+16 kHz as extraction resamples it, :mod:`avemotion.online.sound_files`) and, where a stretch
+cannot be decoded, names it (its start and end time) and goes on after it, so one corrupt
+stretch costs only its own turns; other containers go through
 :func:`~avemotion.online.container_stretches.container_stretches`, which does the same for
 what FFmpeg reports. :func:`run_turns` pulls a source to its end; a source that breaks for
 good (a capture device that disappears, a container that cannot be read on) ends the run
@@ -19,77 +19,26 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from avemotion.encoders.media import AUDIO_RATE, MediaError
+from avemotion.encoders.media import MediaError, one_line
 from avemotion.online.alignment import StreamError
-from avemotion.online.block_resampler import BlockResampler
+from avemotion.online.chunks import MediaChunk, Skipped
 from avemotion.online.container_stretches import container_stretches
-from avemotion.online.sources import AUDIO_BLOCK, MediaChunk, one_line, stream_files
-from avemotion.online.turns import Skipped, Turn, TurnStreamer
-
-RESYNC_S = 0.1
-"""After a read error the file is reopened this far on, until a block decodes again."""
+from avemotion.online.sound_files import sound_file_blocks, sound_file_info
+from avemotion.online.sources import stream_files
+from avemotion.online.turns import Turn, TurnStreamer
 
 
 def sound_file_stretches(path: str | os.PathLike[str]) -> Iterator[MediaChunk | Skipped]:
-    """The audio of a sound file in 16 kHz chunks of about 0.1 s, with a :class:`Skipped`
-    for each stretch that could not be decoded (the reading resumes ``RESYNC_S`` further
-    on, the resampling afresh). Ogg files, and files libsndfile cannot read, go through
-    :func:`container_stretches` (PyAV): libsndfile skips a damaged Ogg page without an
-    error, so the later audio would come early, while the page's timestamps show it."""
-    import soundfile
-
+    """The audio of a sound file in 16 kHz chunks of about 0.1 s, each stretch that could
+    not be decoded named and skipped (:func:`~avemotion.online.sound_files.sound_file_blocks`).
+    Ogg files, and files libsndfile cannot read, go through :func:`container_stretches`
+    (PyAV): libsndfile skips a damaged Ogg page without an error, so the later audio would
+    come early, while the page's timestamps show it."""
     path = Path(path)
-    try:
-        info = soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        info = None
+    info = sound_file_info(path)
     if info is None or info.format == "OGG":  # libsndfile drops a bad Ogg page unsaid
-        yield from container_stretches(path, False, True)
-        return
-    rate = info.samplerate
-    block, resync = round(AUDIO_BLOCK * rate / AUDIO_RATE), round(RESYNC_S * rate)
-    resampler = BlockResampler(rate)
-    handle = soundfile.SoundFile(str(path))
-    position, bad_from, reason = 0, None, ""
-    try:
-        while position < info.frames:
-            try:
-                if bad_from is not None:
-                    handle.close()
-                    handle = soundfile.SoundFile(str(path))
-                    handle.seek(position)
-                samples = handle.read(block, dtype="float32", always_2d=True)
-            except (soundfile.LibsndfileError, RuntimeError) as error:
-                if bad_from is None:
-                    bad_from, reason = position, one_line(error)
-                position += resync
-                continue
-            if not len(samples):
-                break
-            if bad_from is not None:
-                yield from _audio(bad_from / rate, resampler.flush())
-                resampler = BlockResampler(rate)
-                yield Skipped(bad_from / rate, position / rate, f"{path}: corrupt audio ({reason})")
-                bad_from = None
-            position += len(samples)
-            yield from _audio(position / rate, resampler.push(samples.mean(axis=1)))
-        yield from _audio(min(position, info.frames) / rate, resampler.flush())
-        if bad_from is not None:
-            end = min(position, info.frames) / rate
-            yield Skipped(bad_from / rate, end, f"{path}: corrupt audio ({reason})")
-        elif position < info.frames:
-            reached, declared = position / rate, info.frames / rate
-            reason = f"audio truncated: it stops at {reached:.2f} s of {declared:.2f} s"
-            yield Skipped(reached, declared, f"{path}: {reason}")
-    finally:
-        handle.close()
-
-
-def _audio(end_s: float, samples: np.ndarray) -> Iterator[MediaChunk]:
-    if len(samples):
-        yield MediaChunk(end_s, audio=samples)
+        return container_stretches(path, False, True)
+    return sound_file_blocks(path, info)
 
 
 def turn_file_stretches(

@@ -25,6 +25,7 @@ import numpy as np
 from avemotion.encoders.frontend import n_steps
 from avemotion.encoders.media import AUDIO_RATE
 from avemotion.online.alignment import StreamError
+from avemotion.online.chunks import Skipped
 from avemotion.online.recognizer import OnlineRecognizer
 from avemotion.online.vad import FRAME_SAMPLES, TurnEvent, TurnTracker
 
@@ -58,18 +59,6 @@ class Turn:
 
     def to_json(self) -> dict[str, Any]:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
-
-
-@dataclass
-class Skipped:
-    """A stretch of the stream left out (corrupt media, or a turn too short for one step)."""
-
-    start_s: float
-    end_s: float
-    reason: str
-    track: str = "audio"
-    """The track the stretch is missing from: ``"audio"`` (the clock moves past it) or
-    ``"video"`` (frames left out: the stretch's steps take the nearest frame decoded)."""
 
 
 class TurnStreamer:

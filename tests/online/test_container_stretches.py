@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from avemotion.encoders.media import load_audio
+from avemotion.online.chunks import Skipped
 from avemotion.online.container_stretches import AudioClock, container_stretches
 from avemotion.online.sources import MediaChunk
-from avemotion.online.turns import Skipped
 
 RATE = 44100
 

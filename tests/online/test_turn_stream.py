@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from avemotion.encoders.media import load_audio
+from avemotion.online.chunks import Skipped
 from avemotion.online.turn_stream import sound_file_stretches
-from avemotion.online.turns import Skipped
 
 
 def signal(rate: int, seconds: float = 8.0) -> np.ndarray:

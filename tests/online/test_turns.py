@@ -15,10 +15,11 @@ import soundfile
 from avemotion.adaptation.state import NoAdaptation
 from avemotion.benchmarks.conversation import Utterance, join_utterances, synthetic_utterance
 from avemotion.encoders.media import MediaError, resample
+from avemotion.online.chunks import Skipped
 from avemotion.online.recognizer import OnlineRecognizer
 from avemotion.online.sources import MediaChunk
 from avemotion.online.turn_stream import run_turns, sound_file_stretches
-from avemotion.online.turns import Skipped, TurnStreamer
+from avemotion.online.turns import TurnStreamer
 from avemotion.online.vad import EnergyDetector, TurnConfig, TurnTracker
 
 
